@@ -1,0 +1,29 @@
+"""larq2mcu: export Larq/Keras binarized neural networks to freestanding bit-packed C."""
+from __future__ import annotations
+
+import os as _os
+
+# Must happen before anything imports TensorFlow (larq needs Keras 2 = tf-keras).
+_os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    BoardError, BuildError, DataError, EmulationError, InputError, InvalidNameError, Larq2McuError,
+    ModelLoadError, ModelStructureError, OutputDirError, ToolchainMissingError, UnsupportedLayerError,
+    UnsupportedQuantizerError, VerificationError)
+
+
+def export(model, out_dir, name: str = "model", **kwargs):
+    """Export `model` (tf.keras Model or path to .keras/.h5) to C in `out_dir`; see export.export."""
+    from .export import export as _export
+    return _export(model, out_dir, name=name, **kwargs)
+
+
+__all__ = [
+    "export", "__version__", "Larq2McuError", "UnsupportedLayerError", "UnsupportedQuantizerError",
+    "ModelLoadError", "ModelStructureError", "InvalidNameError", "OutputDirError", "InputError",
+    "DataError", "BoardError", "BuildError", "ToolchainMissingError", "EmulationError",
+    "VerificationError",
+]
