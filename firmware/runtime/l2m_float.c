@@ -1,0 +1,125 @@
+/* larq2mcu runtime — reference float kernels (contracts in l2m_kernels.h). */
+#include <math.h>
+#include <string.h>
+
+#include "l2m_kernels.h"
+
+void l2m_conv2d_f32_f32_ref(const l2m_geom *g, float pad_value, const float *in, const float *w,
+                            const float *bias, float *out) {
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+        for (int32_t ox = 0; ox < g->out_w; ++ox) {
+            for (int32_t oc = 0; oc < g->out_c; ++oc) {
+                float acc = 0.0f;
+                for (int32_t ky = 0; ky < g->k_h; ++ky) {
+                    const int32_t iy = oy * g->stride_h - g->pad_top + ky;
+                    for (int32_t kx = 0; kx < g->k_w; ++kx) {
+                        const int32_t ix = ox * g->stride_w - g->pad_left + kx;
+                        const int inside = iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w;
+                        const float *wt = w + ((ky * g->k_w + kx) * g->in_c) * g->out_c + oc;
+                        if (inside) {
+                            const float *a = in + (iy * g->in_w + ix) * g->in_c;
+                            for (int32_t c = 0; c < g->in_c; ++c) acc += a[c] * wt[c * g->out_c];
+                        } else if (pad_value != 0.0f) {
+                            for (int32_t c = 0; c < g->in_c; ++c) acc += pad_value * wt[c * g->out_c];
+                        }
+                    }
+                }
+                *out++ = acc + (bias ? bias[oc] : 0.0f);
+            }
+        }
+    }
+}
+
+void l2m_dense_f32_f32_ref(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,
+                           float *out) {
+    for (int32_t o = 0; o < out_n; ++o) {
+        float acc = 0.0f;
+        for (int32_t i = 0; i < in_n; ++i) acc += in[i] * w[i * out_n + o];
+        out[o] = acc + (bias ? bias[o] : 0.0f);
+    }
+}
+
+void l2m_batchnorm_f32_ref(int32_t pixels, int32_t c, const float *in, const float *mean, const float *scale,
+                           const float *offset, float *out) {
+    for (int32_t p = 0; p < pixels; ++p) {
+        for (int32_t i = 0; i < c; ++i) {
+            *out++ = (*in++ - mean[i]) * scale[i] + offset[i];
+        }
+    }
+}
+
+static void pool_f32(const l2m_geom *g, const float *in, float *out, int is_max) {
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+        for (int32_t ox = 0; ox < g->out_w; ++ox) {
+            for (int32_t c = 0; c < g->in_c; ++c) {
+                float acc = is_max ? -INFINITY : 0.0f;
+                int32_t n = 0;
+                for (int32_t ky = 0; ky < g->k_h; ++ky) {
+                    const int32_t iy = oy * g->stride_h - g->pad_top + ky;
+                    if (iy < 0 || iy >= g->in_h) continue;
+                    for (int32_t kx = 0; kx < g->k_w; ++kx) {
+                        const int32_t ix = ox * g->stride_w - g->pad_left + kx;
+                        if (ix < 0 || ix >= g->in_w) continue;
+                        const float v = in[(iy * g->in_w + ix) * g->in_c + c];
+                        if (is_max) {
+                            if (v > acc) acc = v;
+                        } else {
+                            acc += v;
+                        }
+                        n += 1;
+                    }
+                }
+                *out++ = is_max ? acc : acc / (float)n;
+            }
+        }
+    }
+}
+
+void l2m_maxpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out) { pool_f32(g, in, out, 1); }
+
+void l2m_avgpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out) { pool_f32(g, in, out, 0); }
+
+void l2m_global_avgpool_f32_f32_ref(int32_t pixels, int32_t c, const float *in, float *out) {
+    for (int32_t i = 0; i < c; ++i) {
+        float acc = 0.0f;
+        for (int32_t p = 0; p < pixels; ++p) acc += in[p * c + i];
+        out[i] = acc / (float)pixels;
+    }
+}
+
+void l2m_add_f32_f32_ref(int32_t n, const float *a, const float *b, float *out) {
+    for (int32_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+void l2m_chancopy_f32_ref(int32_t pixels, int32_t in_c, int32_t out_c, int32_t offset, const float *in,
+                          float *out) {
+    for (int32_t p = 0; p < pixels; ++p) {
+        memcpy(out + p * out_c + offset, in + p * in_c, (size_t)in_c * sizeof(float));
+    }
+}
+
+void l2m_activation_f32_f32_ref(int32_t n, int32_t kind, const float *in, float *out) {
+    for (int32_t i = 0; i < n; ++i) {
+        const float x = in[i];
+        switch (kind) {
+            case L2M_ACT_RELU: out[i] = x > 0.0f ? x : 0.0f; break;
+            case L2M_ACT_SIGMOID: out[i] = 1.0f / (1.0f + expf(-x)); break;
+            case L2M_ACT_TANH: out[i] = tanhf(x); break;
+            default: out[i] = x; break;
+        }
+    }
+}
+
+void l2m_softmax_f32_f32_ref(int32_t rows, int32_t c, const float *in, float *out) {
+    for (int32_t r = 0; r < rows; ++r) {
+        float mx = in[0], sum = 0.0f;
+        for (int32_t i = 1; i < c; ++i) mx = in[i] > mx ? in[i] : mx;
+        for (int32_t i = 0; i < c; ++i) {
+            out[i] = expf(in[i] - mx);
+            sum += out[i];
+        }
+        for (int32_t i = 0; i < c; ++i) out[i] /= sum;
+        in += c;
+        out += c;
+    }
+}

@@ -1,0 +1,102 @@
+/* larq2mcu runtime kernels — contracts.
+ *
+ * Naming: l2m_<op>_<in>_<out>_<impl>, where b32 = packed bits (see l2m_bits.h) and f32 = float.
+ * The _ref kernels are plain C99, always built and tested bit-exact against larq2mcu/reference.py;
+ * optimized variants must be bit-identical to them.
+ *
+ * Common contract for every kernel below:
+ *  - Layout NHWC without batch; packed tensors hold L2M_WORDS(c) words per pixel.
+ *  - Pointers are 4-byte aligned; inputs and outputs must not overlap (no in-place).
+ *  - No scratch memory, no heap, no globals: kernels are reentrant.
+ *  - Arguments come from generated code and are not re-validated; kernels cannot fail (void).
+ *  - Output pad bits are written as 0.
+ */
+#ifndef L2M_KERNELS_H
+#define L2M_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "l2m_bits.h"
+
+/* Status codes returned by generated <name>_invoke(). */
+#define L2M_OK 0
+#define L2M_ERR_NULL -1      /* a NULL input/output/arena pointer */
+#define L2M_ERR_ALIGN -2     /* arena not 8-byte aligned */
+
+/* Convolution / pooling geometry. Output (oy, ox) reads input rows oy*stride_h - pad_top + ky. */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+} l2m_geom;
+
+/* ---- binary <-> float ------------------------------------------------------------------ */
+/* out: groups x L2M_WORDS(c) words; bit = (in < 0) (sign(0) = sign(-0.0) = +1). */
+void l2m_quantize_f32_b32_ref(int32_t groups, int32_t c, const float *in, uint32_t *out);
+/* out[g*c + i] = bit ? -1.0f : +1.0f */
+void l2m_dequantize_b32_f32_ref(int32_t groups, int32_t c, const uint32_t *in, float *out);
+
+/* ---- binary convolution ------------------------------------------------------------------
+ * in:  in_h x in_w x L2M_WORDS(in_c) words.  w: out_c x k_h x k_w x L2M_WORDS(in_c) words.
+ * acc = sum over taps inside the image of (in_c - 2*popcount(a ^ w))
+ *     + (pad_one ? sum over taps outside of (in_c - 2*popcount(w)) : 0)      (int32)
+ * f32 out: out_h x out_w x out_c floats, (float)acc + bias[oc] (bias may be NULL).
+ * b32 out: out_h x out_w x L2M_WORDS(out_c) words, bit = (acc < thr[oc]).                  */
+void l2m_conv2d_b32_f32_ref(const l2m_geom *g, int32_t pad_one, const uint32_t *in, const uint32_t *w,
+                            const float *bias, float *out);
+void l2m_conv2d_b32_b32_ref(const l2m_geom *g, int32_t pad_one, const uint32_t *in, const uint32_t *w,
+                            const int32_t *thr, uint32_t *out);
+
+/* ---- binary dense ------------------------------------------------------------------------
+ * in: groups x L2M_WORDS(c) words (a flattened packed map keeps its per-pixel packing).
+ * w:  out_n x groups x L2M_WORDS(c) words.  acc = groups*c - 2*popcount(in ^ w).
+ * f32 out: out_n floats (float)acc + bias[o];  b32 out: L2M_WORDS(out_n) words, bit = acc < thr[o]. */
+void l2m_dense_b32_f32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const uint32_t *w,
+                           const float *bias, float *out);
+void l2m_dense_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const uint32_t *w,
+                           const int32_t *thr, uint32_t *out);
+
+/* ---- binary pooling / data movement ------------------------------------------------------ */
+/* Max of +-1 values = AND of bits; channels with or_mask bit set take the OR (min) instead.
+ * or_mask: L2M_WORDS(c) words or NULL. Taps outside the image are ignored. out_c == in_c.    */
+void l2m_maxpool_b32_b32_ref(const l2m_geom *g, const uint32_t *or_mask, const uint32_t *in, uint32_t *out);
+/* sign(mean of +-1 taps inside the image), 0 -> +1: bit = (2*m > n), m = popcount.        */
+void l2m_avgpool_b32_b32_ref(const l2m_geom *g, const uint32_t *in, uint32_t *out);
+/* Copy `pixels` runs of in_c bits into runs of out_c bits starting at bit `offset` of each
+ * output run. `out` must be zeroed beforehand (concatenation = one call per input).        */
+void l2m_bitcopy_b32_ref(int32_t pixels, int32_t in_c, int32_t out_c, int32_t offset, const uint32_t *in,
+                         uint32_t *out);
+/* Same n logical bits, repacked from (in_groups x in_c) to (out_groups x out_c) runs.       */
+void l2m_repack_b32_ref(int32_t in_c, int32_t out_groups, int32_t out_c, const uint32_t *in, uint32_t *out);
+
+/* ---- float kernels ------------------------------------------------------------------------
+ * Float results match TensorFlow to rounding only (different summation order).             */
+/* w: HWIO (k_h x k_w x in_c x out_c); taps outside the image read pad_value. bias may be NULL. */
+void l2m_conv2d_f32_f32_ref(const l2m_geom *g, float pad_value, const float *in, const float *w,
+                            const float *bias, float *out);
+/* w: in_n x out_n (Keras layout). */
+void l2m_dense_f32_f32_ref(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,
+                           float *out);
+/* y = (x - mean[c]) * scale[c] + offset[c] over `pixels` runs of c channels. */
+void l2m_batchnorm_f32_ref(int32_t pixels, int32_t c, const float *in, const float *mean, const float *scale,
+                           const float *offset, float *out);
+/* Taps outside the image are ignored; average divides by the taps inside (Keras 'same'). */
+void l2m_maxpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out);
+void l2m_avgpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out);
+void l2m_global_avgpool_f32_f32_ref(int32_t pixels, int32_t c, const float *in, float *out);
+void l2m_add_f32_f32_ref(int32_t n, const float *a, const float *b, float *out);
+/* out[p*out_c + offset + i] = in[p*in_c + i]  (concatenation = one call per input). */
+void l2m_chancopy_f32_ref(int32_t pixels, int32_t in_c, int32_t out_c, int32_t offset, const float *in,
+                          float *out);
+
+#define L2M_ACT_RELU 1
+#define L2M_ACT_SIGMOID 2
+#define L2M_ACT_TANH 3
+void l2m_activation_f32_f32_ref(int32_t n, int32_t kind, const float *in, float *out);
+/* Softmax over runs of c values (exp(x - max) / sum). */
+void l2m_softmax_f32_f32_ref(int32_t rows, int32_t c, const float *in, float *out);
+
+#endif /* L2M_KERNELS_H */

@@ -1,0 +1,67 @@
+"""The bit convention, stated once for Python (its C twin is firmware/runtime/l2m_bits.h).
+
+A binary value v ∈ {−1, +1} is stored as the bit b = (v < 0): bit 1 = −1, bit 0 = +1.
+Bits are packed into 32-bit words (uint32), least-significant bit first, along the channel axis
+of an NHWC tensor: channel c of a pixel lives in word c // 32, bit c % 32. Every pixel (more
+generally every *group*) starts a new word; the unused high bits of its last word (pad bits) are
+0, i.e. +1. This is the Larq Compute Engine layout.
+
+Consequence used throughout (bnn-math §1): for two packed vectors of n real elements,
+    dot = n − 2·popcount(A XOR W)
+because pad bits are 0 in both operands and XOR to 0.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+WORD_BITS = 32
+
+
+def words(channels: int) -> int:
+    """Words needed for `channels` bits: ceil(channels / 32)."""
+    return (int(channels) + WORD_BITS - 1) // WORD_BITS
+
+
+def sign_bits(x: np.ndarray) -> np.ndarray:
+    """Bits of sign(x) with Larq's convention sign(0) = sign(−0.0) = +1: bit = (x < 0)."""
+    return np.asarray(x) < 0
+
+
+def to_pm1(bits: np.ndarray) -> np.ndarray:
+    """Bits (bool/0-1) → int8 values ±1 (bit 1 = −1)."""
+    return np.where(np.asarray(bits).astype(bool), -1, 1).astype(np.int8)
+
+
+def pack(values: np.ndarray) -> np.ndarray:
+    """Pack ±1 values (or bools, True = −1) along the last axis → uint32 (..., words(C)).
+
+    Pad bits are 0.
+    """
+    v = np.asarray(values)
+    b = v.astype(bool) if v.dtype == bool else (v < 0)
+    c = b.shape[-1]
+    nw = words(c)
+    padded = np.zeros(b.shape[:-1] + (nw * WORD_BITS,), dtype=np.uint64)
+    padded[..., :c] = b
+    padded = padded.reshape(b.shape[:-1] + (nw, WORD_BITS))
+    weights = (np.uint64(1) << np.arange(WORD_BITS, dtype=np.uint64))
+    return (padded * weights).sum(axis=-1).astype(np.uint32)
+
+
+def unpack(packed: np.ndarray, channels: int) -> np.ndarray:
+    """Inverse of `pack`: uint32 (..., words) → int8 ±1 values (..., channels)."""
+    p = np.asarray(packed, dtype=np.uint32)
+    shifts = np.arange(WORD_BITS, dtype=np.uint32)
+    b = (p[..., :, None] >> shifts) & np.uint32(1)
+    b = b.reshape(p.shape[:-1] + (p.shape[-1] * WORD_BITS,))[..., :channels]
+    return to_pm1(b)
+
+
+def pad_bits_clear(packed: np.ndarray, channels: int) -> bool:
+    """True when every pad bit (index ≥ channels in the last word) is 0."""
+    p = np.asarray(packed, dtype=np.uint32)
+    rem = channels % WORD_BITS
+    if rem == 0:
+        return True
+    mask = np.uint32((0xFFFFFFFF << rem) & 0xFFFFFFFF)
+    return bool(np.all((p[..., -1] & mask) == 0))

@@ -1,0 +1,92 @@
+"""Keras/Larq model → IR graph.
+
+`to_ir` walks the model's layer graph in topological order (tf-keras `_nodes_by_depth`), calls
+the handler registered for each layer's class, and records for each layer output which Keras
+layer it equals (`ir.Origin`), so verification can compare intermediate tensors.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .. import ir
+from ..errors import ModelLoadError, ModelStructureError, UnsupportedLayerError
+from . import activations, dot, layers  # noqa: F401  (registers the handlers)
+from .registry import Builder, handler_for
+
+
+def load_model(model):
+    """Accept a tf.keras Model or a path to a .keras/.h5 file; return the Model."""
+    from .._tf import tf_modules
+    tf, keras, _ = tf_modules()
+    if isinstance(model, keras.Model):
+        return model
+    if not isinstance(model, (str, os.PathLike)):
+        raise ModelLoadError(f"expected a tf.keras Model or a path to a .keras/.h5 file, got {type(model).__name__}"
+                             + (" (a Keras 3 model? larq needs tf-keras: build it with tf.keras / tf_keras)"
+                                if type(model).__module__.startswith("keras") else ""))
+    p = Path(model)
+    if not p.exists():
+        raise ModelLoadError(f"model file not found: {p}")
+    if p.is_dir() or p.suffix.lower() not in (".keras", ".h5", ".hdf5"):
+        raise ModelLoadError(f"{p} is not a model file: expected a .keras or .h5 file")
+    try:
+        loaded = keras.models.load_model(str(p), compile=False)
+    except Exception as e:  # corrupt/truncated files raise many different exception types
+        raise ModelLoadError(f"cannot load {p}: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+                             ) from None
+    if not isinstance(loaded, keras.Model):
+        raise ModelLoadError(f"{p} does not hold a Keras model")
+    return loaded
+
+
+def to_ir(model, name: str = "model") -> ir.Graph:
+    """Translate a built tf.keras model (one input, one output) into an ir.Graph."""
+    from .._tf import tf_modules
+    _, keras, _ = tf_modules()
+    if not getattr(model, "built", False) or not hasattr(model, "_nodes_by_depth") or not model.inputs:
+        raise ModelStructureError("the model has no defined input shape; build it with an Input layer "
+                                  "(or call model.build(input_shape)) before exporting")
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelStructureError(f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+                                  "larq2mcu exports single-input, single-output models")
+    in_shape = tuple(model.inputs[0].shape[1:])
+    if any(d is None for d in in_shape):
+        raise ModelStructureError(f"the input shape {in_shape} is not fully defined")
+    b = Builder()
+    kmap = {}          # id(KerasTensor) → IR tensor name
+    x = b.tensor(in_shape, ir.F32, stem="input", origin=ir.Origin(model.input_names[0]
+                                                                   if hasattr(model, "input_names") else "input"))
+    kmap[id(model.inputs[0])] = x
+    seen_layers = set()
+    for depth in sorted(model._nodes_by_depth, reverse=True):
+        for node in model._nodes_by_depth[depth]:
+            layer = node.layer
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            if isinstance(layer, keras.Model):
+                raise UnsupportedLayerError(layer.name, type(layer).__name__,
+                                            hint="nested models are not supported; rebuild the model flat")
+            if layer.name in seen_layers:
+                raise ModelStructureError(f"layer '{layer.name}' is used more than once (shared layer); "
+                                          "larq2mcu needs each layer applied once")
+            seen_layers.add(layer.name)
+            ins = node.keras_inputs
+            try:
+                args = [kmap[id(t)] for t in ins]
+            except KeyError:
+                raise ModelStructureError(f"layer '{layer.name}' reads a tensor that is not computed from "
+                                          "the model input") from None
+            out = handler_for(layer)(b, layer, args)
+            outs = node.outputs if isinstance(node.outputs, (list, tuple)) else [node.outputs]
+            if len(outs) != 1:
+                raise UnsupportedLayerError(layer.name, type(layer).__name__, "outputs", len(outs), [1])
+            want = tuple(outs[0].shape[1:])
+            if tuple(b.shape(out)) != want:
+                raise ModelStructureError(f"internal: layer '{layer.name}' IR shape {b.shape(out)} != Keras {want}")
+            transform = "sign" if b.dtype(out) == ir.BITS else "identity"
+            b.set_origin(out, ir.Origin(layer.name, transform))
+            kmap[id(outs[0])] = out
+    out = kmap[id(model.outputs[0])]
+    g = ir.Graph(tensors=dict(b.tensors), ops=tuple(b.ops), inputs=(x,), outputs=(out,), name=name)
+    return g.prune()

@@ -1,0 +1,71 @@
+"""Activation, ReLU, Softmax layers and the `activation=` attribute of conv/dense layers."""
+from __future__ import annotations
+
+from .. import ir
+from ..errors import UnsupportedLayerError
+from ..errors import UnsupportedQuantizerError
+from .quantizers import SIGN_QUANTIZERS, is_sign
+from .registry import Builder, cfg, register
+
+SUPPORTED = ("linear", "relu", "sigmoid", "tanh", "softmax")
+
+
+def activation_name(layer, fn) -> str:
+    """Name of a Keras activation function, 'sign' for a larq sign quantizer; else raise."""
+    if fn is None:
+        return "linear"
+    if is_sign(fn):
+        return "sign"
+    name = getattr(fn, "__name__", str(fn))
+    if name in SUPPORTED:
+        return name
+    raise UnsupportedLayerError(layer.name, type(layer).__name__, "activation", name,
+                                list(SUPPORTED) + ["ste_sign", "approx_sign", "swish_sign"])
+
+
+def _apply(b: Builder, layer, x: str, fn: str) -> str:
+    if fn == "linear":
+        return x
+    if fn == "sign":
+        return b.as_bits(x, layer.name)
+    xf = b.as_f32(x, layer.name)
+    return b.emit(ir.Activation, [xf], b.shape(xf), ir.F32, layer.name, fn=fn)
+
+
+@register(lambda keras, lq: [keras.layers.Activation])
+def activation(b: Builder, layer, inputs):
+    return _apply(b, layer, inputs[0], activation_name(layer, layer.activation))
+
+
+@register(lambda keras, lq: [keras.layers.ReLU])
+def relu(b: Builder, layer, inputs):
+    for attr, default in (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0)):
+        v = cfg(layer, attr, default)
+        v = None if v is None else float(v)
+        if v != default:
+            raise UnsupportedLayerError(layer.name, "ReLU", attr, v, [default])
+    return _apply(b, layer, inputs[0], "relu")
+
+
+@register(lambda keras, lq: [keras.layers.Softmax])
+def softmax(b: Builder, layer, inputs):
+    axis = cfg(layer, "axis", -1)
+    rank = len(b.shape(inputs[0]))
+    if axis not in (-1, rank):
+        raise UnsupportedLayerError(layer.name, "Softmax", "axis", axis, [-1])
+    return _apply(b, layer, inputs[0], "softmax")
+
+
+@register(lambda keras, lq: [lq.quantizers.SteSign, lq.quantizers.ApproxSign, lq.quantizers.SwishSign])
+def sign_layer(b: Builder, layer, inputs):
+    """A sign quantizer used as a layer (e.g. the input image binarized)."""
+    return b.as_bits(inputs[0], layer.name)
+
+
+@register(lambda keras, lq: [lq.quantizers.SteTern, lq.quantizers.DoReFa, lq.quantizers.MagnitudeAwareSign,
+                             lq.quantizers.SteHeaviside, lq.quantizers.NoOp])
+def other_quantizer_layer(b: Builder, layer, inputs):
+    """Non-sign quantizers change forward values; reject them instead of mis-exporting."""
+    raise UnsupportedQuantizerError(
+        layer.name, type(layer).__name__, "quantizer", type(layer).__name__, list(SIGN_QUANTIZERS),
+        hint="Only sign quantizers have an exact bitwise export")

@@ -1,0 +1,155 @@
+"""Handlers for the weight-free layers and batch normalization."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ir
+from ..errors import UnsupportedLayerError
+from .registry import Builder, cfg, np_weight, register, require
+
+
+@register(lambda keras, lq: [keras.layers.BatchNormalization])
+def batchnorm(b: Builder, layer, inputs):
+    x = b.as_f32(inputs[0], layer.name)
+    rank = len(b.shape(x))
+    axis = list(np.atleast_1d(cfg(layer, "axis")))
+    if axis not in ([-1], [rank]):
+        raise UnsupportedLayerError(layer.name, "BatchNormalization", "axis", axis, [[-1], [rank]])
+    for attr in ("renorm", "virtual_batch_size", "adjustment"):
+        v = getattr(layer, attr, None)
+        if v not in (None, False):
+            raise UnsupportedLayerError(layer.name, "BatchNormalization", attr, v, [None, False])
+    c = b.shape(x)[-1]
+    mean, var = np_weight(layer.moving_mean), np_weight(layer.moving_variance)
+    gamma = np_weight(layer.gamma) if layer.scale else np.ones(c, np.float32)
+    beta = np_weight(layer.beta) if layer.center else np.zeros(c, np.float32)
+    for nm, arr in (("moving_mean", mean), ("moving_variance", var), ("gamma", gamma), ("beta", beta)):
+        if not np.all(np.isfinite(arr)):
+            raise UnsupportedLayerError(layer.name, "BatchNormalization", nm, "non-finite values",
+                                        ["finite values"])
+    if np.any(var < 0):
+        raise UnsupportedLayerError(layer.name, "BatchNormalization", "moving_variance",
+                                    f"negative ({float(var.min())})", ["≥ 0"])
+    eps = np.float32(layer.epsilon)
+    scale = (gamma / np.sqrt(var + eps)).astype(np.float32)
+    probe, lo = _probe(b, layer, x, rank)
+    return b.emit(ir.BatchNorm, [x], b.shape(x), ir.F32, layer.name, mean=mean, scale=scale,
+                  offset=beta, probe=probe, probe_lo=lo)
+
+
+def _probe(b: Builder, layer, x: str, rank: int):
+    """Evaluate this very Keras layer on every feasible accumulator of the binary dot feeding it
+    (through max pools): probe[i, c] = BN(float32(i − K) + bias_c) in Keras' own float32."""
+    op = b.producer(x)
+    while isinstance(op, ir.MaxPool2D):
+        op = b.producer(op.inputs[0])
+    if not isinstance(op, (ir.BinaryConv2D, ir.BinaryDense)):
+        return None, 0
+    k = int(np.prod(op.weights.shape[:-1]))
+    c = op.weights.shape[-1]
+    acc = np.arange(-k, k + 1, dtype=np.float32)[:, None] * np.ones((1, c), np.float32)
+    if op.bias is not None:
+        acc = (acc + op.bias.astype(np.float32)).astype(np.float32)
+    batch = acc.reshape((2 * k + 1,) + (1,) * (rank - 1) + (c,))
+    y = layer(batch, training=False).numpy().reshape(2 * k + 1, c)
+    return y.astype(np.float32), -k
+
+
+def _pool_geometry(b: Builder, layer, x: str):
+    require(layer, "data_format", cfg(layer, "data_format"), ["channels_last"])
+    require(layer, "padding", cfg(layer, "padding"), ["valid", "same"])
+    if len(b.shape(x)) != 3:
+        raise UnsupportedLayerError(layer.name, type(layer).__name__, "input rank", len(b.shape(x)) + 1, [4])
+    h, w, c = b.shape(x)
+    (kh, kw), (sh, sw) = layer.pool_size, layer.strides
+    pads = (ir.same_pads(h, kh, sh) + ir.same_pads(w, kw, sw)) if layer.padding == "same" else (0, 0, 0, 0)
+    oh = ir.conv_out_size(h, kh, sh, pads[0], pads[1])
+    ow = ir.conv_out_size(w, kw, sw, pads[2], pads[3])
+    return dict(pool=(kh, kw), strides=(sh, sw), pads=pads), (oh, ow, c)
+
+
+@register(lambda keras, lq: [keras.layers.MaxPooling2D])
+def maxpool(b: Builder, layer, inputs):
+    x = inputs[0]
+    geo, shape = _pool_geometry(b, layer, x)
+    if b.dtype(x) == ir.BITS:
+        return b.emit(ir.BinaryMaxPool2D, [x], shape, ir.BITS, layer.name, **geo)
+    return b.emit(ir.MaxPool2D, [x], shape, ir.F32, layer.name, **geo)
+
+
+@register(lambda keras, lq: [keras.layers.AveragePooling2D])
+def avgpool(b: Builder, layer, inputs):
+    x = b.as_f32(inputs[0], layer.name)
+    geo, shape = _pool_geometry(b, layer, x)
+    return b.emit(ir.AvgPool2D, [x], shape, ir.F32, layer.name, **geo)
+
+
+@register(lambda keras, lq: [keras.layers.GlobalAveragePooling2D])
+def global_avgpool(b: Builder, layer, inputs):
+    require(layer, "data_format", cfg(layer, "data_format"), ["channels_last"])
+    x = b.as_f32(inputs[0], layer.name)
+    if len(b.shape(x)) != 3:
+        raise UnsupportedLayerError(layer.name, "GlobalAveragePooling2D", "input rank", len(b.shape(x)) + 1, [4])
+    c = b.shape(x)[-1]
+    shape = (1, 1, c) if cfg(layer, "keepdims", False) else (c,)
+    return b.emit(ir.GlobalAvgPool, [x], shape, ir.F32, layer.name)
+
+
+def _reshape(b: Builder, layer, x: str, shape: tuple) -> str:
+    if int(np.prod(shape)) != int(np.prod(b.shape(x))):
+        raise UnsupportedLayerError(layer.name, type(layer).__name__, "target_shape", shape,
+                                    [f"{int(np.prod(b.shape(x)))} elements"])
+    packing = None
+    if b.dtype(x) == ir.BITS and len(shape) == 1:
+        # A flattened bit map keeps its per-pixel packing: binary dense layers read it as is.
+        packing = b.tensors[x].packing
+    return b.emit(ir.Reshape, [x], shape, b.dtype(x), layer.name, packing=packing)
+
+
+@register(lambda keras, lq: [keras.layers.Flatten])
+def flatten(b: Builder, layer, inputs):
+    require(layer, "data_format", cfg(layer, "data_format"), ["channels_last", None])
+    x = inputs[0]
+    if len(b.shape(x)) == 1:
+        return x
+    return _reshape(b, layer, x, (int(np.prod(b.shape(x))),))
+
+
+@register(lambda keras, lq: [keras.layers.Reshape])
+def reshape(b: Builder, layer, inputs):
+    target = list(layer.target_shape)
+    if -1 in target:
+        known = int(np.prod([t for t in target if t != -1]))
+        target[target.index(-1)] = int(np.prod(b.shape(inputs[0]))) // max(known, 1)
+    return _reshape(b, layer, inputs[0], tuple(target))
+
+
+@register(lambda keras, lq: [keras.layers.Dropout, keras.layers.InputLayer])
+def identity(b: Builder, layer, inputs):
+    return inputs[0]
+
+
+@register(lambda keras, lq: [keras.layers.Add])
+def add(b: Builder, layer, inputs):
+    xs = [b.as_f32(t, layer.name) for t in inputs]
+    shapes = {b.shape(t) for t in xs}
+    if len(shapes) != 1:
+        raise UnsupportedLayerError(layer.name, "Add", "input shapes", sorted(shapes),
+                                    ["identical shapes (no broadcasting)"])
+    return b.emit(ir.Add, xs, b.shape(xs[0]), ir.F32, layer.name)
+
+
+@register(lambda keras, lq: [keras.layers.Concatenate])
+def concatenate(b: Builder, layer, inputs):
+    rank = len(b.shape(inputs[0]))
+    require(layer, "axis", cfg(layer, "axis"), [-1, rank])
+    if len({b.shape(t)[:-1] for t in inputs}) != 1:
+        raise UnsupportedLayerError(layer.name, "Concatenate", "input shapes",
+                                    [b.shape(t) for t in inputs], ["equal except the last axis"])
+    shape = b.shape(inputs[0])[:-1] + (sum(b.shape(t)[-1] for t in inputs),)
+    all_bits = all(b.dtype(t) == ir.BITS and b.tensors[t].packing == ir.default_packing(b.shape(t))
+                   for t in inputs)
+    if all_bits:
+        return b.emit(ir.Concat, list(inputs), shape, ir.BITS, layer.name)
+    xs = [b.as_f32(t, layer.name) for t in inputs]
+    return b.emit(ir.Concat, xs, shape, ir.F32, layer.name)

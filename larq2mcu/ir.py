@@ -1,0 +1,250 @@
+"""The intermediate representation: a graph of frozen op dataclasses over named tensors.
+
+Tensors are per-sample (no batch axis), NHWC. Two dtypes:
+  * F32  — float32 values;
+  * BITS — ±1 values packed per `bits.py`. `packing = (groups, channels)`: the tensor is `groups`
+    runs of `channels` bits, each run starting a new 32-bit word. A (H, W, C) tensor has packing
+    (H·W, C); a Flatten of it keeps that packing (a view) while its shape becomes (H·W·C,).
+
+Ops list their input tensor names and one output. Arrays inside ops are never mutated; passes
+build new ops with `dataclasses.replace`. Weight conventions (logical, before packing):
+  * binary conv kernels are int8 ±1 in HWIO (Keras layout); binary dense kernels int8 ±1 (in, out);
+  * float kernels are float32 HWIO / (in, out).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from . import bits as _bits
+
+F32 = "f32"
+BITS = "bits"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What Keras computes for this tensor: `transform` of the output of Keras layer `layer`.
+
+    transform is "identity" (same values) or "sign" (the bits of sign(output), sign(0)=+1).
+    Verification compares tensors that have an origin against Keras' intermediate outputs.
+    """
+    layer: str
+    transform: str = "identity"
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    shape: tuple
+    dtype: str
+    packing: Optional[tuple] = None
+    origin: Optional[Origin] = None
+
+    @property
+    def numel(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of storage: 4 per float, 4 per packed word."""
+        if self.dtype == F32:
+            return 4 * self.numel
+        groups, ch = self.packing
+        return 4 * groups * _bits.words(ch)
+
+
+def default_packing(shape: tuple) -> tuple:
+    """Packing of a freshly produced bits tensor: channels = last axis."""
+    if len(shape) == 0:
+        return (1, 1)
+    return (int(np.prod(shape[:-1], dtype=np.int64)), int(shape[-1]))
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    name: str
+    inputs: tuple
+    output: str
+    layer: str = ""          # Keras layer this op came from (reporting, error messages)
+
+
+@dataclass(frozen=True, eq=False)
+class Quantize(Op):
+    """F32 → BITS: bit = (x < 0) (sign with sign(0) = +1)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Dequantize(Op):
+    """BITS → F32: −1.0 / +1.0."""
+
+
+@dataclass(frozen=True, eq=False)
+class Threshold:
+    """Per output channel: bit = (acc < tau). acc is the integer dot product (bias excluded)."""
+    tau: np.ndarray            # int32 [C]
+
+
+@dataclass(frozen=True, eq=False)
+class BinaryConv2D(Op):
+    """BITS (H, W, Cin) → F32 acc(+bias) or, with `threshold`, BITS.
+
+    acc = Σ over taps inside the image of Σ_c a·w, plus, when pad_one, Σ over taps outside of
+    Σ_c (+1)·w (Larq pad_values=1.0); with pad_values=0.0 outside taps contribute 0.
+    """
+    weights: np.ndarray = None          # int8 ±1, HWIO
+    strides: tuple = (1, 1)
+    pads: tuple = (0, 0, 0, 0)          # top, bottom, left, right
+    pad_one: bool = False
+    bias: Optional[np.ndarray] = None   # float32 [Cout], added in float32 after the dot
+    threshold: Optional[Threshold] = None
+
+
+@dataclass(frozen=True, eq=False)
+class BinaryDense(Op):
+    """BITS (N,) → F32 acc(+bias) or, with `threshold`, BITS (units,)."""
+    weights: np.ndarray = None          # int8 ±1, (in, out)
+    bias: Optional[np.ndarray] = None
+    threshold: Optional[Threshold] = None
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2D(Op):
+    """F32 conv: out = Σ x·k + bias; outside taps read `pad_value` (0.0 = Keras 'same')."""
+    kernel: np.ndarray = None           # float32 HWIO
+    strides: tuple = (1, 1)
+    pads: tuple = (0, 0, 0, 0)
+    pad_value: float = 0.0
+    bias: Optional[np.ndarray] = None
+
+
+@dataclass(frozen=True, eq=False)
+class Dense(Op):
+    kernel: np.ndarray = None           # float32 (in, out)
+    bias: Optional[np.ndarray] = None
+
+
+@dataclass(frozen=True, eq=False)
+class BatchNorm(Op):
+    """y = (x − mean)·scale + offset per channel (last axis), scale = γ/√(σ²+ε), offset = β.
+
+    `probe` (set by the frontend when the input is a binary dot's output) holds the model's own
+    float32 BN outputs for every feasible accumulator: probe[i, c] = BN(float32(probe_lo + i) +
+    bias_c) as Keras computes it; passes/fold_threshold.py reads thresholds off it.
+    """
+    mean: np.ndarray = None
+    scale: np.ndarray = None
+    offset: np.ndarray = None
+    probe: Optional[np.ndarray] = None
+    probe_lo: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class Pool2D(Op):
+    """Geometry shared by the pooling ops; padded taps are ignored (Keras semantics)."""
+    pool: tuple = (2, 2)
+    strides: tuple = (2, 2)
+    pads: tuple = (0, 0, 0, 0)
+
+
+@dataclass(frozen=True, eq=False)
+class MaxPool2D(Pool2D):
+    """F32 max pooling."""
+
+
+@dataclass(frozen=True, eq=False)
+class AvgPool2D(Pool2D):
+    """F32 average over the taps inside the image."""
+
+
+@dataclass(frozen=True, eq=False)
+class BinaryMaxPool2D(Pool2D):
+    """BITS → BITS: per channel AND of the window's bits (max of ±1), or OR (min) where
+    `or_mask[c]` — used when a max pool before a decreasing BN was moved after the threshold."""
+    or_mask: Optional[np.ndarray] = None   # bool [C]
+
+
+@dataclass(frozen=True, eq=False)
+class BinaryAvgPool2D(Pool2D):
+    """BITS → BITS: sign(mean of the window's ±1 values), 0 → +1: bit = (2·m > n),
+    m = number of −1 among the n taps inside the image (bnn-math §4)."""
+
+
+@dataclass(frozen=True, eq=False)
+class GlobalAvgPool(Op):
+    """F32 (H, W, C) → (C,) or (1, 1, C) mean over H·W."""
+
+
+@dataclass(frozen=True, eq=False)
+class Reshape(Op):
+    """Same elements in the same (row-major) order, new shape. For BITS the codegen aliases
+    (view) when the packing is unchanged and repacks otherwise."""
+
+
+@dataclass(frozen=True, eq=False)
+class Activation(Op):
+    fn: str = "linear"                  # linear | relu | sigmoid | tanh | softmax
+
+
+@dataclass(frozen=True, eq=False)
+class Add(Op):
+    """Element-wise sum of ≥ 2 F32 tensors of one shape."""
+
+
+@dataclass(frozen=True, eq=False)
+class Concat(Op):
+    """Concatenation along the last axis (F32, or BITS with default packing)."""
+
+
+@dataclass(frozen=True)
+class Graph:
+    tensors: dict = field(default_factory=dict)   # name → Tensor (treated as read-only)
+    ops: tuple = ()
+    inputs: tuple = ()
+    outputs: tuple = ()
+    name: str = "model"
+
+    def tensor(self, name: str) -> Tensor:
+        return self.tensors[name]
+
+    def producer(self, tensor: str) -> Optional[Op]:
+        for op in self.ops:
+            if op.output == tensor:
+                return op
+        return None
+
+    def consumers(self, tensor: str) -> list:
+        return [op for op in self.ops if tensor in op.inputs]
+
+    def replace(self, **kw) -> "Graph":
+        return dataclasses.replace(self, **kw)
+
+    def prune(self) -> "Graph":
+        """Drop ops (and tensors) whose outputs reach no graph output."""
+        live = set(self.outputs)
+        keep = []
+        for op in reversed(self.ops):
+            if op.output in live:
+                keep.append(op)
+                live.update(op.inputs)
+        keep.reverse()
+        used = set(self.inputs) | set(self.outputs)
+        for op in keep:
+            used.update(op.inputs)
+            used.add(op.output)
+        return self.replace(ops=tuple(keep),
+                            tensors={k: v for k, v in self.tensors.items() if k in used})
+
+
+def conv_out_size(n: int, k: int, s: int, pad_lo: int, pad_hi: int) -> int:
+    return (n + pad_lo + pad_hi - k) // s + 1
+
+
+def same_pads(n: int, k: int, s: int) -> tuple:
+    """TensorFlow 'same' padding: total = max((ceil(n/s) − 1)·s + k − n, 0), top gets ⌊total/2⌋."""
+    out = -(-n // s)
+    total = max((out - 1) * s + k - n, 0)
+    return total // 2, total - total // 2

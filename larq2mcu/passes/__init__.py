@@ -1,0 +1,22 @@
+"""IR → IR passes, one per file, applied in this order (each preserves reference outputs; see
+tests/test_passes.py)."""
+from __future__ import annotations
+
+from .. import ir
+from .dedupe_quantize import dedupe_quantize
+from .fold_binary_avgpool import fold_binary_avgpool
+from .fold_threshold import fold_threshold
+from .hoist_quantize import hoist_quantize
+
+PIPELINE = (
+    hoist_quantize,        # sign(reshape/maxpool(x)) → reshape/AND-pool(sign x); drop sign∘dequantize
+    dedupe_quantize,       # pack each tensor once
+    fold_threshold,        # dot → [maxpool] → [BN] → sign  ⇒  integer thresholds
+    fold_binary_avgpool,   # dequantize → avgpool → sign  ⇒  popcount majority
+)
+
+
+def run_pipeline(g: ir.Graph, passes=PIPELINE) -> ir.Graph:
+    for p in passes:
+        g = p(g)
+    return g
