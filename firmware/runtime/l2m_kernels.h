@@ -87,6 +87,7 @@ void l2m_batchnorm_f32_ref(int32_t pixels, int32_t c, const float *in, const flo
 void l2m_maxpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out);
 void l2m_avgpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out);
 void l2m_global_avgpool_f32_f32_ref(int32_t pixels, int32_t c, const float *in, float *out);
+/* Element-wise; out may alias a (used to sum more than two inputs). */
 void l2m_add_f32_f32_ref(int32_t n, const float *a, const float *b, float *out);
 /* out[p*out_c + offset + i] = in[p*in_c + i]  (concatenation = one call per input). */
 void l2m_chancopy_f32_ref(int32_t pixels, int32_t in_c, int32_t out_c, int32_t offset, const float *in,

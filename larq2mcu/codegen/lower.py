@@ -1,0 +1,208 @@
+"""Lower each IR op to kernel calls: C statements plus the constant arrays they use.
+
+The result feeds the Jinja templates; this module decides *which* kernel and *which* arguments,
+the templates decide the file structure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import ir
+from ..planner import Plan, is_view
+from . import weights as wt
+
+ACT = {"relu": "L2M_ACT_RELU", "sigmoid": "L2M_ACT_SIGMOID", "tanh": "L2M_ACT_TANH"}
+
+
+@dataclass
+class Array:
+    name: str          # member of <name>_weights_t
+    ctype: str
+    values: np.ndarray
+
+    @property
+    def body(self) -> str:
+        return wt.format_array(self.values, self.ctype)
+
+    @property
+    def length(self) -> int:
+        return int(np.asarray(self.values).size)
+
+    @property
+    def nbytes(self) -> int:
+        return 4 * self.length
+
+
+@dataclass
+class Step:
+    index: int
+    op: ir.Op
+    comment: str
+    statements: list = field(default_factory=list)
+    arrays: list = field(default_factory=list)
+    geom: dict | None = None     # name, initializer
+
+
+class Lowering:
+    def __init__(self, g: ir.Graph, plan: Plan, name: str):
+        self.g, self.plan, self.name = g, plan, name
+
+    def ptr(self, t: str, const: bool) -> str:
+        tt = self.g.tensors[t]
+        off = self.plan.offset(t)
+        ctype = "float" if tt.dtype == ir.F32 else "uint32_t"
+        if off is None:           # lives in the caller's input buffer (always float)
+            return "input"
+        q = "const " if const else ""
+        return f"({q}{ctype} *)(a + {off})"
+
+    def lower(self) -> list:
+        steps = []
+        for i, op in enumerate(self.g.ops):
+            s = Step(i, op, f"{type(op).__name__} ({op.layer})")
+            getattr(self, "_" + type(op).__name__)(op, s)
+            steps.append(s)
+        return steps
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _arr(self, s: Step, suffix: str, ctype: str, values) -> str:
+        a = Array(f"op{s.index}_{suffix}", ctype, np.asarray(values))
+        s.arrays.append(a)
+        return f"W->{a.name}"
+
+    def _geom(self, s: Step, in_shape, out_shape, k, strides, pads) -> str:
+        h, w, c = in_shape
+        oh, ow, oc = out_shape
+        vals = [h, w, c, oh, ow, oc, k[0], k[1], strides[0], strides[1], pads[0], pads[2]]
+        gname = f"{self.name}_g{s.index}"
+        s.geom = {"name": gname, "init": ", ".join(str(int(v)) for v in vals)}
+        return f"&{gname}"
+
+    def _io(self, op):
+        return self.ptr(op.inputs[0], True), self.ptr(op.output, False)
+
+    # -- ops -------------------------------------------------------------------------------
+    def _Quantize(self, op, s):
+        groups, c = self.g.tensors[op.output].packing
+        i, o = self._io(op)
+        s.statements.append(f"l2m_quantize_f32_b32_ref({groups}, {c}, {i}, {o});")
+
+    def _Dequantize(self, op, s):
+        groups, c = self.g.tensors[op.inputs[0]].packing
+        i, o = self._io(op)
+        s.statements.append(f"l2m_dequantize_b32_f32_ref({groups}, {c}, {i}, {o});")
+
+    def _BinaryConv2D(self, op, s):
+        t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
+        kh, kw = op.weights.shape[:2]
+        geom = self._geom(s, t_in.shape, t_out.shape, (kh, kw), op.strides, op.pads)
+        w = self._arr(s, "w", "uint32_t", wt.pack_conv(op.weights))
+        i, o = self._io(op)
+        pad = 1 if op.pad_one else 0
+        if op.threshold is not None:
+            thr = self._arr(s, "thr", "int32_t", op.threshold.tau)
+            s.statements.append(f"l2m_conv2d_b32_b32_ref({geom}, {pad}, {i}, {w}, {thr}, {o});")
+        else:
+            b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
+            s.statements.append(f"l2m_conv2d_b32_f32_ref({geom}, {pad}, {i}, {w}, {b}, {o});")
+
+    def _BinaryDense(self, op, s):
+        groups, c = self.g.tensors[op.inputs[0]].packing
+        out_n = op.weights.shape[-1]
+        w = self._arr(s, "w", "uint32_t", wt.pack_dense(op.weights, (groups, c)))
+        i, o = self._io(op)
+        if op.threshold is not None:
+            thr = self._arr(s, "thr", "int32_t", op.threshold.tau)
+            s.statements.append(f"l2m_dense_b32_b32_ref({groups}, {c}, {out_n}, {i}, {w}, {thr}, {o});")
+        else:
+            b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
+            s.statements.append(f"l2m_dense_b32_f32_ref({groups}, {c}, {out_n}, {i}, {w}, {b}, {o});")
+
+    def _Conv2D(self, op, s):
+        t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
+        geom = self._geom(s, t_in.shape, t_out.shape, op.kernel.shape[:2], op.strides, op.pads)
+        w = self._arr(s, "w", "float", op.kernel)
+        b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
+        i, o = self._io(op)
+        s.statements.append(f"l2m_conv2d_f32_f32_ref({geom}, {wt.c_float(op.pad_value)}, {i}, {w}, {b}, {o});")
+
+    def _Dense(self, op, s):
+        n_in, n_out = op.kernel.shape
+        w = self._arr(s, "w", "float", op.kernel)
+        b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
+        i, o = self._io(op)
+        s.statements.append(f"l2m_dense_f32_f32_ref({n_in}, {n_out}, {i}, {w}, {b}, {o});")
+
+    def _BatchNorm(self, op, s):
+        t = self.g.tensors[op.output]
+        c = t.shape[-1]
+        m = self._arr(s, "mean", "float", op.mean)
+        sc = self._arr(s, "scale", "float", op.scale)
+        of = self._arr(s, "offset", "float", op.offset)
+        i, o = self._io(op)
+        s.statements.append(f"l2m_batchnorm_f32_ref({t.numel // c}, {c}, {i}, {m}, {sc}, {of}, {o});")
+
+    def _pool(self, op, s, kernel, extra=""):
+        t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
+        geom = self._geom(s, t_in.shape, t_out.shape, op.pool, op.strides, op.pads)
+        i, o = self._io(op)
+        s.statements.append(f"{kernel}({geom}, {extra}{i}, {o});")
+
+    def _MaxPool2D(self, op, s):
+        self._pool(op, s, "l2m_maxpool_f32_f32_ref")
+
+    def _AvgPool2D(self, op, s):
+        self._pool(op, s, "l2m_avgpool_f32_f32_ref")
+
+    def _BinaryMaxPool2D(self, op, s):
+        mask = self._arr(s, "or_mask", "uint32_t", wt.pack_mask(op.or_mask)) if op.or_mask is not None else "NULL"
+        self._pool(op, s, "l2m_maxpool_b32_b32_ref", extra=f"{mask}, ")
+
+    def _BinaryAvgPool2D(self, op, s):
+        self._pool(op, s, "l2m_avgpool_b32_b32_ref")
+
+    def _GlobalAvgPool(self, op, s):
+        h, w, c = self.g.tensors[op.inputs[0]].shape
+        i, o = self._io(op)
+        s.statements.append(f"l2m_global_avgpool_f32_f32_ref({h * w}, {c}, {i}, {o});")
+
+    def _Reshape(self, op, s):
+        if is_view(self.g, op):
+            s.statements.append("/* view: same buffer, nothing to do */")
+            return
+        t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
+        i, o = self._io(op)
+        s.statements.append(f"l2m_repack_b32_ref({t_in.packing[1]}, {t_out.packing[0]}, {t_out.packing[1]}, {i}, {o});")
+
+    def _Activation(self, op, s):
+        t = self.g.tensors[op.output]
+        i, o = self._io(op)
+        if op.fn == "softmax":
+            c = t.shape[-1]
+            s.statements.append(f"l2m_softmax_f32_f32_ref({t.numel // c}, {c}, {i}, {o});")
+        else:
+            s.statements.append(f"l2m_activation_f32_f32_ref({t.numel}, {ACT[op.fn]}, {i}, {o});")
+
+    def _Add(self, op, s):
+        n = self.g.tensors[op.output].numel
+        o = self.ptr(op.output, False)
+        first = self.ptr(op.inputs[0], True)
+        for t in op.inputs[1:]:
+            s.statements.append(f"l2m_add_f32_f32_ref({n}, {first}, {self.ptr(t, True)}, {o});")
+            first = self.ptr(op.output, True)
+
+    def _Concat(self, op, s):
+        t_out = self.g.tensors[op.output]
+        out_c = t_out.shape[-1]
+        pixels = t_out.numel // out_c
+        o = self.ptr(op.output, False)
+        off = 0
+        if t_out.dtype == ir.BITS:
+            s.statements.append(f"memset({o}, 0, {t_out.nbytes});")
+        for t in op.inputs:
+            c = self.g.tensors[t].shape[-1]
+            kern = "l2m_bitcopy_b32_ref" if t_out.dtype == ir.BITS else "l2m_chancopy_f32_ref"
+            s.statements.append(f"{kern}({pixels}, {c}, {out_c}, {off}, {self.ptr(t, True)}, {o});")
+            off += c

@@ -1,0 +1,129 @@
+"""Host build of an exported model: cc → shared library → ctypes.
+
+`build(out_dir, name, graph, plan)` compiles every .c of the export with the warning flags the
+project promises (-std=c99 -Wall -Wextra -Wconversion -Werror) and -ffp-contract=off (no fused
+multiply-add: the float kernels round like the numpy reference), into a private temporary folder
+(the user's output folder is never written to), and returns a HostModel.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import tempfile
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from .. import bits, ir
+from ..errors import BuildError, InputError, ToolchainMissingError
+
+CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wconversion", "-Werror",
+          "-ffp-contract=off"]
+
+
+def compiler() -> str:
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        raise ToolchainMissingError(f"C compiler '{cc}' not found; install gcc (apt-get install gcc) or set CC")
+    return cc
+
+
+def compile_shared(src_dir: Path, out_so: Path, extra=()) -> None:
+    sources = sorted(str(p) for p in Path(src_dir).glob("*.c"))
+    cmd = [compiler(), *CFLAGS, *extra, "-I", str(src_dir), *sources, "-o", str(out_so), "-lm"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BuildError(f"host compilation failed:\n{' '.join(cmd)}\n{r.stderr.strip()}")
+
+
+class HostModel:
+    """The exported C model loaded in this process."""
+
+    def __init__(self, so_path: Path, name: str, graph: ir.Graph, plan, workdir: Path):
+        self.graph, self.plan, self.name = graph, plan, name
+        self._lib = ctypes.CDLL(str(so_path))
+        self._invoke = getattr(self._lib, f"{name}_invoke")
+        self._invoke.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        self._invoke.restype = ctypes.c_int
+        self._partial = getattr(self._lib, f"{name}_invoke_partial")
+        self._partial.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
+        self._partial.restype = ctypes.c_int
+        self.input_shape = graph.tensors[graph.inputs[0]].shape
+        self.output_shape = graph.tensors[graph.outputs[0]].shape
+        self.arena_size = plan.arena_size
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(workdir), True)
+
+    def new_arena(self) -> np.ndarray:
+        """A zeroed arena; float64 storage guarantees the 8-byte alignment the C code checks."""
+        return np.zeros(max(1, (self.arena_size + 7) // 8), np.float64)
+
+    def _check(self, x, check_finite: bool) -> np.ndarray:
+        a = np.asarray(x)
+        if a.dtype.kind not in "biuf":
+            raise InputError(f"input dtype {a.dtype} is not numeric; pass a float32 array")
+        if a.shape[1:] != tuple(self.input_shape):
+            raise InputError(f"input shape {a.shape} does not match the model: expected (N, "
+                             f"{', '.join(map(str, self.input_shape))})")
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        if check_finite and not np.all(np.isfinite(a)):
+            raise InputError("input contains NaN or infinite values (pass check_finite=False to run anyway; "
+                             "NaN then binarizes to +1)")
+        return a
+
+    def predict(self, x, check_finite: bool = True, arena: np.ndarray | None = None) -> np.ndarray:
+        """Run the C model on each sample of batch `x` (N, *input shape) → (N, *output shape).
+
+        Inputs of any real numeric dtype are cast to float32 (as Keras does). Non-finite values
+        raise InputError unless check_finite=False."""
+        a = self._check(x, check_finite)
+        out = np.zeros((a.shape[0],) + tuple(self.output_shape), np.float32)
+        arena = self.new_arena() if arena is None else arena
+        for i in range(a.shape[0]):
+            st = self._invoke(a[i].ctypes.data, out[i].ctypes.data, arena.ctypes.data)
+            if st != 0:
+                raise RuntimeError(f"{self.name}_invoke returned {st}")
+        return out
+
+    def intermediates(self, x, tensors) -> dict:
+        """Logical values of the named tensors for each sample (bits as int8 ±1), computed by
+        running the C code up to each tensor's producer and reading the arena."""
+        a = self._check(x, False)
+        step_of = {op.output: i for i, op in enumerate(self.graph.ops)}
+        res = {t: [] for t in tensors}
+        arena = self.new_arena()
+        for s in range(a.shape[0]):
+            for t in tensors:
+                if t in self.graph.inputs:
+                    res[t].append(a[s])
+                    continue
+                st = self._partial(a[s].ctypes.data, arena.ctypes.data, step_of[t] + 1)
+                if st != 0:
+                    raise RuntimeError(f"{self.name}_invoke_partial returned {st}")
+                res[t].append(self._read(arena, t, a[s]))
+        return {t: np.stack(v) for t, v in res.items()}
+
+    def _read(self, arena: np.ndarray, t: str, sample: np.ndarray) -> np.ndarray:
+        tt = self.graph.tensors[t]
+        off = self.plan.offset(t)
+        if off is None:
+            return sample.reshape(tt.shape)
+        raw = arena.view(np.uint8)[off:off + tt.nbytes]
+        if tt.dtype == ir.F32:
+            return raw.view(np.float32).reshape(tt.shape).copy()
+        groups, c = tt.packing
+        words = raw.view(np.uint32).reshape(groups, bits.words(c))
+        return bits.unpack(words, c).reshape(tt.shape)
+
+
+def build(src_dir, name: str, graph: ir.Graph, plan) -> HostModel:
+    work = Path(tempfile.mkdtemp(prefix="larq2mcu-host-"))
+    so = work / f"lib{name}.so"
+    try:
+        compile_shared(Path(src_dir), so)
+    except Exception:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return HostModel(so, name, graph, plan, work)

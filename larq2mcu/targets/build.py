@@ -1,0 +1,171 @@
+"""Cross-compile a generated model + harness + board support into one bare-metal ELF.
+
+Contract:
+  * `render_harness(name, samples, expected)` -> text of main.c (templates/harness_main.c.j2).
+  * `build(model_dir, board, samples, expected, workdir)` -> Path of the linked ELF. Every *.c in
+    `model_dir` is compiled with the board's toolchain and cflags, C99, -Wall -Wextra -Wconversion
+    -Werror, -ffreestanding, -ffp-contract=off (so float results do not depend on FMA fusion),
+    and linked with the per-arch startup and linker script (memory map via --defsym). Compiler
+    failures raise BuildError carrying the compiler output; a missing compiler raises
+    ToolchainMissingError.
+  * `size(elf, board=None)` -> SizeInfo(text, data, bss) from `<prefix>-size`.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import jinja2
+
+from ..boards import Board
+from ..errors import BuildError, ToolchainMissingError
+from ..paths import templates_dir
+from .toolchain import Toolchain, resolve_toolchain, targets_dir
+
+WARNINGS = ("-Wall", "-Wextra", "-Wconversion", "-Werror")
+COMMON_CFLAGS = ("-std=c99", "-O2", "-g", "-ffreestanding", "-ffunction-sections",
+                 "-fdata-sections", "-ffp-contract=off")
+
+
+@dataclass(frozen=True)
+class SizeInfo:
+    """Section totals of an ELF (Berkeley format): flash = text + data, RAM = data + bss."""
+
+    text: int
+    data: int
+    bss: int
+
+    @property
+    def flash(self) -> int:
+        return self.text + self.data
+
+    @property
+    def ram(self) -> int:
+        return self.data + self.bss
+
+
+def render_harness(name: str, samples: Sequence[Sequence[float]],
+                   expected: Sequence[Sequence[float]] | None = None) -> str:
+    """main.c source running `<name>_invoke` on `samples`, checking against `expected` if given."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    samples = [[float(v) for v in s] for s in samples]
+    if expected is not None:
+        expected = [[float(v) for v in s] for s in expected]
+        if len(expected) != len(samples):
+            raise ValueError(f"{len(samples)} samples but {len(expected)} expected outputs")
+    return env.get_template("harness_main.c.j2").render(
+        name=name, NAME=name.upper(), samples=samples, expected=expected, num_samples=len(samples))
+
+
+def model_name(model_dir: Path) -> str:
+    """The model's name: the `<name>.h` beside `<name>_weights.h` in `model_dir`."""
+    for h in sorted(model_dir.glob("*_weights.h")):
+        name = h.name[: -len("_weights.h")]
+        if (model_dir / f"{name}.h").is_file() and (model_dir / f"{name}.c").is_file():
+            return name
+    raise BuildError(f"{model_dir} does not look like an exported model (no <name>.h, <name>.c "
+                     f"and <name>_weights.h)")
+
+
+def _run(cmd: list[str], what: str) -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    except FileNotFoundError as e:
+        raise ToolchainMissingError(f"{cmd[0]} not found: {e}") from e
+    if proc.returncode != 0:
+        raise BuildError(f"{what} failed (exit {proc.returncode}):\n$ {' '.join(cmd)}\n"
+                         f"{proc.stdout}{proc.stderr}".rstrip())
+
+
+def _libgcc(tc: Toolchain) -> str:
+    """riscv multilib caveat: rv32imc_zbb etc. select the rv64 default multilib, so ask for the
+    libgcc of the base ISA (extensions after '_' stripped) explicitly."""
+    flags = []
+    for f in tc.cflags:
+        if f.startswith("-march="):
+            flags.append(f.split("_", 1)[0])
+        elif f.startswith("-mabi="):
+            flags.append(f)
+    out = subprocess.run([tc.gcc, *flags, "-print-libgcc-file-name"], capture_output=True, text=True)
+    return out.stdout.strip() or "-lgcc"
+
+
+def arch_sources(tc: Toolchain) -> tuple[list[Path], list[str], list[str]]:
+    """(board-support sources, extra include flags, link flags without memory defsyms)."""
+    t = targets_dir()
+    inc = [f"-I{t}", f"-I{t / tc.arch}"]
+    if not tc.has_libc:
+        inc = [f"-isystem{t / 'include'}", *inc]
+    if tc.arch == "arm":
+        srcs = [t / "arm" / "startup.c"]
+        link = ["-nostartfiles", "--specs=nano.specs", "-T", str(t / "arm" / "cm.ld"), "-lm"]
+    elif tc.arch == "riscv":
+        srcs = [t / "riscv" / "start.S", t / "riscv" / "board.c"]
+        link = ["-nostdlib", "-T", str(t / "riscv" / "rv.ld"), _libgcc(tc)]
+    else:
+        srcs = [t / "xtensa" / "start.S", t / "xtensa" / "board.c", t / "xtensa" / "udiv.c",
+                t / "xtensa" / "softfloat.c"]
+        link = ["-nostdlib", "-T", str(t / "xtensa" / "xt.ld"), "-lgcc"]
+    if not tc.has_libc:
+        srcs.append(t / "l2m_shim.c")
+    return srcs, inc, link
+
+
+def cycles_define(board: Board) -> list[str]:
+    return [] if board.cycle_counter == "none" else [f"-DL2M_CYCLES_{board.cycle_counter.upper()}"]
+
+
+def build(model_dir: str | Path, board: Board, samples: Sequence[Sequence[float]],
+          expected: Sequence[Sequence[float]] | None, workdir: str | Path, *,
+          extra_cflags: Sequence[str] = (), opt: str | None = None) -> Path:
+    """Build `<workdir>/<name>_<board>.elf` from the exported model in `model_dir`.
+
+    `extra_cflags` are appended to every compile (e.g. -D switches); `opt` replaces -O2."""
+    model_dir, workdir = Path(model_dir).resolve(), Path(workdir).resolve()
+    name = model_name(model_dir)
+    tc = resolve_toolchain(board)
+    workdir.mkdir(parents=True, exist_ok=True)
+    main_c = workdir / "l2m_harness_main.c"
+    main_c.write_text(render_harness(name, samples, expected), encoding="utf-8")
+    srcs, inc, link = arch_sources(tc)
+    cflags = [*COMMON_CFLAGS, *WARNINGS, *tc.cflags, *cycles_define(board), *inc,
+              f"-I{model_dir}", *extra_cflags]
+    if opt:
+        cflags = [opt if f == "-O2" else f for f in cflags]
+    objs = []
+    for i, src in enumerate([*sorted(model_dir.glob("*.c")), main_c, *srcs]):
+        obj = workdir / f"{i:02d}_{src.stem}.o"
+        _run([tc.gcc, *cflags, "-c", str(src), "-o", str(obj)], f"compiling {src.name} for {board.name}")
+        objs.append(str(obj))
+    fo, fs, ro, rs = board.link_map()
+    defsyms = f"-Wl,--defsym=__flash={fo:#x},--defsym=__flash_size={fs:#x}," \
+              f"--defsym=__ram={ro:#x},--defsym=__ram_size={rs:#x}"
+    elf = workdir / f"{name}_{board.name}.elf"
+    _run([tc.gcc, *tc.cflags, *objs, defsyms, "-Wl,--gc-sections", f"-Wl,-Map={elf.with_suffix('.map')}",
+          "-o", str(elf), *link], f"linking {elf.name}")
+    return elf
+
+
+_SIZE_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+[0-9a-f]+\s+(.*)$")
+
+
+def size(elf: str | Path, board: Board | None = None, prefix: str | None = None) -> SizeInfo:
+    """text/data/bss of `elf` via `<prefix>-size` (prefix from `board`, else guessed from PATH)."""
+    if prefix is None and board is not None:
+        prefix = resolve_toolchain(board).prefix
+    candidates = [f"{prefix}-size"] if prefix else [
+        f"{p}-size" for p in ("arm-none-eabi", "riscv64-unknown-elf", "xtensa-lx106-elf")] + ["size"]
+    tool = next((c for c in candidates if shutil.which(c)), None)
+    if tool is None:
+        raise ToolchainMissingError(f"none of {', '.join(candidates)} is on PATH (binutils missing)")
+    proc = subprocess.run([tool, "-B", str(elf)], capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        m = _SIZE_LINE.match(line)
+        if m:
+            return SizeInfo(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    raise BuildError(f"{tool} could not read {elf}: {proc.stderr.strip() or proc.stdout.strip()}")
