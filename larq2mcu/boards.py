@@ -80,7 +80,8 @@ class Board:
         if self.qemu is not None:
             q = self.qemu
             return q.flash_origin, q.flash_size, q.ram_origin, q.ram_size
-        flash_origin, ram_origin = self.memory or (0, 0)
+        assert self.memory is not None   # guaranteed by validation
+        flash_origin, ram_origin = self.memory
         return flash_origin, self.flash, ram_origin, self.ram
 
 
@@ -179,6 +180,9 @@ def _parse_board(name: str, data: Any) -> Board:
         h = data["host_check"]
         _check_fields(name, "host_check", h, _HOST_CHECK_FIELDS)
         host_check = HostCheck(h["toolchain"], _str_list(name, "host_check.cflags", h["cflags"]), h["note"])
+    if qemu is None and memory is None:
+        raise BoardError(f"board '{name}': missing field 'memory' (flash_origin, ram_origin); a board "
+                         f"without a 'qemu' entry needs it for the size-check link")
     if not _IDENT.match(data["kernel_variant"]):
         raise BoardError(f"board '{name}': field 'kernel_variant' must be a lower-case identifier "
                          f"such as 'ref', got {data['kernel_variant']!r}")

@@ -1,0 +1,89 @@
+"""Command line: `larq2mcu export|verify|report …`. User mistakes print one line and exit 2."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .errors import InputError, Larq2McuError
+
+
+def _fail(e: Larq2McuError):
+    click.echo(f"error: {e}", err=True)
+    sys.exit(e.exit_code)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Larq2McuError as e:
+            _fail(e)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="larq2mcu")
+def main():
+    """Export Larq/Keras binarized neural networks to freestanding C for microcontrollers."""
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(), help="output folder")
+@click.option("--name", default="model", show_default=True, help="C symbol prefix")
+@click.option("--force", is_flag=True, help="write into a folder holding foreign files (they are kept)")
+def export(model, out_dir, name, force):
+    """Export MODEL (.keras/.h5) as a self-contained C library."""
+    from .export import export as do_export
+    exp = do_export(model, out_dir, name=name, force=force)
+    click.echo(exp.report())
+    click.echo(f"\nwrote {len(exp.files) + 1} files to {exp.out_dir}")
+
+
+def load_samples(spec: str, model_shape: tuple, n: int, mode: str):
+    """First n held-out samples of a data set, preprocessed and shaped for the model."""
+    import numpy as np
+
+    from . import datasets
+    ds = datasets.load(spec)
+    if spec == "mnist" and not ds.has_train:
+        ds = datasets.split(ds)        # held-out 2k of the 10k test set (train on the other 8k)
+    _, x = ds.inputs(mode)
+    x, y = x[:n], ds.y_test[:n]
+    if tuple(x.shape[1:]) != tuple(model_shape):
+        if int(np.prod(x.shape[1:])) == int(np.prod(model_shape)):
+            x = x.reshape((len(x),) + tuple(model_shape))
+        else:
+            raise InputError(f"data samples have shape {x.shape[1:]}, the model expects {tuple(model_shape)}")
+    return x, y
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, help="mnist | fashion-mnist | digits | file.npz | idx folder")
+@click.option("-n", "n", default=1000, show_default=True, help="number of samples")
+@click.option("--preprocess", "mode", type=click.Choice(["sym", "unit"]), default="sym", show_default=True,
+              help="image scaling: sym = [-1, 1], unit = [0, 1]")
+@click.option("--name", default="model", show_default=True)
+def verify(model, data, n, mode, name):
+    """Export MODEL to a temporary folder, build it on the host, and compare with Keras."""
+    import tempfile
+
+    import numpy as np
+
+    from .export import export as do_export
+    from .verify import compare
+    with tempfile.TemporaryDirectory(prefix="larq2mcu-verify-") as tmp:
+        exp = do_export(model, f"{tmp}/out", name=name)
+        x, y = load_samples(data, exp.graph.tensors[exp.graph.inputs[0]].shape, n, mode)
+        host = exp.build_host()
+        ag = compare(exp, host, x)
+        click.echo(ag.summary())
+        yk = host.predict(x, check_finite=False)
+        if yk.ndim == 2 and yk.shape[1] > 1:
+            click.echo(f"accuracy (C) on these {len(x)} samples: {100 * float(np.mean(yk.argmax(1) == y)):.2f} %")
+    sys.exit(0 if ag.ok else 1)
+
+
+if __name__ == "__main__":
+    main()
