@@ -15,14 +15,13 @@ from .errors import (  # noqa: E402
     UnsupportedQuantizerError, VerificationError)
 
 
-def export(model, out_dir, name: str = "model", **kwargs):
-    """Export `model` (tf.keras Model or path to .keras/.h5) to C in `out_dir`; see export.export."""
-    from .export import export as _export
-    return _export(model, out_dir, name=name, **kwargs)
+# Binding the function *after* importing the submodule of the same name keeps
+# `larq2mcu.export(...)` callable (a later `import larq2mcu.export` does not rebind it).
+from .export import Export, export  # noqa: E402
 
 
 __all__ = [
-    "export", "__version__", "Larq2McuError", "UnsupportedLayerError", "UnsupportedQuantizerError",
+    "export", "Export", "__version__", "Larq2McuError", "UnsupportedLayerError", "UnsupportedQuantizerError",
     "ModelLoadError", "ModelStructureError", "InvalidNameError", "OutputDirError", "InputError",
     "DataError", "BoardError", "BuildError", "ToolchainMissingError", "EmulationError",
     "VerificationError",

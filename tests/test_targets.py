@@ -145,6 +145,13 @@ def test_compile_error_is_build_error(tmp_path):
         targets.build(FAKE, board, SAMPLES, None, tmp_path, extra_cflags=["-DFAKE_STATUS=)"])
 
 
+@pytest.mark.toolchain
+def test_too_big_for_board_is_board_error(tmp_path):
+    board = _need("qemu_m0", emulator=False)   # 256 KiB flash; 9000 samples need 288 KB
+    with pytest.raises(BoardError, match="does not fit.*overflowed by"):
+        targets.build(FAKE, board, [[0.5] * 8] * 9000, None, tmp_path)
+
+
 def test_missing_toolchain_message_names_debian_package(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     err = targets.toolchain_available(BOARDS["qemu_rv32"])

@@ -6,7 +6,8 @@ Contract:
     `model_dir` is compiled with the board's toolchain and cflags, C99, -Wall -Wextra -Wconversion
     -Werror, -ffreestanding, -ffp-contract=off (so float results do not depend on FMA fusion),
     and linked with the per-arch startup and linker script (memory map via --defsym). Compiler
-    failures raise BuildError carrying the compiler output; a missing compiler raises
+    failures raise BuildError carrying the compiler output; an image too large for the board's
+    memory map raises BoardError (linker's overflow figures); a missing compiler raises
     ToolchainMissingError.
   * `size(elf, board=None)` -> SizeInfo(text, data, bss) from `<prefix>-size`.
 """
@@ -22,7 +23,7 @@ from typing import Sequence
 import jinja2
 
 from ..boards import Board
-from ..errors import BuildError, ToolchainMissingError
+from ..errors import BoardError, BuildError, ToolchainMissingError
 from ..paths import templates_dir
 from .toolchain import Toolchain, resolve_toolchain, targets_dir
 
@@ -78,6 +79,10 @@ def _run(cmd: list[str], what: str) -> None:
     except FileNotFoundError as e:
         raise ToolchainMissingError(f"{cmd[0]} not found: {e}") from e
     if proc.returncode != 0:
+        overflow = [ln.split(": ", 1)[-1] for ln in proc.stderr.splitlines()
+                    if "overflowed by" in ln or "less than 2 KiB" in ln]
+        if overflow:   # the image is fine, the board is too small: a board problem, not a bug
+            raise BoardError(f"{what}: the image does not fit the board's memory: " + "; ".join(overflow))
         raise BuildError(f"{what} failed (exit {proc.returncode}):\n$ {' '.join(cmd)}\n"
                          f"{proc.stdout}{proc.stderr}".rstrip())
 

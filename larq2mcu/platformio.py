@@ -1,0 +1,248 @@
+"""PlatformIO projects for exported models, buildable offline for the emulated boards.
+
+Contract:
+  * `ensure_offline_core(core_dir)` prepares a PLATFORMIO_CORE_DIR that needs no registry: the
+    core package tool-scons built from the installed `scons` pip package (pip install
+    'larq2mcu[boards]'), and local toolchain packages (bin/ symlinks to the Debian toolchains in
+    /usr/bin) under <core_dir>/l2m-toolchains. Idempotent; returns the core dir.
+  * `write_project(out_dir, model_dir, name, board, boards, ...)` writes platformio.ini (an env
+    for `board` plus one per emulated board), lib/<name>/ (the model as a PlatformIO library)
+    and src/main.c (the harness). Real-board envs use the official platforms (ststm32,
+    espressif32, raspberrypi, nordicnrf52), which PlatformIO must download: they cannot build
+    offline, but the ini parses (`pio project config`).
+  * `run_pio(project_dir, env, target)` runs `pio run` with that core dir, streaming its output,
+    and returns PioResult (returncode, output, guest_exit parsed from "[exec] Error N").
+  * `board_manifest(board)` is the boards/<name>.json of the l2m-qemu platform for a qemu board.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence, TextIO
+
+import jinja2
+
+from .boards import Board
+from .errors import BoardError, ToolchainMissingError
+from .paths import firmware_dir, templates_dir
+from .targets.build import cycles_define, render_harness
+from .targets.run import qemu_command
+from .targets.toolchain import targets_dir
+
+SCONS_VERSION = "4.11.1"               # PlatformIO 6.2 requires tool-scons ~4.41101.0
+TOOL_SCONS_VERSION = "4.41101.0"
+LOCAL_TOOLCHAINS = {                   # package name -> GNU prefix
+    "toolchain-l2m-arm": "arm-none-eabi",
+    "toolchain-l2m-riscv": "riscv64-unknown-elf",
+    "toolchain-l2m-lx106": "xtensa-lx106-elf",
+}
+PACKAGE_FOR_ARCH = {"arm": "toolchain-l2m-arm", "riscv": "toolchain-l2m-riscv", "xtensa": "toolchain-l2m-lx106"}
+
+
+def platform_dir() -> Path:
+    return firmware_dir() / "platformio" / "platform-l2m-qemu"
+
+
+def default_core_dir() -> Path:
+    return Path(os.environ.get("PLATFORMIO_CORE_DIR") or Path.home() / ".platformio")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def ensure_offline_core(core_dir: str | Path | None = None) -> Path:
+    """Make `core_dir` usable offline (tool-scons + local toolchain packages); see module doc."""
+    core = Path(core_dir) if core_dir is not None else default_core_dir()
+    scons_pkg = core / "packages" / "tool-scons"
+    if not (scons_pkg / ".piopm").is_file():
+        try:
+            import SCons  # noqa: F401  (the pip package `scons`)
+        except ImportError as e:
+            raise ToolchainMissingError(
+                "PlatformIO needs its SCons core package and cannot download it offline; install "
+                f"the pip package: pip install 'larq2mcu[boards]' (scons=={SCONS_VERSION})") from e
+        if SCons.__version__ != SCONS_VERSION:
+            raise ToolchainMissingError(f"scons {SCons.__version__} is installed but PlatformIO 6.2 "
+                                        f"needs {SCONS_VERSION}: pip install scons=={SCONS_VERSION}")
+        tmp = scons_pkg.with_name("tool-scons.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(Path(SCons.__file__).parent, tmp / "SCons",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        (tmp / "scons.py").write_text(
+            "import os, sys\nsys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
+            "from SCons.Script import main\nif __name__ == '__main__':\n    main()\n", encoding="utf-8")
+        _write_json(tmp / "package.json", {"name": "tool-scons", "version": TOOL_SCONS_VERSION})
+        # .piopm's owner/name must match PlatformIO's requirement platformio/tool-scons
+        _write_json(tmp / ".piopm", {"type": "tool", "name": "tool-scons", "version": TOOL_SCONS_VERSION,
+                                     "spec": {"owner": "platformio", "id": None, "name": "tool-scons",
+                                              "requirements": None, "uri": None}})
+        shutil.rmtree(scons_pkg, ignore_errors=True)
+        tmp.rename(scons_pkg)
+    for pkg, prefix in LOCAL_TOOLCHAINS.items():
+        bindir = core / "l2m-toolchains" / pkg / "bin"
+        bindir.mkdir(parents=True, exist_ok=True)
+        gcc = shutil.which(f"{prefix}-gcc")
+        for tool in sorted(Path(gcc).parent.glob(f"{prefix}-*")) if gcc else []:
+            link = bindir / tool.name
+            if not link.is_symlink():
+                link.symlink_to(tool)
+        _write_json(bindir.parent / "package.json", {
+            "name": pkg, "version": "12.2.0",
+            "description": f"Debian {prefix} toolchain (symlinks into {Path(gcc).parent if gcc else '/usr/bin'})"})
+    return core
+
+
+def board_manifest(board: Board) -> dict:
+    """boards/<name>.json of the l2m-qemu platform for an emulated `board`."""
+    if board.qemu is None:
+        raise BoardError(f"board '{board.name}' is not emulated; only qemu boards belong to l2m-qemu")
+    fo, fs, ro, rs = board.link_map()
+    cycles = cycles_define(board)
+    return {
+        "build": {
+            "cpu": board.cpu, "mcu": board.name, "f_cpu": "25000000L",
+            "l2m_arch": board.arch, "l2m_toolchain": board.toolchain, "l2m_cflags": list(board.cflags),
+            "l2m_cycles": cycles[0][2:] if cycles else "",
+            "l2m_flash": hex(fo), "l2m_flash_size": hex(fs), "l2m_ram": hex(ro), "l2m_ram_size": hex(rs),
+            "l2m_qemu_cmd": " ".join(qemu_command("ELF", board)[:-2]),
+        },
+        "frameworks": [],
+        "name": board.description,
+        "upload": {"maximum_size": board.flash, "maximum_ram_size": board.ram,
+                   "protocol": "qemu", "protocols": ["qemu"]},
+        "url": "https://www.qemu.org/docs/master/system/index.html",
+        "vendor": "QEMU",
+    }
+
+
+def write_board_manifests(boards: Mapping[str, Board], dest: str | Path | None = None) -> list[Path]:
+    """(Re)write boards/*.json of the platform for every emulated board (keeps them in sync)."""
+    out = Path(dest) if dest is not None else platform_dir() / "boards"
+    written = []
+    for b in boards.values():
+        if b.emulated:
+            p = out / f"{b.board}.json"
+            _write_json(p, board_manifest(b))
+            written.append(p)
+    return written
+
+
+_ARDUINO_ENTRY = """\
+// Generated by larq2mcu: Arduino entry point for the harness in main.c (prints over Serial).
+#ifdef ARDUINO
+#include <Arduino.h>
+
+extern "C" int l2m_harness_run(void);
+extern "C" void l2m_board_puts(const char *s) { Serial.print(s); }
+
+void setup()
+{
+    Serial.begin(115200);
+    while (!Serial) {
+    }
+    int rc = l2m_harness_run();
+    Serial.print("L2M exit ");
+    Serial.println(rc);
+}
+
+void loop() {}
+#endif
+"""
+
+
+def _env(board: Board, core: Path, options: list[tuple[str, str]]) -> dict:
+    opts = list(options)
+    if board.emulated:
+        pkg = PACKAGE_FOR_ARCH[board.arch]
+        opts = [("platform_packages", f"{pkg}@symlink://{core / 'l2m-toolchains' / pkg}"),
+                ("board_build.l2m_targets_dir", str(targets_dir())),
+                ("build_src_filter", "+<*> -<l2m_arduino.cpp>"), *opts]
+        platform = f"symlink://{platform_dir()}"
+    else:
+        platform = board.platform
+        if board.cycle_counter != "none":
+            opts = [("build_flags", " ".join(cycles_define(board))), *opts]
+        opts = [("monitor_speed", "115200"), *opts]
+    return {"name": board.name, "description": board.description, "platform": platform,
+            "board": board.board, "framework": board.framework, "options": opts}
+
+
+def write_project(out_dir: str | Path, model_dir: str | Path, name: str, board: Board,
+                  boards: Mapping[str, Board], *, samples: Sequence[Sequence[float]] = (),
+                  expected: Sequence[Sequence[float]] | None = None,
+                  core_dir: str | Path | None = None) -> Path:
+    """Write a PlatformIO project for model `name` (files in `model_dir`); returns `out_dir`.
+
+    `samples`/`expected` are embedded in src/main.c (see templates/harness_main.c.j2);
+    `core_dir` is where ensure_offline_core put the local toolchains (default: $PLATFORMIO_CORE_DIR
+    or ~/.platformio)."""
+    out, model_dir = Path(out_dir), Path(model_dir)
+    core = Path(core_dir) if core_dir is not None else default_core_dir()
+    if not (model_dir / f"{name}.h").is_file():
+        raise BoardError(f"{model_dir} has no {name}.h: not an export of model '{name}'")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    envs = [_env(board, core, [])] + [_env(b, core, []) for b in boards.values()
+                                      if b.emulated and b.name != board.name]
+    lib = out / "lib" / name
+    shutil.rmtree(lib, ignore_errors=True)
+    lib.mkdir(parents=True)
+    for f in sorted(model_dir.iterdir()):
+        if f.is_file() and f.suffix in (".c", ".h"):
+            shutil.copy2(f, lib / f.name)
+    (lib / "library.json").write_text(env.get_template("library.json.j2").render(
+        name=name, version="0.0.0"), encoding="utf-8")
+    src = out / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "main.c").write_text(render_harness(name, samples, expected), encoding="utf-8")
+    arduino = src / "l2m_arduino.cpp"
+    if board.framework == "arduino":
+        arduino.write_text(_ARDUINO_ENTRY, encoding="utf-8")
+    elif arduino.exists():
+        arduino.unlink()
+    (out / "platformio.ini").write_text(env.get_template("platformio.ini.j2").render(
+        name=name, default_env=board.name, envs=envs), encoding="utf-8")
+    return out
+
+
+@dataclass
+class PioResult:
+    returncode: int
+    output: str
+    guest_exit: int | None    # the guest's exit status when `exec`/`upload` ran it and it failed
+
+
+def run_pio(project_dir: str | Path, env: str, target: str | None = None, *,
+            core_dir: str | Path | None = None, stream: TextIO | None = sys.stdout,
+            timeout: float | None = 600) -> PioResult:
+    """`pio run -d project_dir -e env [-t target]` with an offline core; output is streamed
+    line by line to `stream` (None: silent) and returned."""
+    core = ensure_offline_core(core_dir)
+    cmd = [sys.executable, "-m", "platformio", "run", "-d", str(project_dir), "-e", env]
+    if target:
+        cmd += ["-t", target]
+    penv = dict(os.environ, PLATFORMIO_CORE_DIR=str(core), PLATFORMIO_SETTING_ENABLE_TELEMETRY="no",
+                PLATFORMIO_SETTING_CHECK_PLATFORMIO_INTERVAL="3650", PLATFORMIO_NO_ANSI="true")
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                stdin=subprocess.DEVNULL, env=penv)
+    except FileNotFoundError as e:
+        raise ToolchainMissingError("PlatformIO is not installed: pip install 'larq2mcu[boards]'") from e
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if stream is not None:
+            stream.write(line)
+            stream.flush()
+    rc = proc.wait(timeout=timeout)
+    output = "".join(lines)
+    m = re.search(r"\*\*\* \[(?:exec|upload)\] Error (\d+)", output)
+    return PioResult(rc, output, int(m.group(1)) if m else (0 if rc == 0 and target else None))
