@@ -1,8 +1,8 @@
 /* larq2mcu runtime — reference float kernels (contracts in l2m_kernels.h). */
-#include <math.h>
 #include <string.h>
 
 #include "l2m_kernels.h"
+#include "l2m_math.h"
 
 void l2m_conv2d_f32_f32_ref(const l2m_geom *g, float pad_value, const float *in, const float *w,
                             const float *bias, float *out) {
@@ -52,7 +52,7 @@ static void pool_f32(const l2m_geom *g, const float *in, float *out, int is_max)
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
         for (int32_t ox = 0; ox < g->out_w; ++ox) {
             for (int32_t c = 0; c < g->in_c; ++c) {
-                float acc = is_max ? -INFINITY : 0.0f;
+                float acc = 0.0f;
                 int32_t n = 0;
                 for (int32_t ky = 0; ky < g->k_h; ++ky) {
                     const int32_t iy = oy * g->stride_h - g->pad_top + ky;
@@ -62,7 +62,7 @@ static void pool_f32(const l2m_geom *g, const float *in, float *out, int is_max)
                         if (ix < 0 || ix >= g->in_w) continue;
                         const float v = in[(iy * g->in_w + ix) * g->in_c + c];
                         if (is_max) {
-                            if (v > acc) acc = v;
+                            if (n == 0 || v > acc) acc = v;   /* every window has a tap inside */
                         } else {
                             acc += v;
                         }
@@ -103,8 +103,8 @@ void l2m_activation_f32_f32_ref(int32_t n, int32_t kind, const float *in, float 
         const float x = in[i];
         switch (kind) {
             case L2M_ACT_RELU: out[i] = x > 0.0f ? x : 0.0f; break;
-            case L2M_ACT_SIGMOID: out[i] = 1.0f / (1.0f + expf(-x)); break;
-            case L2M_ACT_TANH: out[i] = tanhf(x); break;
+            case L2M_ACT_SIGMOID: out[i] = 1.0f / (1.0f + l2m_expf(-x)); break;
+            case L2M_ACT_TANH: out[i] = l2m_tanhf(x); break;
             default: out[i] = x; break;
         }
     }
@@ -115,7 +115,7 @@ void l2m_softmax_f32_f32_ref(int32_t rows, int32_t c, const float *in, float *ou
         float mx = in[0], sum = 0.0f;
         for (int32_t i = 1; i < c; ++i) mx = in[i] > mx ? in[i] : mx;
         for (int32_t i = 0; i < c; ++i) {
-            out[i] = expf(in[i] - mx);
+            out[i] = l2m_expf(in[i] - mx);
             sum += out[i];
         }
         for (int32_t i = 0; i < c; ++i) out[i] /= sum;
