@@ -32,12 +32,22 @@ def main():
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(), help="output folder")
 @click.option("--name", default="model", show_default=True, help="C symbol prefix")
 @click.option("--force", is_flag=True, help="write into a folder holding foreign files (they are kept)")
-def export(model, out_dir, name, force):
-    """Export MODEL (.keras/.h5) as a self-contained C library."""
+@click.option("--board", default=None, help="write a PlatformIO project for this board (see boards.yaml)")
+@click.option("--data", default=None, help="samples embedded in the board demo (default: 4 random inputs)")
+def export(model, out_dir, name, force, board, data):
+    """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO
+    project (lib/<name>/ + src/main.c demo harness + platformio.ini)."""
     from .export import export as do_export
-    exp = do_export(model, out_dir, name=name, force=force)
+    if board is None:
+        exp = do_export(model, out_dir, name=name, force=force)
+        click.echo(exp.report())
+        click.echo(f"\nwrote {len(exp.files) + 1} files to {exp.out_dir}")
+        return
+    from .project import export_project
+    exp, files, b = export_project(model, out_dir, name, board, data, force)
     click.echo(exp.report())
-    click.echo(f"\nwrote {len(exp.files) + 1} files to {exp.out_dir}")
+    click.echo(f"\nwrote a PlatformIO project for {b.name} ({len(files)} files) to {out_dir}")
+    click.echo(f"build and run: larq2mcu flash --board {b.name} {out_dir}")
 
 
 def load_samples(spec: str, model_shape: tuple, n: int, mode: str):
@@ -83,6 +93,33 @@ def verify(model, data, n, mode, name):
         if yk.ndim == 2 and yk.shape[1] > 1:
             click.echo(f"accuracy (C) on these {len(x)} samples: {100 * float(np.mean(yk.argmax(1) == y)):.2f} %")
     sys.exit(0 if ag.ok else 1)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--board", required=True, help="an emulated board (qemu_m0, qemu_m4, qemu_rv32, …)")
+@click.option("--data", default=None, help="mnist | fashion-mnist | digits | file.npz | idx folder (default: random)")
+@click.option("-n", "n", default=100, show_default=True)
+@click.option("--preprocess", "mode", type=click.Choice(["sym", "unit"]), default="sym", show_default=True)
+@click.option("--name", default="model", show_default=True)
+def run(model, board, data, n, mode, name):
+    """Cross-compile MODEL for BOARD, run it under QEMU and compare with the host library and Keras."""
+    from .project import run_and_compare
+    text, ok = run_and_compare(model, board, data, n, mode, name)
+    click.echo(text)
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option("--board", required=True)
+def flash(project, board):
+    """Build PROJECT (from `export --board`) with PlatformIO and upload it (real boards) or run it
+    in QEMU (emulated boards). PlatformIO's output is streamed."""
+    from . import boardrun, platformio
+    b = boardrun.get(board)
+    res = platformio.run_pio(project, b.name, "exec" if b.emulated else "upload")
+    sys.exit(res.returncode)
 
 
 if __name__ == "__main__":

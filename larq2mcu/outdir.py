@@ -72,7 +72,8 @@ def write_atomic(out, files: dict, manifest: dict, force: bool = False) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.l2m-", dir=out.parent))
     try:
-        for fname, text in files.items():
+        for fname, text in files.items():          # names may hold sub-folders (lib/<name>/x.c)
+            (tmp / fname).parent.mkdir(parents=True, exist_ok=True)
             (tmp / fname).write_text(text)
         manifest = dict(manifest, files=sorted(files))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -83,8 +84,9 @@ def write_atomic(out, files: dict, manifest: dict, force: bool = False) -> Path:
         elif kind == "ours":
             _replace_ours(out, tmp)
         else:
-            for p in sorted(tmp.iterdir()):
-                os.replace(p, out / p.name)
+            for fname in sorted(files) + [MANIFEST]:
+                (out / fname).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp / fname, out / fname)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -99,6 +101,10 @@ def _replace_ours(out: Path, tmp: Path) -> None:
         os.rename(out, backup)
         os.rename(tmp, out)
         tmp = backup          # `tmp` now names the old export, like after an exchange
-    for p in sorted(tmp.iterdir()):          # keep what the user added beside our files
-        if p.name not in ours and not (out / p.name).exists():
-            os.rename(p, out / p.name)
+    # Keep every file the user added beside (or inside) our files, at the same relative path.
+    for p in sorted(tmp.rglob("*")):
+        rel = p.relative_to(tmp).as_posix()
+        if p.is_file() and rel not in ours and not (out / rel).exists():
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.rename(p, out / rel)
+    shutil.rmtree(tmp, ignore_errors=True)

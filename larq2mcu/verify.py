@@ -60,6 +60,8 @@ def keras_outputs(model, layers, x, batch_size=256) -> dict:
     outs = [model.get_layer(n).output for n in names]
     probe = keras.Model(model.inputs, outs + [model.outputs[0]])
     res = probe.predict(x, batch_size=batch_size, verbose=0)
+    if not isinstance(res, list):          # a single-output Model returns the bare array
+        res = [res]
     return dict(zip(names + ["__output__"], res))
 
 

@@ -1,0 +1,441 @@
+"""Random valid Larq/Keras models over everything larq2mcu claims to support.
+
+`generate(seed)` returns a `Generated` (the uncompiled tf_keras model plus the coverage keys it
+exercises). The same seed always gives the same model (weights included): layer choices come from
+`random.Random(seed)`, weights and BN statistics from `numpy.random.default_rng(seed)`.
+
+Contract: every model has one input and one output, only layers from the supported list, and
+small spatial sizes (H, W ≤ 9) so export + host build take about a second. Shapes are tracked
+here (not asked from Keras), so the same layer list can be assembled as a Sequential model when
+the topology is a chain; shortcuts (Add, Concatenate) make it Functional.
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import ir
+from .._tf import tf_modules
+
+SIGNS = ("ste_sign", "approx_sign", "swish_sign")
+# Channel counts around 32-bit word boundaries are where packing bugs live.
+CHANNELS = (1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 96, 127, 128, 129, 130)
+MAX_FLOAT_WEIGHTS = 40_000     # keeps the hex-float C sources (and cc time) small
+
+
+@dataclass
+class T:
+    """A symbolic tensor: the Keras tensor (Functional) or None (Sequential), its per-sample shape,
+    whether its values are ±1 (output of a sign), and K when it is a binary dot's raw output."""
+    kt: object
+    shape: tuple
+    bits: bool = False
+    acc_k: int = 0          # fan-in of the binary dot producing it (0: not an accumulator)
+
+
+@dataclass
+class Generated:
+    model: object
+    seed: int
+    coverage: Counter = field(default_factory=Counter)
+    description: list = field(default_factory=list)
+
+
+class _Builder:
+    def __init__(self, seed: int, functional: bool):
+        self.r = random.Random(seed)
+        self.np = np.random.default_rng(seed)
+        self.functional = functional
+        self.layers: list = []       # Sequential mode: the chain
+        self.cov: Counter = Counter()
+        self.desc: list = []
+        self.bn_init: list = []      # (layer, K or 0) → statistics set after the model is built
+        self.w_init: list = []       # (layer, kind) → weights set after the model is built
+        _, self.keras, self.lq = tf_modules()
+        self.L = self.keras.layers
+
+    # ------------------------------------------------------------------ plumbing
+    def apply(self, layer, inputs, shape, bits=False, acc_k=0, key=None) -> T:
+        if self.functional:
+            args = [t.kt for t in inputs]
+            kt = layer(args if len(args) > 1 else args[0])
+        else:
+            self.layers.append(layer)
+            kt = None
+        self.cov[key or type(layer).__name__] += 1
+        self.desc.append(f"{type(layer).__name__}{list(shape)}" + (f" {key}" if key else ""))
+        return T(kt, tuple(int(s) for s in shape), bits, acc_k)
+
+    def sign(self) -> str:
+        return self.r.choice(SIGNS)
+
+    def channels(self, hi: int = 130) -> int:
+        c = self.r.choice(CHANNELS) if self.r.random() < 0.7 else self.r.randint(1, 130)
+        return max(1, min(c, hi))
+
+    # ------------------------------------------------------------------ spatial layers
+    def conv(self, x: T, mode: str) -> T:
+        h, w, cin = x.shape
+        kh = self.r.randint(1, 5)
+        kw = kh if self.r.random() < 0.7 else self.r.randint(1, 5)
+        padding = self.r.choice(["valid", "same"])
+        if padding == "valid" and (kh > h or kw > w):
+            padding = "same"
+        sh = self.r.choice([1, 1, 2])
+        sw = sh if self.r.random() < 0.8 else self.r.choice([1, 2])
+        pads = ir.same_pads(h, kh, sh) + ir.same_pads(w, kw, sw) if padding == "same" else (0,) * 4
+        oh, ow = ir.conv_out_size(h, kh, sh, *pads[:2]), ir.conv_out_size(w, kw, sw, *pads[2:])
+        cout = self.channels()
+        if mode in ("float", "bin_in_float_w"):     # float kernels: bound the C source size
+            cout = max(1, min(cout, MAX_FLOAT_WEIGHTS // (kh * kw * cin)))
+        pad_values = self.r.choice([0.0, 1.0]) if padding == "same" else 0.0
+        use_bias = self.r.random() < 0.4
+        act = None
+        if self.r.random() < 0.1:
+            act = self.r.choice(["relu", "tanh", "ste_sign"])
+        kq = self.sign()
+        if mode == "float":
+            layer = self.L.Conv2D(cout, (kh, kw), strides=(sh, sw), padding=padding, use_bias=use_bias,
+                                  activation=act if act != "ste_sign" else None)
+            key, bits, k = "Conv2D", False, 0
+        else:
+            iq = self.sign() if mode in ("bin", "bin_in_float_w") else None
+            kq = None if mode == "bin_in_float_w" else kq
+            act_fn = self.lq.quantizers.get(act) if act == "ste_sign" else act
+            layer = self.lq.layers.QuantConv2D(
+                cout, (kh, kw), strides=(sh, sw), padding=padding, pad_values=pad_values,
+                input_quantizer=iq, kernel_quantizer=kq, kernel_constraint="weight_clip" if kq else None,
+                use_bias=use_bias, activation=act_fn)
+            key = {"bin": "QuantConv2D[bin-in,bin-w]", "float_in": "QuantConv2D[float-in,bin-w]",
+                   "bin_in_float_w": "QuantConv2D[bin-in,float-w]"}[mode]
+            bits = act == "ste_sign"
+            k = kh * kw * cin if mode == "bin" and act is None else 0
+            if kq:
+                self.cov[f"kernel_quantizer={kq}"] += 1
+            if iq:
+                self.cov[f"input_quantizer={iq}"] += 1
+        self.cov[f"padding={padding}"] += 1
+        if padding == "same" and mode != "float":
+            self.cov[f"pad_values={pad_values:g}"] += 1
+        self.cov[f"strides={sh}x{sw}"] += 1
+        self.cov[f"kernel={kh}x{kw}"] += 1
+        if use_bias:
+            self.cov["use_bias"] += 1
+        if act:
+            self.cov[f"activation={act}"] += 1
+        self.w_init.append((layer, mode, k))
+        return self.apply(layer, [x], (oh, ow, cout), bits=bits, acc_k=k, key=key)
+
+    def pool(self, x: T, kind: str) -> T:
+        h, w, c = x.shape
+        p = self.r.randint(1, 3)
+        s = self.r.choice([1, 2, 2, 3]) if self.r.random() < 0.5 else p
+        padding = self.r.choice(["valid", "same"])
+        if padding == "valid" and (p > h or p > w):
+            padding = "same"
+        pads = ir.same_pads(h, p, s) + ir.same_pads(w, p, s) if padding == "same" else (0,) * 4
+        oh, ow = ir.conv_out_size(h, p, s, *pads[:2]), ir.conv_out_size(w, p, s, *pads[2:])
+        cls = self.L.MaxPooling2D if kind == "max" else self.L.AveragePooling2D
+        layer = cls(p, strides=s, padding=padding)
+        key = f"{cls.__name__}[{'bits' if x.bits else 'float'},{padding}]"
+        # A max pool keeps ±1 values and commutes with the accumulator's threshold (bnn-math §4).
+        return self.apply(layer, [x], (oh, ow, c), bits=x.bits and kind == "max",
+                          acc_k=x.acc_k if kind == "max" else 0, key=key)
+
+    def bn(self, x: T) -> T:
+        kw = {}
+        if self.r.random() < 0.25:
+            kw["scale"] = False
+        if self.r.random() < 0.1:
+            kw["center"] = False
+        layer = self.L.BatchNormalization(**kw)
+        k = x.acc_k if x.acc_k else 0
+        self.bn_init.append((layer, k, x.bits))
+        src = "after-dot" if k else ("on-bits" if x.bits else "float-in")
+        return self.apply(layer, [x], x.shape, key=f"BatchNormalization[{src}]")
+
+    def sign_layer(self, x: T) -> T:
+        q = self.r.choice([self.lq.quantizers.SteSign, self.lq.quantizers.ApproxSign, self.lq.quantizers.SwishSign])
+        return self.apply(q(), [x], x.shape, bits=True, key=f"{q.__name__} layer")
+
+    def activation(self, x: T) -> T:
+        fn = self.r.choice(["relu", "relu", "tanh", "sigmoid", "linear", "relu_layer", "softmax_layer"])
+        if fn == "relu_layer":
+            return self.apply(self.L.ReLU(), [x], x.shape, key="ReLU")
+        if fn == "softmax_layer":
+            return self.apply(self.L.Softmax(), [x], x.shape, key="Softmax")
+        return self.apply(self.L.Activation(fn), [x], x.shape, key=f"Activation[{fn}]")
+
+    def spatial_reshape(self, x: T) -> T:
+        h, w, c = x.shape
+        options = [(w, h, c), (h * w, 1, c), (1, h * w, c), (h, w * c, 1), (h * w * c, 1, 1)]
+        shape = self.r.choice(options)
+        return self.apply(self.L.Reshape(shape), [x], shape, bits=x.bits, key="Reshape[3d]")
+
+    # ------------------------------------------------------------------ flat layers
+    def dense(self, x: T, mode: str, units: int | None = None, act=None) -> T:
+        n = x.shape[0]
+        units = units or self.channels()
+        if mode in ("float", "float_in", "bin_in_float_w"):
+            units = max(1, min(units, MAX_FLOAT_WEIGHTS // max(n, 1)))
+        use_bias = self.r.random() < 0.5
+        if act is None and self.r.random() < 0.1:
+            act = self.r.choice(["relu", "tanh", "sigmoid", "ste_sign"])
+        act_fn = self.lq.quantizers.get(act) if act == "ste_sign" else act
+        if mode == "float":
+            layer = self.L.Dense(units, use_bias=use_bias, activation=act_fn)
+            key = "Dense"
+        else:
+            iq = self.sign() if mode in ("bin", "bin_in_float_w") else None
+            kq = None if mode == "bin_in_float_w" else self.sign()
+            layer = self.lq.layers.QuantDense(units, input_quantizer=iq, kernel_quantizer=kq,
+                                              kernel_constraint="weight_clip" if kq else None,
+                                              use_bias=use_bias, activation=act_fn)
+            key = {"bin": "QuantDense[bin-in,bin-w]", "float_in": "QuantDense[float-in,bin-w]",
+                   "bin_in_float_w": "QuantDense[bin-in,float-w]"}[mode]
+        if use_bias:
+            self.cov["use_bias"] += 1
+        if act:
+            self.cov[f"activation={act}"] += 1
+        k = n if mode == "bin" and act is None else 0
+        self.w_init.append((layer, mode, k))
+        return self.apply(layer, [x], (units,), bits=act == "ste_sign", acc_k=k, key=key)
+
+    # ------------------------------------------------------------------ shortcuts
+    def shortcut(self, x: T) -> T:
+        """x + f(x) or concat(x, f(x)); f = [sign] → conv/dense (shape-preserving) → [BN] → [sign]."""
+        spatial = len(x.shape) == 3
+        if spatial:
+            h, w, c = x.shape
+            k = self.r.choice([1, 3, 3, 5])
+            mode = self.r.choice(["bin", "bin", "float_in"])
+            cout = c if self.r.random() < 0.6 else self.channels()
+            layer = self.lq.layers.QuantConv2D(
+                cout, k, padding="same", pad_values=self.r.choice([0.0, 1.0]),
+                input_quantizer=self.sign() if mode == "bin" else None, kernel_quantizer=self.sign(),
+                kernel_constraint="weight_clip", use_bias=self.r.random() < 0.3)
+            kk = k * k * c if mode == "bin" else 0
+            self.w_init.append((layer, mode, kk))
+            y = self.apply(layer, [x], (h, w, cout), acc_k=kk,
+                           key="QuantConv2D[bin-in,bin-w]" if mode == "bin" else "QuantConv2D[float-in,bin-w]")
+        else:
+            cout = x.shape[0] if self.r.random() < 0.6 else self.channels()
+            y = self.dense(x, self.r.choice(["bin", "float_in"]), units=cout)
+        if self.r.random() < 0.8:
+            y = self.bn(y)
+        if y.shape == x.shape and self.r.random() < 0.6:
+            if self.r.random() < 0.2:
+                y = self.sign_layer(y)
+            return self.apply(self.L.Add(), [x, y], x.shape, key="Add")
+        both_bits = self.r.random() < 0.4
+        if both_bits:       # concatenation of bit maps stays packed
+            if not x.bits:
+                x = self.sign_layer(x)
+            y = self.sign_layer(y)
+        shape = x.shape[:-1] + (x.shape[-1] + y.shape[-1],)
+        return self.apply(self.L.Concatenate(), [x, y], shape, bits=x.bits and y.bits,
+                          key="Concatenate[bits]" if x.bits and y.bits else "Concatenate")
+
+
+def _body(b: _Builder, x: T, depth: int) -> T:
+    r = b.r
+    for _ in range(depth):
+        if len(x.shape) == 3:
+            h, w, c = x.shape
+            choices = ["bin_conv"] * 6 + ["float_in_conv", "float_conv", "bin_in_float_w_conv", "bn", "bn",
+                                           "maxpool", "avgpool", "sign", "act", "dropout", "reshape"]
+            if b.functional:
+                choices += ["shortcut"] * 3
+            if h * w * c <= 1500:
+                choices += ["flatten"]
+            if h * w * c > 3000:               # keep maps small: pool or stride them down
+                choices = ["maxpool", "avgpool", "bin_conv"]
+            op = r.choice(choices)
+            if op == "bin_conv":
+                x = b.conv(x, "bin")
+                if r.random() < 0.7:
+                    if r.random() < 0.3:
+                        x = b.pool(x, "max")     # max pool between the dot and BN
+                    x = b.bn(x)
+            elif op in ("float_in_conv", "float_conv", "bin_in_float_w_conv"):
+                mode = {"float_in_conv": "float_in", "float_conv": "float",
+                        "bin_in_float_w_conv": "bin_in_float_w"}[op]
+                x = b.conv(x, mode)
+                if r.random() < 0.6:
+                    x = b.bn(x)
+            elif op == "bn":
+                x = b.bn(x)
+            elif op in ("maxpool", "avgpool"):
+                x = b.pool(x, op[:3])
+            elif op == "sign":
+                x = b.sign_layer(x)
+            elif op == "act":
+                x = b.activation(x)
+            elif op == "dropout":
+                x = b.apply(b.L.Dropout(0.3), [x], x.shape, bits=x.bits, acc_k=x.acc_k, key="Dropout")
+            elif op == "reshape":
+                x = b.spatial_reshape(x)
+            elif op == "shortcut":
+                x = b.shortcut(x)
+            elif op == "flatten":
+                x = b.apply(b.L.Flatten(), [x], (h * w * c,), bits=x.bits, key="Flatten")
+        else:
+            n = x.shape[0]
+            choices = ["bin_dense"] * 4 + ["float_in_dense", "bin_in_float_w_dense", "float_dense", "bn",
+                                            "sign", "act", "dropout"]
+            if b.functional:
+                choices += ["shortcut"] * 2
+            if n <= 1200:
+                choices += ["to_spatial"]
+            op = r.choice(choices)
+            if op.endswith("_dense"):
+                x = b.dense(x, op[:-len("_dense")])
+                if r.random() < 0.6:
+                    x = b.bn(x)
+            elif op == "bn":
+                x = b.bn(x)
+            elif op == "sign":
+                x = b.sign_layer(x)
+            elif op == "act":
+                x = b.activation(x)
+            elif op == "dropout":
+                x = b.apply(b.L.Dropout(0.2), [x], x.shape, bits=x.bits, key="Dropout")
+            elif op == "shortcut":
+                x = b.shortcut(x)
+            elif op == "to_spatial":
+                divs = [d for d in range(1, min(n, 9) + 1) if n % d == 0]
+                hh = r.choice(divs)
+                rest = n // hh
+                ww = r.choice([d for d in range(1, min(rest, 9) + 1) if rest % d == 0])
+                x = b.apply(b.L.Reshape((hh, ww, rest // ww)), [x], (hh, ww, rest // ww), bits=x.bits,
+                            key="Reshape[flat->3d]")
+    return x
+
+
+def _head(b: _Builder, x: T) -> T:
+    r = b.r
+    if len(x.shape) == 3:
+        if r.random() < 0.1:                       # spatial output: no head at all
+            return x
+        h, w, c = x.shape
+        if r.random() < 0.45 or h * w * c > 4000:
+            keep = r.random() < 0.2
+            x = b.apply(b.L.GlobalAveragePooling2D(keepdims=keep), [x], (1, 1, c) if keep else (c,),
+                        key="GlobalAveragePooling2D")
+            if keep:
+                x = b.apply(b.L.Flatten(), [x], (c,), key="Flatten")
+        else:
+            x = b.apply(b.L.Flatten(), [x], (h * w * c,), bits=x.bits, key="Flatten")
+    classes = r.randint(2, 12)
+    mode = r.choice(["bin", "bin", "float", "float_in", "bin_in_float_w"])
+    x = b.dense(x, mode, units=classes, act="linear")
+    if r.random() < 0.5:
+        x = b.bn(x)
+    fin = r.choice(["softmax", "softmax", "softmax_layer", "none", "sigmoid", "tanh", "sign"])
+    if fin == "softmax_layer":
+        return b.apply(b.L.Softmax(), [x], x.shape, key="Softmax")
+    if fin == "sign":
+        return b.sign_layer(x)
+    if fin != "none":
+        return b.apply(b.L.Activation(fin), [x], x.shape, key=f"Activation[{fin}]")
+    return x
+
+
+def _random_input_shape(r: random.Random) -> tuple:
+    if r.random() < 0.2:
+        return (r.choice([1, 2, 7, 31, 32, 33, 64, 65, 100, 130, r.randint(1, 130)]),)
+    h = r.choice([1, 2, 3, 4, 5, 6, 7, 8, 9]) if r.random() < 0.3 else r.randint(4, 9)
+    w = h if r.random() < 0.6 else r.randint(max(1, h - 3), 9)
+    c = r.choice([1, 1, 2, 3, 4]) if r.random() < 0.85 else r.choice([16, 32, 33, 64, 130])
+    return (h, w, c)
+
+
+def generate(seed: int) -> Generated:
+    """Build a random model for `seed` (deterministic). See the module docstring."""
+    r0 = random.Random(seed ^ 0x5EED)
+    functional = r0.random() < 0.6
+    b = _Builder(seed, functional)
+    keras = b.keras
+    shape = _random_input_shape(b.r)
+    inp = keras.Input(shape)
+    x = T(inp if functional else None, shape)
+    b.cov["Functional" if functional else "Sequential"] += 1
+    if b.r.random() < 0.35:
+        x = b.sign_layer(x)                         # binarized image, as in the seed paper
+    x = _body(b, x, b.r.randint(1, 6))
+    x = _head(b, x)
+    if functional:
+        model = keras.Model(inp, x.kt)
+    else:
+        if not b.layers:
+            b.layers.append(b.L.Dropout(0.1))
+        model = keras.Sequential([inp] + b.layers)
+    _init_weights(b)
+    return Generated(model, seed, b.cov, b.desc)
+
+
+# ---------------------------------------------------------------------- weights and statistics
+def _init_weights(b: _Builder) -> None:
+    rng = b.np
+    for layer, mode, k in b.w_init:
+        ws = layer.get_weights()
+        kernel = ws[0]
+        if mode in ("bin", "float_in"):
+            # Latent weights in [-1, 1]; exact zeros quantize to +1 (sign(0) = +1).
+            kernel = rng.uniform(-1, 1, kernel.shape)
+            kernel[rng.random(kernel.shape) < 0.02] = 0.0
+        else:
+            kernel = rng.normal(0, 1.0 / np.sqrt(max(1, np.prod(kernel.shape[:-1]))), kernel.shape)
+        ws[0] = kernel.astype(np.float32)
+        if len(ws) > 1:
+            c = ws[1].shape[0]
+            if k and rng.random() < 0.5:
+                # Integer / half-integer biases put acc + bias exactly on 0 (sign(0) = +1 ties).
+                bias = rng.integers(-k, k + 1, c) * rng.choice([1.0, 0.5])
+            else:
+                bias = rng.normal(0, np.sqrt(k) if k else 1.0, c)
+            ws[1] = bias.astype(np.float32)
+        layer.set_weights(ws)
+    for layer, k, on_bits in b.bn_init:
+        b.cov.update(_init_bn(layer, k, on_bits, rng))
+
+
+def _init_bn(layer, k: int, on_bits: bool, rng) -> Counter:
+    """Random statistics where they matter: means where a ±1 accumulator of fan-in K lives,
+    γ < 0 and γ = 0 channels, tiny (< ε) and huge variances, never-crossing channels, and
+    'tie' channels (integer mean, β = 0, γ = ±1) whose output is exactly 0 on an integer input."""
+    c = int(layer.moving_mean.shape[-1])
+    spread = np.sqrt(k) if k else (1.0 if on_bits else 2.0)
+    mean = rng.normal(0.0, spread, c)
+    var = (k if k else 1.0) * np.exp(rng.normal(0.0, 1.0, c))
+    u = rng.random(c)
+    var[u < 0.1] = 1e-6
+    var[u > 0.9] = 1e6
+    far = rng.random(c) < 0.1
+    mean[far] = rng.choice([-1.0, 1.0], far.sum()) * rng.uniform(1e4, 1e5, far.sum())
+    gamma = np.abs(rng.normal(1.0, 0.5, c)) + 0.05
+    gamma[rng.random(c) < 0.25] *= -1.0
+    gamma[rng.random(c) < 0.1] = 0.0
+    beta = rng.normal(0.0, 1.0, c)
+    tie = rng.random(c) < 0.15
+    mean[tie] = np.round(mean[tie])
+    beta[tie] = 0.0
+    gamma[tie] = rng.choice([-1.0, 1.0], tie.sum())
+    var[tie] = 1.0 - 1e-3       # var + ε = 1 exactly in float32? close; the tie is exact via β = 0
+    vals = {"moving_mean": mean, "moving_variance": var, "gamma": gamma, "beta": beta}
+    for w in layer.weights:
+        key = w.name.split("/")[-1].split(":")[0]
+        if key in vals:
+            w.assign(vals[key].astype(np.float32))
+    cov = Counter()
+    if layer.scale:
+        cov["BN γ<0"] += int((gamma < 0).any())
+        cov["BN γ=0"] += int((gamma == 0).any())
+    cov["BN tiny variance"] += int((var < 1e-3).any())
+    cov["BN huge variance"] += int((var > 1e5).any())
+    cov["BN never-crossing"] += int(far.any())
+    cov["BN exact-tie channel"] += int(tie.any())
+    return +cov

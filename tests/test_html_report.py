@@ -1,0 +1,118 @@
+"""HTML report: written, self-contained, carries the key numbers; report_dir rebuilds the text
+report from an export folder; headless Chromium renders it (skipped when Chromium is absent)."""
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import zlib
+
+import pytest
+
+import larq2mcu
+from larq2mcu import datasets, html_report, zoo
+from larq2mcu.verify import compare
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tfm):
+    tf, keras, lq = tfm
+    keras.utils.set_random_seed(0)
+    ds = datasets.load_digits()
+    _, xte = ds.inputs("sym")
+    model = zoo.randomize_bn(zoo.mnist_bnn(ds.input_shape, 10), seed=3)   # no exact output ties
+    out = tmp_path_factory.mktemp("html") / "exp"
+    exp = larq2mcu.export(model, out, name="html_bnn")
+    ag = compare(exp, exp.build_host(), xte[:64])
+    page = html_report.write_html(exp, out / "report.html", accuracy=0.98765, agreement=ag, board="qemu_m4")
+    return exp, ag, page
+
+
+def test_html_contents(exported):
+    exp, ag, page = exported
+    text = page.read_text(encoding="utf-8")
+    data = html_report.collect(exp)
+    tot = html_report.totals(data)
+    assert text.startswith("<!DOCTYPE html>")
+    for needle in ("html_bnn", exp.model_hash, f"{exp.plan.arena_size:,} B", f"{tot['weight_bytes']:,} B",
+                   f"{tot['binary_macs']:,}", "98.77 %", "AGREE" if ag.ok else "DISAGREE", "qemu_m4",
+                   "4,194,304", "Arena plan", "Flash by layer"):
+        assert needle in text, needle
+    for r in exp.rows():                    # every layer appears in the table
+        assert f"<td>{r.layer}</td>" in text
+    # one rectangle per arena buffer, each with its tooltip
+    assert text.count("live op ") == len(exp.plan.offsets)
+    # self-contained: no scripts, no external resources
+    low = text.lower()
+    assert "<script" not in low and "src=" not in low and "href=" not in low and "@import" not in low
+
+
+def test_timeline_geometry(exported):
+    """Rectangles lie inside the plot and do not overlap where lifetimes overlap (planner check)."""
+    exp, _, _ = exported
+    data = html_report.collect(exp)
+    mem = html_report.memory_chart(data)
+    for r in mem["rects"]:
+        assert mem["left"] - 1e-6 <= r["x"] and r["x"] + r["w"] <= mem["left"] + mem["pw"] + 1e-6
+        assert mem["top"] - 1e-6 <= r["y"] and r["y"] + r["h"] <= mem["top"] + mem["ph"] + 1.5
+    bufs = data["buffers"]
+    for i, a in enumerate(bufs):
+        assert a["offset"] + a["size"] <= data["arena_size"]
+        for b in bufs[i + 1:]:
+            if not (a["last"] < b["first"] or b["last"] < a["first"]):
+                assert a["offset"] + a["size"] <= b["offset"] or b["offset"] + b["size"] <= a["offset"]
+
+
+def test_report_dir(exported):
+    exp, ag, _ = exported
+    text = html_report.report_dir(exp.out_dir)
+    assert "html_bnn" in text and f"{exp.plan.arena_size:,} B" in text and "█" in text
+    assert "quant_dense_1" in text and "98.77 %" in text
+    side = exp.out_dir / html_report.SIDECAR
+    saved = side.read_text()
+    try:   # a stale sidecar (other model hash) is ignored; the C files still give the table
+        side.write_text(json.dumps(dict(json.loads(saved), model_hash="0" * 16)))
+        text = html_report.report_dir(exp.out_dir)
+        assert "quant_dense_1" in text and "not recorded" in text and "98.77" not in text
+    finally:
+        side.write_text(saved)
+
+
+def _png_rows(path):
+    """(width, height, distinct filtered scanlines) of a non-interlaced 8-bit PNG. A one-colour
+    image has at most one distinct scanline per PNG filter type (≤ 6 with the first row)."""
+    raw = path.read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, channels = 8, b"", 1
+    w = h = None
+    while pos < len(raw):
+        n, kind = struct.unpack(">I4s", raw[pos:pos + 8])
+        body = raw[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+            assert depth == 8
+            channels = {0: 1, 2: 3, 4: 2, 6: 4}[ctype]
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    data = zlib.decompress(idat)
+    stride = 1 + w * channels
+    assert len(data) == stride * h
+    return w, h, len({data[i * stride:(i + 1) * stride] for i in range(h)})
+
+
+def test_chromium_screenshot(exported, tmp_path):
+    exe = next((shutil.which(c) for c in ("chromium", "chromium-browser", "google-chrome") if shutil.which(c)), None)
+    if exe is None:
+        pytest.skip("Chromium not installed (apt-get install -y chromium); screenshot check skipped")
+    _, _, page = exported
+    png = tmp_path / "shot.png"
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+           f"--screenshot={png}", "--window-size=1200,1600", page.resolve().as_uri()]
+    subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+    assert png.is_file() and png.stat().st_size > 1000
+    w, h, distinct = _png_rows(png)
+    assert (w, h) == (1200, 1600)
+    assert distinct > 50, "screenshot looks like a single colour"
