@@ -34,27 +34,29 @@ class Export:
         return report.format_table(self.graph, self.plan, self.name, extra or None)
 
 
-def lower(model, name: str):
+def lower(model, name: str, kernel_variant: str = "ref"):
     """Return (keras model, source graph, lowered graph, plan, files) without writing anything."""
     name = codegen.validate_name(name)
     model = frontend.load_model(model)
     src = frontend.to_ir(model, name)
     g = passes.run_pipeline(src)
     plan = planner.plan(g)
-    files = codegen.render(g, plan, name)
+    files = codegen.render(g, plan, name, kernel_variant)
     return model, src, g, plan, files
 
 
-def export(model, out_dir, name: str = "model", force: bool = False) -> Export:
+def export(model, out_dir, name: str = "model", force: bool = False, kernel_variant: str = "ref") -> Export:
     """Export `model` (tf.keras Model or .keras/.h5 path) as a self-contained C library in
-    `out_dir`. Nothing is written unless the whole export succeeds; see outdir.py."""
+    `out_dir`. Nothing is written unless the whole export succeeds; see outdir.py.
+    `kernel_variant` picks optimized kernels where the runtime has them (boards.yaml names one per
+    board); every variant is bit-identical to the reference kernels."""
     if out_dir is None or str(out_dir) == "":
         raise OutputDirError("no output folder given")
     out = Path(out_dir)
     outdir.check_destination(out.absolute(), force)      # fail early, before the slow part
-    model, src, g, plan, files = lower(model, name)
+    model, src, g, plan, files = lower(model, name, kernel_variant)
     manifest = {"larq2mcu": __version__, "name": name, "model_hash": codegen.model_hash(g),
-                "arena_size": plan.arena_size, "input_shape": list(g.tensors[g.inputs[0]].shape),
+                "arena_size": plan.arena_size, "kernel_variant": kernel_variant, "input_shape": list(g.tensors[g.inputs[0]].shape),
                 "output_shape": list(g.tensors[g.outputs[0]].shape)}
     path = outdir.write_atomic(out, files, manifest, force=force)
     return Export(name, path, g, src, plan, files, model)

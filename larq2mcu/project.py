@@ -22,7 +22,7 @@ def export_project(model, out_dir, name, board, data, force, n: int = 4):
     """Export `model` and write a PlatformIO project for `board` into out_dir (atomically)."""
     b = boardrun.get(board)
     with tempfile.TemporaryDirectory(prefix="l2m-export-") as tmp:
-        exp = do_export(model, f"{tmp}/lib", name=name)
+        exp = do_export(model, f"{tmp}/lib", name=name, kernel_variant=b.kernel_variant)
         boardrun.check_fit(exp, b)
         x = demo_samples(exp, data, n)
         try:
@@ -43,7 +43,7 @@ def run_and_compare(model, board, data, n, mode, name):
     from .verify import compare
     b = boardrun.get(board)
     with tempfile.TemporaryDirectory(prefix="l2m-run-") as tmp:
-        exp = do_export(model, f"{tmp}/lib", name=name)
+        exp = do_export(model, f"{tmp}/lib", name=name, kernel_variant=b.kernel_variant)
         x = demo_samples(exp, data, n, mode)
         host = exp.build_host()
         y_host = host.predict(x, check_finite=False)

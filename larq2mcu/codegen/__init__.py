@@ -63,10 +63,10 @@ def runtime_files() -> dict:
     return {p.name: p.read_text() for p in sorted(rd.iterdir()) if p.suffix in (".c", ".h")}
 
 
-def render(g: ir.Graph, plan: Plan, name: str) -> dict:
-    """Return {filename: text} for the model and the runtime."""
+def render(g: ir.Graph, plan: Plan, name: str, variant: str = "ref") -> dict:
+    """Return {filename: text} for the model and the runtime (`variant`: see lower.Lowering)."""
     name = validate_name(name)
-    steps = Lowering(g, plan, name).lower()
+    steps = Lowering(g, plan, name, variant).lower()
     arrays = [a for s in steps for a in s.arrays]
     out_t = g.tensors[g.outputs[0]]
     low = Lowering(g, plan, name)
@@ -81,7 +81,7 @@ def render(g: ir.Graph, plan: Plan, name: str) -> dict:
         arena_size=plan.arena_size, arena_lower_bound=plan.lower_bound,
         input_len=g.tensors[g.inputs[0]].numel, output_len=out_t.numel,
         input_shape=list(g.tensors[g.inputs[0]].shape), output_shape=list(out_t.shape),
-        num_ops=len(steps), weight_bytes=sum(a.nbytes for a in arrays),
+        num_ops=len(steps), variant=variant, weight_bytes=sum(a.nbytes for a in arrays),
         steps=steps, arrays=arrays, output_statement=out_stmt)
     env = _env()
     files = {

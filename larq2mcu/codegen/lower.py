@@ -5,6 +5,7 @@ the templates decide the file structure.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,9 +46,27 @@ class Step:
     geom: dict | None = None     # name, initializer
 
 
+def runtime_kernels() -> frozenset:
+    """Every l2m_* function declared in the runtime headers (firmware/runtime/*.h)."""
+    from .. import paths
+    found = set()
+    for h in paths.runtime_dir().glob("*.h"):
+        found.update(re.findall(r"\b(l2m_[a-z0-9_]+)\s*\(", h.read_text()))
+    return frozenset(found)
+
+
 class Lowering:
-    def __init__(self, g: ir.Graph, plan: Plan, name: str):
-        self.g, self.plan, self.name = g, plan, name
+    """`variant` selects optimized kernels: a call to l2m_X_ref becomes l2m_X_<variant> wherever
+    the runtime declares that function (each variant is tested bit-identical to its _ref twin)."""
+
+    def __init__(self, g: ir.Graph, plan: Plan, name: str, variant: str = "ref"):
+        self.g, self.plan, self.name, self.variant = g, plan, name, variant
+        self._kernels = runtime_kernels() if variant != "ref" else frozenset()
+
+    def kernel(self, ref_name: str) -> str:
+        assert ref_name.endswith("_ref")
+        alt = ref_name[:-4] + "_" + self.variant
+        return alt if alt in self._kernels else ref_name
 
     def ptr(self, t: str, const: bool) -> str:
         tt = self.g.tensors[t]
@@ -87,12 +106,12 @@ class Lowering:
     def _Quantize(self, op, s):
         groups, c = self.g.tensors[op.output].packing
         i, o = self._io(op)
-        s.statements.append(f"l2m_quantize_f32_b32_ref({groups}, {c}, {i}, {o});")
+        s.statements.append(f"{self.kernel('l2m_quantize_f32_b32_ref')}({groups}, {c}, {i}, {o});")
 
     def _Dequantize(self, op, s):
         groups, c = self.g.tensors[op.inputs[0]].packing
         i, o = self._io(op)
-        s.statements.append(f"l2m_dequantize_b32_f32_ref({groups}, {c}, {i}, {o});")
+        s.statements.append(f"{self.kernel('l2m_dequantize_b32_f32_ref')}({groups}, {c}, {i}, {o});")
 
     def _BinaryConv2D(self, op, s):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
@@ -103,10 +122,10 @@ class Lowering:
         pad = 1 if op.pad_one else 0
         if op.threshold is not None:
             thr = self._arr(s, "thr", "int32_t", op.threshold.tau)
-            s.statements.append(f"l2m_conv2d_b32_b32_ref({geom}, {pad}, {i}, {w}, {thr}, {o});")
+            s.statements.append(f"{self.kernel('l2m_conv2d_b32_b32_ref')}({geom}, {pad}, {i}, {w}, {thr}, {o});")
         else:
             b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
-            s.statements.append(f"l2m_conv2d_b32_f32_ref({geom}, {pad}, {i}, {w}, {b}, {o});")
+            s.statements.append(f"{self.kernel('l2m_conv2d_b32_f32_ref')}({geom}, {pad}, {i}, {w}, {b}, {o});")
 
     def _BinaryDense(self, op, s):
         groups, c = self.g.tensors[op.inputs[0]].packing
@@ -115,10 +134,10 @@ class Lowering:
         i, o = self._io(op)
         if op.threshold is not None:
             thr = self._arr(s, "thr", "int32_t", op.threshold.tau)
-            s.statements.append(f"l2m_dense_b32_b32_ref({groups}, {c}, {out_n}, {i}, {w}, {thr}, {o});")
+            s.statements.append(f"{self.kernel('l2m_dense_b32_b32_ref')}({groups}, {c}, {out_n}, {i}, {w}, {thr}, {o});")
         else:
             b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
-            s.statements.append(f"l2m_dense_b32_f32_ref({groups}, {c}, {out_n}, {i}, {w}, {b}, {o});")
+            s.statements.append(f"{self.kernel('l2m_dense_b32_f32_ref')}({groups}, {c}, {out_n}, {i}, {w}, {b}, {o});")
 
     def _Conv2D(self, op, s):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
@@ -126,14 +145,14 @@ class Lowering:
         w = self._arr(s, "w", "float", op.kernel)
         b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
         i, o = self._io(op)
-        s.statements.append(f"l2m_conv2d_f32_f32_ref({geom}, {wt.c_float(op.pad_value)}, {i}, {w}, {b}, {o});")
+        s.statements.append(f"{self.kernel('l2m_conv2d_f32_f32_ref')}({geom}, {wt.c_float(op.pad_value)}, {i}, {w}, {b}, {o});")
 
     def _Dense(self, op, s):
         n_in, n_out = op.kernel.shape
         w = self._arr(s, "w", "float", op.kernel)
         b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
         i, o = self._io(op)
-        s.statements.append(f"l2m_dense_f32_f32_ref({n_in}, {n_out}, {i}, {w}, {b}, {o});")
+        s.statements.append(f"{self.kernel('l2m_dense_f32_f32_ref')}({n_in}, {n_out}, {i}, {w}, {b}, {o});")
 
     def _BatchNorm(self, op, s):
         t = self.g.tensors[op.output]
@@ -142,7 +161,7 @@ class Lowering:
         sc = self._arr(s, "scale", "float", op.scale)
         of = self._arr(s, "offset", "float", op.offset)
         i, o = self._io(op)
-        s.statements.append(f"l2m_batchnorm_f32_ref({t.numel // c}, {c}, {i}, {m}, {sc}, {of}, {o});")
+        s.statements.append(f"{self.kernel('l2m_batchnorm_f32_ref')}({t.numel // c}, {c}, {i}, {m}, {sc}, {of}, {o});")
 
     def _pool(self, op, s, kernel, extra=""):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
@@ -151,22 +170,22 @@ class Lowering:
         s.statements.append(f"{kernel}({geom}, {extra}{i}, {o});")
 
     def _MaxPool2D(self, op, s):
-        self._pool(op, s, "l2m_maxpool_f32_f32_ref")
+        self._pool(op, s, self.kernel("l2m_maxpool_f32_f32_ref"))
 
     def _AvgPool2D(self, op, s):
-        self._pool(op, s, "l2m_avgpool_f32_f32_ref")
+        self._pool(op, s, self.kernel("l2m_avgpool_f32_f32_ref"))
 
     def _BinaryMaxPool2D(self, op, s):
         mask = self._arr(s, "or_mask", "uint32_t", wt.pack_mask(op.or_mask)) if op.or_mask is not None else "NULL"
-        self._pool(op, s, "l2m_maxpool_b32_b32_ref", extra=f"{mask}, ")
+        self._pool(op, s, self.kernel("l2m_maxpool_b32_b32_ref"), extra=f"{mask}, ")
 
     def _BinaryAvgPool2D(self, op, s):
-        self._pool(op, s, "l2m_avgpool_b32_b32_ref")
+        self._pool(op, s, self.kernel("l2m_avgpool_b32_b32_ref"))
 
     def _GlobalAvgPool(self, op, s):
         h, w, c = self.g.tensors[op.inputs[0]].shape
         i, o = self._io(op)
-        s.statements.append(f"l2m_global_avgpool_f32_f32_ref({h * w}, {c}, {i}, {o});")
+        s.statements.append(f"{self.kernel('l2m_global_avgpool_f32_f32_ref')}({h * w}, {c}, {i}, {o});")
 
     def _Reshape(self, op, s):
         if is_view(self.g, op):
@@ -174,23 +193,23 @@ class Lowering:
             return
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
         i, o = self._io(op)
-        s.statements.append(f"l2m_repack_b32_ref({t_in.packing[1]}, {t_out.packing[0]}, {t_out.packing[1]}, {i}, {o});")
+        s.statements.append(f"{self.kernel('l2m_repack_b32_ref')}({t_in.packing[1]}, {t_out.packing[0]}, {t_out.packing[1]}, {i}, {o});")
 
     def _Activation(self, op, s):
         t = self.g.tensors[op.output]
         i, o = self._io(op)
         if op.fn == "softmax":
             c = t.shape[-1]
-            s.statements.append(f"l2m_softmax_f32_f32_ref({t.numel // c}, {c}, {i}, {o});")
+            s.statements.append(f"{self.kernel('l2m_softmax_f32_f32_ref')}({t.numel // c}, {c}, {i}, {o});")
         else:
-            s.statements.append(f"l2m_activation_f32_f32_ref({t.numel}, {ACT[op.fn]}, {i}, {o});")
+            s.statements.append(f"{self.kernel('l2m_activation_f32_f32_ref')}({t.numel}, {ACT[op.fn]}, {i}, {o});")
 
     def _Add(self, op, s):
         n = self.g.tensors[op.output].numel
         o = self.ptr(op.output, False)
         first = self.ptr(op.inputs[0], True)
         for t in op.inputs[1:]:
-            s.statements.append(f"l2m_add_f32_f32_ref({n}, {first}, {self.ptr(t, True)}, {o});")
+            s.statements.append(f"{self.kernel('l2m_add_f32_f32_ref')}({n}, {first}, {self.ptr(t, True)}, {o});")
             first = self.ptr(op.output, True)
 
     def _Concat(self, op, s):
@@ -203,6 +222,6 @@ class Lowering:
             s.statements.append(f"memset({o}, 0, {t_out.nbytes});")
         for t in op.inputs:
             c = self.g.tensors[t].shape[-1]
-            kern = "l2m_bitcopy_b32_ref" if t_out.dtype == ir.BITS else "l2m_chancopy_f32_ref"
+            kern = self.kernel("l2m_bitcopy_b32_ref" if t_out.dtype == ir.BITS else "l2m_chancopy_f32_ref")
             s.statements.append(f"{kern}({pixels}, {c}, {out_c}, {off}, {self.ptr(t, True)}, {o});")
             off += c

@@ -1,0 +1,289 @@
+"""Export one model, build it on the host, run it against Keras, and classify every disagreement.
+
+Pass criteria (per input sample), as in verify.compare: every binary intermediate that has a Keras
+origin is bit-identical, the output is within verify's FLOAT_ATOL + FLOAT_RTOL·|y|, and the argmax
+agrees. A sample that breaks them is classified:
+
+  * rounding flip — the FIRST mismatching bit tensor (in execution order) mismatches only where
+    the exact pre-sign value v satisfies |v| ≤ e, e the float32 rounding bound of bounds.py
+    (bnn-math §5): a sign after a float layer may legitimately go either way there, and every
+    later mismatch of that sample is its consequence. Counted, not a failure.
+  * near tie — bits identical, outputs within tolerance, argmax differs, and both differences are
+    within the output's rounding bound (two logits closer than rounding). Counted, not a failure.
+  * non-finite — Keras produced inf/NaN in that sample (e.g. ±1e30 inputs overflowing a float
+    head); TF's sign(NaN) is NaN while the C binarizes NaN to +1, so agreement is undefined there.
+    Counted, not a failure, unless the C output is non-finite where Keras' is finite.
+  * failure — anything else (including export/build crashes).
+
+Building: the runtime files of an export are identical across models, so they are compiled once per
+process (keyed by their content hash) with the host flags of larq2mcu.host, and each model only
+compiles its own two .c files and links; the result is loaded as a larq2mcu.host.HostModel.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import host as _host
+from .. import ir
+from ..verify import FLOAT_ATOL, FLOAT_RTOL
+from . import bounds
+
+
+@dataclass
+class SampleIssue:
+    sample: int
+    kind: str           # rounding_flip | near_tie | nonfinite | failure
+    detail: str
+
+
+@dataclass
+class ModelResult:
+    seed: int
+    status: str = "pass"                # pass | fail | crash
+    n_inputs: int = 0
+    bit_tensors: int = 0
+    bits_compared: int = 0
+    mismatched_bits: int = 0
+    issues: list = field(default_factory=list)
+    coverage: Counter = field(default_factory=Counter)
+    max_abs_diff: float = 0.0
+    seconds: float = 0.0
+    description: list = field(default_factory=list)
+    error: str = ""
+
+    def count(self, kind: str) -> int:
+        return sum(1 for i in self.issues if i.kind == kind)
+
+
+class FastBuilder:
+    """Host builds that compile the shared runtime once (see the module docstring)."""
+
+    def __init__(self):
+        self.root = Path(tempfile.mkdtemp(prefix="l2m-fuzz-"))
+        self._objs: dict = {}
+        self._n = 0
+
+    def _runtime_objects(self, out_dir: Path, runtime: list) -> list:
+        h = hashlib.sha256()
+        for p in sorted(runtime):
+            h.update(p.name.encode() + p.read_bytes())
+        key = h.hexdigest()[:16]
+        if key not in self._objs:
+            d = self.root / f"rt_{key}"
+            d.mkdir(exist_ok=True)
+            for p in runtime:
+                shutil.copy(p, d / p.name)
+            flags = [f for f in _host.CFLAGS if f != "-shared"]
+            objs = []
+            for c in sorted(d.glob("*.c")):
+                o = c.with_suffix(".o")
+                self._run([_host.compiler(), *flags, "-c", "-I", str(d), str(c), "-o", str(o)])
+                objs.append(str(o))
+            self._objs[key] = objs
+        return self._objs[key]
+
+    @staticmethod
+    def _run(cmd):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"cc failed: {' '.join(cmd)}\n{r.stderr.strip()[:2000]}")
+
+    def build(self, exp) -> "_host.HostModel":
+        out = Path(exp.out_dir)
+        own = [out / f"{exp.name}.c", out / f"{exp.name}_weights.c"]
+        runtime = [p for p in out.iterdir() if p.suffix in (".c", ".h") and p not in own
+                   and not p.name.startswith(exp.name)]
+        objs = self._runtime_objects(out, runtime)
+        self._n += 1
+        work = self.root / f"m{self._n}"
+        work.mkdir()
+        so = work / f"lib{exp.name}.so"
+        self._run([_host.compiler(), *_host.CFLAGS, "-I", str(out), *map(str, own), *objs, "-o", str(so), "-lm"])
+        return _host.HostModel(so, exp.name, exp.graph, exp.plan, work)
+
+    def close(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def release(host) -> None:
+    """dlclose the model's library (thousands of models run in one process)."""
+    lib = getattr(host, "_lib", None)
+    if lib is not None:
+        import _ctypes
+        handle = lib._handle
+        host._lib = host._invoke = host._partial = None
+        try:
+            _ctypes.dlclose(handle)
+        except OSError:
+            pass
+
+
+def keras_values(model, layer_names, x) -> dict:
+    """Outputs of the named layers plus '__output__', from ONE eager call (no predict/tracing)."""
+    from .._tf import tf_modules
+    tf, keras, _ = tf_modules()
+    names = list(dict.fromkeys(layer_names))
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names] + [model.outputs[0]])
+    res = probe(tf.constant(x), training=False)
+    res = res if isinstance(res, (list, tuple)) else [res]
+    return {k: np.asarray(v) for k, v in zip(names + ["__output__"], res)}
+
+
+def _presign_sources(src: ir.Graph) -> dict:
+    """Keras layer → the frontend F32 tensor whose sign Keras takes for that layer's bits."""
+    ident, presign = {}, {}
+    for t, tt in src.tensors.items():
+        if tt.origin is None:
+            continue
+        if tt.dtype == ir.F32 and tt.origin.transform == "identity":
+            ident[tt.origin.layer] = t
+        elif tt.dtype == ir.BITS:
+            p = src.producer(t)
+            if isinstance(p, ir.Quantize) and src.tensors[p.inputs[0]].dtype == ir.F32:
+                presign[tt.origin.layer] = p.inputs[0]
+    return {**presign, **ident}
+
+
+def ir_coverage(g: ir.Graph) -> Counter:
+    c = Counter()
+    for op in g.ops:
+        name = type(op).__name__
+        if getattr(op, "threshold", None) is not None:
+            name += "+threshold"
+        if getattr(op, "or_mask", None) is not None:
+            name += "+or_mask"
+        if getattr(op, "pad_one", False):
+            name += "+pad_one"
+        if isinstance(op, ir.Activation):
+            name += f"[{op.fn}]"
+        c["ir:" + name] += 1
+    return c
+
+
+def compare(exp, host, x) -> tuple:
+    """Return (issues, stats) for batch x; see the module docstring for the classification."""
+    g, src = exp.graph, exp.source_graph
+    layer_names = {l.name for l in exp.model.layers}
+    step = {op.output: i for i, op in enumerate(g.ops)}
+    tensors = sorted((t for t, tt in g.tensors.items() if tt.origin is not None and t not in g.inputs
+                      and tt.origin.layer in layer_names and tt.dtype == ir.BITS), key=lambda t: step[t])
+    ko = keras_values(exp.model, [g.tensors[t].origin.layer for t in tensors], x)
+    y_c = host.predict(x, check_finite=False)
+    y_k = np.asarray(ko["__output__"], np.float32).reshape(y_c.shape)
+    inter = host.intermediates(x, tensors) if tensors else {}
+    n = len(x)
+    mism = {}
+    stats = Counter(bit_tensors=len(tensors))
+    for t in tensors:
+        k = np.asarray(ko[g.tensors[t].origin.layer]).reshape(inter[t].shape)
+        want = np.where(k < 0, -1, 1)
+        m = (inter[t] != want).reshape(n, -1)
+        mism[t] = m
+        stats["bits_compared"] += m.size
+        stats["mismatched_bits"] += int(m.sum())
+    nonfinite_k = ~np.isfinite(y_k.reshape(n, -1)).all(axis=1)
+    for v in ko.values():
+        v = np.asarray(v)
+        if v.dtype.kind == "f":
+            nonfinite_k |= ~np.isfinite(v.reshape(n, -1)).all(axis=1)
+    bnd = bounds.propagate(src, x)
+    pre = _presign_sources(src)
+    v_out, e_out = bnd[src.outputs[0]]
+    v_out, e_out = v_out.reshape(n, -1), e_out.reshape(n, -1)
+    yc, yk = y_c.reshape(n, -1).astype(np.float64), y_k.reshape(n, -1).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        d = np.abs(yc - yk)
+        same_nonfinite = (np.isnan(yc) & np.isnan(yk)) | (np.isinf(yk) & (yc == yk))
+        out_ok = (d <= FLOAT_ATOL + FLOAT_RTOL * np.abs(yk)) | same_nonfinite
+    fin = np.isfinite(d)
+    stats["max_abs_diff"] = float(d[fin].max()) if fin.any() else 0.0
+    classes = yc.shape[1] > 1
+    issues = []
+    for s in range(n):
+        first = next((t for t in tensors if mism[t][s].any()), None)
+        bad_out = not out_ok[s].all()
+        bad_arg = classes and int(np.argmax(yc[s])) != int(np.argmax(yk[s]))
+        if first is None and not bad_out and not bad_arg:
+            continue
+        if nonfinite_k[s]:
+            if first is None and bad_out and not np.isfinite(yc[s][np.isfinite(yk[s])]).all():
+                issues.append(SampleIssue(s, "failure", "C output non-finite where Keras' is finite"))
+            else:
+                issues.append(SampleIssue(s, "nonfinite", "Keras computed inf/NaN in this sample"))
+            continue
+        if first is not None:
+            issues.append(_classify_bits(g, src, bnd, pre, first, mism[first][s], s))
+            continue
+        if bad_out:
+            within = bool(np.all(d[s] <= 2 * e_out[s] + 1e-30))
+            issues.append(SampleIssue(s, "failure", f"output |Δ| = {d[s].max():.3g} > tolerance "
+                                      f"({'within' if within else 'beyond'} the derived rounding bound "
+                                      f"{2 * e_out[s].max():.3g})"))
+            continue
+        a, b = int(np.argmax(yc[s])), int(np.argmax(yk[s]))
+        gap = abs(yk[s][a] - yk[s][b])
+        if gap <= 2 * (e_out[s][a] + e_out[s][b]) + 1e-30:
+            issues.append(SampleIssue(s, "near_tie", f"argmax {a} vs {b}, Keras gap {gap:.3g}"))
+        else:
+            issues.append(SampleIssue(s, "failure", f"argmax {a} (C) vs {b} (Keras), Keras gap {gap:.3g} "
+                                      f"> rounding bound {2 * (e_out[s][a] + e_out[s][b]):.3g}"))
+    return issues, stats
+
+
+def _classify_bits(g, src, bnd, pre, t, m_s, s) -> SampleIssue:
+    layer = g.tensors[t].origin.layer
+    idx = np.flatnonzero(m_s)
+    src_t = pre.get(layer)
+    where = f"{layer} ({len(idx)}/{m_s.size} bits)"
+    if src_t is None or bnd[src_t][0][s].size != m_s.size:
+        return SampleIssue(s, "failure", f"bits differ at {where}; no float pre-sign value to explain it")
+    v = bnd[src_t][0][s].reshape(-1)[idx]
+    e = bnd[src_t][1][s].reshape(-1)[idx]
+    ok = np.abs(v) <= e * (1 + 1e-6)
+    if ok.all():
+        return SampleIssue(s, "rounding_flip", f"{where}: |v| ≤ e (max |v| {np.abs(v).max():.3g}, "
+                                                f"bound {e.max():.3g})")
+    j = int(np.argmin(ok))
+    return SampleIssue(s, "failure", f"bits differ at {where}: exact pre-sign value {v[j]:.6g} is beyond "
+                                     f"the rounding bound {e[j]:.3g}")
+
+
+def check_model(gen, builder: FastBuilder, x, workdir: Path) -> ModelResult:
+    """Export + build + compare one generated model; never raises (crashes become results)."""
+    import larq2mcu
+    import traceback
+    t0 = time.perf_counter()
+    res = ModelResult(seed=gen.seed, n_inputs=len(x), coverage=Counter(gen.coverage),
+                      description=list(gen.description))
+    host = None
+    try:
+        exp = larq2mcu.export(gen.model, workdir / f"s{gen.seed}", name="m", force=True)
+        res.coverage.update(ir_coverage(exp.graph))
+        host = builder.build(exp)
+        issues, stats = compare(exp, host, x)
+        res.issues = issues
+        res.bit_tensors = stats["bit_tensors"]
+        res.bits_compared = stats["bits_compared"]
+        res.mismatched_bits = stats["mismatched_bits"]
+        res.max_abs_diff = stats["max_abs_diff"]
+        if any(i.kind == "failure" for i in issues):
+            res.status = "fail"
+        shutil.rmtree(exp.out_dir, ignore_errors=True)
+    except Exception as e:  # noqa: BLE001 — a crash on a supported model is itself a finding
+        res.status = "crash"
+        res.error = f"{type(e).__name__}: {e}"[:1500] + "\n" + "".join(traceback.format_exc(limit=4))[-1500:]
+    finally:
+        if host is not None:
+            release(host)
+    res.seconds = time.perf_counter() - t0
+    return res
