@@ -16,7 +16,7 @@ from larq2mcu import datasets, zoo
 
 
 def main(argv=None) -> int:
-    args = parse_args(__doc__.splitlines()[0], epochs=40, out="out/mnist_bnn", lr=3e-3, argv=argv)
+    args = parse_args(__doc__.splitlines()[0], epochs=80, out="out/mnist_bnn", lr=5e-3, argv=argv)
     ds = datasets.split(datasets.load_mnist(), n_train=8000, seed=0)
     x_train, x_test = ds.inputs("sym")
     model = train(lambda: zoo.mnist_bnn(ds.input_shape, ds.num_classes), x_train, ds.y_train, args,

@@ -6,9 +6,10 @@ plain-text report with bars for the terminal.
 * `write_html(exp, path, accuracy=None, agreement=None, board=None) -> Path` renders
   templates/report.html.j2 (Jinja2, StrictUndefined, autoescaped) and also stores the collected
   data as `report.json` in the export folder, so `report_dir` can rebuild the full report later.
-* `report_dir(out_dir) -> str` re-creates the text report from an export folder: from
-  `report.json` when it matches the manifest's model_hash, else from larq2mcu.json plus what the
-  generated C states (op kinds, layers, weight array sizes, arena offsets).
+* `report_dir(out_dir) -> str` re-creates the text report from an export folder: from the
+  manifest's "report" entry (= collect(exp), once export() writes it), else from `report.json`
+  when it matches the manifest's model_hash, else from larq2mcu.json plus what the generated C
+  states (op kinds, layer names, weight array sizes).
 
 `accuracy` is a fraction in [0, 1]; `agreement` a verify.Agreement; `board` a boards.Board, a
 board name (resolved through larq2mcu.boards), or a mapping with name/flash/ram in bytes.
@@ -104,7 +105,8 @@ def memory_chart(data: dict, width: int = 960, height: int = 380) -> dict:
     """Arena timeline: x = op step, y = byte offset (0 at the bottom), one rectangle per buffer."""
     left, right, top, bottom = 80, 20, 10, 40
     pw, ph = width - left - right, height - top - bottom
-    steps = max(1, data["steps"])
+    # graph outputs stay live "until the end" = one step past the last op
+    steps = max(1, data["steps"], *(b["last"] + 1 for b in data["buffers"]))
     arena = max(1, data["arena_size"])
     sx, sy = pw / steps, ph / arena
     rects = []
@@ -112,12 +114,13 @@ def memory_chart(data: dict, width: int = 960, height: int = 380) -> dict:
         x0 = left + b["first"] * sx
         w = max(2.0, (b["last"] - b["first"] + 1) * sx - 1)
         y_top = top + ph - (b["offset"] + b["size"]) * sy
-        rects.append(dict(x=x0, y=y_top, w=min(w, left + pw - x0), h=max(1.0, b["size"] * sy),
+        h = max(3.0, b["size"] * sy)          # tiny bit buffers stay visible
+        rects.append(dict(x=x0, y=min(y_top, top + ph - h), w=min(w, left + pw - x0), h=h,
                           fill=PALETTE[i % len(PALETTE)],
                           title=f"{b['tensor']}: {b['size']:,} B at offset {b['offset']:,}, "
                                 f"live op {b['first']}..{b['last']}"))
     yt = [dict(y=top + ph - v * sy, label=f"{v:,}") for v in _ticks(arena)]
-    xt = [dict(x=left + (s + 0.5) * sx, label=str(s)) for s in range(steps)
+    xt = [dict(x=left + (s + 0.5) * sx, label=str(s) if s < data["steps"] else "end") for s in range(steps)
           if steps <= 40 or s % max(1, steps // 20) == 0]
     return dict(width=width, height=height, left=left, top=top, pw=pw, ph=ph, rects=rects,
                 yticks=yt, xticks=xt)
@@ -249,8 +252,10 @@ def report_dir(out_dir) -> str:
     if manifest is None:
         raise OutputDirError(f"{out} holds no larq2mcu export ({MANIFEST} missing or unreadable)")
     side = out / SIDECAR
-    data = None
-    if side.is_file():
+    # Preferred source once export() records it: the manifest's own "report" entry (= collect()).
+    data = dict(manifest["report"], name=manifest["name"], model_hash=manifest.get("model_hash", "?")) \
+        if isinstance(manifest.get("report"), dict) else None
+    if data is None and side.is_file():
         try:
             data = json.loads(side.read_text(encoding="utf-8"))
         except ValueError:

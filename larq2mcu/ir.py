@@ -89,6 +89,14 @@ class Threshold:
 
 
 @dataclass(frozen=True, eq=False)
+class FloatThreshold:
+    """Per output channel, on a float accumulator x: mode 0: bit = x < tau; 1: bit = −x < tau;
+    2: bit = 0; 3: bit = 1 (see frontend/float_threshold.py)."""
+    tau: np.ndarray            # float32 [C]
+    mode: np.ndarray           # int8 [C]
+
+
+@dataclass(frozen=True, eq=False)
 class BinaryConv2D(Op):
     """BITS (H, W, Cin) → F32 acc(+bias) or, with `threshold`, BITS.
 
@@ -119,12 +127,14 @@ class Conv2D(Op):
     pads: tuple = (0, 0, 0, 0)
     pad_value: float = 0.0
     bias: Optional[np.ndarray] = None
+    threshold: Optional[FloatThreshold] = None    # set: output BITS of the thresholded sum
 
 
 @dataclass(frozen=True, eq=False)
 class Dense(Op):
     kernel: np.ndarray = None           # float32 (in, out)
     bias: Optional[np.ndarray] = None
+    threshold: Optional[FloatThreshold] = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,12 +144,14 @@ class BatchNorm(Op):
     `probe` (set by the frontend when the input is a binary dot's output) holds the model's own
     float32 BN outputs for every feasible accumulator: probe[i, c] = BN(float32(probe_lo + i) +
     bias_c) as Keras computes it; passes/fold_threshold.py reads thresholds off it.
+    `float_threshold` is the same information for a float input (found by bisection).
     """
     mean: np.ndarray = None
     scale: np.ndarray = None
     offset: np.ndarray = None
     probe: Optional[np.ndarray] = None
     probe_lo: int = 0
+    float_threshold: Optional[FloatThreshold] = None   # set when the input is a float conv/dense
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,20 +25,32 @@ _tf, _keras, _lq = tf_modules()
 log = logging.getLogger("larq2mcu")
 
 
-def _board_name(board) -> str | None:
-    """Validate `board` (a name or a boards.Board) against boards.yaml when larq2mcu.boards is
-    importable; return its name. Without the boards module the name is stored unchecked."""
+def _resolve_board(board):
+    """(name, Board or None) for `board` (a name or a boards.Board), validated against
+    boards.yaml when larq2mcu.boards is importable; without it the name is kept unchecked."""
     if board is None:
-        return None
+        return None, None
     name = getattr(board, "name", board)
     if not isinstance(name, str):
         raise BoardError(f"board must be a board name or a Board, got {board!r}")
     try:
         from . import boards
     except ImportError:      # the boards work is optional; keep the name as given
-        return name
-    boards.get_board(name)   # raises BoardError listing close names
-    return name
+        return name, None
+    if isinstance(board, boards.Board):
+        return name, board
+    return name, boards.get_board(name)   # raises BoardError listing close names
+
+
+def _export_kwargs(board_obj) -> dict:
+    """Pass the board's kernel variant on where export() takes one."""
+    import inspect
+
+    from .export import export as do_export
+    variant = getattr(board_obj, "kernel_variant", None)
+    if variant and "kernel_variant" in inspect.signature(do_export).parameters:
+        return {"kernel_variant": variant}
+    return {}
 
 
 def _split_verify_data(data):
@@ -53,8 +65,9 @@ def _split_verify_data(data):
 class ExportOnTrainEnd(_keras.callbacks.Callback):
     """Export `self.model` to `out_dir` when training ends; verify against Keras when asked.
 
-    `board` (name or Board) is validated when larq2mcu.boards exists and kept in `.board` for
-    board-aware steps (size checks, the HTML report). `force` is passed to `larq2mcu.export`.
+    `board` (name or Board) is validated when larq2mcu.boards exists; its name is kept in
+    `.board`, the Board in `.board_info`; its kernel_variant is passed to export(), and its
+    flash/RAM sizes appear in the HTML report. `force` is passed to `larq2mcu.export`.
     `html` (optional path) also writes the HTML report there.
     """
 
@@ -64,7 +77,8 @@ class ExportOnTrainEnd(_keras.callbacks.Callback):
         if on_failure not in ("raise", "log"):
             raise ValueError(f"on_failure must be 'raise' or 'log', got {on_failure!r}")
         self.out_dir, self.name, self.force = out_dir, name, force
-        self.board = _board_name(board)            # fail at construction, not after training
+        # validated at construction, so a typo fails before training, not after
+        self.board, self.board_info = _resolve_board(board)
         self.verify_x, self.verify_y = _split_verify_data(verify_data)
         self.on_failure, self.html, self.quiet = on_failure, html, quiet
         self.export = None
@@ -78,7 +92,8 @@ class ExportOnTrainEnd(_keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         from .export import export as do_export
-        self.export = exp = do_export(self.model, self.out_dir, name=self.name, force=self.force)
+        self.export = exp = do_export(self.model, self.out_dir, name=self.name, force=self.force,
+                                      **_export_kwargs(self.board_info))
         self._say(f"larq2mcu: exported '{self.name}' to {exp.out_dir} "
                   f"(arena {exp.plan.arena_size:,} B)")
         if self.verify_x is not None:
@@ -94,7 +109,8 @@ class ExportOnTrainEnd(_keras.callbacks.Callback):
                 self._say(f"accuracy (C) on {len(self.verify_x)} samples: {100 * self.accuracy:.2f} %")
         if self.html is not None:
             from .html_report import write_html
-            write_html(exp, self.html, accuracy=self.accuracy, agreement=self.agreement, board=self.board)
+            write_html(exp, self.html, accuracy=self.accuracy, agreement=self.agreement,
+                       board=self.board_info or None)
         if self.agreement is not None and not self.agreement.ok:
             msg = (f"exported C model '{self.name}' disagrees with Keras on {self.agreement.n} samples "
                    f"(bit mismatches {self.agreement.bit_mismatches}, argmax agreement "

@@ -4,6 +4,8 @@ Lifetimes: a tensor is live from the op that produces it to the last op that rea
 outputs until the end). Views — reshapes that keep the data layout (F32, or BITS with unchanged
 packing) — share their source's buffer, so the source's lifetime is extended over the view's.
 The model input is read in place from the caller's buffer and takes no arena space.
+Element-wise ops whose kernels allow `out == in` (BatchNorm, Activation, Add — see
+l2m_kernels.h) write over their input when that input is read by nothing later.
 
 Placement is greedy by size (largest first, as TFLM's GreedyMemoryPlanner): each buffer goes at
 the lowest 8-byte-aligned offset that does not overlap any already placed buffer whose lifetime
@@ -23,12 +25,38 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+IN_PLACE = (ir.BatchNorm, ir.Activation, ir.Add)
+
+
 def is_view(g: ir.Graph, op: ir.Op) -> bool:
     """A Reshape whose output can alias its input buffer."""
     if not isinstance(op, ir.Reshape):
         return False
     src, dst = g.tensors[op.inputs[0]], g.tensors[op.output]
     return src.dtype == ir.F32 or src.packing == dst.packing
+
+
+def _alias_in_place(g: ir.Graph, alias: dict, external: set) -> None:
+    """Let in-place-capable ops reuse the buffer of an input that dies at them."""
+    last_read: dict = {}
+    for step, op in enumerate(g.ops):
+        for t in op.inputs:
+            last_read[alias[t]] = step
+    for t in g.outputs:
+        last_read[alias[t]] = len(g.ops)
+    for step, op in enumerate(g.ops):
+        if not isinstance(op, IN_PLACE) or g.tensors[op.output].dtype != ir.F32:
+            continue
+        for t in op.inputs[:1] if not isinstance(op, ir.Add) else op.inputs:
+            owner = alias[t]
+            same_size = g.tensors[owner].nbytes == g.tensors[op.output].nbytes
+            if owner not in external and same_size and last_read.get(owner) == step:
+                alias_out = alias[op.output]
+                for k, v in alias.items():          # the output and its views move over
+                    if v == alias_out:
+                        alias[k] = owner
+                last_read[owner] = max(step, last_read.get(alias_out, step))
+                break
 
 
 @dataclass(frozen=True)
@@ -50,6 +78,7 @@ def plan(g: ir.Graph) -> Plan:
         if is_view(g, op):
             alias[op.output] = alias[op.inputs[0]]
     external = {alias[t] for t in g.inputs}
+    _alias_in_place(g, alias, external)
     end = len(g.ops)
     life: dict = {}
     for step, op in enumerate(g.ops):

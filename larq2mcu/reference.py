@@ -48,6 +48,14 @@ def _dot_output(op, acc):
     return out
 
 
+def float_threshold_bits(acc, thr) -> np.ndarray:
+    """±1 values of a float accumulator under ir.FloatThreshold (modes 0–3)."""
+    acc = np.asarray(acc, np.float32)
+    bit = np.select([thr.mode == 0, thr.mode == 1, thr.mode == 2],
+                    [acc < thr.tau, -acc < thr.tau, np.zeros_like(acc, bool)], np.ones_like(acc, bool))
+    return np.where(bit, -1, 1).astype(np.int8)
+
+
 def conv2d_f32(x, kernel, strides, pads, pad_value, bias):
     kh, kw, cin, cout = kernel.shape
     xp = _pad_nhwc(np.asarray(x, np.float32), pads, np.float32(pad_value))
@@ -125,11 +133,13 @@ def run_op(op: ir.Op, args: list, out_t: ir.Tensor) -> np.ndarray:
         return _dot_output(op, binary_conv_acc(x, op.weights, op.strides, op.pads, op.pad_one))
     if isinstance(op, ir.BinaryDense):
         return _dot_output(op, binary_dense_acc(x, op.weights))
-    if isinstance(op, ir.Conv2D):
-        return conv2d_f32(x, op.kernel, op.strides, op.pads, op.pad_value, op.bias)
-    if isinstance(op, ir.Dense):
-        out = np.asarray(x, np.float32) @ op.kernel.astype(np.float32)
-        return out + op.bias if op.bias is not None else out
+    if isinstance(op, (ir.Conv2D, ir.Dense)):
+        if isinstance(op, ir.Conv2D):
+            out = conv2d_f32(x, op.kernel, op.strides, op.pads, op.pad_value, op.bias)
+        else:
+            out = np.asarray(x, np.float32) @ op.kernel.astype(np.float32)
+            out = out + op.bias if op.bias is not None else out
+        return out if op.threshold is None else float_threshold_bits(out, op.threshold)
     if isinstance(op, ir.BatchNorm):
         return ((np.asarray(x, np.float32) - op.mean) * op.scale + op.offset).astype(np.float32)
     if isinstance(op, ir.MaxPool2D):

@@ -70,7 +70,8 @@ def format_table(g: ir.Graph, plan, name: str, extra: dict | None = None) -> str
     wb = sum(r.weight_bytes for r in rs)
     bits_bound = (binary_weight_bits(g) + 7) // 8
     packed = sum(r.weight_bytes for r in rs if r.op in ("BinaryConv2D", "BinaryDense"))
-    thr = sum(4 * int(op.threshold.tau.size) for op in g.ops if getattr(op, "threshold", None) is not None)
+    thr = sum(4 * int(op.threshold.tau.size) for op in g.ops
+              if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense)) and op.threshold is not None)
     out.append("")
     out.append(f"weights (flash): {wb:,} B total; binary layers {packed:,} B incl. {thr:,} B thresholds "
                f"(binary weight bound ceil(bits/8) = {bits_bound:,} B)")

@@ -22,11 +22,12 @@ import re
 import shutil
 import subprocess
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from larq2mcu import bits, ir, paths
+from larq2mcu import bits, ir, paths, reference
 from larq2mcu.host import CFLAGS, compiler
 
 GUARD = 16                          # canary words after every output buffer
@@ -105,7 +106,9 @@ _SIGNATURES = {
     "l2m_repack_b32_ref": "iiipp",
     "l2m_conv2d_f32_f32_ref": "gfpppp",
     "l2m_dense_f32_f32_ref": "iipppp",
-    "l2m_batchnorm_f32_ref": "iipppppp",
+    "l2m_conv2d_f32_b32_ref": "gfpppppp",
+    "l2m_dense_f32_b32_ref": "iipppppp",
+    "l2m_batchnorm_f32_ref": "iippppp",
     "l2m_maxpool_f32_f32_ref": "gpp",
     "l2m_avgpool_f32_f32_ref": "gpp",
     "l2m_global_avgpool_f32_f32_ref": "iipp",
@@ -289,10 +292,34 @@ def dense_f32(x, w, bias=None) -> np.ndarray:
     return _call("l2m_dense_f32_f32_ref", out, [in_n, out_n, _p(x), _p(w), _p(b), out.ptr], [x, w, b])
 
 
-def batchnorm(x, mean, scale, offset) -> np.ndarray:
-    """x: (pixels, c) → (pixels, c)."""
+def conv2d_f32_b32(g: Geom, pad_value: float, x, w, bias, tau, mode) -> np.ndarray:
+    """The float conv's sums thresholded per channel (ir.FloatThreshold: float32 tau, int8 mode)
+    → packed (out_h, out_w, words(out_c))."""
+    x, w, t, m = _in(x, np.float32), _in(w, np.float32), _in(tau, np.float32), _in(mode, np.int8)
+    b = None if bias is None else _in(bias, np.float32)
+    out = _Out((g.out_h, g.out_w, bits.words(g.out_c)), np.uint32)
+    return _call("l2m_conv2d_f32_b32_ref", out,
+                 [ctypes.byref(g), float(pad_value), _p(x), _p(w), _p(b), _p(t), _p(m), out.ptr], [x, w, b, t, m])
+
+
+def dense_f32_b32(x, w, bias, tau, mode) -> np.ndarray:
+    """x: (in_n,); w: (in_n, out_n) → packed (words(out_n),) of the thresholded sums."""
+    x, w, t, m = _in(x, np.float32), _in(w, np.float32), _in(tau, np.float32), _in(mode, np.int8)
+    b = None if bias is None else _in(bias, np.float32)
+    in_n, out_n = w.shape
+    out = _Out((bits.words(out_n),), np.uint32)
+    return _call("l2m_dense_f32_b32_ref", out,
+                 [in_n, out_n, _p(x), _p(w), _p(b), _p(t), _p(m), out.ptr], [x, w, b, t, m])
+
+
+def batchnorm(x, mean, scale, offset, alias: bool = False) -> np.ndarray:
+    """x: (pixels, c) → (pixels, c); with `alias` the output buffer is x's (allowed by contract)."""
     x, mean, scale, offset = (_in(a, np.float32) for a in (x, mean, scale, offset))
     pixels, c = x.shape
+    if alias:
+        out = _Out((pixels, c), np.float32, init=x)
+        return _call("l2m_batchnorm_f32_ref", out,
+                     [pixels, c, out.ptr, _p(mean), _p(scale), _p(offset), out.ptr], [mean, scale, offset])
     out = _Out((pixels, c), np.float32)
     return _call("l2m_batchnorm_f32_ref", out,
                  [pixels, c, _p(x), _p(mean), _p(scale), _p(offset), out.ptr], [x, mean, scale, offset])
@@ -318,15 +345,17 @@ def global_avgpool(x) -> np.ndarray:
     return _call("l2m_global_avgpool_f32_f32_ref", out, [pixels, c, _p(x), out.ptr], [x])
 
 
-def add(a, b, alias: bool = False) -> np.ndarray:
-    """a + b element-wise; with `alias` the output buffer *is* a's buffer (allowed by contract)."""
+def add(a, b, alias: str | None = None) -> np.ndarray:
+    """a + b element-wise; with alias "a" or "b" the output buffer *is* that operand's buffer
+    (allowed by contract: generated code sums more than two inputs in place)."""
     a, b = _in(a, np.float32).reshape(-1), _in(b, np.float32).reshape(-1)
     n = a.size
-    if alias:
-        out = _Out((n,), np.float32, init=a)
-        return _call("l2m_add_f32_f32_ref", out, [n, out.ptr, _p(b), out.ptr], [b])
-    out = _Out((n,), np.float32)
-    return _call("l2m_add_f32_f32_ref", out, [n, _p(a), _p(b), out.ptr], [a, b])
+    if alias is None:
+        out = _Out((n,), np.float32)
+        return _call("l2m_add_f32_f32_ref", out, [n, _p(a), _p(b), out.ptr], [a, b])
+    out = _Out((n,), np.float32, init=a if alias == "a" else b)
+    pa, pb, other = (out.ptr, _p(b), b) if alias == "a" else (_p(a), out.ptr, a)
+    return _call("l2m_add_f32_f32_ref", out, [n, pa, pb, out.ptr], [other])
 
 
 def chancopy(pixels: int, in_c: int, out_c: int, offset: int, x, out) -> np.ndarray:
@@ -336,18 +365,60 @@ def chancopy(pixels: int, in_c: int, out_c: int, offset: int, x, out) -> np.ndar
     return _call("l2m_chancopy_f32_ref", o, [pixels, in_c, out_c, offset, _p(x), o.ptr], [x])
 
 
-def activation(kind: int, x) -> np.ndarray:
+def activation(kind: int, x, alias: bool = False) -> np.ndarray:
+    """Element-wise activation (ACT_*); with `alias` computed in place (allowed by contract)."""
     x = _in(x, np.float32).reshape(-1)
-    out = _Out((x.size,), np.float32)
-    return _call("l2m_activation_f32_f32_ref", out, [x.size, kind, _p(x), out.ptr], [x])
+    out = _Out((x.size,), np.float32, init=x if alias else None)
+    src, inputs = (out.ptr, []) if alias else (_p(x), [x])
+    return _call("l2m_activation_f32_f32_ref", out, [x.size, kind, src, out.ptr], inputs)
 
 
-def softmax(x) -> np.ndarray:
-    """x: (rows, c) → (rows, c)."""
+def softmax(x, alias: bool = False) -> np.ndarray:
+    """x: (rows, c) → (rows, c); with `alias` computed in place (allowed by contract)."""
     x = _in(x, np.float32)
     rows, c = x.shape
-    out = _Out((rows, c), np.float32)
-    return _call("l2m_softmax_f32_f32_ref", out, [rows, c, _p(x), out.ptr], [x])
+    out = _Out((rows, c), np.float32, init=x if alias else None)
+    src, inputs = (out.ptr, []) if alias else (_p(x), [x])
+    return _call("l2m_softmax_f32_f32_ref", out, [rows, c, src, out.ptr], inputs)
+
+
+# ------------------------------------------------------------------------------ test helpers
+# The awkward sizes every sweep covers: around one and two 32-bit words.
+CHANNELS = [1, 3, 31, 32, 33, 63, 64, 128]
+OUT_C = {1: 33, 3: 64, 31: 1, 32: 3, 33: 31, 63: 128, 64: 32, 128: 63}   # every size as out_c too
+KERNELS = [(1, 1), (3, 3), (5, 5), (1, 3), (3, 1)]
+SPATIAL = [(1, 1), (5, 7), (9, 9)]
+
+
+def seeded(*key) -> np.random.Generator:
+    """A generator seeded by the test's parameters (stable across processes, unlike hash())."""
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def pm1(rng, shape) -> np.ndarray:
+    return rng.choice(np.array([-1, 1], np.int8), size=shape)
+
+
+def ref(o: ir.Op, *args, out_shape=()) -> np.ndarray:
+    """reference.run_op on a batch of one sample."""
+    return reference.run_op(o, [np.asarray(a)[None] for a in args], ir.Tensor("y", out_shape, ir.F32))[0]
+
+
+def op(cls, **kw):
+    return cls(name="k", inputs=("x",), output="y", **kw)
+
+
+def assert_bits(got: np.ndarray, expect_pm1: np.ndarray, c: int):
+    """Packed C output == packed oracle output, word for word (so pad bits are 0 too)."""
+    assert bits.pad_bits_clear(got, c), "pad bits set"
+    np.testing.assert_array_equal(bits.unpack(got, c), expect_pm1)
+    np.testing.assert_array_equal(got, bits.pack(expect_pm1))
+
+
+def assert_same_floats(got, expect):
+    """Bit-identical float32 arrays (−0.0 ≠ +0.0, NaN payloads compared)."""
+    np.testing.assert_array_equal(np.asarray(got, np.float32).view(np.uint32),
+                                  np.asarray(expect, np.float32).view(np.uint32))
 
 
 # ------------------------------------------------------------------------------ probe helpers

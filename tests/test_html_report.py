@@ -79,6 +79,19 @@ def test_report_dir(exported):
         side.write_text(saved)
 
 
+def test_report_dir_from_manifest_entry(exported, tmp_path):
+    """Once export() stores collect() under the manifest's "report" key, that is used."""
+    exp, _, _ = exported
+    out = tmp_path / "copy"
+    shutil.copytree(exp.out_dir, out)
+    (out / html_report.SIDECAR).unlink()
+    m = json.loads((out / "larq2mcu.json").read_text())
+    m["report"] = {k: v for k, v in html_report.collect(exp).items() if k not in ("name", "model_hash")}
+    (out / "larq2mcu.json").write_text(json.dumps(m))
+    text = html_report.report_dir(out)
+    assert "arena bytes live per op step" in text and "not recorded" not in text
+
+
 def _png_rows(path):
     """(width, height, distinct filtered scanlines) of a non-interlaced 8-bit PNG. A one-colour
     image has at most one distinct scanline per PNG filter type (≤ 6 with the first row)."""

@@ -4,28 +4,59 @@
 #include "l2m_kernels.h"
 #include "l2m_math.h"
 
+/* Float accumulator of one output pixel and channel (taps outside read pad_value). */
+static float conv_f32_acc(const l2m_geom *g, float pad_value, const float *in, const float *w,
+                          int32_t oy, int32_t ox, int32_t oc) {
+    float acc = 0.0f;
+    for (int32_t ky = 0; ky < g->k_h; ++ky) {
+        const int32_t iy = oy * g->stride_h - g->pad_top + ky;
+        for (int32_t kx = 0; kx < g->k_w; ++kx) {
+            const int32_t ix = ox * g->stride_w - g->pad_left + kx;
+            const int inside = iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w;
+            const float *wt = w + ((ky * g->k_w + kx) * g->in_c) * g->out_c + oc;
+            if (inside) {
+                const float *a = in + (iy * g->in_w + ix) * g->in_c;
+                for (int32_t c = 0; c < g->in_c; ++c) acc += a[c] * wt[c * g->out_c];
+            } else if (pad_value != 0.0f) {
+                for (int32_t c = 0; c < g->in_c; ++c) acc += pad_value * wt[c * g->out_c];
+            }
+        }
+    }
+    return acc;
+}
+
+/* Threshold modes of l2m_kernels.h: 0 x < tau, 1 -x < tau, 2 never, 3 always. */
+static int float_bit(float x, float tau, int8_t mode) {
+    switch (mode) {
+        case 0: return x < tau;
+        case 1: return -x < tau;
+        case 2: return 0;
+        default: return 1;
+    }
+}
+
 void l2m_conv2d_f32_f32_ref(const l2m_geom *g, float pad_value, const float *in, const float *w,
                             const float *bias, float *out) {
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
         for (int32_t ox = 0; ox < g->out_w; ++ox) {
             for (int32_t oc = 0; oc < g->out_c; ++oc) {
-                float acc = 0.0f;
-                for (int32_t ky = 0; ky < g->k_h; ++ky) {
-                    const int32_t iy = oy * g->stride_h - g->pad_top + ky;
-                    for (int32_t kx = 0; kx < g->k_w; ++kx) {
-                        const int32_t ix = ox * g->stride_w - g->pad_left + kx;
-                        const int inside = iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w;
-                        const float *wt = w + ((ky * g->k_w + kx) * g->in_c) * g->out_c + oc;
-                        if (inside) {
-                            const float *a = in + (iy * g->in_w + ix) * g->in_c;
-                            for (int32_t c = 0; c < g->in_c; ++c) acc += a[c] * wt[c * g->out_c];
-                        } else if (pad_value != 0.0f) {
-                            for (int32_t c = 0; c < g->in_c; ++c) acc += pad_value * wt[c * g->out_c];
-                        }
-                    }
-                }
-                *out++ = acc + (bias ? bias[oc] : 0.0f);
+                *out++ = conv_f32_acc(g, pad_value, in, w, oy, ox, oc) + (bias ? bias[oc] : 0.0f);
             }
+        }
+    }
+}
+
+void l2m_conv2d_f32_b32_ref(const l2m_geom *g, float pad_value, const float *in, const float *w,
+                            const float *bias, const float *tau, const int8_t *mode, uint32_t *out) {
+    const int32_t onw = L2M_WORDS(g->out_c);
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+        for (int32_t ox = 0; ox < g->out_w; ++ox) {
+            memset(out, 0, (size_t)onw * sizeof(uint32_t));
+            for (int32_t oc = 0; oc < g->out_c; ++oc) {
+                const float acc = conv_f32_acc(g, pad_value, in, w, oy, ox, oc) + (bias ? bias[oc] : 0.0f);
+                if (float_bit(acc, tau[oc], mode[oc])) l2m_set_bit(out, oc);
+            }
+            out += onw;
         }
     }
 }
@@ -36,6 +67,16 @@ void l2m_dense_f32_f32_ref(int32_t in_n, int32_t out_n, const float *in, const f
         float acc = 0.0f;
         for (int32_t i = 0; i < in_n; ++i) acc += in[i] * w[i * out_n + o];
         out[o] = acc + (bias ? bias[o] : 0.0f);
+    }
+}
+
+void l2m_dense_f32_b32_ref(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,
+                           const float *tau, const int8_t *mode, uint32_t *out) {
+    memset(out, 0, (size_t)L2M_WORDS(out_n) * sizeof(uint32_t));
+    for (int32_t o = 0; o < out_n; ++o) {
+        float acc = 0.0f;
+        for (int32_t i = 0; i < in_n; ++i) acc += in[i] * w[i * out_n + o];
+        if (float_bit(acc + (bias ? bias[o] : 0.0f), tau[o], mode[o])) l2m_set_bit(out, o);
     }
 }
 

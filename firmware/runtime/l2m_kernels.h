@@ -80,14 +80,21 @@ void l2m_conv2d_f32_f32_ref(const l2m_geom *g, float pad_value, const float *in,
 /* w: in_n x out_n (Keras layout). */
 void l2m_dense_f32_f32_ref(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,
                            float *out);
-/* y = (x - mean[c]) * scale[c] + offset[c] over `pixels` runs of c channels. */
+/* The same sums (bias included) thresholded per output channel into bits (b32 layout):
+ * mode 0: bit = x < tau; 1: bit = -x < tau; 2: bit = 0; 3: bit = 1  (BN + sign folded, exact
+ * against Keras' own BN for the given float sum; see larq2mcu/frontend/float_threshold.py). */
+void l2m_conv2d_f32_b32_ref(const l2m_geom *g, float pad_value, const float *in, const float *w,
+                            const float *bias, const float *tau, const int8_t *mode, uint32_t *out);
+void l2m_dense_f32_b32_ref(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,
+                           const float *tau, const int8_t *mode, uint32_t *out);
+/* y = (x - mean[c]) * scale[c] + offset[c] over `pixels` runs of c channels; out may alias in. */
 void l2m_batchnorm_f32_ref(int32_t pixels, int32_t c, const float *in, const float *mean, const float *scale,
                            const float *offset, float *out);
 /* Taps outside the image are ignored; average divides by the taps inside (Keras 'same'). */
 void l2m_maxpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out);
 void l2m_avgpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out);
 void l2m_global_avgpool_f32_f32_ref(int32_t pixels, int32_t c, const float *in, float *out);
-/* Element-wise; out may alias a (used to sum more than two inputs). */
+/* Element-wise; out may alias a or b. */
 void l2m_add_f32_f32_ref(int32_t n, const float *a, const float *b, float *out);
 /* out[p*out_c + offset + i] = in[p*in_c + i]  (concatenation = one call per input). */
 void l2m_chancopy_f32_ref(int32_t pixels, int32_t in_c, int32_t out_c, int32_t offset, const float *in,
@@ -96,8 +103,9 @@ void l2m_chancopy_f32_ref(int32_t pixels, int32_t in_c, int32_t out_c, int32_t o
 #define L2M_ACT_RELU 1
 #define L2M_ACT_SIGMOID 2
 #define L2M_ACT_TANH 3
+/* Element-wise; out may alias in. */
 void l2m_activation_f32_f32_ref(int32_t n, int32_t kind, const float *in, float *out);
-/* Softmax over runs of c values (exp(x - max) / sum). */
+/* Softmax over runs of c values (exp(x - max) / sum); out may alias in. */
 void l2m_softmax_f32_f32_ref(int32_t rows, int32_t c, const float *in, float *out);
 
 #endif /* L2M_KERNELS_H */

@@ -42,8 +42,8 @@ def model_hash(g: ir.Graph) -> str:
                 continue
             if isinstance(v, np.ndarray):
                 h.update(k.encode() + str(v.dtype).encode() + str(v.shape).encode() + v.tobytes())
-            elif isinstance(v, ir.Threshold):
-                h.update(k.encode() + v.tau.tobytes())
+            elif isinstance(v, (ir.Threshold, ir.FloatThreshold)):
+                h.update(k.encode() + v.tau.tobytes() + getattr(v, "mode", np.zeros(0)).tobytes())
             else:
                 h.update(f"{k}={v!r}".encode())
         t = g.tensors[op.output]

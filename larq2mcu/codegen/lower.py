@@ -33,7 +33,7 @@ class Array:
 
     @property
     def nbytes(self) -> int:
-        return 4 * self.length
+        return (1 if self.ctype == "int8_t" else 4) * self.length
 
 
 @dataclass
@@ -145,14 +145,26 @@ class Lowering:
         w = self._arr(s, "w", "float", op.kernel)
         b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
         i, o = self._io(op)
-        s.statements.append(f"{self.kernel('l2m_conv2d_f32_f32_ref')}({geom}, {wt.c_float(op.pad_value)}, {i}, {w}, {b}, {o});")
+        pad = wt.c_float(op.pad_value)
+        if op.threshold is not None:
+            tau, mode = self._fthr(s, op.threshold)
+            s.statements.append(f"{self.kernel('l2m_conv2d_f32_b32_ref')}({geom}, {pad}, {i}, {w}, {b}, {tau}, {mode}, {o});")
+        else:
+            s.statements.append(f"{self.kernel('l2m_conv2d_f32_f32_ref')}({geom}, {pad}, {i}, {w}, {b}, {o});")
+
+    def _fthr(self, s, thr):
+        return self._arr(s, "tau", "float", thr.tau), self._arr(s, "mode", "int8_t", thr.mode)
 
     def _Dense(self, op, s):
         n_in, n_out = op.kernel.shape
         w = self._arr(s, "w", "float", op.kernel)
         b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
         i, o = self._io(op)
-        s.statements.append(f"{self.kernel('l2m_dense_f32_f32_ref')}({n_in}, {n_out}, {i}, {w}, {b}, {o});")
+        if op.threshold is not None:
+            tau, mode = self._fthr(s, op.threshold)
+            s.statements.append(f"{self.kernel('l2m_dense_f32_b32_ref')}({n_in}, {n_out}, {i}, {w}, {b}, {tau}, {mode}, {o});")
+        else:
+            s.statements.append(f"{self.kernel('l2m_dense_f32_f32_ref')}({n_in}, {n_out}, {i}, {w}, {b}, {o});")
 
     def _BatchNorm(self, op, s):
         t = self.g.tensors[op.output]

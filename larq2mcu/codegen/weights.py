@@ -42,6 +42,9 @@ def format_array(arr: np.ndarray, ctype: str, per_line: int = 8) -> str:
     elif ctype == "int32_t":
         items = [str(int(x)) for x in a.astype(np.int64)]
         items = [("(-2147483647 - 1)" if s == "-2147483648" else s) for s in items]
+    elif ctype == "int8_t":
+        items = [str(int(x)) for x in a.astype(np.int64)]
+        per_line = 16
     elif ctype == "float":
         items = [c_float(x) for x in a.astype(np.float32)]
     else:

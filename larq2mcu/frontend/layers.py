@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import ir
 from ..errors import UnsupportedLayerError
+from .float_threshold import float_thresholds
 from .registry import Builder, cfg, np_weight, register, require
 
 
@@ -33,8 +34,19 @@ def batchnorm(b: Builder, layer, inputs):
     eps = np.float32(layer.epsilon)
     scale = (gamma / np.sqrt(var + eps)).astype(np.float32)
     probe, lo = _probe(b, layer, x, rank)
+    fthr = None
+    if probe is None and _float_dot_producer(b, x):
+        found = float_thresholds(layer, c, rank)
+        fthr = ir.FloatThreshold(*found) if found is not None else None
     return b.emit(ir.BatchNorm, [x], b.shape(x), ir.F32, layer.name, mean=mean, scale=scale,
-                  offset=beta, probe=probe, probe_lo=lo)
+                  offset=beta, probe=probe, probe_lo=lo, float_threshold=fthr)
+
+
+def _float_dot_producer(b: Builder, x: str) -> bool:
+    op = b.producer(x)
+    while isinstance(op, ir.MaxPool2D):
+        op = b.producer(op.inputs[0])
+    return isinstance(op, (ir.Conv2D, ir.Dense))
 
 
 def _probe(b: Builder, layer, x: str, rank: int):

@@ -13,6 +13,12 @@ monotone (non-strictly), so over the integers the bit is a step function:
 We never use the closed form μ − β·√(σ²+ε)/γ: τ is read off `BatchNorm.probe`, the model's own
 float32 BN outputs on every integer in [−K, K] (frontend), so it is exact against Keras.
 
+Float producers (a float Conv2D/Dense, e.g. a first layer on the raw image) get the same fold
+with `ir.FloatThreshold`, read off `BatchNorm.float_threshold` (an exact bisection over float32
+values against the Keras layer, frontend/float_threshold.py); with no BN the sign of the float sum
+is mode 0 with τ = 0.0 (−0.0 < 0.0 is false, so −0.0 → +1 as in Larq). The float sum itself is
+computed in another order than TensorFlow, so this exactness is relative to the float sum.
+
 A max pool between the dot and the BN commutes with the threshold per channel: for increasing f
 bit(max x) is the AND of the window's bits, for decreasing f the OR (bnn-math §4); those channels
 get `or_mask`. Chains handled (every intermediate read only by the next op):
@@ -65,9 +71,14 @@ def _match(g: ir.Graph, dot):
         bn, op = op, single_consumer(g, op.output)
     if not isinstance(op, ir.Quantize):
         return None
-    if bn is not None and bn.probe is None:
-        return None
     return mp, bn, op
+
+
+def _float_threshold(dot, bn):
+    if bn is not None:
+        return bn.float_threshold
+    c = dot.kernel.shape[-1]
+    return ir.FloatThreshold(np.zeros(c, np.float32), np.zeros(c, np.int8))
 
 
 def _fold_one(g: ir.Graph, dot):
@@ -75,8 +86,15 @@ def _fold_one(g: ir.Graph, dot):
     if m is None:
         return None
     mp, bn, q = m
+    if isinstance(dot, (ir.Conv2D, ir.Dense)):
+        thr = _float_threshold(dot, bn)
+        if thr is None:
+            return None
+        return _rewrite(g, dot, mp, bn, q, dataclasses.replace(dot, threshold=thr), thr.mode == 1)
     k = _fan_in(dot)
     if bn is not None:
+        if bn.probe is None:
+            return None
         values, lo = bn.probe, bn.probe_lo
     else:
         values = np.arange(-k, k + 1, dtype=np.float32)[:, None] * np.ones((1, dot.weights.shape[-1]), np.float32)
@@ -88,6 +106,12 @@ def _fold_one(g: ir.Graph, dot):
         return None
     tau, flip = res
     w = np.where(flip, -dot.weights, dot.weights).astype(np.int8)
+    new_dot = dataclasses.replace(dot, weights=w, bias=None, threshold=ir.Threshold(tau))
+    return _rewrite(g, dot, mp, bn, q, new_dot, flip)
+
+
+def _rewrite(g: ir.Graph, dot, mp, bn, q, new_dot, flip):
+    """Replace dot → [mp] → [bn] → q by new_dot (→ BinaryMaxPool2D with OR where `flip`)."""
     tensors = dict(g.tensors)
     if mp is None:
         dot_out = q.output
@@ -95,7 +119,7 @@ def _fold_one(g: ir.Graph, dot):
         dot_out = fresh_name(g, "binarydot")
         t = g.tensors[dot.output]
         tensors[dot_out] = ir.Tensor(dot_out, t.shape, ir.BITS, ir.default_packing(t.shape))
-    new_dot = dataclasses.replace(dot, output=dot_out, weights=w, bias=None, threshold=ir.Threshold(tau))
+    new_dot = dataclasses.replace(new_dot, output=dot_out)
     new_ops = [new_dot]
     if mp is not None:
         new_ops.append(ir.BinaryMaxPool2D(name=f"{mp.name}_b", inputs=(dot_out,), output=q.output, layer=mp.layer,
@@ -116,7 +140,7 @@ def fold_threshold(g: ir.Graph) -> ir.Graph:
     while changed:
         changed = False
         for op in g.ops:
-            if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense)) and op.threshold is None:
+            if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense, ir.Conv2D, ir.Dense)) and op.threshold is None:
                 nxt = _fold_one(g, op)
                 if nxt is not None:
                     g, changed = nxt, True
