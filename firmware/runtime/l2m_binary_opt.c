@@ -97,32 +97,29 @@ L2M_INLINE int32_t xpc_rows(int mode, const uint32_t *a, int32_t as, const uint3
         }
         return total;
     }
-    uint32_t bytes = 0, room = 255;   /* pending byte counts; headroom of the fullest byte */
+    /* Pending byte counts: every byte stays <= 255 - room. Rows are cut into chunks of at most
+     * 30 words (<= 240 per byte), so the overflow test runs once per chunk, not per triple. */
+    uint32_t bytes = 0;
+    int32_t room = 255;
     for (int32_t r = 0; r < rows; ++r, a += as, w += n) {
-        int32_t i = 0;
-        for (; i + 3 <= n; i += 3) {
-            const uint32_t b = triple_bytes(a[i] ^ w[i], a[i + 1] ^ w[i + 1], a[i + 2] ^ w[i + 2]);
-            if (mode == MODE_USAD) {
-                total = add_bytes(total, b);
-            } else {
-                if (room < 24u) {
-                    total += hsum_bytes(bytes);
-                    bytes = 0;
-                    room = 255;
-                }
-                bytes += b;
-                room -= 24u;
-            }
-        }
-        for (; i < n; ++i) {   /* 0..2 words left in this row */
-            const uint32_t b = nib_to_bytes(nib(a[i] ^ w[i]));
-            if (room < 8u) {
+        for (int32_t i = 0; i < n;) {
+            const int32_t chunk = n - i < 30 ? n - i : 30;
+            const int32_t end = i + chunk, end3 = end - chunk % 3;
+            if (room < 8 * chunk) {
                 total += hsum_bytes(bytes);
                 bytes = 0;
                 room = 255;
             }
-            bytes += b;
-            room -= 8u;
+            room -= 8 * chunk;
+            for (; i < end3; i += 3) {
+                const uint32_t b = triple_bytes(a[i] ^ w[i], a[i + 1] ^ w[i + 1], a[i + 2] ^ w[i + 2]);
+                if (mode == MODE_USAD) {
+                    total = add_bytes(total, b);
+                } else {
+                    bytes += b;
+                }
+            }
+            for (; i < end; ++i) bytes += nib_to_bytes(nib(a[i] ^ w[i]));   /* 0..2 words */
         }
     }
     return total + hsum_bytes(bytes);
