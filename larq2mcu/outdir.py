@@ -70,6 +70,8 @@ def write_atomic(out, files: dict, manifest: dict, force: bool = False) -> Path:
     out = Path(out).absolute()
     kind = check_destination(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.l2m-*"):    # left by an export that was killed
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.l2m-", dir=out.parent))
     try:
         for fname, text in files.items():          # names may hold sub-folders (lib/<name>/x.c)

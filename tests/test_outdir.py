@@ -94,3 +94,43 @@ def test_exports_are_deterministic(model, tmp_path):
     for f in e1.files:
         assert (tmp_path / "x" / f).read_bytes() == (tmp_path / "y" / f).read_bytes()
     assert "larq2mcu" in e1.files["m.c"].splitlines()[0] and e1.model_hash in e1.files["m.c"]
+
+
+KILL_SCRIPT = r"""
+import sys, time
+from larq2mcu.outdir import write_atomic
+
+class Slow(dict):
+    def items(self):
+        for k, v in super().items():
+            time.sleep(0.05)
+            yield k, v
+
+files = Slow((f"f{i:03d}.c", "new") for i in range(40))
+print("start", flush=True)
+write_atomic(sys.argv[1], files, {"name": "new"})
+"""
+
+
+def test_killed_export_leaves_old_or_new(tmp_path):
+    """SIGKILL at several moments: the destination holds the complete old export or the complete
+    new one, never a mix; the next export cleans the abandoned temporary folder."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = tmp_path / "o"
+    for delay in (0.3, 1.2, 3.5):
+        write_atomic(out, {"old.c": "old"}, {"name": "old"})
+        p = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(out)], stdout=subprocess.PIPE)
+        assert p.stdout.readline().strip() == b"start"
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        names = sorted(x.name for x in out.iterdir())
+        if "old.c" in names:
+            assert names == ["larq2mcu.json", "old.c"]
+        else:
+            assert len(names) == 41 and all((out / n).read_text() == "new" for n in names if n.endswith(".c"))
+        write_atomic(out, {"old.c": "old"}, {"name": "old"})
+        assert sorted(x.name for x in tmp_path.iterdir()) == ["o"]
