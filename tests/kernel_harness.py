@@ -121,10 +121,23 @@ WRAPPED = frozenset(_SIGNATURES)
 _CT = {"g": ctypes.POINTER(Geom), "i": ctypes.c_int32, "f": ctypes.c_float, "p": ctypes.c_void_p}
 
 
-def declared_kernels() -> set:
-    """Names of the functions declared in l2m_kernels.h."""
-    text = (paths.runtime_dir() / "l2m_kernels.h").read_text()
+def declared_kernels(header: str = "l2m_kernels.h") -> set:
+    """Names of the void functions declared in a runtime header (empty when it does not exist)."""
+    path = paths.runtime_dir() / header
+    text = path.read_text() if path.exists() else ""
     return set(re.findall(r"^\s*void\s+(l2m_\w+)\s*\(", text, flags=re.M))
+
+
+# The four binary dot kernels that optimized variants (l2m_kernels_opt.h) re-implement.
+DOT_KERNELS = ("conv2d_b32_f32", "conv2d_b32_b32", "dense_b32_f32", "dense_b32_b32")
+
+
+def opt_variants() -> list:
+    """Suffixes of the optimized variant sets declared in l2m_kernels_opt.h (each must declare
+    all four DOT_KERNELS with the _ref signatures); "ref" first."""
+    names = declared_kernels("l2m_kernels_opt.h")
+    found = {m.group(2) for n in names if (m := re.fullmatch(r"l2m_(\w+_b32_(?:f32|b32))_(\w+)", n))}
+    return ["ref"] + sorted(v for v in found if all(f"l2m_{k}_{v}" in names for k in DOT_KERNELS))
 
 
 @functools.lru_cache(maxsize=None)
@@ -142,7 +155,10 @@ def lib() -> ctypes.CDLL:
     if r.returncode != 0 or r.stderr.strip():
         raise RuntimeError(f"runtime build failed or warned:\n{' '.join(cmd)}\n{r.stderr}")
     dll = ctypes.CDLL(str(so))
-    for name, sig in _SIGNATURES.items():
+    sigs = dict(_SIGNATURES)
+    for v in opt_variants()[1:]:
+        sigs.update({f"l2m_{k}_{v}": _SIGNATURES[f"l2m_{k}_ref"] for k in DOT_KERNELS})
+    for name, sig in sigs.items():
         fn = getattr(dll, name)
         fn.argtypes = [_CT[k] for k in sig]
         fn.restype = None
@@ -212,36 +228,37 @@ def dequantize(packed: np.ndarray, c: int) -> np.ndarray:
     return _call("l2m_dequantize_b32_f32_ref", out, [groups, c, _p(x), out.ptr], [x])
 
 
-def conv2d_b32_f32(g: Geom, pad_one: int, x, w, bias=None) -> np.ndarray:
-    """x: (in_h, in_w, words(in_c)); w: (out_c, k_h, k_w, words(in_c)) → (out_h, out_w, out_c)."""
+def conv2d_b32_f32(g: Geom, pad_one: int, x, w, bias=None, impl: str = "ref") -> np.ndarray:
+    """x: (in_h, in_w, words(in_c)); w: (out_c, k_h, k_w, words(in_c)) → (out_h, out_w, out_c).
+    `impl`: "ref" or an optimized variant suffix (opt_variants()), here and in the other dots."""
     x, w = _in(x, np.uint32), _in(w, np.uint32)
     b = None if bias is None else _in(bias, np.float32)
     out = _Out((g.out_h, g.out_w, g.out_c), np.float32)
-    return _call("l2m_conv2d_b32_f32_ref", out,
+    return _call(f"l2m_conv2d_b32_f32_{impl}", out,
                  [ctypes.byref(g), pad_one, _p(x), _p(w), _p(b), out.ptr], [x, w, b])
 
 
-def conv2d_b32_b32(g: Geom, pad_one: int, x, w, thr) -> np.ndarray:
+def conv2d_b32_b32(g: Geom, pad_one: int, x, w, thr, impl: str = "ref") -> np.ndarray:
     """As conv2d_b32_f32 with int32 thresholds → packed (out_h, out_w, words(out_c))."""
     x, w, t = _in(x, np.uint32), _in(w, np.uint32), _in(thr, np.int32)
     out = _Out((g.out_h, g.out_w, bits.words(g.out_c)), np.uint32)
-    return _call("l2m_conv2d_b32_b32_ref", out,
+    return _call(f"l2m_conv2d_b32_b32_{impl}", out,
                  [ctypes.byref(g), pad_one, _p(x), _p(w), _p(t), out.ptr], [x, w, t])
 
 
-def dense_b32_f32(groups: int, c: int, out_n: int, x, w, bias=None) -> np.ndarray:
+def dense_b32_f32(groups: int, c: int, out_n: int, x, w, bias=None, impl: str = "ref") -> np.ndarray:
     """x: (groups, words(c)); w: (out_n, groups, words(c)) → float32 (out_n,)."""
     x, w = _in(x, np.uint32), _in(w, np.uint32)
     b = None if bias is None else _in(bias, np.float32)
     out = _Out((out_n,), np.float32)
-    return _call("l2m_dense_b32_f32_ref", out, [groups, c, out_n, _p(x), _p(w), _p(b), out.ptr], [x, w, b])
+    return _call(f"l2m_dense_b32_f32_{impl}", out, [groups, c, out_n, _p(x), _p(w), _p(b), out.ptr], [x, w, b])
 
 
-def dense_b32_b32(groups: int, c: int, out_n: int, x, w, thr) -> np.ndarray:
+def dense_b32_b32(groups: int, c: int, out_n: int, x, w, thr, impl: str = "ref") -> np.ndarray:
     """As dense_b32_f32 with int32 thresholds → packed (words(out_n),)."""
     x, w, t = _in(x, np.uint32), _in(w, np.uint32), _in(thr, np.int32)
     out = _Out((bits.words(out_n),), np.uint32)
-    return _call("l2m_dense_b32_b32_ref", out, [groups, c, out_n, _p(x), _p(w), _p(t), out.ptr], [x, w, t])
+    return _call(f"l2m_dense_b32_b32_{impl}", out, [groups, c, out_n, _p(x), _p(w), _p(t), out.ptr], [x, w, t])
 
 
 def maxpool_b32(g: Geom, x, or_mask=None) -> np.ndarray:

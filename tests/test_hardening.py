@@ -230,25 +230,48 @@ def test_export_is_deterministic(exports, tmp_path):
 
 
 # ------------------------------------------------------------------------------ static analysis
+# Findings reported to the owners, documented here until fixed (strict xfail: a fix turns the
+# test into XPASS, i.e. a failure that asks for the entry to be removed).
+KNOWN_FINDINGS = {
+    "l2m_binary_opt.c": "bug: cppcheck ctunullpointer / clang-analyzer NullDereference: dense_impl passes "
+                        "g=NULL to window(), which hands it to border_acc when base == NULL (unreachable "
+                        "today since base = in, but unprovable to the analyzers)",
+}
+STATIC_TARGETS = sorted(p.name for p in RUNTIME.glob("*.c")) + ["<model>.c", "<model>_weights.c"]
+
+
+def static_target(name: str):
+    """pytest.param for one analyzed file, xfail(strict) when it has a known finding."""
+    marks = [pytest.mark.xfail(strict=True, reason=KNOWN_FINDINGS[name])] if name in KNOWN_FINDINGS else []
+    return pytest.param(name, marks=marks, id=name)
+
+
+def resolve(name: str, exp) -> Path:
+    return exp.out_dir / name.replace("<model>", exp.name) if name.startswith("<model>") else RUNTIME / name
+
+
 # unusedFunction is off: the runtime is a library whose functions only generated code calls.
 CPPCHECK = ["--enable=warning,style,performance,portability", "--std=c99", "--inline-suppr", "--quiet",
-            "--error-exitcode=1", "--suppress=missingIncludeSystem",
-            "--template={file}:{line}: {severity} [{id}] {message}"]
+            "--suppress=missingIncludeSystem", "--template={file}:{line}: {severity} [{id}] {message}"]
 
 
-def test_cppcheck_runtime():
-    exe = need("cppcheck")
-    r = run([exe, *CPPCHECK, "-I", RUNTIME, *sorted(RUNTIME.glob("*.c"))])
-    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
-
-
-@pytest.mark.xfail(strict=True, reason="bug: generated <name>.c casts the uint8_t arena pointer straight to "
-                   "float*/uint32_t* (cppcheck invalidPointerCast); templates/model.c.j2 should cast via void*")
-def test_cppcheck_generated(exports):
+@pytest.fixture(scope="module")
+def cppcheck_report(exports) -> list:
+    """cppcheck's findings over the runtime and one generated model, analysed together so that
+    its whole-program (cross translation unit) checks see every call."""
     exe = need("cppcheck")
     exp = exports["dnet"]
-    r = run([exe, *CPPCHECK, "-I", exp.out_dir, *model_sources(exp)])
-    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    files = [resolve(n, exp) for n in STATIC_TARGETS]
+    r = run([exe, *CPPCHECK, "-I", RUNTIME, *files])
+    assert r.returncode == 0, r.stderr
+    return [line for line in r.stderr.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("name", [static_target(n) for n in STATIC_TARGETS])
+def test_cppcheck(name, exports, cppcheck_report):
+    path = str(resolve(name, exports["dnet"]))
+    findings = [line for line in cppcheck_report if line.startswith(path + ":")]
+    assert not findings, "\n".join(findings)
 
 
 # Excluded: bugprone-easily-swappable-parameters (every kernel takes several int32 sizes by
@@ -259,11 +282,12 @@ TIDY_CHECKS = ("-*,clang-analyzer-*,bugprone-*,cert-*,portability-*,misc-*,"
                "-bugprone-easily-swappable-parameters,-bugprone-implicit-widening-of-multiplication-result")
 
 
-def test_clang_tidy(exports):
+@pytest.mark.parametrize("name", [static_target(n) for n in STATIC_TARGETS if n not in ("<model>.c",)]
+                         + [pytest.param("<model>.c", id="<model>.c")])
+def test_clang_tidy(name, exports):
     exe = need("clang-tidy")
     exp = exports["dnet"]
-    sources = sorted(RUNTIME.glob("*.c")) + model_sources(exp)
-    r = run([exe, "--quiet", f"-checks={TIDY_CHECKS}", "--warnings-as-errors=*", *sources, "--",
+    r = run([exe, "--quiet", f"-checks={TIDY_CHECKS}", "--warnings-as-errors=*", resolve(name, exp), "--",
              "-std=c99", "-I", RUNTIME, "-I", exp.out_dir])
     findings = [line for line in r.stdout.splitlines() if ": warning:" in line or ": error:" in line]
     assert r.returncode == 0 and not findings, "\n".join(findings) or r.stderr[-2000:]

@@ -21,6 +21,7 @@ from kernel_harness import (CHANNELS, KERNELS, OUT_C, SPATIAL, assert_bits, asse
 from larq2mcu import bits, ir, reference
 
 INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
+IMPLS = H.opt_variants()     # "ref" and every optimized variant of l2m_kernels_opt.h: all bit-exact
 
 
 def thresholds(rng, acc: np.ndarray, k: int) -> np.ndarray:
@@ -89,12 +90,17 @@ def check_binary_conv(rng, h, w, in_c, out_c, k, strides, padding, pad_one):
     bias = rng.normal(0, 4, out_c).astype(np.float32)
     conv = op(ir.BinaryConv2D, weights=wt, strides=strides, pads=pads, pad_one=bool(pad_one))
     acc = reference.binary_conv_acc(x[None], wt, strides, pads, bool(pad_one))[0]
-    assert_same_floats(H.conv2d_b32_f32(g, pad_one, xp, wp), acc.astype(np.float32))
     with_bias = ir.BinaryConv2D(**{**vars(conv), "bias": bias})
-    assert_same_floats(H.conv2d_b32_f32(g, pad_one, xp, wp, bias), ref(with_bias, x))
     thr = thresholds(rng, acc, k[0] * k[1] * in_c)
     with_thr = ir.BinaryConv2D(**{**vars(conv), "threshold": ir.Threshold(thr)})
-    assert_bits(H.conv2d_b32_b32(g, pad_one, xp, wp, thr), ref(with_thr, x), out_c)
+    expect_f, expect_b = ref(with_bias, x), ref(with_thr, x)
+    for impl in IMPLS:
+        try:
+            assert_same_floats(H.conv2d_b32_f32(g, pad_one, xp, wp, impl=impl), acc.astype(np.float32))
+            assert_same_floats(H.conv2d_b32_f32(g, pad_one, xp, wp, bias, impl=impl), expect_f)
+            assert_bits(H.conv2d_b32_b32(g, pad_one, xp, wp, thr, impl=impl), expect_b, out_c)
+        except AssertionError as e:
+            raise AssertionError(f"l2m_conv2d_*_{impl}: {e}") from None
     return True
 
 
@@ -134,12 +140,17 @@ def test_binary_dense(c, out_n):
         bias = rng.normal(0, 4, out_n).astype(np.float32)
         flat = x.reshape(-1)
         acc = reference.binary_dense_acc(flat[None], wt)[0]
-        assert_same_floats(H.dense_b32_f32(groups, c, out_n, xp, wp), acc.astype(np.float32))
         dense = op(ir.BinaryDense, weights=wt, bias=bias)
-        assert_same_floats(H.dense_b32_f32(groups, c, out_n, xp, wp, bias), ref(dense, flat))
         thr = thresholds(rng, acc[None], groups * c)
         dense_t = op(ir.BinaryDense, weights=wt, threshold=ir.Threshold(thr))
-        assert_bits(H.dense_b32_b32(groups, c, out_n, xp, wp, thr), ref(dense_t, flat), out_n)
+        for impl in IMPLS:
+            try:
+                got = H.dense_b32_f32(groups, c, out_n, xp, wp, impl=impl)
+                assert_same_floats(got, acc.astype(np.float32))
+                assert_same_floats(H.dense_b32_f32(groups, c, out_n, xp, wp, bias, impl=impl), ref(dense, flat))
+                assert_bits(H.dense_b32_b32(groups, c, out_n, xp, wp, thr, impl=impl), ref(dense_t, flat), out_n)
+            except AssertionError as e:
+                raise AssertionError(f"l2m_dense_*_{impl} (groups={groups}): {e}") from None
 
 
 # ---------------------------------------------------------------------------------- binary pools

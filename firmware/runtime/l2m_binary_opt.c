@@ -97,20 +97,53 @@ L2M_INLINE int32_t xpc_rows(int mode, const uint32_t *a, int32_t as, const uint3
         }
         return total;
     }
-    /* Pending byte counts: every byte stays <= 255 - room. Rows are cut into chunks of at most
-     * 30 words (<= 240 per byte), so the overflow test runs once per chunk, not per triple. */
+    /* Pending byte counts: every byte stays <= 255 - room (a word adds <= 8 per byte). Short rows
+     * (<= 30 words, every conv row up to 320 channels at 3x3) test for overflow once per row;
+     * longer ones are cut into 27-word chunks (+ a 2-word tail: <= 232). No test runs per triple. */
     uint32_t bytes = 0;
     int32_t room = 255;
-    for (int32_t r = 0; r < rows; ++r, a += as, w += n) {
-        for (int32_t i = 0; i < n;) {
-            const int32_t chunk = n - i < 30 ? n - i : 30;
-            const int32_t end = i + chunk, end3 = end - chunk % 3;
-            if (room < 8 * chunk) {
+    const int32_t n3 = n - n % 3;
+    if (rows * n <= 31) {   /* the whole window fits the byte counters: no overflow test at all */
+        for (int32_t r = 0; r < rows; ++r, a += as, w += n) {
+            int32_t i = 0;
+            for (; i < n3; i += 3) {
+                const uint32_t b = triple_bytes(a[i] ^ w[i], a[i + 1] ^ w[i + 1], a[i + 2] ^ w[i + 2]);
+                if (mode == MODE_USAD) {
+                    total = add_bytes(total, b);
+                } else {
+                    bytes += b;
+                }
+            }
+            for (; i < n; ++i) bytes += nib_to_bytes(nib(a[i] ^ w[i]));   /* 0..2 words */
+        }
+        return total + hsum_bytes(bytes);
+    }
+    if (n <= 30) {
+        for (int32_t r = 0; r < rows; ++r, a += as, w += n) {
+            if (room < 8 * n) {
                 total += hsum_bytes(bytes);
                 bytes = 0;
                 room = 255;
             }
-            room -= 8 * chunk;
+            room -= 8 * n;
+            int32_t i = 0;
+            for (; i < n3; i += 3) {
+                const uint32_t b = triple_bytes(a[i] ^ w[i], a[i + 1] ^ w[i + 1], a[i + 2] ^ w[i + 2]);
+                if (mode == MODE_USAD) {
+                    total = add_bytes(total, b);
+                } else {
+                    bytes += b;
+                }
+            }
+            for (; i < n; ++i) bytes += nib_to_bytes(nib(a[i] ^ w[i]));   /* 0..2 words */
+        }
+        return total + hsum_bytes(bytes);
+    }
+    for (int32_t r = 0; r < rows; ++r, a += as, w += n) {
+        for (int32_t i = 0; i < n;) {
+            const int32_t end3 = i + 27 <= n3 ? i + 27 : n3;   /* 9 triples: <= 216 per byte */
+            total += hsum_bytes(bytes);
+            bytes = 0;
             for (; i < end3; i += 3) {
                 const uint32_t b = triple_bytes(a[i] ^ w[i], a[i + 1] ^ w[i + 1], a[i + 2] ^ w[i + 2]);
                 if (mode == MODE_USAD) {
@@ -119,7 +152,9 @@ L2M_INLINE int32_t xpc_rows(int mode, const uint32_t *a, int32_t as, const uint3
                     bytes += b;
                 }
             }
-            for (; i < end; ++i) bytes += nib_to_bytes(nib(a[i] ^ w[i]));   /* 0..2 words */
+            if (i == n3) {
+                for (; i < n; ++i) bytes += nib_to_bytes(nib(a[i] ^ w[i]));   /* 0..2 words */
+            }
         }
     }
     return total + hsum_bytes(bytes);
@@ -146,20 +181,28 @@ L2M_INLINE int32_t pc_words(int mode, const uint32_t *w, int32_t n) {
     return pc;
 }
 
-/* Accumulator of a window with taps outside the image (same arithmetic as the reference). */
+/* Accumulator of a window with taps outside the image (same arithmetic as the reference), one
+ * kernel row at a time: the taps of a row inside the image are contiguous words. */
 L2M_INLINE int32_t border_acc(int mode, const l2m_geom *g, int32_t pad_one, const uint32_t *in,
                               const uint32_t *wf, int32_t iy0, int32_t ix0) {
     const int32_t nw = L2M_WORDS(g->in_c);
+    const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+    const int32_t kx1 = ix0 + g->k_w > g->in_w ? g->in_w - ix0 : g->k_w;
+    const int32_t n_in = kx1 > kx0 ? kx1 - kx0 : 0;
     int32_t acc = 0;
-    for (int32_t ky = 0; ky < g->k_h; ++ky) {
+    for (int32_t ky = 0; ky < g->k_h; ++ky, wf += g->k_w * nw) {
         const int32_t iy = iy0 + ky;
-        for (int32_t kx = 0; kx < g->k_w; ++kx, wf += nw) {
-            const int32_t ix = ix0 + kx;
-            if (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w) {
-                acc += g->in_c - 2 * xpc_rows(mode, in + (iy * g->in_w + ix) * nw, 0, wf, 1, nw);
-            } else if (pad_one) {   /* a padded +1 tap has bits 0: the XOR is the weight */
-                acc += g->in_c - 2 * pc_words(mode, wf, nw);
+        int32_t outside = g->k_w;
+        if (iy >= 0 && iy < g->in_h && n_in > 0) {
+            acc += n_in * g->in_c - 2 * xpc_rows(mode, in + (iy * g->in_w + ix0 + kx0) * nw, 0, wf + kx0 * nw, 1,
+                                                 n_in * nw);
+            outside -= n_in;
+            if (pad_one) {   /* a padded +1 tap has bits 0: the XOR is the weight */
+                acc += outside * g->in_c - 2 * (pc_words(mode, wf, kx0 * nw) +
+                                                pc_words(mode, wf + (kx0 + n_in) * nw, (g->k_w - kx0 - n_in) * nw));
             }
+        } else if (pad_one) {
+            acc += g->k_w * g->in_c - 2 * pc_words(mode, wf, g->k_w * nw);
         }
     }
     return acc;

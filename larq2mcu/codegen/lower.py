@@ -75,7 +75,8 @@ class Lowering:
         if off is None:           # lives in the caller's input buffer (always float)
             return "input"
         q = "const " if const else ""
-        return f"({q}{ctype} *)(a + {off})"
+        # via void*: the arena is untyped storage, not an array of uint8_t values
+        return f"({q}{ctype} *)({q}void *)(a + {off})"
 
     def lower(self) -> list:
         steps = []

@@ -2,7 +2,8 @@
 
 `build(out_dir, name, graph, plan)` compiles every .c of the export with the warning flags the
 project promises (-std=c99 -Wall -Wextra -Wconversion -Werror) and -ffp-contract=off (no fused
-multiply-add: the float kernels round like the numpy reference), into a private temporary folder
+multiply-add: the float kernels round like the numpy reference) and -fno-strict-aliasing (the
+arena is one buffer read as floats and as packed words; see <name>.h), into a private temporary folder
 (the user's output folder is never written to), and returns a HostModel.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .. import bits, ir
 from ..errors import BuildError, InputError, ToolchainMissingError
 
 CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wconversion", "-Werror",
-          "-ffp-contract=off"]
+          "-ffp-contract=off", "-fno-strict-aliasing"]
 
 
 def compiler() -> str:

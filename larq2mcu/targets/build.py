@@ -29,7 +29,7 @@ from .toolchain import Toolchain, resolve_toolchain, targets_dir
 
 WARNINGS = ("-Wall", "-Wextra", "-Wconversion", "-Werror")
 COMMON_CFLAGS = ("-std=c99", "-O2", "-g", "-ffreestanding", "-ffunction-sections",
-                 "-fdata-sections", "-ffp-contract=off")
+                 "-fdata-sections", "-ffp-contract=off", "-fno-strict-aliasing")
 
 
 @dataclass(frozen=True)

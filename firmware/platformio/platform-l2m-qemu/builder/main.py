@@ -36,7 +36,7 @@ env.Replace(AR=prefix + "-ar", AS=prefix + "-as", CC=prefix + "-gcc", CXX=prefix
 
 mflags = list(board.get("build.l2m_cflags"))
 ccflags = mflags + ["-O2", "-g", "-ffreestanding", "-ffunction-sections", "-fdata-sections",
-                    "-ffp-contract=off", "-Wall", "-Wextra", "-Wconversion", "-Werror"]
+                    "-ffp-contract=off", "-fno-strict-aliasing", "-Wall", "-Wextra", "-Wconversion", "-Werror"]
 if no_libc:
     ccflags += ["-isystem", os.path.join(targets, "include")]
 cycles = board.get("build.l2m_cycles", "")
