@@ -36,6 +36,8 @@ UNSUPPORTED = {
     "quantizer layer": (lambda: _seq((8,), lq.quantizers.SteTern()), UnsupportedQuantizerError, ["SteTern"]),
     "dilation": (lambda: _seq((9, 9, 2), L.Conv2D(4, 3, dilation_rate=2)), UnsupportedLayerError,
                  ["dilation_rate", "(2, 2)", "(1, 1)"]),
+    "channels_first": (lambda: _seq((2, 9, 9), L.Conv2D(4, 3, data_format="channels_first")),
+                       UnsupportedLayerError, ["data_format", "channels_first", "channels_last"]),
     "groups": (lambda: _seq((9, 9, 4), L.Conv2D(4, 3, groups=2)), UnsupportedLayerError, ["groups", "2"]),
     "pad_values": (lambda: _seq((6, 6, 2), lq.layers.QuantConv2D(4, 3, padding="same", pad_values=-1.0, **BIN)),
                    UnsupportedLayerError, ["pad_values", "-1.0", "0.0, 1.0"]),
@@ -128,3 +130,24 @@ def test_cli_user_error_is_one_line_exit_2(tmp_path):
                         "-o", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "error: model file not found" in r.stderr
+
+
+def test_cli_model_too_large_for_board(tmp_path):
+    """A model that does not fit the board: exit 2, need vs have in bytes, nothing written."""
+    m = _seq((64, 64, 8), L.Conv2D(32, 3, padding="same"), L.Flatten(), L.Dense(10))
+    path = tmp_path / "big.keras"
+    m.save(path)
+    r = subprocess.run([sys.executable, "-m", "larq2mcu.cli", "export", str(path), "--board", "qemu_m0",
+                        "-o", str(tmp_path / "proj")], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert "does not fit qemu_m0" in r.stderr and "need" in r.stderr and "have" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "proj").exists()
+
+
+def test_cli_unknown_board_suggests(tmp_path):
+    m = _seq((8,), lq.layers.QuantDense(4, **BIN))
+    path = tmp_path / "m.keras"
+    m.save(path)
+    r = subprocess.run([sys.executable, "-m", "larq2mcu.cli", "export", str(path), "--board", "qemu_m44",
+                        "-o", str(tmp_path / "p")], capture_output=True, text=True)
+    assert r.returncode == 2 and "qemu_m4" in r.stderr and "Traceback" not in r.stderr
