@@ -38,7 +38,9 @@ def parse_args(description: str, epochs: int, out: str, lr: float = 3e-3, batch_
     p.add_argument("--batch-size", type=int, default=batch_size)
     p.add_argument("--lr", type=float, default=lr, help="initial Adam learning rate (cosine decay)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-augment", action="store_true", help="train without random shifts")
+    p.add_argument("--shift", type=int, default=None,
+                   help="random shift in pixels for augmentation (default: the example's own)")
+    p.add_argument("--no-augment", action="store_true", help="train without random shifts or flips")
     return p.parse_args(argv)
 
 
@@ -81,6 +83,8 @@ def train(build, x, y, args, shift: int = 0, flip: bool = False, label: str = "t
     (the held-out split is only used once, after training, so the reported accuracy is honest)."""
     keras.utils.set_random_seed(args.seed)
     scope, replicas = strategy_scope(args.distribute)
+    if getattr(args, "shift", None) is not None:
+        shift = args.shift
     if args.no_augment:
         shift, flip = 0, False
     steps = -(-len(x) // args.batch_size)

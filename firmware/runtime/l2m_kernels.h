@@ -108,4 +108,7 @@ void l2m_activation_f32_f32_ref(int32_t n, int32_t kind, const float *in, float 
 /* Softmax over runs of c values (exp(x - max) / sum); out may alias in. */
 void l2m_softmax_f32_f32_ref(int32_t rows, int32_t c, const float *in, float *out);
 
+/* Optimized variants (_hs, _usad8, _zbb, _hw, _builtin), bit-identical to the kernels above. */
+#include "l2m_kernels_opt.h"
+
 #endif /* L2M_KERNELS_H */

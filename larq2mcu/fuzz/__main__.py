@@ -19,6 +19,22 @@ def _why(res) -> str:
     return f"{len(fails)} failing samples, e.g. sample {fails[0].sample}: {fails[0].detail}" if fails else ""
 
 
+def _merge(a) -> int:
+    import json
+    from .report import Summary
+    parts = [Summary.from_json(json.loads(Path(f).read_text())) for f in a.merge]
+    s = parts[0]
+    for o in parts[1:]:
+        s = s.merge(o)
+    print(s.text())
+    out = Path(a.out)
+    s.write_json(out)
+    md = Path(a.markdown) if a.markdown else out.with_suffix(".md")
+    md.write_text(s.markdown())
+    print(f"wrote {out} and {md}")
+    return 0 if s.ok else 1
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m larq2mcu.fuzz", description=__doc__.splitlines()[0])
     p.add_argument("--models", type=int, default=200, help="number of random models (default 200)")
@@ -28,7 +44,11 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="fuzz-summary.json", help="JSON summary path")
     p.add_argument("--markdown", default=None, help="Markdown summary path (default: --out with .md)")
     p.add_argument("--quiet", action="store_true", help="no per-model progress lines")
+    p.add_argument("--merge", nargs="+", metavar="JSON", help="merge the JSON summaries of parallel shards "
+                   "into --out/--markdown instead of running")
     a = p.parse_args(argv)
+    if a.merge:
+        return _merge(a)
 
     from . import run_campaign
     t0 = time.perf_counter()

@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import ir
 from .._tf import tf_modules
+from .weights import init_weights
 
 SIGNS = ("ste_sign", "approx_sign", "swish_sign")
 # Channel counts around 32-bit word boundaries are where packing bugs live.
@@ -373,69 +374,5 @@ def generate(seed: int) -> Generated:
         if not b.layers:
             b.layers.append(b.L.Dropout(0.1))
         model = keras.Sequential([inp] + b.layers)
-    _init_weights(b)
+    b.cov.update(init_weights(b.w_init, b.bn_init, b.np))
     return Generated(model, seed, b.cov, b.desc)
-
-
-# ---------------------------------------------------------------------- weights and statistics
-def _init_weights(b: _Builder) -> None:
-    rng = b.np
-    for layer, mode, k in b.w_init:
-        ws = layer.get_weights()
-        kernel = ws[0]
-        if mode in ("bin", "float_in"):
-            # Latent weights in [-1, 1]; exact zeros quantize to +1 (sign(0) = +1).
-            kernel = rng.uniform(-1, 1, kernel.shape)
-            kernel[rng.random(kernel.shape) < 0.02] = 0.0
-        else:
-            kernel = rng.normal(0, 1.0 / np.sqrt(max(1, np.prod(kernel.shape[:-1]))), kernel.shape)
-        ws[0] = kernel.astype(np.float32)
-        if len(ws) > 1:
-            c = ws[1].shape[0]
-            if k and rng.random() < 0.5:
-                # Integer / half-integer biases put acc + bias exactly on 0 (sign(0) = +1 ties).
-                bias = rng.integers(-k, k + 1, c) * rng.choice([1.0, 0.5])
-            else:
-                bias = rng.normal(0, np.sqrt(k) if k else 1.0, c)
-            ws[1] = bias.astype(np.float32)
-        layer.set_weights(ws)
-    for layer, k, on_bits in b.bn_init:
-        b.cov.update(_init_bn(layer, k, on_bits, rng))
-
-
-def _init_bn(layer, k: int, on_bits: bool, rng) -> Counter:
-    """Random statistics where they matter: means where a ±1 accumulator of fan-in K lives,
-    γ < 0 and γ = 0 channels, tiny (< ε) and huge variances, never-crossing channels, and
-    'tie' channels (integer mean, β = 0, γ = ±1) whose output is exactly 0 on an integer input."""
-    c = int(layer.moving_mean.shape[-1])
-    spread = np.sqrt(k) if k else (1.0 if on_bits else 2.0)
-    mean = rng.normal(0.0, spread, c)
-    var = (k if k else 1.0) * np.exp(rng.normal(0.0, 1.0, c))
-    u = rng.random(c)
-    var[u < 0.1] = 1e-6
-    var[u > 0.9] = 1e6
-    far = rng.random(c) < 0.1
-    mean[far] = rng.choice([-1.0, 1.0], far.sum()) * rng.uniform(1e4, 1e5, far.sum())
-    gamma = np.abs(rng.normal(1.0, 0.5, c)) + 0.05
-    gamma[rng.random(c) < 0.25] *= -1.0
-    gamma[rng.random(c) < 0.1] = 0.0
-    beta = rng.normal(0.0, 1.0, c)
-    tie = rng.random(c) < 0.15
-    mean[tie] = np.round(mean[tie])
-    beta[tie] = 0.0
-    gamma[tie] = rng.choice([-1.0, 1.0], tie.sum())
-    var[tie] = 1.0 - 1e-3       # var + ε = 1 exactly in float32? close; the tie is exact via β = 0
-    vals = {"moving_mean": mean, "moving_variance": var, "gamma": gamma, "beta": beta}
-    for w in layer.weights:
-        key = w.name.split("/")[-1].split(":")[0]
-        if key in vals:
-            w.assign(vals[key].astype(np.float32))
-    cov = Counter()
-    if layer.scale:
-        cov["BN γ<0"] += int((gamma < 0).any())
-        cov["BN γ=0"] += int((gamma == 0).any())
-    cov["BN tiny variance"] += int((var < 1e-3).any())
-    cov["BN huge variance"] += int((var > 1e5).any())
-    cov["BN never-crossing"] += int(far.any())
-    cov["BN exact-tie channel"] += int(tie.any())
-    return +cov

@@ -24,6 +24,7 @@ class Summary:
     mismatch_samples: int = 0            # samples with any disagreement, before classification
     rounding_flip_samples: int = 0
     near_tie_samples: int = 0
+    float_rounding_samples: int = 0
     nonfinite_samples: int = 0
     known_subnormal_samples: int = 0
     failure_samples: int = 0
@@ -34,6 +35,7 @@ class Summary:
     failures: list = field(default_factory=list)        # dicts
     flip_examples: list = field(default_factory=list)
     command: str = ""
+    seeds: list = field(default_factory=list)           # campaign seeds of merged shards
 
     @property
     def ok(self) -> bool:
@@ -59,12 +61,14 @@ class Summary:
         self.mismatch_samples += len(r.issues)
         self.rounding_flip_samples += r.count("rounding_flip")
         self.near_tie_samples += r.count("near_tie")
+        self.float_rounding_samples += r.count("float_rounding")
         self.nonfinite_samples += r.count("nonfinite")
         self.known_subnormal_samples += r.count("known_subnormal")
         self.failure_samples += r.count("failure")
         for i in r.issues:
-            if i.kind == "rounding_flip" and len(self.flip_examples) < 10:
-                self.flip_examples.append({"seed": r.seed, "sample": i.sample, "detail": i.detail})
+            if i.kind in ("rounding_flip", "float_rounding", "near_tie") and \
+                    sum(e["kind"] == i.kind for e in self.flip_examples) < 8:
+                self.flip_examples.append({"seed": r.seed, "sample": i.sample, "kind": i.kind, "detail": i.detail})
         if r.status == "fail":
             self.failed += 1
             self._fail(r, [f"sample {i.sample}: {i.detail}" for i in r.issues if i.kind == "failure"][:5])
@@ -75,6 +79,36 @@ class Summary:
         if len(self.failures) < MAX_LISTED:
             self.failures.append({"seed": r.seed, "status": r.status, "details": details,
                                   "model": r.description})
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Summary":
+        s = cls(seed=d["seed"], n_inputs=d["n_inputs"])
+        for k, v in d.items():
+            if k == "coverage":
+                s.coverage = Counter(v)
+            elif hasattr(s, k) and k != "ok":
+                setattr(s, k, v)
+        return s
+
+    def merge(self, o: "Summary") -> "Summary":
+        """Combine shards run in parallel (different seeds): counters add, wall time is the max."""
+        m = Summary(seed=self.seed, n_inputs=self.n_inputs)
+        for k, v in vars(self).items():
+            w = getattr(o, k)
+            if k in ("seed", "n_inputs", "seeds"):
+                continue
+            if k == "coverage":
+                m.coverage = self.coverage + o.coverage
+            elif k in ("failures", "flip_examples"):
+                setattr(m, k, (v + w)[:MAX_LISTED])
+            elif k == "command":
+                m.command = "\n".join(c for c in (v, w) if c)
+            elif k in ("max_abs_diff", "wall_seconds"):
+                setattr(m, k, max(v, w))
+            else:
+                setattr(m, k, v + w)
+        m.seeds = sorted(set((self.seeds or [self.seed]) + (o.seeds or [o.seed])))
+        return m
 
     def to_json(self) -> dict:
         d = {k: v for k, v in vars(self).items() if k != "coverage"}
@@ -94,7 +128,8 @@ class Summary:
             f"binary tensors compared: {self.bit_tensors}, bits compared: {self.bits_compared:,}, "
             f"mismatched bits: {self.mismatched_bits:,}",
             f"samples with any disagreement: {self.mismatch_samples} = rounding flips "
-            f"{self.rounding_flip_samples} + near ties {self.near_tie_samples} + non-finite "
+            f"{self.rounding_flip_samples} + near ties {self.near_tie_samples} + float rounding "
+            f"{self.float_rounding_samples} + non-finite "
             f"{self.nonfinite_samples} + known bug subnormal {self.known_subnormal_samples} + FAILURES {self.failure_samples}",
             f"max output |Δ| over agreeing samples: {self.max_abs_diff:.3g}",
             f"wall: {self.wall_seconds:.1f} s ({self.model_seconds / max(self.models, 1):.2f} s/model)",
@@ -116,8 +151,9 @@ class Summary:
             md += ["Command:", "", "```", self.command, "```", ""]
         md += [
             "| figure | value |", "|---|---|",
-            f"| seed | {self.seed} |",
-            f"| models × inputs | {self.models} × {self.n_inputs} = {self.inputs:,} model-inputs checked |",
+            f"| seed(s) | {', '.join(map(str, self.seeds or [self.seed]))} |",
+            f"| models × inputs per model | {self.models} × {self.n_inputs} ({self.inputs:,} model-inputs checked; "
+            f"crashed models have none) |",
             f"| passed / failed / crashed / generator errors | {self.passed} / {self.failed} / {self.crashed} / "
             f"{self.generator_errors} |",
             f"| binary tensors compared | {self.bit_tensors:,} |",
@@ -125,6 +161,8 @@ class Summary:
             f"| samples with any disagreement | {self.mismatch_samples} |",
             f"| — rounding flips (sign within float rounding of 0) | {self.rounding_flip_samples} |",
             f"| — argmax near ties (within rounding) | {self.near_tie_samples} |",
+            f"| — float output beyond verify tolerance but within the derived rounding bound | "
+            f"{self.float_rounding_samples} |",
             f"| — Keras inf/NaN (overflow) | {self.nonfinite_samples} |",
             f"| — known bug: subnormal inputs (TF flushes them to 0, the C does not) | "
             f"{self.known_subnormal_samples} |",
@@ -138,8 +176,8 @@ class Summary:
         md += ["", "## Coverage of lowered IR ops (after the passes)", "", "| op | count |", "|---|---|"]
         md += [f"| {k} | {v} |" for k, v in sorted(irk.items())]
         if self.flip_examples:
-            md += ["", "## Rounding-flip examples", ""]
-            md += [f"- seed {e['seed']} sample {e['sample']}: {e['detail']}" for e in self.flip_examples]
+            md += ["", "## Examples of classified (non-failure) disagreements", ""]
+            md += [f"- {e.get('kind', 'rounding_flip')}: seed {e['seed']} sample {e['sample']}: {e['detail']}" for e in self.flip_examples]
         if self.failures:
             md += ["", "## Failures", ""]
             for f in self.failures:
