@@ -51,7 +51,10 @@ def rows(g: ir.Graph, plan, name: str) -> list:
 
 
 def binary_weight_bits(g: ir.Graph) -> int:
-    return sum(int(op.weights.size) for op in g.ops if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense)))
+    """1-bit weights: binary layers, and ±1 kernels of float-input layers (stored as bits too)."""
+    n = sum(int(op.weights.size) for op in g.ops if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense)))
+    return n + sum(int(op.kernel.size) for op in g.ops
+                   if isinstance(op, (ir.Conv2D, ir.Dense)) and np.all(np.abs(op.kernel) == 1.0))
 
 
 def format_table(g: ir.Graph, plan, name: str, extra: dict | None = None) -> str:

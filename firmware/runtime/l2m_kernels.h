@@ -87,6 +87,18 @@ void l2m_conv2d_f32_b32_ref(const l2m_geom *g, float pad_value, const float *in,
                             const float *bias, const float *tau, const int8_t *mode, uint32_t *out);
 void l2m_dense_f32_b32_ref(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,
                            const float *tau, const int8_t *mode, uint32_t *out);
+/* Float input, 1-bit weights (a binary kernel on a float input): each filter's k_h*k_w*in_c
+ * weights (HWI order) packed contiguously, L2M_WORDS(k_h*k_w*in_c) words per output channel;
+ * dense: L2M_WORDS(in_n) words per output. Bit-identical to the f32 kernels above with the
+ * weights as +-1.0f (same summation order; see l2m_w1.c). Thresholds as above.             */
+void l2m_conv2d_w1_f32_f32_ref(const l2m_geom *g, float pad_value, const float *in, const uint32_t *w,
+                               const float *bias, float *out);
+void l2m_conv2d_w1_f32_b32_ref(const l2m_geom *g, float pad_value, const float *in, const uint32_t *w,
+                               const float *bias, const float *tau, const int8_t *mode, uint32_t *out);
+void l2m_dense_w1_f32_f32_ref(int32_t in_n, int32_t out_n, const float *in, const uint32_t *w, const float *bias,
+                              float *out);
+void l2m_dense_w1_f32_b32_ref(int32_t in_n, int32_t out_n, const float *in, const uint32_t *w, const float *bias,
+                              const float *tau, const int8_t *mode, uint32_t *out);
 /* y = (x - mean[c]) * scale[c] + offset[c] over `pixels` runs of c channels; out may alias in. */
 void l2m_batchnorm_f32_ref(int32_t pixels, int32_t c, const float *in, const float *mean, const float *scale,
                            const float *offset, float *out);

@@ -143,29 +143,35 @@ class Lowering:
     def _Conv2D(self, op, s):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
         geom = self._geom(s, t_in.shape, t_out.shape, op.kernel.shape[:2], op.strides, op.pads)
-        w = self._arr(s, "w", "float", op.kernel)
+        w1 = wt.is_binary(op.kernel)        # ±1 weights: stored as bits, signs flipped instead of multiplied
+        w = (self._arr(s, "w", "uint32_t", wt.pack_w1_conv(op.kernel)) if w1
+             else self._arr(s, "w", "float", op.kernel))
+        kind = "conv2d_w1" if w1 else "conv2d"
         b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
         i, o = self._io(op)
         pad = wt.c_float(op.pad_value)
         if op.threshold is not None:
             tau, mode = self._fthr(s, op.threshold)
-            s.statements.append(f"{self.kernel('l2m_conv2d_f32_b32_ref')}({geom}, {pad}, {i}, {w}, {b}, {tau}, {mode}, {o});")
+            s.statements.append(f"{self.kernel(f'l2m_{kind}_f32_b32_ref')}({geom}, {pad}, {i}, {w}, {b}, {tau}, {mode}, {o});")
         else:
-            s.statements.append(f"{self.kernel('l2m_conv2d_f32_f32_ref')}({geom}, {pad}, {i}, {w}, {b}, {o});")
+            s.statements.append(f"{self.kernel(f'l2m_{kind}_f32_f32_ref')}({geom}, {pad}, {i}, {w}, {b}, {o});")
 
     def _fthr(self, s, thr):
         return self._arr(s, "tau", "float", thr.tau), self._arr(s, "mode", "int8_t", thr.mode)
 
     def _Dense(self, op, s):
         n_in, n_out = op.kernel.shape
-        w = self._arr(s, "w", "float", op.kernel)
+        w1 = wt.is_binary(op.kernel)
+        w = (self._arr(s, "w", "uint32_t", wt.pack_w1_dense(op.kernel)) if w1
+             else self._arr(s, "w", "float", op.kernel))
+        kind = "dense_w1" if w1 else "dense"
         b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
         i, o = self._io(op)
         if op.threshold is not None:
             tau, mode = self._fthr(s, op.threshold)
-            s.statements.append(f"{self.kernel('l2m_dense_f32_b32_ref')}({n_in}, {n_out}, {i}, {w}, {b}, {tau}, {mode}, {o});")
+            s.statements.append(f"{self.kernel(f'l2m_{kind}_f32_b32_ref')}({n_in}, {n_out}, {i}, {w}, {b}, {tau}, {mode}, {o});")
         else:
-            s.statements.append(f"{self.kernel('l2m_dense_f32_f32_ref')}({n_in}, {n_out}, {i}, {w}, {b}, {o});")
+            s.statements.append(f"{self.kernel(f'l2m_{kind}_f32_f32_ref')}({n_in}, {n_out}, {i}, {w}, {b}, {o});")
 
     def _BatchNorm(self, op, s):
         t = self.g.tensors[op.output]

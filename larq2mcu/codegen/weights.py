@@ -22,6 +22,21 @@ def pack_dense(weights: np.ndarray, packing: tuple) -> np.ndarray:
     return bits.pack(np.transpose(w, (2, 0, 1))).reshape(-1)
 
 
+def is_binary(kernel: np.ndarray) -> bool:
+    """A float kernel whose values are all ±1 (a binary kernel on a float input)."""
+    return bool(np.all(np.abs(kernel) == 1.0))
+
+
+def pack_w1_conv(kernel: np.ndarray) -> np.ndarray:
+    """HWIO ±1 → per output channel its kh·kw·cin bits (HWI order) packed contiguously."""
+    return bits.pack(np.transpose(kernel, (3, 0, 1, 2)).reshape(kernel.shape[-1], -1)).reshape(-1)
+
+
+def pack_w1_dense(kernel: np.ndarray) -> np.ndarray:
+    """(in, out) ±1 → per output its `in` bits."""
+    return bits.pack(kernel.T).reshape(-1)
+
+
 def pack_mask(mask: np.ndarray) -> np.ndarray:
     return bits.pack(np.asarray(mask, bool)).reshape(-1)
 
