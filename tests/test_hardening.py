@@ -232,11 +232,7 @@ def test_export_is_deterministic(exports, tmp_path):
 # ------------------------------------------------------------------------------ static analysis
 # Findings reported to the owners, documented here until fixed (strict xfail: a fix turns the
 # test into XPASS, i.e. a failure that asks for the entry to be removed).
-KNOWN_FINDINGS = {
-    "l2m_binary_opt.c": "bug: cppcheck ctunullpointer / clang-analyzer NullDereference: dense_impl passes "
-                        "g=NULL to window(), which hands it to border_acc when base == NULL (unreachable "
-                        "today since base = in, but unprovable to the analyzers)",
-}
+KNOWN_FINDINGS: dict = {}
 STATIC_TARGETS = sorted(p.name for p in RUNTIME.glob("*.c")) + ["<model>.c", "<model>_weights.c"]
 
 
