@@ -1,10 +1,15 @@
 """`python -m bench` (make bench): exact per-inference instruction counts of the standard models on
-every emulated board, optimized kernels vs the `_builtin` (__builtin_popcount) baseline, with
-flash and arena beside their bounds. Writes bench/results.json and bench/RESULTS.md.
+every emulated board — the board's own kernel variant (boards.yaml kernel_variant), `_builtin`
+(__builtin_popcount, the usual BNN code generator's choice) and `_ref` — per kernel call, with
+flash and peak RAM (arena + measured stack high-water mark) beside their bounds; the per-word
+micro-benchmark of every variant; float32 / int8 baselines of the same networks; and the host
+(x86-64, `_hw`, -O2 -mpopcnt) against Larq Compute Engine. Writes bench/results.json and
+bench/RESULTS.md.
 
-Options: --models a,b  --boards x,y  --out DIR. Variants run per board: the board's best, _builtin
-and _ref. Not yet done: float32/int8 baselines, the per-variant word micro-benchmark, host vs LCE.
-Zoo builders with randomize_bn (untrained weights: speed does not depend on training).
+Options: --models a,b  --boards x,y  --baseline-boards x,y  --no-host  --out DIR.
+Cost: one export per (model, variant), one build and one inference per (model, board, variant),
+counted by a QEMU plugin (bench/trace.py). Untrained weights (zoo builders + randomize_bn): the
+instruction count does not depend on the weights' values.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,106 +32,155 @@ HERE = Path(__file__).resolve().parent
 MODELS = {"mnist_bnn": (28, 28, 1), "seed_mixed_cnn": (28, 28, 1), "bireal_tiny": (28, 28, 1),
           "cifar_bnn": (32, 32, 3)}
 BOARDS = ["qemu_m0", "qemu_m4", "qemu_m7", "qemu_m33", "qemu_m55", "qemu_rv32", "qemu_rv32_zbb", "qemu_lx106"]
-# Best measured variant per board (kept in sync with boards.yaml's kernel_variant by hand).
-BEST = {"qemu_m0": "hs", "qemu_m4": "hs", "qemu_m7": "hs", "qemu_m33": "hs", "qemu_m55": "hs",
-        "qemu_rv32": "hs", "qemu_rv32_zbb": "zbb", "qemu_lx106": "hs"}
-OPT_HEADER = "l2m_kernels_opt.h"
+BASELINE_BOARDS = ["qemu_m0", "qemu_m4", "qemu_rv32"]
+BINARY_KERNELS = ("l2m_conv2d_b32_", "l2m_dense_b32_")
 
 
-def declare_opt_kernels(out_dir: Path) -> None:
-    """Until l2m_kernels.h includes l2m_kernels_opt.h, make the exported model.c include it."""
-    if OPT_HEADER in (out_dir / "l2m_kernels.h").read_text():
-        return
-    for c in out_dir.glob("*.c"):
-        text = c.read_text()
-        if '#include "l2m_kernels.h"' in text and not c.name.startswith("l2m_"):
-            c.write_text(text.replace('#include "l2m_kernels.h"', f'#include "l2m_kernels.h"\n#include "{OPT_HEADER}"', 1))
-
-
-def binary_macs(g) -> int:
-    from larq2mcu import ir
-    n = 0
+def binary_macs(g) -> list:
+    """[(op name, binary MACs)] for every binary conv/dense op, in execution order."""
+    out = []
     for op in g.ops:
         kind = type(op).__name__
         if kind == "BinaryConv2D":
             oh, ow, oc = g.tensors[op.output].shape
-            n += oh * ow * oc * int(np.prod(op.weights.shape[:3]))
+            out.append((op.layer, oh * ow * oc * int(np.prod(op.weights.shape[:3]))))
         elif kind == "BinaryDense":
-            n += int(np.prod(op.weights.shape))
-    del ir
-    return n
+            out.append((op.layer, int(np.prod(op.weights.shape))))
+    return out
 
 
 def flash_bound(exp) -> tuple[int, int]:
-    """(bytes of constant arrays as exported, information bound: binary weights at 1 bit each)."""
+    """(bytes of constant arrays as exported, bound: ⌈binary weight bits/8⌉ + every other array
+    — thresholds and float parameters — at its exported size). Binary weights are those of binary
+    ops and the ±1 kernels of float-input layers with a binary kernel quantizer."""
     from larq2mcu.codegen.lower import Lowering
-    steps = Lowering(exp.graph, exp.plan, exp.name).lower()
     actual = bound = 0
-    for s in steps:
+    for s in Lowering(exp.graph, exp.plan, exp.name).lower():
+        w = getattr(s.op, "weights", None)
+        if w is None:
+            w = getattr(s.op, "kernel", None)
+        is_bin = w is not None and np.isin(np.asarray(w), (-1, 1)).all()
         for a in s.arrays:
             actual += a.nbytes
-            binary = type(s.op).__name__ in ("BinaryConv2D", "BinaryDense") and a.name.endswith("_w")
-            bound += math.ceil(s.op.weights.size / 8) if binary else a.nbytes
+            bound += math.ceil(np.asarray(w).size / 8) if is_bin and a.name.endswith("_w") else a.nbytes
     return actual, bound
 
 
-def run_one(exp, board, workdir: Path) -> dict:
-    from larq2mcu import boardrun, targets
-    from larq2mcu.errors import BoardError
+def count_elf(elf, board, extra: dict | None = None) -> dict:
+    from larq2mcu import targets
 
     from . import trace
+    c = trace.count(elf, board, "net")
+    sz = targets.size(elf, board)
+    binary = sum(n for f, n in c.calls if f.startswith(BINARY_KERNELS))
+    return {"instructions": c.total, "ok": c.ok, "calls": c.calls, "binary_kernel_instructions": binary,
+            "image_flash": sz.flash, "image_ram": sz.ram, "stack_hwm": c.stack_hwm, **(extra or {})}
+
+
+def run_variant(exp, board, x, workdir: Path) -> dict:
+    from larq2mcu import targets
+    from larq2mcu.errors import BoardError
     try:
-        boardrun.check_fit(exp, board)
-        x = np.zeros((1, exp.graph.tensors[exp.graph.inputs[0]].numel), np.float32)
         elf = targets.build(exp.out_dir, board, x, None, workdir)
     except BoardError as e:
         return {"skipped": str(e)}
-    c = trace.count(elf, board, exp.name)
-    sz = targets.size(elf, board)
-    binary = sum(n for f, n in c.calls if f.startswith(("l2m_conv2d_b32_", "l2m_dense_b32_")))
-    return {"instructions": c.total, "ok": c.ok, "calls": c.calls, "binary_kernel_instructions": binary,
-            "image_flash": sz.flash, "image_ram": sz.ram}
+    return count_elf(elf, board)
+
+
+def run_baseline(g, kind, board, x, root: Path, cache: dict) -> dict:
+    from larq2mcu import boards, targets
+    from larq2mcu.errors import BoardError
+
+    from . import baselines
+    if kind not in cache:
+        cache[kind] = baselines.write(g, kind, root / kind)
+    info = cache[kind]
+    fit = boards.fits(board, info["flash_params"], info["arena"])
+    if not fit:
+        return {"skipped": f"does not fit: {fit.message}", **info}
+    try:
+        elf = targets.build(root / kind, board, x, None, root / f"w_{board.name}_{kind}",
+                            extra_cflags=baselines.CFLAGS)
+    except BoardError as e:
+        return {"skipped": str(e), **info}
+    return count_elf(elf, board, info)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--boards", default=",".join(BOARDS))
+    ap.add_argument("--baseline-boards", default=",".join(BASELINE_BOARDS))
+    ap.add_argument("--no-host", action="store_true")
     ap.add_argument("--out", default=str(HERE))
     args = ap.parse_args(argv)
     import larq2mcu
-    from larq2mcu import boards, zoo
+    from larq2mcu import boardrun, boards, zoo
     from larq2mcu._tf import tf_modules
+    from larq2mcu.errors import BoardError
+
+    from . import hostbench, microbench
     tf, keras, lq = tf_modules()
-    results = {"models": {}}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
+                            text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
+                                capture_output=True, text=True).stdout.strip())
+    results = {"commit": commit, "dirty_tree": dirty, "models": {}, "per_word": {}, "host": {}}
+    bnames = args.boards.split(",")
     t0 = time.time()
+    log = lambda msg: print(f"[{time.time() - t0:6.0f}s] {msg}", flush=True)  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="l2m-bench-") as tmp:
+        tmp = Path(tmp)
+        for bname in bnames:
+            results["per_word"][bname] = microbench.per_word(boards.get_board(bname), tmp / "pw" / bname)
+            log(f"per-word {bname}: {results['per_word'][bname]}")
         for mname in args.models.split(","):
             keras.utils.set_random_seed(0)
             model = zoo.randomize_bn(getattr(zoo, mname)(input_shape=MODELS[mname]), seed=1)
-            exps = {}
-            mres = results["models"][mname] = {"boards": {}}
-            for bname in args.boards.split(","):
-                board = boards.get_board(bname)
-                for variant in dict.fromkeys((BEST[bname], "builtin", "ref")):
-                    if variant not in exps:
-                        exps[variant] = larq2mcu.export(model, Path(tmp) / mname / variant, name="net",
-                                                        kernel_variant=variant)
-                        declare_opt_kernels(exps[variant].out_dir)
-                    exp = exps[variant]
-                    r = run_one(exp, board, Path(tmp) / "w" / mname / bname / variant)
-                    mres["boards"].setdefault(bname, {})[variant] = r
-                    print(f"[{time.time() - t0:6.0f}s] {mname} {bname} {variant}: "
-                          f"{r.get('instructions', r.get('skipped'))}", flush=True)
-            e = exps["ref"]
+            exps: dict = {}
+
+            def export(v):
+                if v not in exps:
+                    exps[v] = larq2mcu.export(model, tmp / mname / v, name="net", kernel_variant=v)
+                return exps[v]
+            e = export("ref")
+            x = np.random.default_rng(0).uniform(-1, 1, (1, *MODELS[mname])).astype(np.float32)
+            xf = x.reshape(1, -1)
             actual, bound = flash_bound(e)
-            mres.update(binary_macs=binary_macs(e.graph), weights_bytes=actual, weights_bound=bound,
-                        arena=e.plan.arena_size, arena_lower_bound=e.plan.lower_bound)
+            macs = binary_macs(e.graph)
+            mres = results["models"][mname] = {
+                "binary_macs": sum(n for _, n in macs), "binary_layers": macs, "weights_bytes": actual,
+                "weights_bound": bound, "arena": e.plan.arena_size, "arena_lower_bound": e.plan.lower_bound,
+                "boards": {}, "baselines": {}}
+            bl_cache: dict = {}
+            for bname in bnames:
+                board = boards.get_board(bname)
+                bres = mres["boards"][bname] = {}
+                try:
+                    boardrun.check_fit(e, board)
+                except BoardError as err:
+                    bres["skipped"] = {"skipped": str(err)}
+                    log(f"{mname} {bname}: skipped ({err})")
+                    continue
+                for v in dict.fromkeys((board.kernel_variant, "builtin", "ref")):
+                    r = bres[v] = run_variant(export(v), board, xf, tmp / "w" / mname / bname / v)
+                    log(f"{mname} {bname} {v}: {r.get('instructions', r.get('skipped'))}")
+            for bname in args.baseline_boards.split(","):
+                board = boards.get_board(bname)
+                for kind in ("f32", "i8"):
+                    r = run_baseline(e.graph, kind, board, xf, tmp / mname / "baseline", bl_cache)
+                    mres["baselines"].setdefault(bname, {})[kind] = r
+                    log(f"{mname} {bname} baseline {kind}: {r.get('instructions', r.get('skipped'))}")
+            if not args.no_host:
+                results["host"][mname] = hostbench.host_vs_lce(model, export("hw").out_dir, "net", x,
+                                                               tmp / "host" / mname)
+                log(f"{mname} host: {results['host'][mname]}")
+    results["wall_s"] = round(time.time() - t0, 1)
     out = Path(args.out)
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     from .report import markdown
     (out / "RESULTS.md").write_text(markdown(results))
-    print(f"wrote {out / 'results.json'} and {out / 'RESULTS.md'} in {time.time() - t0:.0f} s")
+    log(f"wrote {out / 'results.json'} and {out / 'RESULTS.md'}")
     return 0
 
 

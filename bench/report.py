@@ -1,34 +1,173 @@
-"""results.json → RESULTS.md (one Markdown table per model)."""
+"""results.json (bench/__main__.py) → RESULTS.md: one table per model × board, the per-word
+micro-benchmark, the float32/int8 baselines, host vs LCE, and targets vs measured."""
 from __future__ import annotations
 
+import re
 
-def _fmt(n) -> str:
-    return f"{n:,}" if isinstance(n, int) else str(n)
+from .microbench import MODES, NOTES
+
+TARGET_BOARD = "qemu_m4"
+
+
+def _n(v) -> str:
+    return f"{v:,}" if isinstance(v, int) else ("" if v is None else str(v))
+
+
+def _ratio(a, b, fmt="{:.2f}×") -> str:
+    return fmt.format(a / b) if a and b else "–"
+
+
+def _kernel(f: str) -> str:
+    """Function name without the variant suffix, so calls line up across variants."""
+    return re.sub(r"_(ref|hs|usad8|zbb|hw|builtin)$", "", f)
+
+
+def _board_table(m: dict, bname: str, vs: dict) -> list:
+    if "skipped" in vs:
+        return [f"### {bname}", "", f"**Skipped** — {vs['skipped']['skipped']}", ""]
+    names = list(vs)
+    best = vs[names[0]]
+    if "skipped" in best:
+        return [f"### {bname}", "", f"**Skipped** — {best['skipped']}", ""]
+    out = [f"### {bname} (board variant `{names[0]}`)", "",
+           "| # | kernel | BMACs | " + " | ".join(f"`{v}` instr" for v in names) + f" | `{names[0]}` instr/BMAC |",
+           "|---:|---|---:|" + "---:|" * len(names) + "---:|"]
+    layers = iter(m["binary_layers"])
+    for i, (f, n) in enumerate(best["calls"]):
+        macs = next(layers)[1] if f.startswith(("l2m_conv2d_b32_", "l2m_dense_b32_")) else None
+        cells = [_n(vs[v]["calls"][i][1]) if i < len(vs[v].get("calls", [])) else "" for v in names]
+        bpm = f"{n / macs:.3f}" if macs else ""
+        out.append(f"| {i} | `{_kernel(f)}` | {_n(macs)} | " + " | ".join(cells) + f" | {bpm} |")
+    tot = [f"**{_n(vs[v].get('instructions'))}**" for v in names]
+    out.append(f"| | **total** | {_n(m['binary_macs'])} | " + " | ".join(tot) +
+               f" | {best['instructions'] / max(m['binary_macs'], 1):.3f} |")
+    b = vs.get("builtin", {}).get("instructions")
+    peak = m["arena"] + best["stack_hwm"]
+    out += ["", f"whole model vs `_builtin`: **{_ratio(b, best['instructions'])}**; binary kernels vs "
+            f"`_builtin`: {_ratio(vs.get('builtin', {}).get('binary_kernel_instructions'), best['binary_kernel_instructions'])}; "
+            f"binary-kernel instr/BMAC {best['binary_kernel_instructions'] / max(m['binary_macs'], 1):.3f}; "
+            f"image flash {_n(best['image_flash'])} B (`_builtin` {_n(vs.get('builtin', {}).get('image_flash'))}, "
+            f"`_ref` {_n(vs.get('ref', {}).get('image_flash'))}); peak RAM = arena {_n(m['arena'])} + stack "
+            f"HWM {_n(best['stack_hwm'])} = **{_n(peak)} B** (static RAM of the image {_n(best['image_ram'])} B)", ""]
+    return out
+
+
+def _per_word(results: dict) -> list:
+    out = ["## Instructions per 32-bit word (XOR + popcount inner loop, `l2m_opt_xor_popcount`)", "",
+           "(count(n=256) − count(n=64)) / 192, callees included. A variant whose ISA feature is "
+           "missing falls back to `hs`. Notes = shared/notes/embedded-toolchains.md §4–6 "
+           "(stand-alone loops: builtin / SWAR / LUT8 / Harley–Seal).", "",
+           "| board | " + " | ".join(f"`{m}`" for m in MODES) + " | notes: builtin / SWAR / LUT8 / HS |",
+           "|---|" + "---:|" * len(MODES) + "---|"]
+    for b, r in results["per_word"].items():
+        if "skipped" in r:
+            out.append(f"| {b} | skipped: {r['skipped'][:100]} |" + " |" * len(MODES))
+            continue
+        nt = NOTES.get(b)
+        notes = " / ".join(_n(v) for v in nt.values()) if nt else ""
+        out.append(f"| {b} | " + " | ".join(f"{r[m]:.2f}" for m in MODES) + f" | {notes} |")
+    return out + [""]
+
+
+def _baselines(results: dict) -> list:
+    out = ["## Baselines: the same networks in float32 and int8 C (bench/baselines.py)", "",
+           "Speedup = baseline instructions / BNN instructions (board variant). Flash = constant "
+           "parameter bytes (BNN: exported arrays); RAM = arena + stack HWM. Scalar C, TFLM "
+           "reference-kernel style; the int8 net is a cost model (arbitrary scales).", "",
+           "| model | board | BNN instr | f32 instr | i8 instr | speedup vs f32 | vs i8 | flash BNN / f32 / i8 B "
+           "| f32/BNN | i8/BNN | RAM BNN / f32 / i8 B | f32/BNN | i8/BNN |",
+           "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|"]
+    for mname, m in results["models"].items():
+        for bname, bl in m.get("baselines", {}).items():
+            vs = m["boards"].get(bname, {})
+            bnn = next(iter(vs.values()), {}) if vs else {}
+            bi = bnn.get("instructions")
+            bram = m["arena"] + bnn["stack_hwm"] if bi else None
+            f, i = bl.get("f32", {}), bl.get("i8", {})
+
+            def instr(r):
+                return _n(r.get("instructions")) if "instructions" in r else "does not fit"
+
+            def ram(r):
+                return r["arena"] + r["stack_hwm"] if "stack_hwm" in r else r.get("arena")
+            out.append(
+                f"| {mname} | {bname} | {_n(bi) if bi else 'does not fit'} | {instr(f)} | {instr(i)} | "
+                f"{_ratio(f.get('instructions'), bi)} | {_ratio(i.get('instructions'), bi)} | "
+                f"{_n(m['weights_bytes'])} / {_n(f.get('flash_params'))} / {_n(i.get('flash_params'))} | "
+                f"{_ratio(f.get('flash_params'), m['weights_bytes'], '{:.1f}×')} | "
+                f"{_ratio(i.get('flash_params'), m['weights_bytes'], '{:.1f}×')} | "
+                f"{_n(bram) if bram else _n(m['arena'])} / {_n(ram(f))} / {_n(ram(i))} | "
+                f"{_ratio(ram(f), bram or m['arena'], '{:.1f}×')} | {_ratio(ram(i), bram or m['arena'], '{:.1f}×')} |")
+    return out + [""]
+
+
+def _host(results: dict) -> list:
+    if not results.get("host"):
+        return []
+    out = ["## Host x86-64: generated C (`_hw`, cc -O2 -mpopcnt) vs LCE interpreter (1 thread)", "",
+           "µs per inference, median of 21 rounds of 50 inferences, one core (taskset), on a shared "
+           "2-core machine: expect ±20 % noise. ratio = LCE / larq2mcu (> 1: larq2mcu faster).", "",
+           "| model | larq2mcu µs | LCE µs | ratio |", "|---|---:|---:|---:|"]
+    for mname, h in results["host"].items():
+        lce = h.get("lce_us", f"not converted: {h.get('lce_error', '')[:80]}")
+        out.append(f"| {mname} | {h['l2m_us']} | {lce} | {h.get('ratio', '–')} |")
+    return out + [""]
+
+
+def _targets(results: dict) -> list:
+    tb = TARGET_BOARD
+    out = ["## Targets vs measured", "", "| target | measured | met? |", "|---|---|---|"]
+    pw = results["per_word"].get(tb, {})
+    m4 = {mn: m["boards"].get(tb, {}) for mn, m in results["models"].items()}
+    v = next((next(iter(b)) for b in m4.values() if b and "skipped" not in b), None)
+    if v and v in pw:
+        out.append(f"| Cortex-M4 inner loop ≤ 6 instr/word | `{v}` {pw[v]:.2f} (best variant "
+                   f"{min(pw[k] for k in MODES):.2f}) | {'yes' if pw[v] <= 6 else 'no'} |")
+    for mn, m in results["models"].items():
+        b = m4[mn]
+        if not b or "skipped" in b:
+            continue
+        best = b[next(iter(b))]
+        bpm = best["binary_kernel_instructions"] / max(m["binary_macs"], 1)
+        out.append(f"| {mn}: M4 binary kernels ≤ 0.19 instr/BMAC | {bpm:.3f} | {'yes' if bpm <= 0.19 else 'no'} |")
+        r = b["builtin"]["instructions"] / best["instructions"]
+        out.append(f"| {mn}: M4 whole model ≥ 2× `_builtin` | {r:.2f}× | {'yes' if r >= 2 else 'no'} |")
+    for mn, m in results["models"].items():
+        r = m["weights_bytes"] / max(m["weights_bound"], 1)
+        out.append(f"| {mn}: weights flash ≤ 1.05 × bound | {_n(m['weights_bytes'])} / {_n(m['weights_bound'])} "
+                   f"B = {r:.3f}× | {'yes' if r <= 1.05 else 'no'} |")
+        ok = m["arena"] == m["arena_lower_bound"]
+        out.append(f"| {mn}: arena = planner lower bound | {_n(m['arena'])} / {_n(m['arena_lower_bound'])} B | "
+                   f"{'yes' if ok else 'no'} |")
+    for mn, h in results.get("host", {}).items():
+        if "ratio" in h:
+            out.append(f"| {mn}: host faster than LCE (> 1) | {h['ratio']}× | {'yes' if h['ratio'] > 1 else 'no'} |")
+        else:
+            out.append(f"| {mn}: host faster than LCE | LCE cannot convert it | n/a |")
+    return out + [""]
 
 
 def markdown(results: dict) -> str:
-    out = ["# larq2mcu benchmark (exact instruction counts, QEMU TB trace, 1 inference)", "",
-           "`instr` = instructions from entry of `net_invoke` to its return (callees included); "
-           "`bin instr/BMAC` = instructions in binary conv/dense kernels per binary MAC; "
-           "`vs builtin` = builtin-variant instructions / this variant's; flash = whole linked "
-           "image incl. harness and one embedded sample.", ""]
+    out = ["# larq2mcu benchmark", "",
+           f"Commit `{results.get('commit')}`{' (with uncommitted changes in the tree)' if results.get('dirty_tree') else ''}; "
+           f"`make bench` wall time {results.get('wall_s')} s. Generated by `python -m bench` (bench/report.py).", "",
+           "Method: exact instruction counts of one inference (untrained weights, randomize_bn) under "
+           "QEMU, counted per executed translation block by a TCG plugin (bench/qcount.c; same figures as "
+           "the `-d in_asm,exec,nochain` trace). `instr` = from entry of `net_invoke` to its return, callees "
+           "(libgcc, softfloat) included; per-layer rows are kernel calls. BMAC = binary multiply-accumulate. "
+           "Stack HWM is *measured*: the plugin records the lowest address stored to in the stack region "
+           "(__bss_end..__stack_top) over the whole run (harness frames included) — what painting the stack "
+           "and reading it back finds. Image flash = whole linked image incl. harness and one embedded "
+           "sample. Weights bound = ⌈binary weight bits/8⌉ + thresholds + float parameters.", ""]
+    out += _targets(results)
+    out += _per_word(results)
+    out += _baselines(results)
+    out += _host(results)
     for mname, m in results["models"].items():
         out += [f"## {mname}", "",
-                f"binary MACs {_fmt(m.get('binary_macs'))}; weights {_fmt(m.get('weights_bytes'))} B vs "
-                f"information bound {_fmt(m.get('weights_bound'))} B "
-                f"({m.get('weights_bytes', 0) / max(m.get('weights_bound', 1), 1):.2f}×); arena "
-                f"{_fmt(m.get('arena'))} B vs planner lower bound {_fmt(m.get('arena_lower_bound'))} B", "",
-                "| board | variant | instr | vs builtin | bin-kernel instr | bin instr/BMAC | image flash B |",
-                "|---|---|---:|---:|---:|---:|---:|"]
+                f"binary MACs {_n(m['binary_macs'])}; weights {_n(m['weights_bytes'])} B vs bound "
+                f"{_n(m['weights_bound'])} B ({m['weights_bytes'] / max(m['weights_bound'], 1):.3f}×); arena "
+                f"{_n(m['arena'])} B vs planner lower bound {_n(m['arena_lower_bound'])} B", ""]
         for bname, vs in m["boards"].items():
-            base = vs.get("builtin", {}).get("instructions")
-            for v, r in vs.items():
-                if "skipped" in r:
-                    out.append(f"| {bname} | {v} | skipped: {r['skipped'][:80]} | | | | |")
-                    continue
-                ratio = f"{base / r['instructions']:.2f}×" if base else ""
-                bpm = r["binary_kernel_instructions"] / max(m.get("binary_macs", 1), 1)
-                out.append(f"| {bname} | {v} | {_fmt(r['instructions'])} | {ratio} | "
-                           f"{_fmt(r['binary_kernel_instructions'])} | {bpm:.3f} | {_fmt(r['image_flash'])} |")
-        out.append("")
+            out += _board_table(m, bname, vs)
     return "\n".join(out) + "\n"

@@ -1,23 +1,25 @@
-"""Exact instruction counts of one `<name>_invoke` under QEMU, from its translation-block trace.
+"""Exact instruction counts of one `<name>_invoke` under QEMU, via a TCG plugin (bench/qcount.c).
 
 Contract: `count(elf, board, name)` runs the harness ELF (targets.build) under the board's QEMU
-with `-d in_asm,exec,nochain` written into a FIFO (nothing large touches the disk) and returns a
-Count: `total` instructions executed from the first entry of `<name>_invoke` until control is
-back in the harness, and `calls`, one (function, instructions) pair per call made from the
-invoke body (callees included: a kernel's libgcc/softfloat helpers count towards it).
+with the qcount plugin and returns a Count: `total` instructions executed from the first entry of
+`<name>_invoke` until control is back in the harness, `calls`, one (function, instructions) pair
+per call made from the invoke body (callees included: a kernel's libgcc/softfloat helpers count
+towards it), and `stack_hwm`, the stack high-water mark of the whole run in bytes: __stack_top
+minus the lowest address stored to in [__bss_end, __stack_top) (what painting the stack with a
+pattern and reading it back finds, measured exactly by watching stores).
 
-Why TB traces and not Unicorn: Unicorn 2.1 lacks RISC-V Zbb (cpop raises) and Xtensa; QEMU has
-both. With `nochain` every executed TB is logged once, and `in_asm` gives each TB's instruction
-count, so sum(count per executed TB) is exact — the same figure a Unicorn block hook gives, and
-the same as QEMU's instruction-counting plugin (shared/notes/embedded-toolchains.md §3).
+Why QEMU and not Unicorn: Unicorn 2.1 lacks RISC-V Zbb (cpop raises) and Xtensa; QEMU has both.
+Why a plugin and not `-d in_asm,exec,nochain`: the TB log is line-buffered (about 0.4 M blocks/s,
+~2 M instructions/s), too slow for the full matrix; the plugin counts the same blocks at
+emulation speed. Both count each executed block with its instruction count, so they agree
+exactly (checked against the TB log in RESULTS.md's first run, and in the notes §3).
 """
 from __future__ import annotations
 
 import bisect
-import os
+import shutil
 import subprocess
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,23 +27,29 @@ from elftools.elf.elffile import ELFFile
 
 from larq2mcu.targets import qemu_command
 
+HERE = Path(__file__).resolve().parent
+_PLUGIN: Path | None = None
+
 
 @dataclass
 class Count:
     total: int = 0
     calls: list = field(default_factory=list)   # [(function, instructions)] in call order
     ok: bool = False                            # the invoke window opened and closed
+    stack_hwm: int = 0                          # bytes, whole run
 
 
 class Symbols:
-    """Function symbols of an ELF: address → name lookup (Thumb bit cleared)."""
+    """Function symbols of an ELF: address → name lookup (Thumb bit cleared), plus all symbols."""
 
     def __init__(self, elf: Path):
         with open(elf, "rb") as f:
             e = ELFFile(f)
             st = e.get_section_by_name(".symtab")
-            funcs = {}
+            funcs, self.values = {}, {}
             for s in st.iter_symbols():
+                if s.name:
+                    self.values[s.name] = int(s["st_value"])
                 if s["st_info"]["type"] == "STT_FUNC" and s["st_value"]:
                     funcs[s["st_value"] & ~1] = (s.name, max(int(s["st_size"]), 1))
         self.addrs = sorted(funcs)
@@ -59,68 +67,48 @@ class Symbols:
         return a, a + sz
 
 
+def plugin() -> Path:
+    """Build bench/qcount.c with the host compiler once per process; return the .so path."""
+    global _PLUGIN
+    if _PLUGIN is None or not _PLUGIN.exists():
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            raise RuntimeError("bench needs a host C compiler (cc) for the QEMU counting plugin")
+        d = Path(tempfile.mkdtemp(prefix="l2m-qcount-"))
+        so = d / "qcount.so"
+        subprocess.run([cc, "-O2", "-shared", "-fPIC", str(HERE / "qcount.c"), "-o", str(so)],
+                       check=True, capture_output=True, text=True)
+        _PLUGIN = so
+    return _PLUGIN
+
+
 def count(elf: str | Path, board, name: str, timeout: float = 300.0) -> Count:
-    """See the module docstring."""
+    """See the module docstring. Raises RuntimeError when QEMU fails or the window never opens."""
     sym = Symbols(Path(elf))
     entry = sym.range(f"{name}_invoke")[0]
     body = [sym.range(f) for f in (f"{name}_invoke", f"{name}_invoke_partial") if f in sym.by_name]
     stop = [sym.range(f) for f in ("l2m_harness_run", "main") if f in sym.by_name]
-
-    def within(pc, ranges):
-        return any(lo <= pc < hi for lo, hi in ranges)
-
-    with tempfile.TemporaryDirectory(prefix="l2m-trace-") as tmp:
-        fifo = Path(tmp) / "log"
-        os.mkfifo(fifo)
-        cmd = qemu_command(elf, board) + ["-d", "in_asm,exec,nochain", "-D", str(fifo)]
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
+    stack = (sym.values["__bss_end"], sym.values["__stack_top"])
+    with tempfile.TemporaryDirectory(prefix="l2m-count-") as tmp:
+        out = Path(tmp) / "count.txt"
+        args = [f"entry={entry:x}", *(f"body={lo:x}-{hi:x}" for lo, hi in body),
+                *(f"stop={lo:x}-{hi:x}" for lo, hi in stop), f"stack={stack[0]:x}-{stack[1]:x}",
+                f"out={out}"]
+        cmd = qemu_command(elf, board) + ["-plugin", ",".join([str(plugin()), *args])]
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=timeout)
+        if not out.exists():
+            raise RuntimeError(f"qcount wrote nothing (exit {proc.returncode}): {proc.stderr[-500:]}")
         res = Count()
-        size: dict[int, int] = {}
-        cls: dict[int, int] = {}        # pc -> 0 body, 1 stop, 2 other
-        state = 0                       # 0 before, 1 in window, 2 done
-        cur_tb, cur_n = None, 0
-        call_name, call_n = None, 0
-        try:
-            with open(fifo, "r", errors="replace") as log:
-                for line in log:
-                    if line.startswith("Trace"):
-                        if state == 2:
-                            continue
-                        pc = int(line.split("/", 2)[1], 16)
-                        if state == 0:
-                            if pc != entry:
-                                continue
-                            state = 1
-                        k = cls.get(pc)
-                        if k is None:
-                            k = cls[pc] = 0 if within(pc, body) else 1 if within(pc, stop) else 2
-                        if k == 1:
-                            state = 2
-                            res.ok = True
-                            if call_name is not None:
-                                res.calls.append((call_name, call_n))
-                            continue
-                        n = size.get(pc, 0)
-                        res.total += n
-                        if k == 0:
-                            if call_name is not None:
-                                res.calls.append((call_name, call_n))
-                                call_name = None
-                        else:
-                            if call_name is None:
-                                call_name, call_n = sym.name_at(pc), 0
-                            call_n += n
-                    elif line.startswith("IN:"):
-                        cur_tb, cur_n = None, 0
-                    elif line.startswith("0x") and ":" in line[:20]:
-                        if cur_tb is None:
-                            cur_tb = int(line.split(":", 1)[0], 16)
-                        cur_n += 1
-                        size[cur_tb] = cur_n
-        finally:
-            timer.cancel()
-            proc.wait()
+        for line in out.read_text().splitlines():
+            k, *v = line.split()
+            if k == "total":
+                res.total = int(v[0])
+            elif k == "ok":
+                res.ok = v[0] == "1" and proc.returncode == 0
+            elif k == "stack_min_all":
+                lo = int(v[0], 16)
+                res.stack_hwm = stack[1] - lo if lo < stack[1] else 0
+            elif k == "call":
+                res.calls.append((sym.name_at(int(v[0], 16)), int(v[1])))
         return res

@@ -96,6 +96,23 @@ def verify(model, data, n, mode, name):
 
 
 @main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--html", "html", default=None, type=click.Path(dir_okay=False), help="also write an HTML page")
+def report(out_dir, html):
+    """Show the per-layer report of an export folder."""
+    from pathlib import Path
+
+    from . import html_report
+    from .outdir import read_manifest
+    click.echo(html_report.report_dir(out_dir))           # raises OutputDirError for a foreign folder
+    if html:
+        m = read_manifest(out_dir)
+        data = dict(m["report"], name=m["name"], model_hash=m.get("model_hash", "?"))
+        Path(html).write_text(html_report.render_html(data), encoding="utf-8")
+        click.echo(f"HTML report: {html}")
+
+
+@main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--board", required=True, help="an emulated board (qemu_m0, qemu_m4, qemu_rv32, …)")
 @click.option("--data", default=None, help="mnist | fashion-mnist | digits | file.npz | idx folder (default: random)")

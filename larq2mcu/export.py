@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, codegen, frontend, ir, outdir, passes, planner, report
+from . import __version__, codegen, frontend, html_report, ir, outdir, passes, planner, report
 from .errors import OutputDirError
 
 
@@ -57,6 +57,7 @@ def export(model, out_dir, name: str = "model", force: bool = False, kernel_vari
     model, src, g, plan, files = lower(model, name, kernel_variant)
     manifest = {"larq2mcu": __version__, "name": name, "model_hash": codegen.model_hash(g),
                 "arena_size": plan.arena_size, "kernel_variant": kernel_variant, "input_shape": list(g.tensors[g.inputs[0]].shape),
-                "output_shape": list(g.tensors[g.outputs[0]].shape)}
+                "output_shape": list(g.tensors[g.outputs[0]].shape),
+                "report": html_report.report_entry(g, plan, name)}     # what `larq2mcu report` shows
     path = outdir.write_atomic(out, files, manifest, force=force)
     return Export(name, path, g, src, plan, files, model)

@@ -1,7 +1,7 @@
 """Export reports: a self-contained HTML page (inline SVG, no scripts, no external assets) and a
 plain-text report with bars for the terminal.
 
-* `collect(exp)` → JSON-ready dict: per-layer rows, arena buffers (offset, bytes, first/last op
+* `report_entry(graph, plan, name)` / `collect(exp)` → JSON-ready dict: per-layer rows, arena buffers (offset, bytes, first/last op
   step from exp.plan; bytes from exp.graph.tensors[t].nbytes), totals.
 * `write_html(exp, path, accuracy=None, agreement=None, board=None) -> Path` renders
   templates/report.html.j2 (Jinja2, StrictUndefined, autoescaped) and also stores the collected
@@ -30,22 +30,26 @@ BINARY_OPS = ("BinaryConv2D", "BinaryDense")
 
 
 # ------------------------------------------------------------------------------------ data
-def collect(exp) -> dict:
-    """Everything the reports show, from an Export (graph, plan, rows); JSON-serialisable."""
+def report_entry(g, plan, name: str) -> dict:
+    """The report data of a lowered graph + plan, without name/model_hash: what export() can
+    store as the manifest's "report" entry so `report_dir` needs nothing else."""
     from . import report
-    g, plan = exp.graph, exp.plan
     layers = [dict(index=r.index, op=r.op, layer=r.layer, shape=list(r.shape), bits=r.bits,
                    weight_bits=1 if r.op in BINARY_OPS else (32 if r.weight_bytes else 0),
                    weight_bytes=r.weight_bytes, arena_bytes=r.arena_bytes, binary_macs=r.binary_macs,
-                   float_macs=r.float_macs) for r in exp.rows()]
+                   float_macs=r.float_macs) for r in report.rows(g, plan, name)]
     buffers = [dict(tensor=t, offset=int(off), size=int(g.tensors[t].nbytes),
                     first=int(plan.lifetimes[t][0]), last=int(plan.lifetimes[t][1]))
                for t, off in sorted(plan.offsets.items(), key=lambda kv: plan.lifetimes[kv[0]])]
-    return dict(name=exp.name, model_hash=exp.model_hash, arena_size=int(plan.arena_size),
-                lower_bound=int(plan.lower_bound), steps=len(g.ops),
+    return dict(arena_size=int(plan.arena_size), lower_bound=int(plan.lower_bound), steps=len(g.ops),
                 input_shape=list(g.tensors[g.inputs[0]].shape),
                 output_shape=list(g.tensors[g.outputs[0]].shape), layers=layers, buffers=buffers,
                 binary_weight_bound=(report.binary_weight_bits(g) + 7) // 8)
+
+
+def collect(exp) -> dict:
+    """Everything the reports show, from an Export (graph, plan, rows); JSON-serialisable."""
+    return dict(report_entry(exp.graph, exp.plan, exp.name), name=exp.name, model_hash=exp.model_hash)
 
 
 def _board_info(board) -> dict | None:
@@ -252,16 +256,22 @@ def report_dir(out_dir) -> str:
     if manifest is None:
         raise OutputDirError(f"{out} holds no larq2mcu export ({MANIFEST} missing or unreadable)")
     side = out / SIDECAR
-    # Preferred source once export() records it: the manifest's own "report" entry (= collect()).
-    data = dict(manifest["report"], name=manifest["name"], model_hash=manifest.get("model_hash", "?")) \
-        if isinstance(manifest.get("report"), dict) else None
-    if data is None and side.is_file():
+    sidecar = None
+    if side.is_file():
         try:
-            data = json.loads(side.read_text(encoding="utf-8"))
+            sidecar = json.loads(side.read_text(encoding="utf-8"))
         except ValueError:
-            data = None
-        if data is not None and data.get("model_hash") != manifest.get("model_hash"):
-            data = None          # written for an earlier export: its numbers would be wrong
+            sidecar = None
+        if sidecar is not None and sidecar.get("model_hash") != manifest.get("model_hash"):
+            sidecar = None       # written for an earlier export: its numbers would be wrong
+    # The manifest's own "report" entry (export() records it); the sidecar adds accuracy/agreement.
+    data = None
+    if isinstance(manifest.get("report"), dict):
+        data = dict(manifest["report"], name=manifest["name"], model_hash=manifest.get("model_hash", "?"))
+        if sidecar is not None:
+            data = dict(sidecar, **data)
+    elif sidecar is not None:
+        data = sidecar
     note = ""
     if data is None:
         data = _from_c(out, manifest)

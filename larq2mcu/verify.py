@@ -31,6 +31,8 @@ class Agreement:
     max_abs_diff: float = 0.0
     argmax_agreement: float = 1.0
     outputs_within_tol: bool = True
+    class_mismatches: int = 0       # argmax differs where Keras' top two are further apart than tolerance
+    ties: int = 0                   # argmax differs, but Keras' top two are within float tolerance
 
     @property
     def bit_mismatches(self) -> int:
@@ -38,7 +40,7 @@ class Agreement:
 
     @property
     def ok(self) -> bool:
-        return self.bit_mismatches == 0 and self.outputs_within_tol and self.argmax_agreement == 1.0
+        return self.bit_mismatches == 0 and self.outputs_within_tol and self.class_mismatches == 0
 
     def summary(self) -> str:
         lines = [f"samples: {self.n}"]
@@ -47,7 +49,8 @@ class Agreement:
         for t, (d, origin) in self.float_tensors.items():
             lines.append(f"  float {origin:<40} max |Δ| = {d:.3g}")
         lines.append(f"output max |Δ| = {self.max_abs_diff:.3g} (tolerance {FLOAT_ATOL:g} + {FLOAT_RTOL:g}·|y|)")
-        lines.append(f"argmax agreement = {100 * self.argmax_agreement:.2f} %")
+        lines.append(f"argmax agreement = {100 * self.argmax_agreement:.2f} %"
+                     + (f" ({self.ties} near-ties: Keras' top two within float tolerance)" if self.ties else ""))
         lines.append("AGREE" if self.ok else "DISAGREE")
         return "\n".join(lines)
 
@@ -79,7 +82,13 @@ def compare(exp, host, x, check_intermediates: bool = True) -> Agreement:
     ag.max_abs_diff = float(d.max()) if d.size else 0.0
     ag.outputs_within_tol = bool(np.all(d <= FLOAT_ATOL + FLOAT_RTOL * np.abs(y_k)))
     if y_c.ndim >= 2 and y_c.shape[-1] > 1:
-        ag.argmax_agreement = float(np.mean(y_c.reshape(len(x), -1).argmax(1) == y_k.reshape(len(x), -1).argmax(1)))
+        yc2, yk2 = y_c.reshape(len(x), -1), y_k.reshape(len(x), -1)
+        differ = yc2.argmax(1) != yk2.argmax(1)
+        ag.argmax_agreement = float(1.0 - np.mean(differ))
+        top2 = np.sort(yk2, axis=1)[:, -2:]
+        tie = (top2[:, 1] - top2[:, 0]) <= FLOAT_ATOL + FLOAT_RTOL * np.abs(top2[:, 1])
+        ag.ties = int(np.sum(differ & tie))
+        ag.class_mismatches = int(np.sum(differ & ~tie))
     if tensors:
         inter = host.intermediates(x, tensors)
         for t in tensors:

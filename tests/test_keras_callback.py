@@ -82,6 +82,7 @@ def _disagreeing(monkeypatch):
     def fake(exp, host, x, **kw):
         ag = real(exp, host, x, **kw)
         ag.argmax_agreement = 0.5          # as if half the classes differed
+        ag.class_mismatches = len(x) // 2
         return ag
     monkeypatch.setattr(verify, "compare", fake)
 

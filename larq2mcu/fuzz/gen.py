@@ -87,6 +87,8 @@ class _Builder:
             padding = "same"
         sh = self.r.choice([1, 1, 2])
         sw = sh if self.r.random() < 0.8 else self.r.choice([1, 2])
+        if cin == 1:
+            sw = sh     # TF's conv2d miscomputes cin=1, strides (1, 2) on 1–2 pixel wide inputs (check.py)
         pads = ir.same_pads(h, kh, sh) + ir.same_pads(w, kw, sw) if padding == "same" else (0,) * 4
         oh, ow = ir.conv_out_size(h, kh, sh, *pads[:2]), ir.conv_out_size(w, kw, sw, *pads[2:])
         cout = self.channels()
