@@ -131,7 +131,10 @@ def _targets(results: dict) -> list:
         bpm = best["binary_kernel_instructions"] / max(m["binary_macs"], 1)
         out.append(f"| {mn}: M4 binary kernels ≤ 0.19 instr/BMAC | {bpm:.3f} | {'yes' if bpm <= 0.19 else 'no'} |")
         r = b["builtin"]["instructions"] / best["instructions"]
-        out.append(f"| {mn}: M4 whole model ≥ 2× `_builtin` | {r:.2f}× | {'yes' if r >= 2 else 'no'} |")
+        share = best["binary_kernel_instructions"] / max(best["instructions"], 1)
+        out.append(f"| {mn}: M4 whole model ≥ 2× `_builtin` | {r:.2f}× (binary kernels are "
+                   f"{share:.0%} of the instructions; the rest is identical in every variant) | "
+                   f"{'yes' if r >= 2 else 'no'} |")
     for mn, m in results["models"].items():
         r = m["weights_bytes"] / max(m["weights_bound"], 1)
         out.append(f"| {mn}: weights flash ≤ 1.05 × bound | {_n(m['weights_bytes'])} / {_n(m['weights_bound'])} "

@@ -22,9 +22,13 @@ def words(channels: int) -> int:
     return (int(channels) + WORD_BITS - 1) // WORD_BITS
 
 
+FLT_MIN = np.float32(2.0 ** -126)     # smallest normal float32
+
+
 def sign_bits(x: np.ndarray) -> np.ndarray:
-    """Bits of sign(x) with Larq's convention sign(0) = sign(−0.0) = +1: bit = (x < 0)."""
-    return np.asarray(x) < 0
+    """Bits of sign(x) as Keras computes it on CPU: sign(0) = sign(−0.0) = +1, and TensorFlow
+    flushes subnormals to zero, so a negative subnormal gives +1 too: bit = (x ≤ −FLT_MIN)."""
+    return np.asarray(x) <= -FLT_MIN
 
 
 def to_pm1(bits: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ir
+from . import bits, ir
 
 
 def _pad_nhwc(x: np.ndarray, pads, value) -> np.ndarray:
@@ -126,7 +126,7 @@ def run_op(op: ir.Op, args: list, out_t: ir.Tensor) -> np.ndarray:
     x = args[0]
     n = x.shape[0]
     if isinstance(op, ir.Quantize):
-        return np.where(np.asarray(x) < 0, -1, 1).astype(np.int8)
+        return bits.to_pm1(bits.sign_bits(x))
     if isinstance(op, ir.Dequantize):
         return np.asarray(x, np.float32)
     if isinstance(op, ir.BinaryConv2D):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import ir
+from . import bits, ir
 
 FLOAT_ATOL = 2.5e-4
 FLOAT_RTOL = 2.5e-4
@@ -96,7 +96,7 @@ def compare(exp, host, x, check_intermediates: bool = True) -> Agreement:
             k = np.asarray(ko[o.layer]).reshape(inter[t].shape)
             label = f"{o.layer} ({o.transform})"
             if g.tensors[t].dtype == ir.BITS:
-                want = np.where(k < 0, -1, 1)
+                want = bits.to_pm1(bits.sign_bits(k))     # Keras' sign, subnormals flushed
                 ag.bit_tensors[t] = (int(np.sum(inter[t] != want)), int(want.size), label)
             elif o.transform == "identity":
                 ag.float_tensors[t] = (float(np.max(np.abs(inter[t] - k))) if k.size else 0.0, label)

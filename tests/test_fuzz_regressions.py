@@ -9,8 +9,6 @@ import pytest
 import larq2mcu
 
 
-@pytest.mark.xfail(strict=True, reason="bug: TF flushes subnormal inputs to zero (tf.sign(-1e-40) = 0, so "
-                   "ste_sign gives +1) but the exported C binarizes with x < 0 and gives -1")
 def test_subnormal_input_binarizes_like_keras(tmp_path, tfm):
     _, keras, lq = tfm
     m = keras.Sequential([keras.Input((4,)), lq.quantizers.SteSign()])
@@ -20,9 +18,6 @@ def test_subnormal_input_binarizes_like_keras(tmp_path, tfm):
     assert np.array_equal(host.predict(x), m(x).numpy())          # Keras: [1, 1, 1, -1]; C: [-1, 1, -1, -1]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: hoist_quantize turns sign(Flatten(x)) into a per-pixel-packed "
-                   "view (packing (H·W, C)), but a bits Concatenate chosen by the frontend assumes default "
-                   "packing and reads the padded words as if contiguous → wrong bits (fuzz seed 3000117)")
 def test_concat_of_flattened_sign_bits(tmp_path, tfm):
     _, keras, lq = tfm
     L = keras.layers
@@ -35,9 +30,6 @@ def test_concat_of_flattened_sign_bits(tmp_path, tfm):
     assert np.array_equal(host.predict(x), m(x).numpy())
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a model whose graph has no ops (Input → Dropout, output = input) "
-                   "renders `<name>_invoke_partial(..., int32_t n_ops)` without using n_ops, and the host "
-                   "build fails with -Werror=unused-parameter (fuzz seed 7000032)")
 def test_model_without_ops_builds(tmp_path, tfm):
     _, keras, _ = tfm
     m = keras.Sequential([keras.Input((5, 3, 2)), keras.layers.Dropout(0.5)])

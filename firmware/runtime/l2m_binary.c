@@ -11,7 +11,7 @@ void l2m_quantize_f32_b32_ref(int32_t groups, int32_t c, const float *in, uint32
             const int32_t base = wi * 32;
             const int32_t n = (c - base) < 32 ? (c - base) : 32;
             for (int32_t b = 0; b < n; ++b) {
-                word |= (uint32_t)(in[base + b] < 0.0f) << (uint32_t)b;
+                word |= (uint32_t)(in[base + b] <= L2M_NEG_FLT_MIN) << (uint32_t)b;
             }
             out[wi] = word;
         }

@@ -18,6 +18,11 @@
 /* Words holding c channels: ceil(c / 32). */
 #define L2M_WORDS(c) (((c) + 31) / 32)
 
+/* Binarization is bit = (x < 0) with sign(0) = +1 — except that TensorFlow runs its CPU kernels
+ * with denormals flushed to zero, so Keras binarizes a negative subnormal to +1 as well. Hence
+ * bit = (x <= -FLT_MIN): the largest negative normal float, -2^-126. */
+#define L2M_NEG_FLT_MIN (-0x1p-126f)
+
 /* Portable popcount (SWAR, 12 operations, no table, no libgcc call). */
 static inline int32_t l2m_popcount32(uint32_t x) {
     x = x - ((x >> 1) & 0x55555555u);

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..bits import sign_bits
+
 F32_MAX = np.float32(2.0 ** 100)      # the search range R (see above)
 
 
@@ -39,12 +41,12 @@ def float_thresholds(layer, channels: int, rank: int):
         return np.asarray(layer(batch, training=False)).reshape(channels)
 
     def bits(vals):
-        return ys(vals) < 0
+        return sign_bits(ys(vals))
 
     y_lo, y_hi = ys(np.full(channels, -F32_MAX)), ys(np.full(channels, F32_MAX))
     if np.isnan(y_lo).any() or np.isnan(y_hi).any():
         return None
-    b_lo, b_hi = y_lo < 0, y_hi < 0
+    b_lo, b_hi = sign_bits(y_lo), sign_bits(y_hi)
     lo = np.broadcast_to(_key(-F32_MAX)[0], (channels,)).copy()
     hi = np.broadcast_to(_key(F32_MAX)[0], (channels,)).copy()
     inc = b_lo & ~b_hi                    # 1 … 1 0 … 0

@@ -3,6 +3,7 @@ tests/test_passes.py)."""
 from __future__ import annotations
 
 from .. import ir
+from .concat_packing import concat_packing
 from .dedupe_quantize import dedupe_quantize
 from .fold_binary_avgpool import fold_binary_avgpool
 from .fold_threshold import fold_threshold
@@ -13,6 +14,7 @@ PIPELINE = (
     dedupe_quantize,       # pack each tensor once
     fold_threshold,        # dot → [maxpool] → [BN] → sign  ⇒  integer thresholds
     fold_binary_avgpool,   # dequantize → avgpool → sign  ⇒  popcount majority
+    concat_packing,        # bit maps entering a Concat get the (pixels, channels) packing
 )
 
 

@@ -31,12 +31,13 @@ import dataclasses
 import numpy as np
 
 from .. import ir
+from ..bits import sign_bits
 from ._util import fresh_name, single_consumer
 
 
 def thresholds(values: np.ndarray, lo: int):
     """values[i, c] = f(lo + i). Return (tau int32 [C], flip bool [C]) or None if not monotone."""
-    bits = values < 0
+    bits = sign_bits(values)
     n, c = bits.shape
     tau = np.zeros(c, np.int64)
     flip = np.zeros(c, bool)
