@@ -31,9 +31,31 @@ static int32_t float_bit_w1(float x, float tau, int8_t mode) {
     }
 }
 
+/* Window entirely inside the image: k_h rows of k_w*in_c contiguous floats (NHWC), `stride`
+ * floats apart; the filter's bits are consumed in the same (ky, kx, c) order as below. */
+static float conv_w1_acc_interior(const float *a, int32_t stride, int32_t rows, int32_t row_len,
+                                  const uint32_t *wf) {
+    float acc = 0.0f;
+    uint32_t word = 0;
+    int32_t i = 0;
+    for (int32_t r = 0; r < rows; ++r, a += stride) {
+        for (int32_t j = 0; j < row_len; ++j, ++i) {
+            if ((i & 31) == 0) word = wf[i >> 5];
+            acc += flip_sign(a[j], word & 1u);
+            word >>= 1;
+        }
+    }
+    return acc;
+}
+
 /* Sum over the window of one output pixel and channel; wf: that filter's k_h*k_w*in_c bits. */
 static float conv_w1_acc(const l2m_geom *g, float pad_value, const float *in, const uint32_t *wf,
                          int32_t oy, int32_t ox) {
+    const int32_t iy0 = oy * g->stride_h - g->pad_top, ix0 = ox * g->stride_w - g->pad_left;
+    if (iy0 >= 0 && iy0 + g->k_h <= g->in_h && ix0 >= 0 && ix0 + g->k_w <= g->in_w) {
+        return conv_w1_acc_interior(in + (iy0 * g->in_w + ix0) * g->in_c, g->in_w * g->in_c, g->k_h,
+                                    g->k_w * g->in_c, wf);
+    }
     float acc = 0.0f;
     int32_t i = 0;                                      /* bit index: (ky*k_w + kx)*in_c + c */
     for (int32_t ky = 0; ky < g->k_h; ++ky) {
