@@ -102,7 +102,8 @@ def propagate(graph: ir.Graph, x: np.ndarray) -> dict:
         n = v.shape[0]
         out_shape = (n,) + tuple(graph.tensors[op.output].shape)
         if isinstance(op, ir.Quantize):
-            res = (np.where(v < 0, -1.0, 1.0), np.zeros_like(v))
+            # TF flushes subnormals: a negative subnormal binarizes to +1 (bits.sign_bits).
+            res = (np.where(v <= -np.finfo(np.float32).tiny, -1.0, 1.0), np.zeros_like(v))
         elif isinstance(op, ir.Dequantize):
             res = (v, np.zeros_like(v))
         elif isinstance(op, (ir.BinaryConv2D, ir.Conv2D)):

@@ -18,10 +18,9 @@ agrees. A sample that breaks them is classified:
   * non-finite — Keras produced inf/NaN in that sample (e.g. ±1e30 inputs overflowing a float
     head); TF's sign(NaN) is NaN while the C binarizes NaN to +1, so agreement is undefined there.
     Counted, not a failure, unless the C output is non-finite where Keras' is finite.
-  * known bug "subnormal" — the sample's input holds subnormal floats (0 < |x| < FLT_MIN).
-    TensorFlow's CPU kernels flush subnormals to zero (tf.sign(-1e-40) = 0, so ste_sign gives +1)
-    while the exported C compares x < 0 (−1). Reported as a bug (tests/test_fuzz_regressions.py);
-    counted separately so that it does not mask other failures.
+  (Subnormal inputs, which TF flushes to zero, were a separate "known bug" category until the
+  C learned to do the same — commit f30b2ee; they are ordinary samples now, and
+  `known_subnormal_samples` in the summary stays 0.)
   * failure — anything else (including export/build crashes).
 
 Building: the runtime files of an export are identical across models, so they are compiled once per
@@ -155,6 +154,11 @@ def keras_values(model, layer_names, x, per_sample: bool = False) -> dict:
     return dict(zip(names + ["__output__"], res))
 
 
+def _keras_sign(k) -> np.ndarray:
+    """±1 of sign(k) as TF computes it on CPU: sign(±0) = +1 and subnormals flushed to zero."""
+    return np.where(np.asarray(k) <= -np.finfo(np.float32).tiny, -1, 1)
+
+
 def _presign_sources(src: ir.Graph) -> dict:
     """Keras layer → the frontend F32 tensor whose sign Keras takes for that layer's bits."""
     ident, presign = {}, {}
@@ -202,7 +206,7 @@ def compare(exp, host, x, per_sample_keras: bool = False) -> tuple:
     stats = Counter(bit_tensors=len(tensors))
     for t in tensors:
         k = np.asarray(ko[g.tensors[t].origin.layer]).reshape(inter[t].shape)
-        want = np.where(k < 0, -1, 1)
+        want = _keras_sign(k)
         m = (inter[t] != want).reshape(n, -1)
         mism[t] = m
         stats["bits_compared"] += m.size
@@ -222,17 +226,12 @@ def compare(exp, host, x, per_sample_keras: bool = False) -> tuple:
         same_nonfinite = (np.isnan(yc) & np.isnan(yk)) | (np.isinf(yk) & (yc == yk))
         out_ok = (d <= FLOAT_ATOL + FLOAT_RTOL * np.abs(yk)) | same_nonfinite
     classes = yc.shape[1] > 1
-    xa = np.abs(np.asarray(x, np.float32).reshape(n, -1))
-    subnormal = ((xa > 0) & (xa < np.finfo(np.float32).tiny)).any(axis=1)
     issues = []
     for s in range(n):
         first = next((t for t in tensors if mism[t][s].any()), None)
         bad_out = not out_ok[s].all()
         bad_arg = classes and int(np.argmax(yc[s])) != int(np.argmax(yk[s]))
         if first is None and not bad_out and not bad_arg:
-            continue
-        if subnormal[s]:
-            issues.append(SampleIssue(s, "known_subnormal", "input holds subnormals (TF flushes them to 0)"))
             continue
         if nonfinite_k[s]:
             if first is None and bad_out and not np.isfinite(yc[s][np.isfinite(yk[s])]).all():
