@@ -37,3 +37,16 @@ def test_model_without_ops_builds(tmp_path, tfm):
     host = exp.build_host()
     x = np.random.default_rng(0).normal(size=(3, 5, 3, 2)).astype(np.float32)
     np.testing.assert_array_equal(host.predict(x), x)
+
+
+@pytest.mark.xfail(strict=True, reason="bug: TF flushes subnormal *inputs* of a float Dense/Conv2D to zero "
+                   "(DAZ), so Dense(1)([-1e-38, -1e-38]) is 0 and its sign +1; the exported C sums the "
+                   "subnormals to -2e-38 and gives -1 (fuzz seeds 2026006087, 10000053, sample 9)")
+def test_float_dense_on_subnormal_inputs_then_sign(tmp_path, tfm):
+    _, keras, lq = tfm
+    m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False), lq.quantizers.SteSign()])
+    m.layers[0].set_weights([np.ones((2, 1), np.float32)])
+    exp = larq2mcu.export(m, tmp_path / "o", name="daz")
+    host = exp.build_host()
+    x = np.array([[-1e-40, -1e-40], [-1e-38, -1e-38], [-1e-30, 0.0]], np.float32)
+    assert np.array_equal(host.predict(x), m(x).numpy())       # Keras [1, 1, -1]; C [-1, -1, -1]

@@ -33,6 +33,11 @@ def batchnorm(b: Builder, layer, inputs):
                                     f"negative ({float(var.min())})", ["≥ 0"])
     eps = np.float32(layer.epsilon)
     scale = (gamma / np.sqrt(var + eps)).astype(np.float32)
+    if rank != 3:
+        # Keras' non-fused path (anything but NHWC maps) computes x·s + (β − μ·s); the fused
+        # kernel (x − μ)·s + β. Same formula as Keras ⇒ no cancellation mismatch when |μ·s| ≫ |y|.
+        beta = (beta - mean * scale).astype(np.float32)
+        mean = np.zeros_like(mean)
     probe, lo = _probe(b, layer, x, rank)
     fthr = None
     if probe is None and _float_dot_producer(b, x):

@@ -16,7 +16,8 @@ float32 BN outputs on every integer in [−K, K] (frontend), so it is exact agai
 Float producers (a float Conv2D/Dense, e.g. a first layer on the raw image) get the same fold
 with `ir.FloatThreshold`, read off `BatchNorm.float_threshold` (an exact bisection over float32
 values against the Keras layer, frontend/float_threshold.py); with no BN the sign of the float sum
-is mode 0 with τ = 0.0 (−0.0 < 0.0 is false, so −0.0 → +1 as in Larq). The float sum itself is
+is mode 0 with τ = the most negative subnormal (TF flushes subnormals, so x ≤ −FLT_MIN gives −1;
+−0.0 and every subnormal give +1 as in Keras). The float sum itself is
 computed in another order than TensorFlow, so this exactness is relative to the float sum.
 
 A max pool between the dot and the BN commutes with the threshold per channel: for increasing f
@@ -31,7 +32,7 @@ import dataclasses
 import numpy as np
 
 from .. import ir
-from ..bits import sign_bits
+from ..bits import FLT_MIN, sign_bits
 from ._util import fresh_name, single_consumer
 
 
@@ -78,8 +79,11 @@ def _match(g: ir.Graph, dot):
 def _float_threshold(dot, bn):
     if bn is not None:
         return bn.float_threshold
+    # sign of the float sum as TF computes it: subnormals flush to 0 (→ +1), so bit = x ≤ −FLT_MIN,
+    # i.e. x < τ with τ the float just above −FLT_MIN (the most negative subnormal)
     c = dot.kernel.shape[-1]
-    return ir.FloatThreshold(np.zeros(c, np.float32), np.zeros(c, np.int8))
+    tau = np.nextafter(-FLT_MIN, np.float32(0))
+    return ir.FloatThreshold(np.full(c, tau, np.float32), np.zeros(c, np.int8))
 
 
 def _fold_one(g: ir.Graph, dot):
