@@ -464,29 +464,3 @@ def set_bit(v: np.ndarray, i: int) -> np.ndarray:
     lib().l2m_test_set_bit(o.ptr, i)
     return o.result("l2m_set_bit")
 
-
-# ------------------------------------------------------------------------------ 1-bit weights, float input
-def conv2d_w1(g: Geom, pad_value: float, x, wbits, bias=None, tau=None, mode=None) -> np.ndarray:
-    """Float input, packed ±1 weights (per filter kh·kw·cin bits). Without tau/mode → floats."""
-    x, w = _in(x, np.float32), _in(wbits, np.uint32)
-    b = None if bias is None else _in(bias, np.float32)
-    if tau is None:
-        out = _Out((g.out_h, g.out_w, g.out_c), np.float32)
-        return _call("l2m_conv2d_w1_f32_f32_ref", out,
-                     [ctypes.byref(g), float(pad_value), _p(x), _p(w), _p(b), out.ptr], [x, w, b])
-    t, m = _in(tau, np.float32), _in(mode, np.int8)
-    out = _Out((g.out_h, g.out_w, bits.words(g.out_c)), np.uint32)
-    return _call("l2m_conv2d_w1_f32_b32_ref", out,
-                 [ctypes.byref(g), float(pad_value), _p(x), _p(w), _p(b), _p(t), _p(m), out.ptr], [x, w, b, t, m])
-
-
-def dense_w1(in_n: int, out_n: int, x, wbits, bias=None, tau=None, mode=None) -> np.ndarray:
-    x, w = _in(x, np.float32), _in(wbits, np.uint32)
-    b = None if bias is None else _in(bias, np.float32)
-    if tau is None:
-        out = _Out((out_n,), np.float32)
-        return _call("l2m_dense_w1_f32_f32_ref", out, [in_n, out_n, _p(x), _p(w), _p(b), out.ptr], [x, w, b])
-    t, m = _in(tau, np.float32), _in(mode, np.int8)
-    out = _Out((bits.words(out_n),), np.uint32)
-    return _call("l2m_dense_w1_f32_b32_ref", out,
-                 [in_n, out_n, _p(x), _p(w), _p(b), _p(t), _p(m), out.ptr], [x, w, b, t, m])
