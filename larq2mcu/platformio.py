@@ -224,6 +224,10 @@ def run_pio(project_dir: str | Path, env: str, target: str | None = None, *,
             timeout: float | None = 600) -> PioResult:
     """`pio run -d project_dir -e env [-t target]` with an offline core; output is streamed
     line by line to `stream` (None: silent) and returned."""
+    import importlib.util
+    if importlib.util.find_spec("platformio") is None:
+        raise ToolchainMissingError("PlatformIO is not installed: pip install 'larq2mcu[boards]' "
+                                    "(or pip install platformio)")
     core = ensure_offline_core(core_dir)
     cmd = [sys.executable, "-m", "platformio", "run", "-d", str(project_dir), "-e", env]
     if target:

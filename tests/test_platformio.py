@@ -116,3 +116,13 @@ def test_pio_upload_other_arches(env_name, core, expected, tmp_path):
     got = np.stack([s.outputs for s in samples])
     exact = [2, 3, 5]   # libm-dependent outputs may differ in the last bits (see test_targets)
     assert complete and np.array_equal(got[:, exact], np.asarray(expected, dtype=np.float32)[:, exact])
+
+
+def test_missing_platformio_says_how_to_install(monkeypatch, tmp_path):
+    import importlib.util
+
+    from larq2mcu.errors import ToolchainMissingError
+    from larq2mcu.platformio import run_pio
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ToolchainMissingError, match="pip install"):
+        run_pio(tmp_path, "qemu_m4", "exec")
