@@ -25,16 +25,6 @@ static float conv_f32_acc(const l2m_geom *g, float pad_value, const float *in, c
     return acc;
 }
 
-/* Threshold modes of l2m_kernels.h: 0 x < tau, 1 -x < tau, 2 never, 3 always. */
-static int float_bit(float x, float tau, int8_t mode) {
-    switch (mode) {
-        case 0: return x < tau;
-        case 1: return -x < tau;
-        case 2: return 0;
-        default: return 1;
-    }
-}
-
 void l2m_conv2d_f32_f32_ref(const l2m_geom *g, float pad_value, const float *in, const float *w,
                             const float *bias, float *out) {
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
@@ -54,7 +44,7 @@ void l2m_conv2d_f32_b32_ref(const l2m_geom *g, float pad_value, const float *in,
             memset(out, 0, (size_t)onw * sizeof(uint32_t));
             for (int32_t oc = 0; oc < g->out_c; ++oc) {
                 const float acc = conv_f32_acc(g, pad_value, in, w, oy, ox, oc) + (bias ? bias[oc] : 0.0f);
-                if (float_bit(acc, tau[oc], mode[oc])) l2m_set_bit(out, oc);
+                if (l2m_float_threshold_bit(acc, tau[oc], mode[oc])) l2m_set_bit(out, oc);
             }
             out += onw;
         }
@@ -76,7 +66,7 @@ void l2m_dense_f32_b32_ref(int32_t in_n, int32_t out_n, const float *in, const f
     for (int32_t o = 0; o < out_n; ++o) {
         float acc = 0.0f;
         for (int32_t i = 0; i < in_n; ++i) acc += in[i] * w[i * out_n + o];
-        if (float_bit(acc + (bias ? bias[o] : 0.0f), tau[o], mode[o])) l2m_set_bit(out, o);
+        if (l2m_float_threshold_bit(acc + (bias ? bias[o] : 0.0f), tau[o], mode[o])) l2m_set_bit(out, o);
     }
 }
 

@@ -83,6 +83,14 @@ void l2m_dense_f32_f32_ref(int32_t in_n, int32_t out_n, const float *in, const f
 /* The same sums (bias included) thresholded per output channel into bits (b32 layout):
  * mode 0: bit = x < tau; 1: bit = -x < tau; 2: bit = 0; 3: bit = 1  (BN + sign folded, exact
  * against Keras' own BN for the given float sum; see larq2mcu/frontend/float_threshold.py). */
+static inline int32_t l2m_float_threshold_bit(float x, float tau, int8_t mode) {
+    switch (mode) {
+        case 0: return x < tau;
+        case 1: return -x < tau;
+        case 2: return 0;
+        default: return 1;
+    }
+}
 void l2m_conv2d_f32_b32_ref(const l2m_geom *g, float pad_value, const float *in, const float *w,
                             const float *bias, const float *tau, const int8_t *mode, uint32_t *out);
 void l2m_dense_f32_b32_ref(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,

@@ -22,15 +22,6 @@ static float flip_sign(float v, uint32_t bit) {
     return x.f;
 }
 
-static int32_t float_bit_w1(float x, float tau, int8_t mode) {
-    switch (mode) {
-        case 0: return x < tau;
-        case 1: return -x < tau;
-        case 2: return 0;
-        default: return 1;
-    }
-}
-
 /* Window entirely inside the image: k_h rows of k_w*in_c contiguous floats (NHWC), `stride`
  * floats apart; the filter's bits are consumed in the same (ky, kx, c) order as below. */
 static float conv_w1_acc_interior(const float *a, int32_t stride, int32_t rows, int32_t row_len,
@@ -94,7 +85,7 @@ void l2m_conv2d_w1_f32_b32_ref(const l2m_geom *g, float pad_value, const float *
             memset(out, 0, (size_t)onw * sizeof(uint32_t));
             for (int32_t oc = 0; oc < g->out_c; ++oc) {
                 const float acc = conv_w1_acc(g, pad_value, in, w + oc * fw, oy, ox) + (bias ? bias[oc] : 0.0f);
-                if (float_bit_w1(acc, tau[oc], mode[oc])) l2m_set_bit(out, oc);
+                if (l2m_float_threshold_bit(acc, tau[oc], mode[oc])) l2m_set_bit(out, oc);
             }
             out += onw;
         }
@@ -119,6 +110,6 @@ void l2m_dense_w1_f32_b32_ref(int32_t in_n, int32_t out_n, const float *in, cons
     memset(out, 0, (size_t)L2M_WORDS(out_n) * sizeof(uint32_t));
     for (int32_t o = 0; o < out_n; ++o) {
         const float acc = dense_w1_acc(in_n, in, w + o * L2M_WORDS(in_n)) + (bias ? bias[o] : 0.0f);
-        if (float_bit_w1(acc, tau[o], mode[o])) l2m_set_bit(out, o);
+        if (l2m_float_threshold_bit(acc, tau[o], mode[o])) l2m_set_bit(out, o);
     }
 }
