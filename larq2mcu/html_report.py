@@ -35,7 +35,7 @@ def report_entry(g, plan, name: str) -> dict:
     store as the manifest's "report" entry so `report_dir` needs nothing else."""
     from . import report
     layers = [dict(index=r.index, op=r.op, layer=r.layer, shape=list(r.shape), bits=r.bits,
-                   weight_bits=1 if r.op in BINARY_OPS else (32 if r.weight_bytes else 0),
+                   weight_bits=r.weight_bits,
                    weight_bytes=r.weight_bytes, arena_bytes=r.arena_bytes, binary_macs=r.binary_macs,
                    float_macs=r.float_macs) for r in report.rows(g, plan, name)]
     buffers = [dict(tensor=t, offset=int(off), size=int(g.tensors[t].nbytes),

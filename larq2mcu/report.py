@@ -22,6 +22,7 @@ class Row:
     arena_bytes: int
     binary_macs: int
     float_macs: int
+    weight_bits: int = 0       # bits per stored weight: 1 (packed), 32 (float), 0 (no weights)
 
 
 def macs(g: ir.Graph, op: ir.Op) -> tuple:
@@ -45,8 +46,12 @@ def rows(g: ir.Graph, plan, name: str) -> list:
         op = s.op
         t = g.tensors[op.output]
         b, f = macs(g, op)
+        packed = isinstance(op, (ir.BinaryConv2D, ir.BinaryDense)) or (
+            isinstance(op, (ir.Conv2D, ir.Dense)) and bool(np.all(np.abs(op.kernel) == 1.0)))
+        wbytes = sum(a.nbytes for a in s.arrays)
         res.append(Row(s.index, type(op).__name__, op.layer, t.shape, 1 if t.dtype == ir.BITS else 32,
-                       sum(a.nbytes for a in s.arrays), 0 if is_view(g, op) else t.nbytes, b, f))
+                       wbytes, 0 if is_view(g, op) else t.nbytes, b, f,
+                       1 if packed else (32 if wbytes else 0)))
     return res
 
 
