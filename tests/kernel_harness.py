@@ -98,6 +98,8 @@ _SIGNATURES = {
     "l2m_dequantize_b32_f32_ref": "iipp",
     "l2m_conv2d_b32_f32_ref": "gipppp",
     "l2m_conv2d_b32_b32_ref": "gipppp",
+    "l2m_conv2d_rows_b32_f32_ref": "gipppp",
+    "l2m_conv2d_rows_b32_b32_ref": "gipppp",
     "l2m_dense_b32_f32_ref": "iiipppp",
     "l2m_dense_b32_b32_ref": "iiipppp",
     "l2m_maxpool_b32_b32_ref": "gppp",

@@ -170,13 +170,16 @@ def test_two_threads_two_arenas(exports):
         sequential = [host.predict(x) for x in xs]
         arenas = [host.new_arena(), host.new_arena()]
         barrier = threading.Barrier(2)
-        results, spans, errors = [[], []], [None, None], []
+        results, spans, errors, started = [[], []], [None, None], [], [False, False]
 
         def work(k: int):
             try:
                 barrier.wait()
                 t0 = time.perf_counter()
-                for _ in range(8):
+                started[k] = True
+                # at least 8 inferences, and keep going until the other thread has started too:
+                # fast models could otherwise finish before the other thread is scheduled
+                while len(results[k]) < 8 or (not all(started) and len(results[k]) < 100_000):
                     results[k].append(host.predict(xs[k], arena=arenas[k]))
                 spans[k] = (t0, time.perf_counter())
             except Exception as e:  # surfaced below: an exception in a thread would be lost

@@ -118,15 +118,17 @@ class Lowering:
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
         kh, kw = op.weights.shape[:2]
         geom = self._geom(s, t_in.shape, t_out.shape, (kh, kw), op.strides, op.pads)
-        w = self._arr(s, "w", "uint32_t", wt.pack_conv(op.weights))
+        rows = wt.rows_layout(op.weights)      # few input channels: one word per kernel row
+        w = self._arr(s, "w", "uint32_t", wt.pack_conv_rows(op.weights) if rows else wt.pack_conv(op.weights))
+        kind = "conv2d_rows" if rows else "conv2d"
         i, o = self._io(op)
         pad = 1 if op.pad_one else 0
         if op.threshold is not None:
             thr = self._arr(s, "thr", "int32_t", op.threshold.tau)
-            s.statements.append(f"{self.kernel('l2m_conv2d_b32_b32_ref')}({geom}, {pad}, {i}, {w}, {thr}, {o});")
+            s.statements.append(f"{self.kernel(f'l2m_{kind}_b32_b32_ref')}({geom}, {pad}, {i}, {w}, {thr}, {o});")
         else:
             b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
-            s.statements.append(f"{self.kernel('l2m_conv2d_b32_f32_ref')}({geom}, {pad}, {i}, {w}, {b}, {o});")
+            s.statements.append(f"{self.kernel(f'l2m_{kind}_b32_f32_ref')}({geom}, {pad}, {i}, {w}, {b}, {o});")
 
     def _BinaryDense(self, op, s):
         groups, c = self.g.tensors[op.inputs[0]].packing

@@ -16,6 +16,22 @@ def pack_conv(weights: np.ndarray) -> np.ndarray:
     return bits.pack(np.transpose(weights, (3, 0, 1, 2))).reshape(-1)
 
 
+ROWS_MAX_KH = 16     # L2M_ROWS_MAX_KH in l2m_kernels.h
+
+
+def rows_layout(weights: np.ndarray) -> bool:
+    """Use the one-word-per-kernel-row conv (l2m_conv2d_rows_*): a row's kw·cin bits fit a word
+    and span several taps (cin < 32)."""
+    kh, kw, cin, _ = weights.shape
+    return kw * cin <= 32 and cin < 32 and kw > 1 and kh <= ROWS_MAX_KH
+
+
+def pack_conv_rows(weights: np.ndarray) -> np.ndarray:
+    """HWIO ±1 → (O, H) words, bit kx·cin + c of each kernel row."""
+    kh, kw, cin, cout = weights.shape
+    return bits.pack(np.transpose(weights, (3, 0, 1, 2)).reshape(cout, kh, kw * cin)).reshape(-1)
+
+
 def pack_dense(weights: np.ndarray, packing: tuple) -> np.ndarray:
     groups, ch = packing
     w = weights.reshape(groups, ch, weights.shape[-1])
