@@ -103,6 +103,23 @@ class Lowering:
     def _io(self, op):
         return self.ptr(op.inputs[0], True), self.ptr(op.output, False)
 
+    def _dot(self, s: Step, op, kind: str, lead: str, w: str) -> None:
+        """One call of l2m_<kind>_f32_ref (sums + bias → floats) or, with a threshold,
+        l2m_<kind>_b32_ref: integer thresholds (bias folded in) or float thresholds (after bias).
+        `lead`: the geometry / size arguments before the input pointer."""
+        i, o = self._io(op)
+        b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
+        if op.threshold is None:
+            args = f"{i}, {w}, {b}, {o}"
+        elif isinstance(op.threshold, ir.Threshold):
+            args = f"{i}, {w}, {self._arr(s, 'thr', 'int32_t', op.threshold.tau)}, {o}"
+        else:
+            tau = self._arr(s, "tau", "float", op.threshold.tau)
+            mode = self._arr(s, "mode", "int8_t", op.threshold.mode)
+            args = f"{i}, {w}, {b}, {tau}, {mode}, {o}"
+        out = "f32" if op.threshold is None else "b32"
+        s.statements.append(f"{self.kernel(f'l2m_{kind}_{out}_ref')}({lead}, {args});")
+
     # -- ops -------------------------------------------------------------------------------
     def _Quantize(self, op, s):
         groups, c = self.g.tensors[op.output].packing
@@ -121,26 +138,13 @@ class Lowering:
         rows = wt.rows_layout(op.weights)      # few input channels: one word per kernel row
         w = self._arr(s, "w", "uint32_t", wt.pack_conv_rows(op.weights) if rows else wt.pack_conv(op.weights))
         kind = "conv2d_rows" if rows else "conv2d"
-        i, o = self._io(op)
-        pad = 1 if op.pad_one else 0
-        if op.threshold is not None:
-            thr = self._arr(s, "thr", "int32_t", op.threshold.tau)
-            s.statements.append(f"{self.kernel(f'l2m_{kind}_b32_b32_ref')}({geom}, {pad}, {i}, {w}, {thr}, {o});")
-        else:
-            b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
-            s.statements.append(f"{self.kernel(f'l2m_{kind}_b32_f32_ref')}({geom}, {pad}, {i}, {w}, {b}, {o});")
+        self._dot(s, op, f"{kind}_b32", f"{geom}, {1 if op.pad_one else 0}", w)
 
     def _BinaryDense(self, op, s):
         groups, c = self.g.tensors[op.inputs[0]].packing
         out_n = op.weights.shape[-1]
         w = self._arr(s, "w", "uint32_t", wt.pack_dense(op.weights, (groups, c)))
-        i, o = self._io(op)
-        if op.threshold is not None:
-            thr = self._arr(s, "thr", "int32_t", op.threshold.tau)
-            s.statements.append(f"{self.kernel('l2m_dense_b32_b32_ref')}({groups}, {c}, {out_n}, {i}, {w}, {thr}, {o});")
-        else:
-            b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
-            s.statements.append(f"{self.kernel('l2m_dense_b32_f32_ref')}({groups}, {c}, {out_n}, {i}, {w}, {b}, {o});")
+        self._dot(s, op, "dense_b32", f"{groups}, {c}, {out_n}", w)
 
     def _Conv2D(self, op, s):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
@@ -149,17 +153,7 @@ class Lowering:
         w = (self._arr(s, "w", "uint32_t", wt.pack_w1_conv(op.kernel)) if w1
              else self._arr(s, "w", "float", op.kernel))
         kind = "conv2d_w1" if w1 else "conv2d"
-        b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
-        i, o = self._io(op)
-        pad = wt.c_float(op.pad_value)
-        if op.threshold is not None:
-            tau, mode = self._fthr(s, op.threshold)
-            s.statements.append(f"{self.kernel(f'l2m_{kind}_f32_b32_ref')}({geom}, {pad}, {i}, {w}, {b}, {tau}, {mode}, {o});")
-        else:
-            s.statements.append(f"{self.kernel(f'l2m_{kind}_f32_f32_ref')}({geom}, {pad}, {i}, {w}, {b}, {o});")
-
-    def _fthr(self, s, thr):
-        return self._arr(s, "tau", "float", thr.tau), self._arr(s, "mode", "int8_t", thr.mode)
+        self._dot(s, op, f"{kind}_f32", f"{geom}, {wt.c_float(op.pad_value)}", w)
 
     def _Dense(self, op, s):
         n_in, n_out = op.kernel.shape
@@ -167,13 +161,7 @@ class Lowering:
         w = (self._arr(s, "w", "uint32_t", wt.pack_w1_dense(op.kernel)) if w1
              else self._arr(s, "w", "float", op.kernel))
         kind = "dense_w1" if w1 else "dense"
-        b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
-        i, o = self._io(op)
-        if op.threshold is not None:
-            tau, mode = self._fthr(s, op.threshold)
-            s.statements.append(f"{self.kernel(f'l2m_{kind}_f32_b32_ref')}({n_in}, {n_out}, {i}, {w}, {b}, {tau}, {mode}, {o});")
-        else:
-            s.statements.append(f"{self.kernel(f'l2m_{kind}_f32_f32_ref')}({n_in}, {n_out}, {i}, {w}, {b}, {o});")
+        self._dot(s, op, f"{kind}_f32", f"{n_in}, {n_out}", w)
 
     def _BatchNorm(self, op, s):
         t = self.g.tensors[op.output]
