@@ -17,6 +17,7 @@ import argparse
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -72,8 +73,10 @@ def count_elf(elf, board, extra: dict | None = None) -> dict:
     from . import trace
     c = trace.count(elf, board, "net")
     sz = targets.size(elf, board)
-    binary = sum(n for f, n in c.calls if f.startswith(BINARY_KERNELS))
-    return {"instructions": c.total, "ok": c.ok, "calls": c.calls, "binary_kernel_instructions": binary,
+    # a layer-specialized kernel function net_op<i>_<kernel>_<variant> is listed as l2m_<kernel>_<variant>
+    calls = [(re.sub(r"^net_op\d+_", "l2m_", f), n) for f, n in c.calls]
+    binary = sum(n for f, n in calls if f.startswith(BINARY_KERNELS))
+    return {"instructions": c.total, "ok": c.ok, "calls": calls, "binary_kernel_instructions": binary,
             "image_flash": sz.flash, "image_ram": sz.ram, "stack_hwm": c.stack_hwm, **(extra or {})}
 
 
@@ -165,7 +168,7 @@ def main(argv=None) -> int:
                 for v in dict.fromkeys((board.kernel_variant, "builtin", "ref")):
                     r = bres[v] = run_variant(export(v), board, xf, tmp / "w" / mname / bname / v)
                     log(f"{mname} {bname} {v}: {r.get('instructions', r.get('skipped'))}")
-            for bname in args.baseline_boards.split(","):
+            for bname in filter(None, args.baseline_boards.split(",")):
                 board = boards.get_board(bname)
                 for kind in ("f32", "i8"):
                     r = run_baseline(e.graph, kind, board, xf, tmp / mname / "baseline", bl_cache)
@@ -177,6 +180,7 @@ def main(argv=None) -> int:
                 log(f"{mname} host: {results['host'][mname]}")
     results["wall_s"] = round(time.time() - t0, 1)
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     from .report import markdown
     (out / "RESULTS.md").write_text(markdown(results))

@@ -19,7 +19,7 @@ def _ratio(a, b, fmt="{:.2f}×") -> str:
 
 def _kernel(f: str) -> str:
     """Function name without the variant suffix, so calls line up across variants."""
-    return re.sub(r"_(ref|hs|usad8|zbb|hw|builtin)$", "", f)
+    return re.sub(r"_(ref|hs|usad8|zbb|hw|builtin)$", "", f.split(".")[0])
 
 
 def _board_table(m: dict, bname: str, vs: dict) -> list:

@@ -14,6 +14,9 @@ from .. import ir
 from ..planner import Plan, is_view
 from . import weights as wt
 
+# kernel variant → the engine mode of l2m_binary_impl.h that its layer-specialized functions use
+SPEC_MODES = {"hs": "L2M_MODE_HS", "usad8": "L2M_MODE_USAD8", "zbb": "L2M_MODE_ZBB", "hw": "L2M_MODE_HW",
+              "builtin": "L2M_MODE_BUILTIN"}
 ACT = {"relu": "L2M_ACT_RELU", "sigmoid": "L2M_ACT_SIGMOID", "tanh": "L2M_ACT_TANH"}
 
 
@@ -44,6 +47,7 @@ class Step:
     statements: list = field(default_factory=list)
     arrays: list = field(default_factory=list)
     geom: dict | None = None     # name, initializer
+    spec: dict | None = None     # a layer-specialized kernel function (see Lowering._spec)
 
 
 def runtime_kernels() -> frozenset:
@@ -92,13 +96,74 @@ class Lowering:
         s.arrays.append(a)
         return f"W->{a.name}"
 
-    def _geom(self, s: Step, in_shape, out_shape, k, strides, pads) -> str:
+    @staticmethod
+    def _geom_init(in_shape, out_shape, k, strides, pads) -> str:
         h, w, c = in_shape
         oh, ow, oc = out_shape
         vals = [h, w, c, oh, ow, oc, k[0], k[1], strides[0], strides[1], pads[0], pads[2]]
+        return ", ".join(str(int(v)) for v in vals)
+
+    def _geom(self, s: Step, in_shape, out_shape, k, strides, pads) -> str:
         gname = f"{self.name}_g{s.index}"
-        s.geom = {"name": gname, "init": ", ".join(str(int(v)) for v in vals)}
+        s.geom = {"name": gname, "init": self._geom_init(in_shape, out_shape, k, strides, pads)}
         return f"&{gname}"
+
+    def _spec(self, s: Step, op, kind: str, sizes: str, w: str) -> bool:
+        """With an optimized variant, a binary conv/dense becomes a call of a static function of
+        the model (`<name>_op<i>_<kernel>_<variant>`) that runs the l2m_binary_impl.h engine with
+        the layer's sizes as compile-time constants: `sizes` is the geometry initializer (conv)
+        or "groups, c, out_n" (dense). Returns False (→ plain kernel call) for `ref`."""
+        mode = SPEC_MODES.get(self.variant)
+        if mode is None:
+            return False
+        i, o = self._io(op)
+        out = "f32" if op.threshold is None else "b32"
+        if op.threshold is None:
+            param = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
+            ptype, otype, tail = "float", "float", "NULL, param, NULL, out"
+        else:
+            param = self._arr(s, "thr", "int32_t", op.threshold.tau)
+            ptype, otype, tail = "int32_t", "uint32_t", "param, NULL, out, NULL"
+        if kind == "conv2d_b32":
+            body = [f"const l2m_geom g = {{ {sizes} }};",
+                    f"l2mi_conv2d({mode}, &g, {1 if op.pad_one else 0}, in, w, {tail});"]
+        else:
+            body = [f"l2mi_dense({mode}, {sizes}, in, w, {tail});"]
+        self._spec_fn(s, f"{kind}_{out}", f"const uint32_t *in, const uint32_t *w, const {ptype} *param, {otype} *out",
+                      body, [i, w, param, o])
+        return True
+
+    def _spec_float(self, s: Step, op, kind: str, sizes: str, w: str) -> bool:
+        """A float-input conv/dense as a layer-specialized function, for every optimized variant
+        (False for `ref`): kind conv2d_w1 (1-bit weights, l2m_w1_impl.h), conv2d (float weights)
+        or dense (l2m_float_impl.h). `sizes`: the geometry initializer, or "in_n, out_n"."""
+        if self.variant not in SPEC_MODES:
+            return False
+        wtype = "uint32_t" if kind == "conv2d_w1" else "float"
+        i, o = self._io(op)
+        b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
+        pv = wt.c_float(getattr(op, "pad_value", 0.0))
+        if op.threshold is None:
+            params, args = f"const float *in, const {wtype} *w, const float *bias, float *out", [i, w, b, o]
+            tail, out = "NULL, NULL, NULL, out", "f32"
+        else:
+            tau = self._arr(s, "tau", "float", op.threshold.tau)
+            mode = self._arr(s, "mode", "int8_t", op.threshold.mode)
+            params = (f"const float *in, const {wtype} *w, const float *bias, const float *tau, const int8_t *mode, "
+                      "uint32_t *out")
+            args, tail, out = [i, w, b, tau, mode, o], "tau, mode, out, NULL", "b32"
+        if kind == "dense":
+            body = [f"l2mi_dense_f32({sizes}, in, w, bias, {tail});"]
+        else:
+            engine = "l2mi_conv_w1" if kind == "conv2d_w1" else "l2mi_conv_f32"
+            body = [f"const l2m_geom g = {{ {sizes} }};", f"{engine}(&g, {pv}, in, w, bias, {tail});"]
+        self._spec_fn(s, f"{kind}_f32_{out}", params, body, args)
+        return True
+
+    def _spec_fn(self, s: Step, kernel: str, params: str, body: list, args: list) -> None:
+        fname = f"{self.name}_op{s.index}_{kernel}_{self.variant}"
+        s.spec = {"fname": fname, "params": params, "body": body}
+        s.statements.append(f"{fname}({', '.join(args)});")
 
     def _io(self, op):
         return self.ptr(op.inputs[0], True), self.ptr(op.output, False)
@@ -134,24 +199,32 @@ class Lowering:
     def _BinaryConv2D(self, op, s):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
         kh, kw = op.weights.shape[:2]
-        geom = self._geom(s, t_in.shape, t_out.shape, (kh, kw), op.strides, op.pads)
         rows = wt.rows_layout(op.weights)      # few input channels: one word per kernel row
         w = self._arr(s, "w", "uint32_t", wt.pack_conv_rows(op.weights) if rows else wt.pack_conv(op.weights))
         kind = "conv2d_rows" if rows else "conv2d"
+        if not rows and self._spec(s, op, "conv2d_b32", self._geom_init(t_in.shape, t_out.shape, (kh, kw),
+                                                                      op.strides, op.pads), w):
+            return
+        geom = self._geom(s, t_in.shape, t_out.shape, (kh, kw), op.strides, op.pads)
         self._dot(s, op, f"{kind}_b32", f"{geom}, {1 if op.pad_one else 0}", w)
 
     def _BinaryDense(self, op, s):
         groups, c = self.g.tensors[op.inputs[0]].packing
         out_n = op.weights.shape[-1]
         w = self._arr(s, "w", "uint32_t", wt.pack_dense(op.weights, (groups, c)))
+        if self._spec(s, op, "dense_b32", f"{groups}, {c}, {out_n}", w):
+            return
         self._dot(s, op, "dense_b32", f"{groups}, {c}, {out_n}", w)
 
     def _Conv2D(self, op, s):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
-        geom = self._geom(s, t_in.shape, t_out.shape, op.kernel.shape[:2], op.strides, op.pads)
         w1 = wt.is_binary(op.kernel)        # ±1 weights: stored as bits, signs flipped instead of multiplied
         w = (self._arr(s, "w", "uint32_t", wt.pack_w1_conv(op.kernel)) if w1
              else self._arr(s, "w", "float", op.kernel))
+        sizes = self._geom_init(t_in.shape, t_out.shape, op.kernel.shape[:2], op.strides, op.pads)
+        if self._spec_float(s, op, "conv2d_w1" if w1 else "conv2d", sizes, w):
+            return
+        geom = self._geom(s, t_in.shape, t_out.shape, op.kernel.shape[:2], op.strides, op.pads)
         kind = "conv2d_w1" if w1 else "conv2d"
         self._dot(s, op, f"{kind}_f32", f"{geom}, {wt.c_float(op.pad_value)}", w)
 
@@ -161,6 +234,8 @@ class Lowering:
         w = (self._arr(s, "w", "uint32_t", wt.pack_w1_dense(op.kernel)) if w1
              else self._arr(s, "w", "float", op.kernel))
         kind = "dense_w1" if w1 else "dense"
+        if not w1 and self._spec_float(s, op, "dense", f"{n_in}, {n_out}", w):
+            return
         self._dot(s, op, f"{kind}_f32", f"{n_in}, {n_out}", w)
 
     def _BatchNorm(self, op, s):

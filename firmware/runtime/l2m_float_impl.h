@@ -1,0 +1,145 @@
+/* larq2mcu runtime — float conv/dense engines for the layer-specialized functions of generated
+ * code, as always-inline functions; bit-identical to l2m_conv2d_f32_*_ref / l2m_dense_f32_*_ref.
+ *
+ * Summation order (the reference's, l2m_float.c): for one output pixel and channel, acc = 0.0f,
+ * then acc += a_t * w_t over the window's taps in (ky, kx, c) order (taps outside the image add
+ * pad_value * w_t, or nothing when pad_value is 0), then + bias, then the threshold. No
+ * contraction into fused multiply-adds (C99 mode; the host build adds -ffp-contract=off).
+ *
+ * Fast path: the reference walks the whole window once per output channel. Here a block of
+ * L2MI_F32_BLOCK output channels is accumulated together — the tap loop outside, the channel loop
+ * inside — so each input value is loaded once per block and the weights of a tap (HWIO: the
+ * output channel is the fastest axis) are read contiguously. Each channel's accumulator still
+ * receives exactly the same products in exactly the same order, so the sums are the same floats.
+ * With constant sizes every inner loop is unrolled and the accumulators stay in registers.
+ */
+#ifndef L2M_FLOAT_IMPL_H
+#define L2M_FLOAT_IMPL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "l2m_kernels.h"
+
+#if defined(__GNUC__)
+#define L2MF_INLINE static inline __attribute__((always_inline))
+#else
+#define L2MF_INLINE static inline
+#endif
+
+/* Output channels accumulated together (fits the FPU registers of a Cortex-M4F with room). */
+#define L2MI_F32_BLOCK 8
+
+/* Store channel oc: threshold bit into obits (zeroed by the caller) when tau != NULL, else float. */
+L2MF_INLINE void l2mi_f32_put(float acc, int32_t oc, const float *bias, const float *tau, const int8_t *mode,
+                              uint32_t *obits, float *of) {
+    acc = acc + (bias ? bias[oc] : 0.0f);
+    if (tau != NULL) {
+        if (l2m_float_threshold_bit(acc, tau[oc], mode[oc])) l2m_set_bit(obits, oc);
+    } else if (of != NULL) {   /* always true here: tau == NULL means float outputs */
+        of[oc] = acc;
+    }
+}
+
+/* Sums of channels oc0 .. oc0+nb-1 (nb <= L2MI_F32_BLOCK) over `taps` (row, input) pairs: rows of
+ * `row_len` inputs, `stride` floats apart, starting at a; weights of input t at w + t*out_c. */
+L2MF_INLINE void l2mi_f32_block(const float *a, int32_t stride, int32_t rows, int32_t row_len, const float *w,
+                                int32_t out_c, int32_t oc0, int32_t nb, float *acc) {
+    float s[L2MI_F32_BLOCK];
+#pragma GCC unroll 8
+    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) s[j] = 0.0f;
+    const float *wt = w + oc0;
+    for (int32_t r = 0; r < rows; ++r, a += stride) {
+        for (int32_t i = 0; i < row_len; ++i, wt += out_c) {
+            const float x = a[i];
+#pragma GCC unroll 8
+            for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) {
+                if (j < nb) s[j] += x * wt[j];
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) acc[j] = s[j];
+}
+
+/* One pixel's window, tap by tap with bounds tests (the reference's loop, for border pixels). */
+L2MF_INLINE float l2mi_f32_acc_border(const l2m_geom *g, float pad_value, const float *in, const float *w,
+                                      int32_t iy0, int32_t ix0, int32_t oc) {
+    float acc = 0.0f;
+    for (int32_t ky = 0; ky < g->k_h; ++ky) {
+        const int32_t iy = iy0 + ky;
+        for (int32_t kx = 0; kx < g->k_w; ++kx) {
+            const int32_t ix = ix0 + kx;
+            const float *wt = w + ((ky * g->k_w + kx) * g->in_c) * g->out_c + oc;
+            if (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w) {
+                const float *a = in + (iy * g->in_w + ix) * g->in_c;
+                for (int32_t c = 0; c < g->in_c; ++c) acc += a[c] * wt[c * g->out_c];
+            } else if (pad_value != 0.0f) {
+                for (int32_t c = 0; c < g->in_c; ++c) acc += pad_value * wt[c * g->out_c];
+            }
+        }
+    }
+    return acc;
+}
+
+/* The whole convolution (contract of l2m_conv2d_f32_{f32,b32}_ref): floats to `of` when tau is
+ * NULL, else threshold bits to `obits`. */
+L2MF_INLINE void l2mi_conv_f32(const l2m_geom *g, float pad_value, const float *in, const float *w,
+                               const float *bias, const float *tau, const int8_t *mode, uint32_t *obits,
+                               float *of) {
+    const int32_t onw = L2M_WORDS(g->out_c);
+    float acc[L2MI_F32_BLOCK];
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+        const int32_t iy0 = oy * g->stride_h - g->pad_top;
+        for (int32_t ox = 0; ox < g->out_w; ++ox) {
+            const int32_t ix0 = ox * g->stride_w - g->pad_left;
+            if (tau != NULL) memset(obits, 0, (size_t)onw * sizeof(uint32_t));
+            if (iy0 >= 0 && iy0 + g->k_h <= g->in_h && ix0 >= 0 && ix0 + g->k_w <= g->in_w) {
+                const float *a = in + (iy0 * g->in_w + ix0) * g->in_c;
+                int32_t oc0 = 0;
+                for (; oc0 + L2MI_F32_BLOCK <= g->out_c; oc0 += L2MI_F32_BLOCK) {   /* full blocks */
+                    l2mi_f32_block(a, g->in_w * g->in_c, g->k_h, g->k_w * g->in_c, w, g->out_c, oc0, L2MI_F32_BLOCK,
+                                   acc);
+                    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) {
+                        l2mi_f32_put(acc[j], oc0 + j, bias, tau, mode, obits, of);
+                    }
+                }
+                if (oc0 < g->out_c) {                                              /* the rest */
+                    l2mi_f32_block(a, g->in_w * g->in_c, g->k_h, g->k_w * g->in_c, w, g->out_c, oc0,
+                                   g->out_c - oc0, acc);
+                    for (int32_t j = 0; j < g->out_c - oc0; ++j) {
+                        l2mi_f32_put(acc[j], oc0 + j, bias, tau, mode, obits, of);
+                    }
+                }
+            } else {
+                for (int32_t oc = 0; oc < g->out_c; ++oc) {
+                    l2mi_f32_put(l2mi_f32_acc_border(g, pad_value, in, w, iy0, ix0, oc), oc, bias, tau, mode, obits,
+                                 of);
+                }
+            }
+            if (tau != NULL) {
+                obits += onw;
+            } else {
+                of += g->out_c;
+            }
+        }
+    }
+}
+
+/* Dense (contract of l2m_dense_f32_{f32,b32}_ref): one row of in_n inputs. */
+L2MF_INLINE void l2mi_dense_f32(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,
+                                const float *tau, const int8_t *mode, uint32_t *obits, float *of) {
+    float acc[L2MI_F32_BLOCK];
+    if (tau != NULL) memset(obits, 0, (size_t)L2M_WORDS(out_n) * sizeof(uint32_t));
+    int32_t o0 = 0;
+    for (; o0 + L2MI_F32_BLOCK <= out_n; o0 += L2MI_F32_BLOCK) {
+        l2mi_f32_block(in, 0, 1, in_n, w, out_n, o0, L2MI_F32_BLOCK, acc);
+        for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) l2mi_f32_put(acc[j], o0 + j, bias, tau, mode, obits, of);
+    }
+    if (o0 < out_n) {
+        l2mi_f32_block(in, 0, 1, in_n, w, out_n, o0, out_n - o0, acc);
+        for (int32_t j = 0; j < out_n - o0; ++j) l2mi_f32_put(acc[j], o0 + j, bias, tau, mode, obits, of);
+    }
+}
+
+#endif /* L2M_FLOAT_IMPL_H */

@@ -1,0 +1,277 @@
+"""Issue 4: the layer-specialized kernels of generated code (the l2m_binary_impl.h and
+l2m_w1_impl.h engines instantiated with a layer's geometry, padding and output kind as
+compile-time constants, as templates/model.c.j2 emits them) are bit-identical to the _ref kernels.
+
+One C file holds one function per (case, mode, padding, output kind), exactly in the generated
+form (`const l2m_geom g = {...}; l2mi_conv2d(MODE, &g, PAD, ...)`), plus the same engines with the
+geometry read at run time; it is compiled with gcc and clang (-Werror, as the host build) next to
+the runtime and driven through ctypes against the _ref kernels on random data. Sizes cover the
+word boundaries (1, 3, 31, 32, 33, 63, 64, 128 channels), odd images, stride 2, same/valid, both
+pad values, windows larger than the on-stack border copy (> 64 words) and w1 windows larger than
+its tap table (> 48 taps). ISA-specific modes (USADA8, Zbb) are covered on QEMU by
+test_kernel_variants.py, whose exported models now run these functions.
+"""
+from __future__ import annotations
+
+import ctypes
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from larq2mcu import bits, paths
+from larq2mcu.host import CFLAGS
+
+MODES = {"csa": "L2M_MODE_CSA", "builtin": "L2M_MODE_BUILTIN"}   # the two host code paths
+# (h, w, in_c, out_c, k, stride, same)
+CONV = [(5, 7, 1, 3, 3, 1, True), (6, 5, 3, 33, 3, 2, True), (7, 7, 31, 32, 3, 1, False),
+        (5, 6, 32, 31, 3, 1, True), (4, 5, 33, 64, 2, 2, False), (5, 5, 63, 1, 3, 1, True),
+        (6, 7, 64, 63, 3, 2, False), (4, 4, 128, 65, 3, 1, True), (3, 5, 3, 128, 1, 1, False),
+        (9, 8, 64, 32, 5, 1, True), (1, 1, 64, 10, 1, 1, False), (7, 9, 32, 16, 3, 2, True),
+        (5, 4, 257, 9, 3, 1, True)]                          # 9 words x 9 taps: past the border copy
+DENSE = [(1, 1, 1), (1, 33, 64), (1, 63, 7), (49, 64, 128), (9, 3, 31), (25, 33, 65), (1, 1000, 3)]
+# (h, w, in_c, out_c, k, stride, same): w1 convs (float input)
+W1 = [(7, 5, 1, 33, 3, 1, True), (7, 5, 3, 32, 3, 2, False), (8, 6, 31, 5, 1, 1, False),
+      (6, 7, 3, 16, 5, 2, True), (9, 9, 2, 7, 3, 1, True), (5, 5, 1, 3, 2, 1, False),
+      (6, 6, 33, 4, 3, 1, True)]                             # 297 taps: past the tap table
+FDENSE = [(1, 1), (3, 8), (31, 9), (64, 17), (200, 10)]     # float dense (in_n, out_n)
+
+
+def _geometry(h, w, c, oc, k, s, same):
+    if same:
+        oh, ow = -(-h // s), -(-w // s)
+        ph, pw = max((oh - 1) * s + k - h, 0), max((ow - 1) * s + k - w, 0)
+        return [h, w, c, oh, ow, oc, k, k, s, s, ph // 2, pw // 2]
+    return [h, w, c, (h - k) // s + 1, (w - k) // s + 1, oc, k, k, s, s, 0, 0]
+
+
+def _source() -> str:
+    out = ['#include <stddef.h>', '#include "l2m_binary_impl.h"', '#include "l2m_float_impl.h"',
+           '#include "l2m_w1_impl.h"', ""]
+    for ci, case in enumerate(CONV):
+        g = ", ".join(map(str, _geometry(*case)))
+        for mn, mode in MODES.items():
+            for pad in (0, 1):
+                out += [
+                    f"void spec_conv_b_{ci}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const int32_t *p, uint32_t *o) {{",
+                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d({mode}, &g, {pad}, in, w, p, NULL, o, NULL);", "}",
+                    f"void spec_conv_f_{ci}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const float *p, float *o) {{",
+                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d({mode}, &g, {pad}, in, w, NULL, p, NULL, o);", "}"]
+    for di, (groups, c, n) in enumerate(DENSE):
+        for mn, mode in MODES.items():
+            out += [
+                f"void spec_dense_b_{di}_{mn}(const uint32_t *in, const uint32_t *w, const int32_t *p, uint32_t *o) {{",
+                f"    l2mi_dense({mode}, {groups}, {c}, {n}, in, w, p, NULL, o, NULL);", "}",
+                f"void spec_dense_f_{di}_{mn}(const uint32_t *in, const uint32_t *w, const float *p, float *o) {{",
+                f"    l2mi_dense({mode}, {groups}, {c}, {n}, in, w, NULL, p, NULL, o);", "}"]
+    for wi, case in enumerate(W1):
+        g = ", ".join(map(str, _geometry(*case)))
+        for pv in ("0.0f", "1.0f"):
+            tag = pv[0]
+            out += [
+                f"void spec_w1_b_{wi}_{tag}(const float *in, const uint32_t *w, const float *b, const float *t, "
+                "const int8_t *m, uint32_t *o) {",
+                f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv_w1(&g, {pv}, in, w, b, t, m, o, NULL);", "}",
+                f"void spec_w1_f_{wi}_{tag}(const float *in, const uint32_t *w, const float *b, float *o) {{",
+                f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv_w1(&g, {pv}, in, w, b, NULL, NULL, NULL, o);", "}"]
+    for wi, case in enumerate(W1):   # float-weight convs on the same geometries
+        g = ", ".join(map(str, _geometry(*case)))
+        for pv in ("0.0f", "1.0f"):
+            tag = pv[0]
+            out += [
+                f"void spec_f32_b_{wi}_{tag}(const float *in, const float *w, const float *b, const float *t, "
+                "const int8_t *m, uint32_t *o) {",
+                f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv_f32(&g, {pv}, in, w, b, t, m, o, NULL);", "}",
+                f"void spec_f32_f_{wi}_{tag}(const float *in, const float *w, const float *b, float *o) {{",
+                f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv_f32(&g, {pv}, in, w, b, NULL, NULL, NULL, o);", "}"]
+    for di, (n_in, n_out) in enumerate(FDENSE):
+        out += [f"void spec_fd_b_{di}(const float *in, const float *w, const float *b, const float *t, "
+                "const int8_t *m, uint32_t *o) {",
+                f"    l2mi_dense_f32({n_in}, {n_out}, in, w, b, t, m, o, NULL);", "}",
+                f"void spec_fd_f_{di}(const float *in, const float *w, const float *b, float *o) {{",
+                f"    l2mi_dense_f32({n_in}, {n_out}, in, w, b, NULL, NULL, NULL, o);", "}"]
+    out += ["/* the same engine with the geometry known only at run time */",
+            "void dyn_w1_b(const l2m_geom *g, float pv, const float *in, const uint32_t *w, const float *b, "
+            "const float *t, const int8_t *m, uint32_t *o) {",
+            "    l2mi_conv_w1(g, pv, in, w, b, t, m, o, NULL);", "}",
+            "void dyn_w1_f(const l2m_geom *g, float pv, const float *in, const uint32_t *w, const float *b, float *o) {",
+            "    l2mi_conv_w1(g, pv, in, w, b, NULL, NULL, NULL, o);", "}", ""]
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="module")
+def libs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("spec")
+    rt = paths.runtime_dir()
+    src = tmp / "l2m_spec_test.c"
+    src.write_text(_source())
+    out = {}
+    for cc in ("gcc", "clang"):
+        if not shutil.which(cc):
+            continue
+        so = tmp / f"libspec_{cc}.so"
+        cmd = [cc, *CFLAGS, "-Wpedantic", "-I", str(rt), *sorted(str(p) for p in rt.glob("*.c")), str(src),
+               "-o", str(so), "-lm"]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert r.returncode == 0 and not r.stderr.strip(), f"{' '.join(cmd)}\n{r.stderr[:3000]}"
+        out[cc] = ctypes.CDLL(str(so))
+    if not out:
+        pytest.skip("no host C compiler (gcc or clang)")
+    return out
+
+
+def _p(a):
+    return None if a is None else a.ctypes.data_as(ctypes.c_void_p)
+
+
+def _call(lib, name, n_out, dtype, *args):
+    out = np.full(n_out + 4, 0x7FC0DEAD, np.uint32)          # garbage + guard words
+    fn = getattr(lib, name)
+    fn.restype = None
+    fn(*args, _p(out))
+    assert (out[n_out:] == 0x7FC0DEAD).all(), f"{name} wrote past its output"
+    return out[:n_out].view(dtype).copy()
+
+
+def _packed(rng, groups: int, c: int) -> np.ndarray:
+    return bits.pack(rng.integers(0, 2, (groups, c)).astype(np.int8) * -2 + 1).reshape(-1).astype(np.uint32)
+
+
+@pytest.mark.parametrize("ci", range(len(CONV)), ids=lambda i: "x".join(map(str, CONV[i])))
+def test_spec_conv_matches_ref(libs, ci):
+    h, w, c, oc, k, s, same = CONV[ci]
+    geom = _geometry(*CONV[ci])
+    g = (ctypes.c_int32 * 12)(*geom)
+    rng = np.random.default_rng(100 + ci)
+    x, wt = _packed(rng, h * w, c), _packed(rng, oc * k * k, c)
+    thr = rng.integers(-k * k * c, k * k * c + 2, oc).astype(np.int32)
+    bias = rng.normal(0, 3, oc).astype(np.float32)
+    n_b, n_f = geom[3] * geom[4] * bits.words(oc), geom[3] * geom[4] * oc
+    for cc, lib in libs.items():
+        for pad in (0, 1):
+            want_b = _call(lib, "l2m_conv2d_b32_b32_ref", n_b, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
+                           _p(x), _p(wt), _p(thr))
+            want_f = _call(lib, "l2m_conv2d_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
+                           _p(x), _p(wt), _p(bias))
+            for mn in MODES:
+                got = _call(lib, f"spec_conv_b_{ci}_{mn}_{pad}", n_b, np.uint32, _p(x), _p(wt), _p(thr))
+                assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} thresholds"
+                got = _call(lib, f"spec_conv_f_{ci}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), _p(bias))
+                assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} floats"
+
+
+@pytest.mark.parametrize("di", range(len(DENSE)), ids=lambda i: "x".join(map(str, DENSE[i])))
+def test_spec_dense_matches_ref(libs, di):
+    groups, c, n = DENSE[di]
+    rng = np.random.default_rng(200 + di)
+    x, wt = _packed(rng, groups, c), _packed(rng, n * groups, c)
+    thr = rng.integers(-groups * c, groups * c + 2, n).astype(np.int32)
+    bias = rng.normal(0, 3, n).astype(np.float32)
+    i32 = ctypes.c_int32
+    for cc, lib in libs.items():
+        want_b = _call(lib, "l2m_dense_b32_b32_ref", bits.words(n), np.uint32, i32(groups), i32(c), i32(n),
+                       _p(x), _p(wt), _p(thr))
+        want_f = _call(lib, "l2m_dense_b32_f32_ref", n, np.uint32, i32(groups), i32(c), i32(n), _p(x), _p(wt),
+                       _p(bias))
+        for mn in MODES:
+            assert np.array_equal(_call(lib, f"spec_dense_b_{di}_{mn}", bits.words(n), np.uint32, _p(x), _p(wt),
+                                        _p(thr)), want_b), f"{cc} {mn}"
+            assert np.array_equal(_call(lib, f"spec_dense_f_{di}_{mn}", n, np.uint32, _p(x), _p(wt), _p(bias)),
+                                  want_f), f"{cc} {mn}"
+
+
+@pytest.mark.parametrize("wi", range(len(W1)), ids=lambda i: "x".join(map(str, W1[i])))
+def test_spec_w1_conv_matches_ref(libs, wi):
+    """Same floats bit for bit (summation order kept: tap table + prefix sums, see l2m_w1_impl.h),
+    including -0.0 inputs, and the same threshold bits with τ set to actual sums (both sides)."""
+    h, w, c, oc, k, s, same = W1[wi]
+    geom = _geometry(*W1[wi])
+    g = (ctypes.c_int32 * 12)(*geom)
+    rng = np.random.default_rng(300 + wi)
+    x = rng.normal(size=(h, w, c)).astype(np.float32)
+    x[0, 0, 0], x[-1, -1, -1] = -0.0, 0.0
+    x.reshape(-1)[rng.integers(0, x.size, 3)] = -0.0
+    taps = k * k * c
+    wt = np.concatenate([_packed(rng, 1, taps) for _ in range(oc)]).astype(np.uint32)
+    bias = rng.normal(size=oc).astype(np.float32)
+    mode = (np.arange(oc) % 4).astype(np.int8)
+    n_b, n_f = geom[3] * geom[4] * bits.words(oc), geom[3] * geom[4] * oc
+    for cc, lib in libs.items():
+        for pv in (0.0, 1.0):
+            tag = str(int(pv))
+            args = (_p(x), _p(wt), _p(bias))
+            want_f = _call(lib, "l2m_conv2d_w1_f32_f32_ref", n_f, np.float32, ctypes.byref(g), ctypes.c_float(pv), *args)
+            tau = want_f.reshape(-1, oc)[geom[3] * geom[4] // 2].copy()
+            targs = (*args, _p(tau), _p(mode))
+            want_b = _call(lib, "l2m_conv2d_w1_f32_b32_ref", n_b, np.uint32, ctypes.byref(g), ctypes.c_float(pv), *targs)
+            got_f = _call(lib, f"spec_w1_f_{wi}_{tag}", n_f, np.float32, *args)
+            assert np.array_equal(got_f.view(np.uint32), want_f.view(np.uint32)), f"{cc} pad {pv} floats"
+            assert np.array_equal(_call(lib, f"spec_w1_b_{wi}_{tag}", n_b, np.uint32, *targs), want_b), f"{cc} pad {pv}"
+            got_f = _call(lib, "dyn_w1_f", n_f, np.float32, ctypes.byref(g), ctypes.c_float(pv), *args)
+            assert np.array_equal(got_f.view(np.uint32), want_f.view(np.uint32)), f"{cc} pad {pv} run-time geometry"
+            got_b = _call(lib, "dyn_w1_b", n_b, np.uint32, ctypes.byref(g), ctypes.c_float(pv), *targs)
+            assert np.array_equal(got_b, want_b), f"{cc} pad {pv} run-time geometry thresholds"
+            assert 0 < int(np.unpackbits(want_b.view(np.uint8)).sum()) < n_b * 32   # both bit values occur
+
+
+@pytest.mark.parametrize("wi", range(len(W1)), ids=lambda i: "x".join(map(str, W1[i])))
+def test_spec_float_conv_matches_ref(libs, wi):
+    """Float weights: channels accumulated in blocks (l2m_float_impl.h), each channel's products
+    added in the reference's order — the same floats bit for bit, and the same threshold bits."""
+    h, w, c, oc, k, s, same = W1[wi]
+    geom = _geometry(*W1[wi])
+    g = (ctypes.c_int32 * 12)(*geom)
+    rng = np.random.default_rng(400 + wi)
+    x = rng.normal(size=(h, w, c)).astype(np.float32)
+    x.reshape(-1)[rng.integers(0, x.size, 3)] = -0.0
+    wt = rng.normal(size=(k, k, c, oc)).astype(np.float32)
+    bias = rng.normal(size=oc).astype(np.float32)
+    mode = (np.arange(oc) % 4).astype(np.int8)
+    n_b, n_f = geom[3] * geom[4] * bits.words(oc), geom[3] * geom[4] * oc
+    for cc, lib in libs.items():
+        for pv in (0.0, 1.0):
+            tag = str(int(pv))
+            args = (_p(x), _p(wt), _p(bias))
+            want_f = _call(lib, "l2m_conv2d_f32_f32_ref", n_f, np.float32, ctypes.byref(g), ctypes.c_float(pv), *args)
+            tau = want_f.reshape(-1, oc)[geom[3] * geom[4] // 2].copy()
+            targs = (*args, _p(tau), _p(mode))
+            want_b = _call(lib, "l2m_conv2d_f32_b32_ref", n_b, np.uint32, ctypes.byref(g), ctypes.c_float(pv), *targs)
+            got_f = _call(lib, f"spec_f32_f_{wi}_{tag}", n_f, np.float32, *args)
+            assert np.array_equal(got_f.view(np.uint32), want_f.view(np.uint32)), f"{cc} pad {pv} floats"
+            assert np.array_equal(_call(lib, f"spec_f32_b_{wi}_{tag}", n_b, np.uint32, *targs), want_b), f"{cc} pad {pv}"
+
+
+@pytest.mark.parametrize("di", range(len(FDENSE)), ids=lambda i: "x".join(map(str, FDENSE[i])))
+def test_spec_float_dense_matches_ref(libs, di):
+    n_in, n_out = FDENSE[di]
+    rng = np.random.default_rng(500 + di)
+    x = rng.normal(size=n_in).astype(np.float32)
+    wt = rng.normal(size=(n_in, n_out)).astype(np.float32)
+    bias = rng.normal(size=n_out).astype(np.float32)
+    mode = (np.arange(n_out) % 4).astype(np.int8)
+    i32 = ctypes.c_int32
+    for cc, lib in libs.items():
+        args = (_p(x), _p(wt), _p(bias))
+        want_f = _call(lib, "l2m_dense_f32_f32_ref", n_out, np.float32, i32(n_in), i32(n_out), *args)
+        targs = (*args, _p(want_f.copy()), _p(mode))
+        want_b = _call(lib, "l2m_dense_f32_b32_ref", bits.words(n_out), np.uint32, i32(n_in), i32(n_out), *targs)
+        got = _call(lib, f"spec_fd_f_{di}", n_out, np.float32, *args)
+        assert np.array_equal(got.view(np.uint32), want_f.view(np.uint32)), cc
+        assert np.array_equal(_call(lib, f"spec_fd_b_{di}", bits.words(n_out), np.uint32, *targs), want_b), cc
+
+
+def test_generated_code_uses_the_specialized_functions(tmp_path, tfm):
+    """An export with an optimized variant calls one static function per binary/w1 layer, with the
+    geometry as constants; the `ref` export calls the plain kernels."""
+    import larq2mcu
+    from larq2mcu import zoo
+    _, keras, _ = tfm
+    keras.utils.set_random_seed(1)
+    m = zoo.randomize_bn(zoo.mnist_bnn(input_shape=(12, 12, 1), num_classes=10), seed=2)
+    c = larq2mcu.export(m, tmp_path / "hs", name="tiny", kernel_variant="hs").files["tiny.c"]
+    assert "static L2M_NOINLINE void tiny_op0_conv2d_w1_f32_b32_hs(" in c
+    assert "l2mi_conv2d(L2M_MODE_HS, &g, " in c and "l2mi_dense(L2M_MODE_HS, " in c
+    r = larq2mcu.export(m, tmp_path / "ref", name="tiny").files["tiny.c"]
+    assert "l2mi_" not in r and "l2m_conv2d_w1_f32_b32_ref(" in r
