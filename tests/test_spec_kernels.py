@@ -36,6 +36,10 @@ DENSE = [(1, 1, 1), (1, 33, 64), (1, 63, 7), (49, 64, 128), (9, 3, 31), (25, 33,
 W1 = [(7, 5, 1, 33, 3, 1, True), (7, 5, 3, 32, 3, 2, False), (8, 6, 31, 5, 1, 1, False),
       (6, 7, 3, 16, 5, 2, True), (9, 9, 2, 7, 3, 1, True), (5, 5, 1, 3, 2, 1, False),
       (6, 6, 33, 4, 3, 1, True)]                             # 297 taps: past the tap table
+# few-channel convs, one word per kernel row: (h, w, in_c, out_c, k_h, k_w, stride, same)
+ROWS = [(7, 6, 1, 33, 3, 3, 1, True), (8, 7, 1, 32, 5, 5, 2, True), (6, 9, 3, 17, 3, 3, 1, False),
+        (9, 5, 2, 64, 3, 5, 2, False), (5, 5, 16, 8, 2, 2, 1, True), (6, 6, 10, 5, 1, 3, 1, True),
+        (7, 7, 1, 3, 7, 7, 1, True)]
 FDENSE = [(1, 1), (3, 8), (31, 9), (64, 17), (200, 10)]     # float dense (in_n, out_n)
 
 
@@ -45,6 +49,15 @@ def _geometry(h, w, c, oc, k, s, same):
         ph, pw = max((oh - 1) * s + k - h, 0), max((ow - 1) * s + k - w, 0)
         return [h, w, c, oh, ow, oc, k, k, s, s, ph // 2, pw // 2]
     return [h, w, c, (h - k) // s + 1, (w - k) // s + 1, oc, k, k, s, s, 0, 0]
+
+
+def _geometry_hw(h, w, c, oc, kh, kw, s, same):
+    """Like _geometry, for a kh x kw window (TensorFlow's 'same' padding split)."""
+    if same:
+        oh, ow = -(-h // s), -(-w // s)
+        ph, pw = max((oh - 1) * s + kh - h, 0), max((ow - 1) * s + kw - w, 0)
+        return [h, w, c, oh, ow, oc, kh, kw, s, s, ph // 2, pw // 2]
+    return [h, w, c, (h - kh) // s + 1, (w - kw) // s + 1, oc, kh, kw, s, s, 0, 0]
 
 
 def _source() -> str:
@@ -59,6 +72,17 @@ def _source() -> str:
                     f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d({mode}, &g, {pad}, in, w, p, NULL, o, NULL);", "}",
                     f"void spec_conv_f_{ci}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const float *p, float *o) {{",
                     f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d({mode}, &g, {pad}, in, w, NULL, p, NULL, o);", "}"]
+    for ri, case in enumerate(ROWS):
+        g = ", ".join(map(str, _geometry_hw(*case)))
+        for mn, mode in MODES.items():
+            for pad in (0, 1):
+                out += [
+                    f"void spec_rows_b_{ri}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const int32_t *p, uint32_t *o) {{",
+                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d_rows({mode}, &g, {pad}, in, w, p, NULL, o, NULL);",
+                    "}",
+                    f"void spec_rows_f_{ri}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const float *p, float *o) {{",
+                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d_rows({mode}, &g, {pad}, in, w, NULL, p, NULL, o);",
+                    "}"]
     for di, (groups, c, n) in enumerate(DENSE):
         for mn, mode in MODES.items():
             out += [
@@ -159,6 +183,30 @@ def test_spec_conv_matches_ref(libs, ci):
                 got = _call(lib, f"spec_conv_b_{ci}_{mn}_{pad}", n_b, np.uint32, _p(x), _p(wt), _p(thr))
                 assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} thresholds"
                 got = _call(lib, f"spec_conv_f_{ci}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), _p(bias))
+                assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} floats"
+
+
+@pytest.mark.parametrize("ri", range(len(ROWS)), ids=lambda i: "x".join(map(str, ROWS[i])))
+def test_spec_rows_conv_matches_ref(libs, ri):
+    h, w, c, oc, kh, kw, s, same = ROWS[ri]
+    geom = _geometry_hw(*ROWS[ri])
+    g = (ctypes.c_int32 * 12)(*geom)
+    rng = np.random.default_rng(600 + ri)
+    x = _packed(rng, h * w, c)
+    wt = _packed(rng, oc * kh, kw * c)                    # one word per kernel row, bit kx*in_c + c
+    thr = rng.integers(-kh * kw * c, kh * kw * c + 2, oc).astype(np.int32)
+    bias = rng.normal(0, 3, oc).astype(np.float32)
+    n_b, n_f = geom[3] * geom[4] * bits.words(oc), geom[3] * geom[4] * oc
+    for cc, lib in libs.items():
+        for pad in (0, 1):
+            want_b = _call(lib, "l2m_conv2d_rows_b32_b32_ref", n_b, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
+                           _p(x), _p(wt), _p(thr))
+            want_f = _call(lib, "l2m_conv2d_rows_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
+                           _p(x), _p(wt), _p(bias))
+            for mn in MODES:
+                got = _call(lib, f"spec_rows_b_{ri}_{mn}_{pad}", n_b, np.uint32, _p(x), _p(wt), _p(thr))
+                assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} thresholds"
+                got = _call(lib, f"spec_rows_f_{ri}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), _p(bias))
                 assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} floats"
 
 

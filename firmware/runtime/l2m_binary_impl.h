@@ -378,6 +378,51 @@ L2M_INLINE void l2mi_dense_impl(int mode, int32_t groups, int32_t c, int32_t out
                 l2mi_masks_make());
 }
 
+/* Few-channel conv (contract of l2m_conv2d_rows_b32_{b32,f32}_ref in l2m_kernels.h, layout of
+ * l2m_rows.c: filter = k_h words, bit kx*in_c + c of word ky). Per pixel the k_h window rows are
+ * gathered once into one word each — bits, and for zero padding a mask of the taps inside —
+ * then every filter is one run of k_h masked XOR words through the mode's popcount. Accumulator:
+ * (bits that count) - 2 * popcount, the reference's sum of per-row terms regrouped (integers). */
+L2M_INLINE void l2mi_conv2d_rows(int mode, const l2m_geom *g, int32_t pad_one, const uint32_t *in,
+                                 const uint32_t *w, const int32_t *thr, const float *bias, uint32_t *obits,
+                                 float *of) {
+    const l2mi_masks m = l2mi_masks_make();
+    const uint32_t cmask = g->in_c >= 32 ? 0xFFFFFFFFu : ((1u << (uint32_t)g->in_c) - 1u);
+    uint32_t rw[L2M_ROWS_MAX_KH], rm[L2M_ROWS_MAX_KH];
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+        const int32_t iy0 = oy * g->stride_h - g->pad_top;
+        for (int32_t ox = 0; ox < g->out_w; ++ox) {
+            const int32_t ix0 = ox * g->stride_w - g->pad_left;
+            int32_t inside = 0;   /* taps inside the image */
+#pragma GCC unroll 16
+            for (int32_t ky = 0; ky < g->k_h; ++ky) {
+                const int32_t iy = iy0 + ky;
+                uint32_t r = 0, mk = 0;
+                if (iy >= 0 && iy < g->in_h) {
+#pragma GCC unroll 32
+                    for (int32_t kx = 0; kx < g->k_w; ++kx) {
+                        const int32_t ix = ix0 + kx;
+                        if (ix >= 0 && ix < g->in_w) {
+                            const uint32_t sh = (uint32_t)(kx * g->in_c) & 31u;
+                            r |= in[iy * g->in_w + ix] << sh;   /* pad bits are 0: no masking */
+                            mk |= cmask << sh;
+                            ++inside;
+                        }
+                    }
+                }
+                rw[ky] = r;
+                rm[ky] = mk;
+            }
+            if (pad_one) {   /* outside taps are +1: bits 0 against the weight, all taps count */
+                l2mi_window(mode, rw, NULL, 0, 1, g->k_h, g->k_h * g->k_w * g->in_c, g->out_c, w, thr, bias, &obits,
+                            &of, m);
+            } else {
+                l2mi_window(mode, rw, rm, 0, 1, g->k_h, inside * g->in_c, g->out_c, w, thr, bias, &obits, &of, m);
+            }
+        }
+    }
+}
+
 /* Entry points (see the header comment). */
 L2M_INLINE void l2mi_conv2d(int mode, const l2m_geom *g, int32_t pad_one, const uint32_t *in, const uint32_t *w,
                             const int32_t *thr, const float *bias, uint32_t *obits, float *of) {

@@ -124,9 +124,10 @@ class Lowering:
         else:
             param = self._arr(s, "thr", "int32_t", op.threshold.tau)
             ptype, otype, tail = "int32_t", "uint32_t", "param, NULL, out, NULL"
-        if kind == "conv2d_b32":
+        if kind in ("conv2d_b32", "conv2d_rows_b32"):
+            engine = "l2mi_conv2d" if kind == "conv2d_b32" else "l2mi_conv2d_rows"
             body = [f"const l2m_geom g = {{ {sizes} }};",
-                    f"l2mi_conv2d({mode}, &g, {1 if op.pad_one else 0}, in, w, {tail});"]
+                    f"{engine}({mode}, &g, {1 if op.pad_one else 0}, in, w, {tail});"]
         else:
             body = [f"l2mi_dense({mode}, {sizes}, in, w, {tail});"]
         self._spec_fn(s, f"{kind}_{out}", f"const uint32_t *in, const uint32_t *w, const {ptype} *param, {otype} *out",
@@ -202,8 +203,8 @@ class Lowering:
         rows = wt.rows_layout(op.weights)      # few input channels: one word per kernel row
         w = self._arr(s, "w", "uint32_t", wt.pack_conv_rows(op.weights) if rows else wt.pack_conv(op.weights))
         kind = "conv2d_rows" if rows else "conv2d"
-        if not rows and self._spec(s, op, "conv2d_b32", self._geom_init(t_in.shape, t_out.shape, (kh, kw),
-                                                                      op.strides, op.pads), w):
+        if self._spec(s, op, f"{kind}_b32", self._geom_init(t_in.shape, t_out.shape, (kh, kw), op.strides, op.pads),
+                      w):
             return
         geom = self._geom(s, t_in.shape, t_out.shape, (kh, kw), op.strides, op.pads)
         self._dot(s, op, f"{kind}_b32", f"{geom}, {1 if op.pad_one else 0}", w)
