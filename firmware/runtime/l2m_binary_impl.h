@@ -104,6 +104,13 @@ L2M_INLINE uint32_t l2mi_triple_bytes(uint32_t x0, uint32_t x1, uint32_t x2, l2m
     return l2mi_nib_to_bytes(l2mi_nib(l, m) + (l2mi_nib(h, m) << 1), m);   /* per nibble <= 4 + 8 */
 }
 
+/* Carry-save adder: a + b + c = 2 * (*h) + (*l), bit by bit. */
+L2M_INLINE void l2mi_csa(uint32_t *h, uint32_t *l, uint32_t a, uint32_t b, uint32_t c) {
+    const uint32_t u = a ^ b;
+    *h = (a & b) | (u & c);
+    *l = u ^ c;
+}
+
 /* Sum of the four bytes of b (each up to 255). */
 L2M_INLINE int32_t l2mi_hsum_bytes(uint32_t b) {
     b = (b & 0x00FF00FFu) + ((b >> 8) & 0x00FF00FFu);
@@ -155,8 +162,8 @@ L2M_INLINE int32_t l2mi_xpc_rows_m(int mode, const uint32_t *a, const uint32_t *
         return total;
     }
     /* Pending byte counts: every byte stays <= 255 - room (a word adds <= 8 per byte). Short rows
-     * (<= 30 words, every conv row up to 320 channels at 3x3) test for overflow once per row;
-     * longer ones are cut into 27-word chunks (+ a 2-word tail: <= 232). No test runs per triple. */
+     * (<= 30 words, every conv row up to 320 channels at 3x3) go by word triples and test for
+     * overflow once per row; longer ones take the Harley-Seal loop below. */
     uint32_t bytes = 0;
     if (rows * n <= 31) {   /* the whole window fits the byte counters: no overflow test at all */
 #pragma GCC unroll 8
@@ -179,27 +186,39 @@ L2M_INLINE int32_t l2mi_xpc_rows_m(int mode, const uint32_t *a, const uint32_t *
         }
         return total + l2mi_hsum_bytes(bytes);
     }
-    const int32_t n3 = n - n % 3;
+    /* Long rows (dense layers): Harley-Seal, 8 words per step through a tree of 7 carry-save
+     * adders into running ones/twos/fours; only the eights word is counted per step. */
     for (int32_t r = 0; r < rows; ++r, a += as, w += n, mk = mk != NULL ? mk + as : NULL) {
-        for (int32_t i = 0; i < n;) {
-            const int32_t end3 = i + 27 <= n3 ? i + 27 : n3;   /* 9 triples: <= 216 per byte */
-            total += l2mi_hsum_bytes(bytes);
-            bytes = 0;
-            for (; i < end3; i += 3) {
-                const uint32_t b =
-                    l2mi_triple_bytes(l2mi_x(a, w, mk, i), l2mi_x(a, w, mk, i + 1), l2mi_x(a, w, mk, i + 2), m);
-                if (mode == L2M_MODE_USAD) {
-                    total = l2mi_add_bytes(total, b);
-                } else {
-                    bytes += b;
+        uint32_t ones = 0, twos = 0, fours = 0, eights_bytes = 0;
+        int32_t eights = 0, steps = 0;
+        int32_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            uint32_t twos_a, twos_b, fours_a, fours_b, e;
+            l2mi_csa(&twos_a, &ones, ones, l2mi_x(a, w, mk, i), l2mi_x(a, w, mk, i + 1));
+            l2mi_csa(&twos_b, &ones, ones, l2mi_x(a, w, mk, i + 2), l2mi_x(a, w, mk, i + 3));
+            l2mi_csa(&fours_a, &twos, twos, twos_a, twos_b);
+            l2mi_csa(&twos_a, &ones, ones, l2mi_x(a, w, mk, i + 4), l2mi_x(a, w, mk, i + 5));
+            l2mi_csa(&twos_b, &ones, ones, l2mi_x(a, w, mk, i + 6), l2mi_x(a, w, mk, i + 7));
+            l2mi_csa(&fours_b, &twos, twos, twos_a, twos_b);
+            l2mi_csa(&e, &fours, fours, fours_a, fours_b);
+            if (mode == L2M_MODE_USAD) {
+                eights = l2mi_add_bytes(eights, l2mi_nib_to_bytes(l2mi_nib(e, m), m));
+            } else {
+                eights_bytes += l2mi_nib_to_bytes(l2mi_nib(e, m), m);   /* <= 8 per byte per step */
+                if (++steps == 31) {
+                    eights += l2mi_hsum_bytes(eights_bytes);
+                    eights_bytes = 0;
+                    steps = 0;
                 }
             }
-            if (i == n3) {
-                for (; i < n; ++i) bytes += l2mi_nib_to_bytes(l2mi_nib(l2mi_x(a, w, mk, i), m), m);   /* 0..2 words */
-            }
         }
+        /* ones + 2 twos + 4 fours per nibble <= 4 + 8 + 16: widened to bytes before the x4 */
+        bytes = l2mi_nib_to_bytes(l2mi_nib(ones, m) + (l2mi_nib(twos, m) << 1), m) +
+                (l2mi_nib_to_bytes(l2mi_nib(fours, m), m) << 2);            /* <= 24 + 32 per byte */
+        for (; i < n; ++i) bytes += l2mi_nib_to_bytes(l2mi_nib(l2mi_x(a, w, mk, i), m), m);   /* + 7 x 8 */
+        total += 8 * (eights + l2mi_hsum_bytes(eights_bytes)) + l2mi_hsum_bytes(bytes);
     }
-    return total + l2mi_hsum_bytes(bytes);
+    return total;
 }
 
 L2M_INLINE int32_t l2mi_xpc_rows(int mode, const uint32_t *a, int32_t as, const uint32_t *w, int32_t rows,
