@@ -11,16 +11,24 @@
  * Strategy, chosen by a compile-time `mode` constant after inlining:
  *   L2M_MODE_BUILTIN  popcount(a ^ w) per word with __builtin_popcount (one instruction where the
  *                     ISA has it; a libgcc call elsewhere), two output channels per pass.
- *   L2M_MODE_CSA      a carry-save adder turns 3 XOR words into (h, l) with value 2h + l (5 ops
- *                     instead of 2 popcounts); l and h are counted per 4-bit field, combined,
- *                     widened to bytes (<= 24 per byte per triple) and accumulated in one word
- *                     whose bytes are summed only when they could overflow.
- *   L2M_MODE_USAD     L2M_MODE_CSA, but each triple's byte counts are added by USADA8.
+ *   L2M_MODE_CSA      rows of up to 30 words (conv windows): a carry-save adder turns 3 XOR
+ *                     words into (h, l) with value 2h + l (5 ops instead of 2 popcounts); l and
+ *                     h are counted per 4-bit field, combined, widened to bytes (<= 24 per byte
+ *                     per triple) and accumulated in one word whose bytes are summed only when
+ *                     they could overflow. Longer rows (dense layers): Harley-Seal, 8 words per
+ *                     step through 7 carry-save adders, one popcount per step.
+ *   L2M_MODE_USAD     L2M_MODE_CSA, but byte counts are added to the total by USADA8.
+ * The SWAR masks are kept in registers on Arm (shifted-operand ANDs).
  * Interior windows (no tap outside the image) read k_h rows of k_w*nw contiguous words without
- * bounds checks; border windows test each tap like the reference does.
+ * bounds checks; a border window is first copied to the stack (taps outside read as bits 0, with
+ * a mask word per tap for zero padding) so that it takes the same unrolled path; a window larger
+ * than that copy (L2MI_WIN_MAX words) is computed tap by tap like the reference does.
+ * Threshold bits are assembled 32 at a time without branches.
  *
- * Contract of l2mi_conv2d / l2mi_dense: those of the _ref kernels (l2m_kernels.h), plus `mode`;
- * exactly one of obits (threshold bits, thr != NULL) and of (floats, bias may be NULL) non-NULL.
+ * Contract of l2mi_conv2d / l2mi_dense / l2mi_conv2d_rows: those of the _ref kernels
+ * (l2m_kernels.h), plus `mode`; exactly one of obits (threshold bits, thr != NULL) and of (floats,
+ * bias may be NULL) non-NULL. Stack: up to 2 * L2MI_WIN_MAX words (512 bytes) for the border copy
+ * (one copy of 256 bytes when pad_one is a constant 1). No heap, no globals, reentrant.
  * Internal header: names are l2mi_*, not part of the kernel API.
  */
 #ifndef L2M_BINARY_IMPL_H

@@ -2,14 +2,20 @@
  *
  * Every function here is bit-identical to its _ref twin in l2m_kernels.h for every argument the
  * _ref contract allows, and has the same contract: NHWC layout, packed tensors as in l2m_bits.h,
- * 4-byte aligned pointers, inputs and outputs must not overlap, no heap, no globals, no scratch
- * buffer (only a few words of stack), reentrant, cannot fail, output pad bits written as 0.
+ * 4-byte aligned pointers, inputs and outputs must not overlap, no heap, no globals, reentrant,
+ * cannot fail, output pad bits written as 0. Stack: a border window is copied to at most 512
+ * bytes of stack (l2m_binary_impl.h, L2MI_WIN_MAX), no other scratch buffer.
+ *
+ * The implementation is the always-inline engine in l2m_binary_impl.h; generated code does not
+ * call these functions but instantiates the same engine once per layer with the layer's sizes as
+ * constants (templates/model.c.j2), which is what the board variant selects.
  *
  * A variant name selects a whole set (conv2d b32->b32 / b32->f32, dense b32->b32 / b32->f32).
  * All variants compile on every target (C99, GCC/clang builtins only); where the ISA feature a
  * variant is named after is missing, it falls back to the portable carry-save code (_hs):
- *   _hs       carry-save adders (3:2 compressor) over word triples, counted per byte with SWAR;
- *             portable C, the best choice on cores without popcount.
+ *   _hs       carry-save adders: 3:2 compressors over word triples in conv windows, Harley-Seal
+ *             over 8 words in long rows, counted per byte with SWAR; portable C, the best
+ *             choice on cores without popcount.
  *   _usad8    _hs, with the per-byte counts summed by one USADA8 (ACLE __usada8) per triple on
  *             cores with __ARM_FEATURE_SIMD32 (Cortex-M4/M7/M33/M55 with DSP).
  *   _zbb      __builtin_popcount where __riscv_zbb is defined (-> cpop), else _hs.
@@ -19,9 +25,10 @@
  *             word): the baseline other BNN code generators use, kept for benchmarks.
  * Common structure of all variants: convolution outputs whose window lies inside the image take
  * a branch-free path (each kernel row is k_w*L2M_WORDS(in_c) contiguous words in both input and
- * weights); only border outputs test taps against the image. Where popcount is one instruction,
- * two output channels are computed together so each activation word is loaded once for both.
- * Threshold outputs are assembled in a register and stored once per 32 channels.
+ * weights); border windows are copied once per pixel with padded taps filled in (see
+ * l2m_binary_impl.h). Where popcount is one instruction, two output channels are computed
+ * together so each activation word is loaded once for both. Threshold outputs are assembled in a
+ * register and stored once per 32 channels.
  */
 #ifndef L2M_KERNELS_OPT_H
 #define L2M_KERNELS_OPT_H
