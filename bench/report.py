@@ -43,7 +43,8 @@ def _board_table(m: dict, bname: str, vs: dict) -> list:
                f" | {best['instructions'] / max(m['binary_macs'], 1):.3f} |")
     b = vs.get("builtin", {}).get("instructions")
     peak = m["arena"] + best["stack_hwm"]
-    out += ["", f"whole model vs `_builtin`: **{_ratio(b, best['instructions'])}**; binary kernels vs "
+    out += ["", f"whole model vs `_builtin`: **{_ratio(b, best['instructions'])}**, vs `_ref`: "
+            f"{_ratio(vs.get('ref', {}).get('instructions'), best['instructions'])}; binary kernels vs "
             f"`_builtin`: {_ratio(vs.get('builtin', {}).get('binary_kernel_instructions'), best['binary_kernel_instructions'])}; "
             f"binary-kernel instr/BMAC {best['binary_kernel_instructions'] / max(m['binary_macs'], 1):.3f}; "
             f"image flash {_n(best['image_flash'])} B (`_builtin` {_n(vs.get('builtin', {}).get('image_flash'))}, "
@@ -157,7 +158,7 @@ def markdown(results: dict) -> str:
            "Method: exact instruction counts of one inference (untrained weights, randomize_bn) under "
            "QEMU, counted per executed translation block by a TCG plugin (bench/qcount.c; same figures as "
            "the `-d in_asm,exec,nochain` trace). `instr` = from entry of `net_invoke` to its return, callees "
-           "(libgcc, softfloat) included; per-layer rows are kernel calls. BMAC = binary multiply-accumulate. "
+           "(libgcc, softfloat) included; per-layer rows are kernel calls — with an optimized variant (every column but `ref`) these are the model's layer-specialized functions (`net_op<i>_<kernel>_<variant>`: the runtime's engine with the layer's sizes as compile-time constants), listed under the kernel's name; `_builtin` is the same generated code with `__builtin_popcount` as its popcount, `ref` the plain-C reference kernels. BMAC = binary multiply-accumulate. "
            "Stack HWM is *measured*: the plugin records the lowest address stored to in the stack region "
            "(__bss_end..__stack_top) over the whole run (harness frames included) — what painting the stack "
            "and reading it back finds. Image flash = whole linked image incl. harness and one embedded "

@@ -34,15 +34,19 @@ def main():
 @click.option("--force", is_flag=True, help="write into a folder holding foreign files (they are kept)")
 @click.option("--board", default=None, help="write a PlatformIO project for this board (see boards.yaml)")
 @click.option("--data", default=None, help="samples embedded in the board demo (default: 4 random inputs)")
-def export(model, out_dir, name, force, board, data):
+@click.option("--kernels", type=click.Choice(["ref", "hs", "usad8", "zbb", "hw", "builtin"]), default=None,
+              help="kernel variant of a library export (default ref; with --board the board's own)")
+def export(model, out_dir, name, force, board, data, kernels):
     """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO
     project (lib/<name>/ + src/main.c demo harness + platformio.ini)."""
     from .export import export as do_export
     if board is None:
-        exp = do_export(model, out_dir, name=name, force=force)
+        exp = do_export(model, out_dir, name=name, force=force, kernel_variant=kernels or "ref")
         click.echo(exp.report())
         click.echo(f"\nwrote {len(exp.files) + 1} files to {exp.out_dir}")
         return
+    if kernels is not None:
+        raise click.UsageError("--kernels applies to library exports; with --board the board's variant is used")
     from .project import export_project
     exp, files, b = export_project(model, out_dir, name, board, data, force)
     click.echo(exp.report())

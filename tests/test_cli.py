@@ -54,3 +54,15 @@ def test_run_on_qemu(model_path):
     r = cli("run", model_path, "--board", "qemu_m3", "--data", "digits", "-n", "100")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "bit-identical to the host library: yes" in r.stdout
+
+
+def test_export_kernel_variant(model_path, tmp_path):
+    """--kernels picks the layer-specialized kernels for a library export; with --board it is a
+    usage error (the board's own variant is used)."""
+    r = cli("export", model_path, "-o", tmp_path / "out", "--name", "dig", "--kernels", "hw")
+    assert r.returncode == 0, r.stderr
+    c = (tmp_path / "out" / "dig.c").read_text()
+    assert "static L2M_NOINLINE void dig_op0_conv2d_w1_f32_b32_hw(" in c and "l2mi_dense(L2M_MODE_HW, " in c
+    r = cli("export", model_path, "-o", tmp_path / "p", "--board", "qemu_m4", "--kernels", "hw")
+    assert r.returncode == 2 and "--kernels applies to library exports" in r.stderr
+    assert not (tmp_path / "p").exists()

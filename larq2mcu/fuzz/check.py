@@ -289,6 +289,34 @@ def _classify_bits(g, src, bnd, pre, t, m_s, s) -> SampleIssue:
                                      f"the rounding bound {e[j]:.3g}")
 
 
+# Optimized variants exported next to `ref` (even seeds hs: carry-save engine; odd seeds builtin:
+# popcount per word, filter pairs): their layer-specialized functions (the engines of
+# l2m_*_impl.h) must give every tensor bit for bit as the _ref kernels.
+VARIANTS = ("hs", "builtin")
+
+
+def _compare_variant(model, exp, host, builder, x, out_dir: Path, variant: str) -> list:
+    """[] when the `variant` export computes every op output exactly as the ref export; else one
+    failure naming the first tensor that differs."""
+    import larq2mcu
+    vexp = larq2mcu.export(model, out_dir, name="fz", force=True, kernel_variant=variant)
+    vhost = builder.build(vexp)
+    try:
+        names = [op.output for op in exp.graph.ops]
+        want = host.intermediates(x, names)
+        got = vhost.intermediates(x, names)
+        for t in names:
+            a, b = np.asarray(want[t]), np.asarray(got[t])
+            same = (np.array_equal(a.view(np.uint32), b.view(np.uint32)) if a.dtype == np.float32
+                    else np.array_equal(a, b))
+            if not same:
+                return [SampleIssue(-1, "failure", f"kernel variant {variant} differs from ref at tensor {t}")]
+        return []
+    finally:
+        release(vhost)
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
 def check_model(gen, builder: FastBuilder, x, workdir: Path) -> ModelResult:
     """Export + build + compare one generated model; never raises (crashes become results)."""
     import larq2mcu
@@ -311,6 +339,8 @@ def check_model(gen, builder: FastBuilder, x, workdir: Path) -> ModelResult:
             if not any(i.kind == "failure" for i in issues2):
                 res.coverage["keras batch bug (rechecked per sample)"] += 1
                 issues, stats = issues2, stats2
+        variant = VARIANTS[gen.seed % len(VARIANTS)]
+        issues += _compare_variant(gen.model, exp, host, builder, x, workdir / f"s{gen.seed}{variant}", variant)
         res.issues = issues
         res.bit_tensors = stats["bit_tensors"]
         res.bits_compared = stats["bits_compared"]
