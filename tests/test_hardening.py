@@ -37,7 +37,18 @@ MODELS = {
     "seed": ("seed_mixed_cnn", (12, 12, 1)),      # binary convs + bias, avg pool, dequantize, sigmoid
     "bireal": ("bireal_tiny", (8, 8, 1)),         # float stem, Add shortcuts, stride 2, global avg pool
     "dnet": ("densenet_tiny", (8, 8, 1)),         # concatenations, 1x1 binary conv, max pool on bits
+    # the same models with optimized kernel variants: layer-specialized functions in the model .c
+    "mnist_usad8": ("mnist_bnn", (12, 12, 1)),    # USADA8 engine when built for Cortex-M4
+    "seed_builtin": ("seed_mixed_cnn", (12, 12, 1)),
+    "bireal_hs": ("bireal_tiny", (8, 8, 1)),
+    "dnet_hw": ("densenet_tiny", (8, 8, 1)),
 }
+
+
+def variant_of(key: str) -> str:
+    """Kernel variant of a MODELS key: the suffix after '_' when it names one, else ref."""
+    v = key.rsplit("_", 1)[-1] if "_" in key else "ref"
+    return v if v in ("hs", "usad8", "zbb", "hw", "builtin") else "ref"
 
 
 def need(tool: str) -> str:
@@ -77,7 +88,7 @@ def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("hardening")
     out = {}
     for key in MODELS:
-        exp = larq2mcu.export(build_model(key), root / key, name=key)
+        exp = larq2mcu.export(build_model(key), root / key, name=key, kernel_variant=variant_of(key))
         exp.host = exp.build_host()
         out[key] = exp
     return out
@@ -214,6 +225,20 @@ def test_no_writable_globals(exports, tmp_path):
         assert not writable, f"{obj.name} has writable globals: {writable}"
 
 
+def test_variant_exports_compute_what_ref_exports_compute(exports):
+    """Each optimized-variant export gives the ref export's outputs bit for bit on the corner-case
+    inputs (its layer-specialized functions against the _ref kernels, whole model)."""
+    for key, exp in exports.items():
+        if variant_of(key) == "ref":
+            continue
+        base = exports[key.rsplit("_", 1)[0]]
+        x = probe_inputs(MODELS[key][1], seed=5)
+        want = base.host.predict(x, check_finite=False)
+        got = exp.host.predict(x, check_finite=False)
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), key
+        assert f"{key}_op" in exp.files[f"{key}.c"], f"{key}: no layer-specialized function"
+
+
 # ------------------------------------------------------------------------------ determinism
 def test_export_is_deterministic(exports, tmp_path):
     """Exporting the same Keras model again, twice, into new folders gives the same files, byte
@@ -221,7 +246,8 @@ def test_export_is_deterministic(exports, tmp_path):
     for key, exp in exports.items():
         dirs = [exp.out_dir]
         for i in range(2):
-            dirs.append(larq2mcu.export(exp.model, tmp_path / f"{key}{i}", name=key).out_dir)
+            dirs.append(larq2mcu.export(exp.model, tmp_path / f"{key}{i}", name=key,
+                                        kernel_variant=variant_of(key)).out_dir)
         listings = [sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()) for d in dirs]
         assert listings[0] == listings[1] == listings[2], f"{key}: file sets differ"
         for rel in listings[0]:
