@@ -1,6 +1,7 @@
-"""Issue 4: the layer-specialized kernels of generated code (the l2m_binary_impl.h and
-l2m_w1_impl.h engines instantiated with a layer's geometry, padding and output kind as
-compile-time constants, as templates/model.c.j2 emits them) are bit-identical to the _ref kernels.
+"""Issue 4: the layer-specialized kernels of generated code (the l2m_binary_impl.h,
+l2m_float_impl.h and l2m_w1_impl.h engines instantiated with a layer's geometry, padding and
+output kind as compile-time constants, as templates/model.c.j2 emits them) are bit-identical to
+the _ref kernels.
 
 One C file holds one function per (case, mode, padding, output kind), exactly in the generated
 form (`const l2m_geom g = {...}; l2mi_conv2d(MODE, &g, PAD, ...)`), plus the same engines with the
@@ -40,6 +41,8 @@ W1 = [(7, 5, 1, 33, 3, 1, True), (7, 5, 3, 32, 3, 2, False), (8, 6, 31, 5, 1, 1,
 ROWS = [(7, 6, 1, 33, 3, 3, 1, True), (8, 7, 1, 32, 5, 5, 2, True), (6, 9, 3, 17, 3, 3, 1, False),
         (9, 5, 2, 64, 3, 5, 2, False), (5, 5, 16, 8, 2, 2, 1, True), (6, 6, 10, 5, 1, 3, 1, True),
         (7, 7, 1, 3, 7, 7, 1, True)]
+# float-input conv engines: name → (engine, weight type); the ref kernels are l2m_conv2d_<name>_*_ref
+FCONV = {"w1_f32": ("l2mi_conv_w1", "uint32_t"), "f32": ("l2mi_conv_f32", "float")}
 FDENSE = [(1, 1), (3, 8), (31, 9), (64, 17), (200, 10)]     # float dense (in_n, out_n)
 
 
@@ -90,38 +93,30 @@ def _source() -> str:
                 f"    l2mi_dense({mode}, {groups}, {c}, {n}, in, w, p, NULL, o, NULL);", "}",
                 f"void spec_dense_f_{di}_{mn}(const uint32_t *in, const uint32_t *w, const float *p, float *o) {{",
                 f"    l2mi_dense({mode}, {groups}, {c}, {n}, in, w, NULL, p, NULL, o);", "}"]
-    for wi, case in enumerate(W1):
-        g = ", ".join(map(str, _geometry(*case)))
-        for pv in ("0.0f", "1.0f"):
-            tag = pv[0]
-            out += [
-                f"void spec_w1_b_{wi}_{tag}(const float *in, const uint32_t *w, const float *b, const float *t, "
-                "const int8_t *m, uint32_t *o) {",
-                f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv_w1(&g, {pv}, in, w, b, t, m, o, NULL);", "}",
-                f"void spec_w1_f_{wi}_{tag}(const float *in, const uint32_t *w, const float *b, float *o) {{",
-                f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv_w1(&g, {pv}, in, w, b, NULL, NULL, NULL, o);", "}"]
-    for wi, case in enumerate(W1):   # float-weight convs on the same geometries
-        g = ", ".join(map(str, _geometry(*case)))
-        for pv in ("0.0f", "1.0f"):
-            tag = pv[0]
-            out += [
-                f"void spec_f32_b_{wi}_{tag}(const float *in, const float *w, const float *b, const float *t, "
-                "const int8_t *m, uint32_t *o) {",
-                f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv_f32(&g, {pv}, in, w, b, t, m, o, NULL);", "}",
-                f"void spec_f32_f_{wi}_{tag}(const float *in, const float *w, const float *b, float *o) {{",
-                f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv_f32(&g, {pv}, in, w, b, NULL, NULL, NULL, o);", "}"]
+    for eng, (fn, wtype) in FCONV.items():   # float-input convs: 1-bit or float weights
+        for wi, case in enumerate(W1):
+            g = ", ".join(map(str, _geometry(*case)))
+            for pv in ("0.0f", "1.0f"):
+                tag = pv[0]
+                out += [
+                    f"void spec_{eng}_b_{wi}_{tag}(const float *in, const {wtype} *w, const float *b, const float *t, "
+                    "const int8_t *m, uint32_t *o) {",
+                    f"    const l2m_geom g = {{ {g} }};", f"    {fn}(&g, {pv}, in, w, b, t, m, o, NULL);", "}",
+                    f"void spec_{eng}_f_{wi}_{tag}(const float *in, const {wtype} *w, const float *b, float *o) {{",
+                    f"    const l2m_geom g = {{ {g} }};", f"    {fn}(&g, {pv}, in, w, b, NULL, NULL, NULL, o);", "}"]
+        out += [f"/* {fn} with the geometry known only at run time */",
+                f"void dyn_{eng}_b(const l2m_geom *g, float pv, const float *in, const {wtype} *w, const float *b, "
+                "const float *t, const int8_t *m, uint32_t *o) {",
+                f"    {fn}(g, pv, in, w, b, t, m, o, NULL);", "}",
+                f"void dyn_{eng}_f(const l2m_geom *g, float pv, const float *in, const {wtype} *w, const float *b, "
+                "float *o) {", f"    {fn}(g, pv, in, w, b, NULL, NULL, NULL, o);", "}"]
     for di, (n_in, n_out) in enumerate(FDENSE):
         out += [f"void spec_fd_b_{di}(const float *in, const float *w, const float *b, const float *t, "
                 "const int8_t *m, uint32_t *o) {",
                 f"    l2mi_dense_f32({n_in}, {n_out}, in, w, b, t, m, o, NULL);", "}",
                 f"void spec_fd_f_{di}(const float *in, const float *w, const float *b, float *o) {{",
                 f"    l2mi_dense_f32({n_in}, {n_out}, in, w, b, NULL, NULL, NULL, o);", "}"]
-    out += ["/* the same engine with the geometry known only at run time */",
-            "void dyn_w1_b(const l2m_geom *g, float pv, const float *in, const uint32_t *w, const float *b, "
-            "const float *t, const int8_t *m, uint32_t *o) {",
-            "    l2mi_conv_w1(g, pv, in, w, b, t, m, o, NULL);", "}",
-            "void dyn_w1_f(const l2m_geom *g, float pv, const float *in, const uint32_t *w, const float *b, float *o) {",
-            "    l2mi_conv_w1(g, pv, in, w, b, NULL, NULL, NULL, o);", "}", ""]
+    out.append("")
     return "\n".join(out)
 
 
@@ -230,10 +225,13 @@ def test_spec_dense_matches_ref(libs, di):
                                   want_f), f"{cc} {mn}"
 
 
+@pytest.mark.parametrize("eng", FCONV)
 @pytest.mark.parametrize("wi", range(len(W1)), ids=lambda i: "x".join(map(str, W1[i])))
-def test_spec_w1_conv_matches_ref(libs, wi):
-    """Same floats bit for bit (summation order kept: tap table + prefix sums, see l2m_w1_impl.h),
-    including -0.0 inputs, and the same threshold bits with τ set to actual sums (both sides)."""
+def test_spec_float_input_conv_matches_ref(libs, wi, eng):
+    """Same floats bit for bit — the summation order is kept: tap table + prefix sums for 1-bit
+    weights (l2m_w1_impl.h), channel blocks for float weights (l2m_float_impl.h) — including -0.0
+    inputs, and the same threshold bits with τ set to actual sums (both sides occur); with the
+    geometry as constants and at run time."""
     h, w, c, oc, k, s, same = W1[wi]
     geom = _geometry(*W1[wi])
     g = (ctypes.c_int32 * 12)(*geom)
@@ -241,54 +239,29 @@ def test_spec_w1_conv_matches_ref(libs, wi):
     x = rng.normal(size=(h, w, c)).astype(np.float32)
     x[0, 0, 0], x[-1, -1, -1] = -0.0, 0.0
     x.reshape(-1)[rng.integers(0, x.size, 3)] = -0.0
-    taps = k * k * c
-    wt = np.concatenate([_packed(rng, 1, taps) for _ in range(oc)]).astype(np.uint32)
+    if eng == "w1_f32":
+        wt = np.concatenate([_packed(rng, 1, k * k * c) for _ in range(oc)]).astype(np.uint32)
+    else:
+        wt = rng.normal(size=(k, k, c, oc)).astype(np.float32)
     bias = rng.normal(size=oc).astype(np.float32)
     mode = (np.arange(oc) % 4).astype(np.int8)
     n_b, n_f = geom[3] * geom[4] * bits.words(oc), geom[3] * geom[4] * oc
     for cc, lib in libs.items():
         for pv in (0.0, 1.0):
-            tag = str(int(pv))
+            tag, gp = str(int(pv)), (ctypes.byref(g), ctypes.c_float(pv))
             args = (_p(x), _p(wt), _p(bias))
-            want_f = _call(lib, "l2m_conv2d_w1_f32_f32_ref", n_f, np.float32, ctypes.byref(g), ctypes.c_float(pv), *args)
+            want_f = _call(lib, f"l2m_conv2d_{eng}_f32_ref", n_f, np.float32, *gp, *args)
             tau = want_f.reshape(-1, oc)[geom[3] * geom[4] // 2].copy()
             targs = (*args, _p(tau), _p(mode))
-            want_b = _call(lib, "l2m_conv2d_w1_f32_b32_ref", n_b, np.uint32, ctypes.byref(g), ctypes.c_float(pv), *targs)
-            got_f = _call(lib, f"spec_w1_f_{wi}_{tag}", n_f, np.float32, *args)
-            assert np.array_equal(got_f.view(np.uint32), want_f.view(np.uint32)), f"{cc} pad {pv} floats"
-            assert np.array_equal(_call(lib, f"spec_w1_b_{wi}_{tag}", n_b, np.uint32, *targs), want_b), f"{cc} pad {pv}"
-            got_f = _call(lib, "dyn_w1_f", n_f, np.float32, ctypes.byref(g), ctypes.c_float(pv), *args)
-            assert np.array_equal(got_f.view(np.uint32), want_f.view(np.uint32)), f"{cc} pad {pv} run-time geometry"
-            got_b = _call(lib, "dyn_w1_b", n_b, np.uint32, ctypes.byref(g), ctypes.c_float(pv), *targs)
-            assert np.array_equal(got_b, want_b), f"{cc} pad {pv} run-time geometry thresholds"
+            want_b = _call(lib, f"l2m_conv2d_{eng}_b32_ref", n_b, np.uint32, *gp, *targs)
             assert 0 < int(np.unpackbits(want_b.view(np.uint8)).sum()) < n_b * 32   # both bit values occur
-
-
-@pytest.mark.parametrize("wi", range(len(W1)), ids=lambda i: "x".join(map(str, W1[i])))
-def test_spec_float_conv_matches_ref(libs, wi):
-    """Float weights: channels accumulated in blocks (l2m_float_impl.h), each channel's products
-    added in the reference's order — the same floats bit for bit, and the same threshold bits."""
-    h, w, c, oc, k, s, same = W1[wi]
-    geom = _geometry(*W1[wi])
-    g = (ctypes.c_int32 * 12)(*geom)
-    rng = np.random.default_rng(400 + wi)
-    x = rng.normal(size=(h, w, c)).astype(np.float32)
-    x.reshape(-1)[rng.integers(0, x.size, 3)] = -0.0
-    wt = rng.normal(size=(k, k, c, oc)).astype(np.float32)
-    bias = rng.normal(size=oc).astype(np.float32)
-    mode = (np.arange(oc) % 4).astype(np.int8)
-    n_b, n_f = geom[3] * geom[4] * bits.words(oc), geom[3] * geom[4] * oc
-    for cc, lib in libs.items():
-        for pv in (0.0, 1.0):
-            tag = str(int(pv))
-            args = (_p(x), _p(wt), _p(bias))
-            want_f = _call(lib, "l2m_conv2d_f32_f32_ref", n_f, np.float32, ctypes.byref(g), ctypes.c_float(pv), *args)
-            tau = want_f.reshape(-1, oc)[geom[3] * geom[4] // 2].copy()
-            targs = (*args, _p(tau), _p(mode))
-            want_b = _call(lib, "l2m_conv2d_f32_b32_ref", n_b, np.uint32, ctypes.byref(g), ctypes.c_float(pv), *targs)
-            got_f = _call(lib, f"spec_f32_f_{wi}_{tag}", n_f, np.float32, *args)
-            assert np.array_equal(got_f.view(np.uint32), want_f.view(np.uint32)), f"{cc} pad {pv} floats"
-            assert np.array_equal(_call(lib, f"spec_f32_b_{wi}_{tag}", n_b, np.uint32, *targs), want_b), f"{cc} pad {pv}"
+            for got_f, got_b, how in (
+                    (_call(lib, f"spec_{eng}_f_{wi}_{tag}", n_f, np.float32, *args),
+                     _call(lib, f"spec_{eng}_b_{wi}_{tag}", n_b, np.uint32, *targs), "constant geometry"),
+                    (_call(lib, f"dyn_{eng}_f", n_f, np.float32, *gp, *args),
+                     _call(lib, f"dyn_{eng}_b", n_b, np.uint32, *gp, *targs), "run-time geometry")):
+                assert np.array_equal(got_f.view(np.uint32), want_f.view(np.uint32)), f"{cc} pad {pv} {how} floats"
+                assert np.array_equal(got_b, want_b), f"{cc} pad {pv} {how} thresholds"
 
 
 @pytest.mark.parametrize("di", range(len(FDENSE)), ids=lambda i: "x".join(map(str, FDENSE[i])))

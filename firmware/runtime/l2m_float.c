@@ -1,28 +1,16 @@
 /* larq2mcu runtime — reference float kernels (contracts in l2m_kernels.h). */
 #include <string.h>
 
+#include "l2m_float_impl.h"
 #include "l2m_kernels.h"
 #include "l2m_math.h"
 
-/* Float accumulator of one output pixel and channel (taps outside read pad_value). */
+/* Float accumulator of one output pixel and channel (taps outside read pad_value): the
+ * reference order, shared with the fast path of l2m_float_impl.h. */
 static float conv_f32_acc(const l2m_geom *g, float pad_value, const float *in, const float *w,
                           int32_t oy, int32_t ox, int32_t oc) {
-    float acc = 0.0f;
-    for (int32_t ky = 0; ky < g->k_h; ++ky) {
-        const int32_t iy = oy * g->stride_h - g->pad_top + ky;
-        for (int32_t kx = 0; kx < g->k_w; ++kx) {
-            const int32_t ix = ox * g->stride_w - g->pad_left + kx;
-            const int inside = iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w;
-            const float *wt = w + ((ky * g->k_w + kx) * g->in_c) * g->out_c + oc;
-            if (inside) {
-                const float *a = in + (iy * g->in_w + ix) * g->in_c;
-                for (int32_t c = 0; c < g->in_c; ++c) acc += a[c] * wt[c * g->out_c];
-            } else if (pad_value != 0.0f) {
-                for (int32_t c = 0; c < g->in_c; ++c) acc += pad_value * wt[c * g->out_c];
-            }
-        }
-    }
-    return acc;
+    return l2mi_f32_acc_border(g, pad_value, in, w, oy * g->stride_h - g->pad_top, ox * g->stride_w - g->pad_left,
+                               oc);
 }
 
 void l2m_conv2d_f32_f32_ref(const l2m_geom *g, float pad_value, const float *in, const float *w,

@@ -21,17 +21,11 @@
 
 #include "l2m_kernels.h"
 
-#if defined(__GNUC__)
-#define L2MF_INLINE static inline __attribute__((always_inline))
-#else
-#define L2MF_INLINE static inline
-#endif
-
 /* Output channels accumulated together (fits the FPU registers of a Cortex-M4F with room). */
 #define L2MI_F32_BLOCK 8
 
 /* Store channel oc: threshold bit into obits (zeroed by the caller) when tau != NULL, else float. */
-L2MF_INLINE void l2mi_f32_put(float acc, int32_t oc, const float *bias, const float *tau, const int8_t *mode,
+L2M_INLINE void l2mi_f32_put(float acc, int32_t oc, const float *bias, const float *tau, const int8_t *mode,
                               uint32_t *obits, float *of) {
     acc = acc + (bias ? bias[oc] : 0.0f);
     if (tau != NULL) {
@@ -43,7 +37,7 @@ L2MF_INLINE void l2mi_f32_put(float acc, int32_t oc, const float *bias, const fl
 
 /* Sums of channels oc0 .. oc0+nb-1 (nb <= L2MI_F32_BLOCK) over `taps` (row, input) pairs: rows of
  * `row_len` inputs, `stride` floats apart, starting at a; weights of input t at w + t*out_c. */
-L2MF_INLINE void l2mi_f32_block(const float *a, int32_t stride, int32_t rows, int32_t row_len, const float *w,
+L2M_INLINE void l2mi_f32_block(const float *a, int32_t stride, int32_t rows, int32_t row_len, const float *w,
                                 int32_t out_c, int32_t oc0, int32_t nb, float *acc) {
     float s[L2MI_F32_BLOCK];
 #pragma GCC unroll 8
@@ -62,8 +56,9 @@ L2MF_INLINE void l2mi_f32_block(const float *a, int32_t stride, int32_t rows, in
     for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) acc[j] = s[j];
 }
 
-/* One pixel's window, tap by tap with bounds tests (the reference's loop, for border pixels). */
-L2MF_INLINE float l2mi_f32_acc_border(const l2m_geom *g, float pad_value, const float *in, const float *w,
+/* One pixel's window, tap by tap with bounds tests: the reference kernel's accumulator (l2m_float.c
+ * calls it), used here for border pixels. */
+L2M_INLINE float l2mi_f32_acc_border(const l2m_geom *g, float pad_value, const float *in, const float *w,
                                       int32_t iy0, int32_t ix0, int32_t oc) {
     float acc = 0.0f;
     for (int32_t ky = 0; ky < g->k_h; ++ky) {
@@ -84,7 +79,7 @@ L2MF_INLINE float l2mi_f32_acc_border(const l2m_geom *g, float pad_value, const 
 
 /* The whole convolution (contract of l2m_conv2d_f32_{f32,b32}_ref): floats to `of` when tau is
  * NULL, else threshold bits to `obits`. */
-L2MF_INLINE void l2mi_conv_f32(const l2m_geom *g, float pad_value, const float *in, const float *w,
+L2M_INLINE void l2mi_conv_f32(const l2m_geom *g, float pad_value, const float *in, const float *w,
                                const float *bias, const float *tau, const int8_t *mode, uint32_t *obits,
                                float *of) {
     const int32_t onw = L2M_WORDS(g->out_c);
@@ -127,7 +122,7 @@ L2MF_INLINE void l2mi_conv_f32(const l2m_geom *g, float pad_value, const float *
 }
 
 /* Dense (contract of l2m_dense_f32_{f32,b32}_ref): one row of in_n inputs. */
-L2MF_INLINE void l2mi_dense_f32(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,
+L2M_INLINE void l2mi_dense_f32(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,
                                 const float *tau, const int8_t *mode, uint32_t *obits, float *of) {
     float acc[L2MI_F32_BLOCK];
     if (tau != NULL) memset(obits, 0, (size_t)L2M_WORDS(out_n) * sizeof(uint32_t));

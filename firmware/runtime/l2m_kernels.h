@@ -24,6 +24,16 @@
 #define L2M_ERR_NULL -1      /* a NULL input/output/arena pointer */
 #define L2M_ERR_ALIGN -2     /* arena not 8-byte aligned */
 
+/* For the always-inline engines of the l2m_*_impl.h headers (runtime and generated code): their
+ * helpers must inline so that a layer's constant sizes reach every loop. */
+#if defined(__GNUC__)
+#define L2M_INLINE static inline __attribute__((always_inline))
+#define L2M_NOINLINE __attribute__((noinline))
+#else
+#define L2M_INLINE static inline
+#define L2M_NOINLINE
+#endif
+
 /* Convolution / pooling geometry. Output (oy, ox) reads input rows oy*stride_h - pad_top + ky. */
 typedef struct {
     int32_t in_h, in_w, in_c;

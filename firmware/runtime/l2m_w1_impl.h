@@ -23,13 +23,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "l2m_float_impl.h"   /* l2mi_f32_put */
 #include "l2m_kernels.h"
-
-#if defined(__GNUC__)
-#define L2MW_INLINE static inline __attribute__((always_inline))
-#else
-#define L2MW_INLINE static inline
-#endif
 
 /* Largest window (taps) that takes the table path: the table is 2 floats per tap on the stack. */
 #define L2MI_W1_MAX_TAPS 48
@@ -38,7 +33,7 @@
 
 /* v with its sign flipped when bit is 1 (integer sign-bit flip: exact, also for 0, inf, NaN).
  * A union, not memcpy: -ffreestanding turns off memcpy's inlining on the targets. */
-L2MW_INLINE float l2mi_flip_sign(float v, uint32_t bit) {
+L2M_INLINE float l2mi_flip_sign(float v, uint32_t bit) {
     union {
         float f;
         uint32_t u;
@@ -50,7 +45,7 @@ L2MW_INLINE float l2mi_flip_sign(float v, uint32_t bit) {
 
 /* Window entirely inside the image: k_h rows of k_w*in_c contiguous floats (NHWC), `stride`
  * floats apart; the filter's bits are consumed in the same (ky, kx, c) order as below. */
-L2MW_INLINE float l2mi_w1_acc_interior(const float *a, int32_t stride, int32_t rows, int32_t row_len,
+L2M_INLINE float l2mi_w1_acc_interior(const float *a, int32_t stride, int32_t rows, int32_t row_len,
                                        const uint32_t *wf) {
     float acc = 0.0f;
     uint32_t word = 0;
@@ -66,7 +61,7 @@ L2MW_INLINE float l2mi_w1_acc_interior(const float *a, int32_t stride, int32_t r
 }
 
 /* Sum over the window of one output pixel and channel; wf: that filter's k_h*k_w*in_c bits. */
-L2MW_INLINE float l2mi_w1_acc(const l2m_geom *g, float pad_value, const float *in, const uint32_t *wf, int32_t oy,
+L2M_INLINE float l2mi_w1_acc(const l2m_geom *g, float pad_value, const float *in, const uint32_t *wf, int32_t oy,
                               int32_t ox) {
     const int32_t iy0 = oy * g->stride_h - g->pad_top, ix0 = ox * g->stride_w - g->pad_left;
     if (iy0 >= 0 && iy0 + g->k_h <= g->in_h && ix0 >= 0 && ix0 + g->k_w <= g->in_w) {
@@ -90,21 +85,9 @@ L2MW_INLINE float l2mi_w1_acc(const l2m_geom *g, float pad_value, const float *i
     return acc;
 }
 
-/* Store channel oc of a pixel: threshold bit into obits (zeroed per pixel by the caller) when
- * tau != NULL, else the float. */
-L2MW_INLINE void l2mi_w1_put(float acc, int32_t oc, const float *bias, const float *tau, const int8_t *mode,
-                             uint32_t *obits, float *of) {
-    acc = acc + (bias ? bias[oc] : 0.0f);
-    if (tau != NULL) {
-        if (l2m_float_threshold_bit(acc, tau[oc], mode[oc])) l2m_set_bit(obits, oc);
-    } else if (of != NULL) {   /* always true here: tau == NULL means float outputs */
-        of[oc] = acc;
-    }
-}
-
 /* The whole convolution (contract of l2m_conv2d_w1_f32_{f32,b32}_ref): floats to `of` when tau
  * is NULL, else threshold bits to `obits`. */
-L2MW_INLINE void l2mi_conv_w1(const l2m_geom *g, float pad_value, const float *in, const uint32_t *w,
+L2M_INLINE void l2mi_conv_w1(const l2m_geom *g, float pad_value, const float *in, const uint32_t *w,
                               const float *bias, const float *tau, const int8_t *mode, uint32_t *obits, float *of) {
     const int32_t taps = g->k_h * g->k_w * g->in_c;
     const int32_t fw = L2M_WORDS(taps);
@@ -119,7 +102,7 @@ L2MW_INLINE void l2mi_conv_w1(const l2m_geom *g, float pad_value, const float *i
             if (tau != NULL) memset(obits, 0, (size_t)onw * sizeof(uint32_t));
             if (taps > L2MI_W1_MAX_TAPS || iy0 < 0 || iy0 + g->k_h > g->in_h || ix0 < 0 || ix0 + g->k_w > g->in_w) {
                 for (int32_t oc = 0; oc < g->out_c; ++oc) {
-                    l2mi_w1_put(l2mi_w1_acc(g, pad_value, in, w + oc * fw, oy, ox), oc, bias, tau, mode, obits, of);
+                    l2mi_f32_put(l2mi_w1_acc(g, pad_value, in, w + oc * fw, oy, ox), oc, bias, tau, mode, obits, of);
                 }
             } else {
                 const float *a = in + (iy0 * g->in_w + ix0) * g->in_c;
@@ -148,7 +131,7 @@ L2MW_INLINE void l2mi_conv_w1(const l2m_geom *g, float pad_value, const float *i
                     for (int32_t i = p; i < taps; ++i) {
                         acc += tab[2 * i + (int32_t)((wf[i >> 5] >> (i & 31)) & 1u)];
                     }
-                    l2mi_w1_put(acc, oc, bias, tau, mode, obits, of);
+                    l2mi_f32_put(acc, oc, bias, tau, mode, obits, of);
                 }
             }
             if (tau != NULL) {

@@ -17,6 +17,16 @@ from . import weights as wt
 # kernel variant → the engine mode of l2m_binary_impl.h that its layer-specialized functions use
 SPEC_MODES = {"hs": "L2M_MODE_HS", "usad8": "L2M_MODE_USAD8", "zbb": "L2M_MODE_ZBB", "hw": "L2M_MODE_HW",
               "builtin": "L2M_MODE_BUILTIN"}
+# dot kind → (always-inline engine of firmware/runtime/l2m_*_impl.h, takes the variant's mode,
+# its parameter slots between the weights and the two outputs (obits, of))
+ENGINES = {
+    "conv2d_b32": ("l2mi_conv2d", True, ("thr", "bias")),
+    "conv2d_rows_b32": ("l2mi_conv2d_rows", True, ("thr", "bias")),
+    "dense_b32": ("l2mi_dense", True, ("thr", "bias")),
+    "conv2d_w1_f32": ("l2mi_conv_w1", False, ("bias", "tau", "mode")),
+    "conv2d_f32": ("l2mi_conv_f32", False, ("bias", "tau", "mode")),
+    "dense_f32": ("l2mi_dense_f32", False, ("bias", "tau", "mode")),
+}
 ACT = {"relu": "L2M_ACT_RELU", "sigmoid": "L2M_ACT_SIGMOID", "tanh": "L2M_ACT_TANH"}
 
 
@@ -47,7 +57,7 @@ class Step:
     statements: list = field(default_factory=list)
     arrays: list = field(default_factory=list)
     geom: dict | None = None     # name, initializer
-    spec: dict | None = None     # a layer-specialized kernel function (see Lowering._spec)
+    spec: dict | None = None     # a layer-specialized kernel function (see Lowering._dot)
 
 
 def runtime_kernels() -> frozenset:
@@ -103,88 +113,53 @@ class Lowering:
         vals = [h, w, c, oh, ow, oc, k[0], k[1], strides[0], strides[1], pads[0], pads[2]]
         return ", ".join(str(int(v)) for v in vals)
 
-    def _geom(self, s: Step, in_shape, out_shape, k, strides, pads) -> str:
+    def _geom(self, s: Step, init: str) -> str:
         gname = f"{self.name}_g{s.index}"
-        s.geom = {"name": gname, "init": self._geom_init(in_shape, out_shape, k, strides, pads)}
+        s.geom = {"name": gname, "init": init}
         return f"&{gname}"
-
-    def _spec(self, s: Step, op, kind: str, sizes: str, w: str) -> bool:
-        """With an optimized variant, a binary conv/dense becomes a call of a static function of
-        the model (`<name>_op<i>_<kernel>_<variant>`) that runs the l2m_binary_impl.h engine with
-        the layer's sizes as compile-time constants: `sizes` is the geometry initializer (conv)
-        or "groups, c, out_n" (dense). Returns False (→ plain kernel call) for `ref`."""
-        mode = SPEC_MODES.get(self.variant)
-        if mode is None:
-            return False
-        i, o = self._io(op)
-        out = "f32" if op.threshold is None else "b32"
-        if op.threshold is None:
-            param = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
-            ptype, otype, tail = "float", "float", "NULL, param, NULL, out"
-        else:
-            param = self._arr(s, "thr", "int32_t", op.threshold.tau)
-            ptype, otype, tail = "int32_t", "uint32_t", "param, NULL, out, NULL"
-        if kind in ("conv2d_b32", "conv2d_rows_b32"):
-            engine = "l2mi_conv2d" if kind == "conv2d_b32" else "l2mi_conv2d_rows"
-            body = [f"const l2m_geom g = {{ {sizes} }};",
-                    f"{engine}({mode}, &g, {1 if op.pad_one else 0}, in, w, {tail});"]
-        else:
-            body = [f"l2mi_dense({mode}, {sizes}, in, w, {tail});"]
-        self._spec_fn(s, f"{kind}_{out}", f"const uint32_t *in, const uint32_t *w, const {ptype} *param, {otype} *out",
-                      body, [i, w, param, o])
-        return True
-
-    def _spec_float(self, s: Step, op, kind: str, sizes: str, w: str) -> bool:
-        """A float-input conv/dense as a layer-specialized function, for every optimized variant
-        (False for `ref`): kind conv2d_w1 (1-bit weights, l2m_w1_impl.h), conv2d (float weights)
-        or dense (l2m_float_impl.h). `sizes`: the geometry initializer, or "in_n, out_n"."""
-        if self.variant not in SPEC_MODES:
-            return False
-        wtype = "uint32_t" if kind == "conv2d_w1" else "float"
-        i, o = self._io(op)
-        b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
-        pv = wt.c_float(getattr(op, "pad_value", 0.0))
-        if op.threshold is None:
-            params, args = f"const float *in, const {wtype} *w, const float *bias, float *out", [i, w, b, o]
-            tail, out = "NULL, NULL, NULL, out", "f32"
-        else:
-            tau = self._arr(s, "tau", "float", op.threshold.tau)
-            mode = self._arr(s, "mode", "int8_t", op.threshold.mode)
-            params = (f"const float *in, const {wtype} *w, const float *bias, const float *tau, const int8_t *mode, "
-                      "uint32_t *out")
-            args, tail, out = [i, w, b, tau, mode, o], "tau, mode, out, NULL", "b32"
-        if kind == "dense":
-            body = [f"l2mi_dense_f32({sizes}, in, w, bias, {tail});"]
-        else:
-            engine = "l2mi_conv_w1" if kind == "conv2d_w1" else "l2mi_conv_f32"
-            body = [f"const l2m_geom g = {{ {sizes} }};", f"{engine}(&g, {pv}, in, w, bias, {tail});"]
-        self._spec_fn(s, f"{kind}_f32_{out}", params, body, args)
-        return True
-
-    def _spec_fn(self, s: Step, kernel: str, params: str, body: list, args: list) -> None:
-        fname = f"{self.name}_op{s.index}_{kernel}_{self.variant}"
-        s.spec = {"fname": fname, "params": params, "body": body}
-        s.statements.append(f"{fname}({', '.join(args)});")
 
     def _io(self, op):
         return self.ptr(op.inputs[0], True), self.ptr(op.output, False)
 
-    def _dot(self, s: Step, op, kind: str, lead: str, w: str) -> None:
+    def _dot(self, s: Step, op, kind: str, w: str, sizes: str, extra: str | None = None) -> None:
         """One call of l2m_<kind>_f32_ref (sums + bias → floats) or, with a threshold,
         l2m_<kind>_b32_ref: integer thresholds (bias folded in) or float thresholds (after bias).
-        `lead`: the geometry / size arguments before the input pointer."""
+        `sizes`: a conv's geometry initializer, or a dense layer's size arguments; `extra`: the
+        argument after them (pad_one / pad value), if any.
+
+        With an optimized variant and an engine for `kind` (ENGINES), the call goes instead to a
+        static function of the model, `<name>_op<i>_<kind>_<out>_<variant>`, that takes the same
+        pointers and runs the engine with the sizes and `extra` as compile-time constants."""
         i, o = self._io(op)
         b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
         if op.threshold is None:
-            args = f"{i}, {w}, {b}, {o}"
+            params = [("bias", "float", b)]
         elif isinstance(op.threshold, ir.Threshold):
-            args = f"{i}, {w}, {self._arr(s, 'thr', 'int32_t', op.threshold.tau)}, {o}"
+            params = [("thr", "int32_t", self._arr(s, "thr", "int32_t", op.threshold.tau))]
         else:
-            tau = self._arr(s, "tau", "float", op.threshold.tau)
-            mode = self._arr(s, "mode", "int8_t", op.threshold.mode)
-            args = f"{i}, {w}, {b}, {tau}, {mode}, {o}"
-        out = "f32" if op.threshold is None else "b32"
-        s.statements.append(f"{self.kernel(f'l2m_{kind}_{out}_ref')}({lead}, {args});")
+            params = [("bias", "float", b), ("tau", "float", self._arr(s, "tau", "float", op.threshold.tau)),
+                      ("mode", "int8_t", self._arr(s, "mode", "int8_t", op.threshold.mode))]
+        bits = op.threshold is not None
+        out = "b32" if bits else "f32"
+        args = ", ".join([i, w, *(v for _, _, v in params), o])
+        conv = kind.startswith("conv2d")
+        tail = [] if extra is None else [extra]
+        engine = ENGINES.get(kind) if self.variant in SPEC_MODES else None
+        if engine is None:
+            lead = ", ".join([self._geom(s, sizes) if conv else sizes, *tail])
+            s.statements.append(f"{self.kernel(f'l2m_{kind}_{out}_ref')}({lead}, {args});")
+            return
+        fn, moded, slots = engine
+        have = {n for n, _, _ in params}
+        call = [*([SPEC_MODES[self.variant]] if moded else []), "&g" if conv else sizes, *tail, "in", "w",
+                *(n if n in have else "NULL" for n in slots), *(("out", "NULL") if bits else ("NULL", "out"))]
+        wtype = next(a.ctype for a in s.arrays if a.name == f"op{s.index}_w")
+        sig = [f"const {'uint32_t' if kind.endswith('_b32') else 'float'} *in", f"const {wtype} *w",
+               *(f"const {t} *{n}" for n, t, _ in params), f"{'uint32_t' if bits else 'float'} *out"]
+        fname = f"{self.name}_op{s.index}_{kind}_{out}_{self.variant}"
+        s.spec = {"fname": fname, "params": ", ".join(sig),
+                  "body": ([f"const l2m_geom g = {{ {sizes} }};"] if conv else []) + [f"{fn}({', '.join(call)});"]}
+        s.statements.append(f"{fname}({args});")
 
     # -- ops -------------------------------------------------------------------------------
     def _Quantize(self, op, s):
@@ -199,23 +174,15 @@ class Lowering:
 
     def _BinaryConv2D(self, op, s):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
-        kh, kw = op.weights.shape[:2]
         rows = wt.rows_layout(op.weights)      # few input channels: one word per kernel row
         w = self._arr(s, "w", "uint32_t", wt.pack_conv_rows(op.weights) if rows else wt.pack_conv(op.weights))
-        kind = "conv2d_rows" if rows else "conv2d"
-        if self._spec(s, op, f"{kind}_b32", self._geom_init(t_in.shape, t_out.shape, (kh, kw), op.strides, op.pads),
-                      w):
-            return
-        geom = self._geom(s, t_in.shape, t_out.shape, (kh, kw), op.strides, op.pads)
-        self._dot(s, op, f"{kind}_b32", f"{geom}, {1 if op.pad_one else 0}", w)
+        sizes = self._geom_init(t_in.shape, t_out.shape, op.weights.shape[:2], op.strides, op.pads)
+        self._dot(s, op, "conv2d_rows_b32" if rows else "conv2d_b32", w, sizes, str(1 if op.pad_one else 0))
 
     def _BinaryDense(self, op, s):
         groups, c = self.g.tensors[op.inputs[0]].packing
-        out_n = op.weights.shape[-1]
         w = self._arr(s, "w", "uint32_t", wt.pack_dense(op.weights, (groups, c)))
-        if self._spec(s, op, "dense_b32", f"{groups}, {c}, {out_n}", w):
-            return
-        self._dot(s, op, "dense_b32", f"{groups}, {c}, {out_n}", w)
+        self._dot(s, op, "dense_b32", w, f"{groups}, {c}, {op.weights.shape[-1]}")
 
     def _Conv2D(self, op, s):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
@@ -223,21 +190,14 @@ class Lowering:
         w = (self._arr(s, "w", "uint32_t", wt.pack_w1_conv(op.kernel)) if w1
              else self._arr(s, "w", "float", op.kernel))
         sizes = self._geom_init(t_in.shape, t_out.shape, op.kernel.shape[:2], op.strides, op.pads)
-        if self._spec_float(s, op, "conv2d_w1" if w1 else "conv2d", sizes, w):
-            return
-        geom = self._geom(s, t_in.shape, t_out.shape, op.kernel.shape[:2], op.strides, op.pads)
-        kind = "conv2d_w1" if w1 else "conv2d"
-        self._dot(s, op, f"{kind}_f32", f"{geom}, {wt.c_float(op.pad_value)}", w)
+        self._dot(s, op, "conv2d_w1_f32" if w1 else "conv2d_f32", w, sizes, wt.c_float(op.pad_value))
 
     def _Dense(self, op, s):
         n_in, n_out = op.kernel.shape
         w1 = wt.is_binary(op.kernel)
         w = (self._arr(s, "w", "uint32_t", wt.pack_w1_dense(op.kernel)) if w1
              else self._arr(s, "w", "float", op.kernel))
-        kind = "dense_w1" if w1 else "dense"
-        if not w1 and self._spec_float(s, op, "dense", f"{n_in}, {n_out}", w):
-            return
-        self._dot(s, op, f"{kind}_f32", f"{n_in}, {n_out}", w)
+        self._dot(s, op, "dense_w1_f32" if w1 else "dense_f32", w, f"{n_in}, {n_out}")
 
     def _BatchNorm(self, op, s):
         t = self.g.tensors[op.output]
@@ -250,7 +210,7 @@ class Lowering:
 
     def _pool(self, op, s, kernel, extra=""):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
-        geom = self._geom(s, t_in.shape, t_out.shape, op.pool, op.strides, op.pads)
+        geom = self._geom(s, self._geom_init(t_in.shape, t_out.shape, op.pool, op.strides, op.pads))
         i, o = self._io(op)
         s.statements.append(f"{kernel}({geom}, {extra}{i}, {o});")
 
