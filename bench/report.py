@@ -34,7 +34,7 @@ def _board_table(m: dict, bname: str, vs: dict) -> list:
            "|---:|---|---:|" + "---:|" * len(names) + "---:|"]
     layers = iter(m["binary_layers"])
     for i, (f, n) in enumerate(best["calls"]):
-        macs = next(layers)[1] if f.startswith(("l2m_conv2d_b32_", "l2m_conv2d_rows_b32_", "l2m_dense_b32_")) else None
+        macs = next(layers)[1] if f.startswith(("l2m_conv2d_b32_", "l2m_conv2d_packed_b32_", "l2m_dense_b32_")) else None
         cells = [_n(vs[v]["calls"][i][1]) if i < len(vs[v].get("calls", [])) else "" for v in names]
         bpm = f"{n / macs:.3f}" if macs else ""
         out.append(f"| {i} | `{_kernel(f)}` | {_n(macs)} | " + " | ".join(cells) + f" | {bpm} |")

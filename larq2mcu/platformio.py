@@ -85,6 +85,13 @@ def ensure_offline_core(core_dir: str | Path | None = None) -> Path:
                                               "requirements": None, "uri": None}})
         shutil.rmtree(scons_pkg, ignore_errors=True)
         tmp.rename(scons_pkg)
+    ensure_local_toolchains(core)
+    return core
+
+
+def ensure_local_toolchains(core: Path) -> None:
+    """The local toolchain packages (bin/ symlinks to the Debian cross compilers) that the
+    emulated environments of a written platformio.ini point at. Idempotent."""
     for pkg, prefix in LOCAL_TOOLCHAINS.items():
         bindir = core / "l2m-toolchains" / pkg / "bin"
         bindir.mkdir(parents=True, exist_ok=True)
@@ -96,7 +103,6 @@ def ensure_offline_core(core_dir: str | Path | None = None) -> Path:
         _write_json(bindir.parent / "package.json", {
             "name": pkg, "version": "12.2.0",
             "description": f"Debian {prefix} toolchain (symlinks into {Path(gcc).parent if gcc else '/usr/bin'})"})
-    return core
 
 
 def board_manifest(board: Board) -> dict:
@@ -191,6 +197,9 @@ def write_project(out_dir: str | Path, model_dir: str | Path, name: str, board: 
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     envs = [_env(board, core, [])] + [_env(b, core, []) for b in boards.values()
                                       if b.emulated and b.name != board.name]
+    # the emulated environments name packages under core/l2m-toolchains by path: make them exist,
+    # so that a plain `pio run` in the written project works, not only run_pio
+    ensure_local_toolchains(core)
     lib = out / "lib" / name
     shutil.rmtree(lib, ignore_errors=True)
     lib.mkdir(parents=True)

@@ -97,7 +97,7 @@ def test_real_board_cross_compile_and_size(exports, board, tmp_path):
 
 
 @pytest.mark.toolchain
-def test_platformio_exec_on_exported_project(exports, tmp_path):
+def test_platformio_exec_on_exported_project(exports, tmp_path, monkeypatch):
     pytest.importorskip("platformio")
     from larq2mcu import platformio
     exp, x, y_host = exports["mnist_bnn"]
@@ -105,6 +105,8 @@ def test_platformio_exec_on_exported_project(exports, tmp_path):
     if targets.toolchain_available(b, emulator=True) is not None:
         pytest.skip("arm-none-eabi-gcc / qemu-system-arm missing")
     core = tmp_path / "core"
+    # project_files writes for the default core, as `larq2mcu export --board` does: point it here
+    monkeypatch.setenv("PLATFORMIO_CORE_DIR", str(core))
     files = boardrun.project_files(exp, b, x[:3].reshape(3, -1), y_host[:3].reshape(3, -1))
     proj = tmp_path / "proj"
     larq2mcu.outdir.write_atomic(proj, files, {"name": exp.name})

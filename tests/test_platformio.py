@@ -62,6 +62,17 @@ def test_offline_core_is_idempotent(core):
     assert (core / "l2m-toolchains" / "toolchain-l2m-arm" / "package.json").is_file()
 
 
+def test_written_project_has_its_toolchain_packages(tmp_path):
+    """platformio.ini names core/l2m-toolchains/<pkg> by path: writing the project creates them,
+    so a plain `pio run` works there without run_pio having prepared that core first."""
+    fresh = tmp_path / "fresh-core"
+    write_project(tmp_path / "proj", FAKE, "fake", BOARDS["qemu_m4"], BOARDS, samples=SAMPLES, core_dir=fresh)
+    ini = (tmp_path / "proj" / "platformio.ini").read_text()
+    for pkg in ("toolchain-l2m-arm", "toolchain-l2m-riscv", "toolchain-l2m-lx106"):
+        assert f"symlink://{fresh / 'l2m-toolchains' / pkg}" in ini
+        assert (fresh / "l2m-toolchains" / pkg / "package.json").is_file()
+
+
 def test_board_manifests_in_sync_with_boards_yaml():
     """boards/*.json of the platform must match boards.yaml (regenerate with write_board_manifests)."""
     emulated = [b for b in BOARDS.values() if b.emulated]

@@ -37,10 +37,13 @@ DENSE = [(1, 1, 1), (1, 33, 64), (1, 63, 7), (49, 64, 128), (9, 3, 31), (25, 33,
 W1 = [(7, 5, 1, 33, 3, 1, True), (7, 5, 3, 32, 3, 2, False), (8, 6, 31, 5, 1, 1, False),
       (6, 7, 3, 16, 5, 2, True), (9, 9, 2, 7, 3, 1, True), (5, 5, 1, 3, 2, 1, False),
       (6, 6, 33, 4, 3, 1, True)]                             # 297 taps: past the tap table
-# few-channel convs, one word per kernel row: (h, w, in_c, out_c, k_h, k_w, stride, same)
-ROWS = [(7, 6, 1, 33, 3, 3, 1, True), (8, 7, 1, 32, 5, 5, 2, True), (6, 9, 3, 17, 3, 3, 1, False),
-        (9, 5, 2, 64, 3, 5, 2, False), (5, 5, 16, 8, 2, 2, 1, True), (6, 6, 10, 5, 1, 3, 1, True),
-        (7, 7, 1, 3, 7, 7, 1, True)]
+# few-channel convs, window bits packed densely: (h, w, in_c, out_c, k_h, k_w, stride, same) —
+# taps straddling words (3, 10, 31 channels), one word (1 channel 3x3), 16 channels (2 taps a
+# word), 31 of the 32 words of the on-stack window (7x7x20)
+PACKED = [(7, 6, 1, 33, 3, 3, 1, True), (8, 7, 1, 32, 5, 5, 2, True), (6, 9, 3, 17, 3, 3, 1, False),
+          (9, 5, 2, 64, 3, 5, 2, False), (5, 5, 16, 8, 2, 2, 1, True), (6, 6, 10, 5, 1, 3, 1, True),
+          (7, 7, 1, 3, 7, 7, 1, True), (7, 9, 16, 16, 3, 3, 1, True), (6, 7, 16, 40, 3, 3, 2, True),
+          (5, 6, 31, 9, 3, 3, 1, True), (9, 8, 20, 7, 7, 7, 1, True), (5, 7, 24, 33, 3, 2, 2, False)]
 # float-input conv engines: name → (engine, weight type); the ref kernels are l2m_conv2d_<name>_*_ref
 FCONV = {"w1_f32": ("l2mi_conv_w1", "uint32_t"), "f32": ("l2mi_conv_f32", "float")}
 FDENSE = [(1, 1), (3, 8), (31, 9), (64, 17), (200, 10)]     # float dense (in_n, out_n)
@@ -75,17 +78,20 @@ def _source() -> str:
                     f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d({mode}, &g, {pad}, in, w, p, NULL, o, NULL);", "}",
                     f"void spec_conv_f_{ci}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const float *p, float *o) {{",
                     f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d({mode}, &g, {pad}, in, w, NULL, p, NULL, o);", "}"]
-    for ri, case in enumerate(ROWS):
+    for ri, case in enumerate(PACKED):
         g = ", ".join(map(str, _geometry_hw(*case)))
         for mn, mode in MODES.items():
             for pad in (0, 1):
                 out += [
-                    f"void spec_rows_b_{ri}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const int32_t *p, uint32_t *o) {{",
-                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d_rows({mode}, &g, {pad}, in, w, p, NULL, o, NULL);",
+                    f"void spec_packed_b_{ri}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const int32_t *p, uint32_t *o) {{",
+                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d_packed({mode}, &g, {pad}, in, w, p, NULL, o, NULL);",
                     "}",
-                    f"void spec_rows_f_{ri}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const float *p, float *o) {{",
-                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d_rows({mode}, &g, {pad}, in, w, NULL, p, NULL, o);",
+                    f"void spec_packed_f_{ri}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const float *p, float *o) {{",
+                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d_packed({mode}, &g, {pad}, in, w, NULL, p, NULL, o);",
                     "}"]
+    for mn, mode in MODES.items():          # the packed engine with the geometry read at run time
+        out += [f"void dyn_packed_b_{mn}(const l2m_geom *g, int32_t pad, const uint32_t *in, const uint32_t *w, "
+                "const int32_t *p, uint32_t *o) {", f"    l2mi_conv2d_packed({mode}, g, pad, in, w, p, NULL, o, NULL);", "}"]
     for di, (groups, c, n) in enumerate(DENSE):
         for mn, mode in MODES.items():
             out += [
@@ -181,28 +187,31 @@ def test_spec_conv_matches_ref(libs, ci):
                 assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} floats"
 
 
-@pytest.mark.parametrize("ri", range(len(ROWS)), ids=lambda i: "x".join(map(str, ROWS[i])))
-def test_spec_rows_conv_matches_ref(libs, ri):
-    h, w, c, oc, kh, kw, s, same = ROWS[ri]
-    geom = _geometry_hw(*ROWS[ri])
+@pytest.mark.parametrize("ri", range(len(PACKED)), ids=lambda i: "x".join(map(str, PACKED[i])))
+def test_spec_packed_conv_matches_ref(libs, ri):
+    h, w, c, oc, kh, kw, s, same = PACKED[ri]
+    geom = _geometry_hw(*PACKED[ri])
     g = (ctypes.c_int32 * 12)(*geom)
     rng = np.random.default_rng(600 + ri)
     x = _packed(rng, h * w, c)
-    wt = _packed(rng, oc * kh, kw * c)                    # one word per kernel row, bit kx*in_c + c
+    wt = _packed(rng, oc, kh * kw * c)                    # window bits (ky*k_w + kx)*in_c + c
     thr = rng.integers(-kh * kw * c, kh * kw * c + 2, oc).astype(np.int32)
     bias = rng.normal(0, 3, oc).astype(np.float32)
     n_b, n_f = geom[3] * geom[4] * bits.words(oc), geom[3] * geom[4] * oc
     for cc, lib in libs.items():
         for pad in (0, 1):
-            want_b = _call(lib, "l2m_conv2d_rows_b32_b32_ref", n_b, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
+            want_b = _call(lib, "l2m_conv2d_packed_b32_b32_ref", n_b, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
                            _p(x), _p(wt), _p(thr))
-            want_f = _call(lib, "l2m_conv2d_rows_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
+            want_f = _call(lib, "l2m_conv2d_packed_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
                            _p(x), _p(wt), _p(bias))
             for mn in MODES:
-                got = _call(lib, f"spec_rows_b_{ri}_{mn}_{pad}", n_b, np.uint32, _p(x), _p(wt), _p(thr))
+                got = _call(lib, f"spec_packed_b_{ri}_{mn}_{pad}", n_b, np.uint32, _p(x), _p(wt), _p(thr))
                 assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} thresholds"
-                got = _call(lib, f"spec_rows_f_{ri}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), _p(bias))
+                got = _call(lib, f"spec_packed_f_{ri}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), _p(bias))
                 assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} floats"
+                got = _call(lib, f"dyn_packed_b_{mn}", n_b, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
+                            _p(x), _p(wt), _p(thr))
+                assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} run-time geometry"
 
 
 @pytest.mark.parametrize("di", range(len(DENSE)), ids=lambda i: "x".join(map(str, DENSE[i])))

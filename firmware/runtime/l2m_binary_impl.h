@@ -16,7 +16,7 @@
  * than that copy (L2MI_WIN_MAX words) is computed tap by tap like the reference does.
  * Threshold bits are assembled 32 at a time without branches.
  *
- * Contract of l2mi_conv2d / l2mi_dense / l2mi_conv2d_rows: those of the _ref kernels
+ * Contract of l2mi_conv2d / l2mi_dense / l2mi_conv2d_packed: those of the _ref kernels
  * (l2m_kernels.h), plus `mode`; exactly one of obits (threshold bits, thr != NULL) and of (floats,
  * bias may be NULL) non-NULL. Stack: up to 2 * L2MI_WIN_MAX words (512 bytes) for the border copy
  * (one copy of 256 bytes when pad_one is a constant 1). No heap, no globals, reentrant.
@@ -181,46 +181,64 @@ L2M_INLINE void l2mi_dense(int mode, int32_t groups, int32_t c, int32_t out_n, c
                 l2mi_masks_make());
 }
 
-/* Few-channel conv (contract of l2m_conv2d_rows_b32_{b32,f32}_ref in l2m_kernels.h, layout of
- * l2m_rows.c: filter = k_h words, bit kx*in_c + c of word ky). Per pixel the k_h window rows are
- * gathered once into one word each — bits, and for zero padding a mask of the taps inside —
- * then every filter is one run of k_h masked XOR words through the mode's popcount. Accumulator:
- * (bits that count) - 2 * popcount, the reference's sum of per-row terms regrouped (integers). */
-L2M_INLINE void l2mi_conv2d_rows(int mode, const l2m_geom *g, int32_t pad_one, const uint32_t *in,
-                                 const uint32_t *w, const int32_t *thr, const float *bias, uint32_t *obits,
-                                 float *of) {
+/* Window at (iy0, ix0) packed as in l2m_packed.c (bit (ky*k_w + kx)*in_c + c, in_c < 32) into
+ * win[0..L2M_WORDS(k_h*k_w*in_c)), built word by word from the taps that overlap each word (all
+ * offsets are constants in a specialized layer: a load and a shifted OR per tap and word). Taps
+ * outside the image read as bits 0 (= +1); mk, when not NULL, gets the bits of the taps inside.
+ * `interior` (constant per call site) drops the bounds tests. Returns the number of taps inside. */
+L2M_INLINE int32_t l2mi_pack_window(const l2m_geom *g, const uint32_t *in, int32_t iy0, int32_t ix0, int interior,
+                                    uint32_t *win, uint32_t *mk) {
+    const int32_t taps = g->k_h * g->k_w;
+    const int32_t nwin = L2M_WORDS(taps * g->in_c);
+    const uint32_t cmask = (1u << (uint32_t)g->in_c) - 1u;
+    int32_t inside = 0;
+#pragma GCC unroll 32
+    for (int32_t j = 0; j < nwin; ++j) {
+        const int32_t b0 = 32 * j;
+        const int32_t t_end = (b0 + 32 + g->in_c - 1) / g->in_c;   /* taps starting below bit b0 + 32 */
+        const int32_t t1 = t_end < taps ? t_end : taps;
+        uint32_t r = 0u, mm = 0u;
+        for (int32_t t = b0 / g->in_c; t < t1; ++t) {
+            const int32_t iy = iy0 + t / g->k_w, ix = ix0 + t % g->k_w;
+            const int32_t off = t * g->in_c - b0;   /* where the tap starts: -in_c < off < 32 */
+            if (interior || (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w)) {
+                const uint32_t a = in[iy * g->in_w + ix];   /* pad bits are 0: no masking */
+                r |= off >= 0 ? a << (uint32_t)off : a >> (uint32_t)-off;
+                mm |= off >= 0 ? cmask << (uint32_t)off : cmask >> (uint32_t)-off;
+                inside += off >= 0;
+            }
+        }
+        win[j] = r;
+        if (mk != NULL) mk[j] = mm;
+    }
+    return inside;
+}
+
+/* Few-channel conv (contract of l2m_conv2d_packed_b32_{b32,f32}_ref in l2m_kernels.h): per pixel
+ * the window is packed once (l2mi_pack_window), then every filter is one run of its
+ * L2M_WORDS(k_h*k_w*in_c) words through the mode's popcount. Accumulator: (bits that count) -
+ * 2 * popcount of the (masked) XOR, the reference's per-word sum regrouped (integers). */
+L2M_INLINE void l2mi_conv2d_packed(int mode, const l2m_geom *g, int32_t pad_one, const uint32_t *in,
+                                   const uint32_t *w, const int32_t *thr, const float *bias, uint32_t *obits,
+                                   float *of) {
     const l2mi_masks m = l2mi_masks_make();
-    const uint32_t cmask = g->in_c >= 32 ? 0xFFFFFFFFu : ((1u << (uint32_t)g->in_c) - 1u);
-    uint32_t rw[L2M_ROWS_MAX_KH], rm[L2M_ROWS_MAX_KH];
+    const int32_t k = g->k_h * g->k_w * g->in_c;
+    const int32_t nwin = L2M_WORDS(k);
+    uint32_t win[L2M_PACKED_MAX_WORDS], mk[L2M_PACKED_MAX_WORDS];
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
         const int32_t iy0 = oy * g->stride_h - g->pad_top;
+        const int yin = iy0 >= 0 && iy0 + g->k_h <= g->in_h;
         for (int32_t ox = 0; ox < g->out_w; ++ox) {
             const int32_t ix0 = ox * g->stride_w - g->pad_left;
-            int32_t inside = 0;   /* taps inside the image */
-#pragma GCC unroll 16
-            for (int32_t ky = 0; ky < g->k_h; ++ky) {
-                const int32_t iy = iy0 + ky;
-                uint32_t r = 0, mk = 0;
-                if (iy >= 0 && iy < g->in_h) {
-#pragma GCC unroll 32
-                    for (int32_t kx = 0; kx < g->k_w; ++kx) {
-                        const int32_t ix = ix0 + kx;
-                        if (ix >= 0 && ix < g->in_w) {
-                            const uint32_t sh = (uint32_t)(kx * g->in_c) & 31u;
-                            r |= in[iy * g->in_w + ix] << sh;   /* pad bits are 0: no masking */
-                            mk |= cmask << sh;
-                            ++inside;
-                        }
-                    }
-                }
-                rw[ky] = r;
-                rm[ky] = mk;
-            }
-            if (pad_one) {   /* outside taps are +1: bits 0 against the weight, all taps count */
-                l2mi_window(mode, rw, NULL, 0, 1, g->k_h, g->k_h * g->k_w * g->in_c, g->out_c, w, thr, bias, &obits,
-                            &of, m);
+            if (yin && ix0 >= 0 && ix0 + g->k_w <= g->in_w) {
+                (void)l2mi_pack_window(g, in, iy0, ix0, 1, win, NULL);
+                l2mi_window(mode, win, NULL, 0, 1, nwin, k, g->out_c, w, thr, bias, &obits, &of, m);
+            } else if (pad_one) {   /* outside taps are +1: bits 0 against the weight, all bits count */
+                (void)l2mi_pack_window(g, in, iy0, ix0, 0, win, NULL);
+                l2mi_window(mode, win, NULL, 0, 1, nwin, k, g->out_c, w, thr, bias, &obits, &of, m);
             } else {
-                l2mi_window(mode, rw, rm, 0, 1, g->k_h, inside * g->in_c, g->out_c, w, thr, bias, &obits, &of, m);
+                const int32_t inside = l2mi_pack_window(g, in, iy0, ix0, 0, win, mk);
+                l2mi_window(mode, win, mk, 0, 1, nwin, inside * g->in_c, g->out_c, w, thr, bias, &obits, &of, m);
             }
         }
     }

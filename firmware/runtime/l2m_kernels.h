@@ -60,14 +60,15 @@ void l2m_conv2d_b32_f32_ref(const l2m_geom *g, int32_t pad_one, const uint32_t *
 void l2m_conv2d_b32_b32_ref(const l2m_geom *g, int32_t pad_one, const uint32_t *in, const uint32_t *w,
                             const int32_t *thr, uint32_t *out);
 
-/* Few input channels (in_c * k_w <= 32, k_h <= L2M_ROWS_MAX_KH): same inputs and results as the
- * two kernels above, but w holds one word per kernel row: out_c x k_h words, bit kx*in_c + c.
- * Uses k_h*3 words of stack.                                                                  */
-#define L2M_ROWS_MAX_KH 16
-void l2m_conv2d_rows_b32_f32_ref(const l2m_geom *g, int32_t pad_one, const uint32_t *in, const uint32_t *w,
-                                 const float *bias, float *out);
-void l2m_conv2d_rows_b32_b32_ref(const l2m_geom *g, int32_t pad_one, const uint32_t *in, const uint32_t *w,
-                                 const int32_t *thr, uint32_t *out);
+/* Few input channels (in_c < 32, L2M_WORDS(k_h*k_w*in_c) <= L2M_PACKED_MAX_WORDS): same inputs
+ * and results as the two kernels above, but each filter's window bits are packed densely, with
+ * no pad bits between taps: w holds out_c x L2M_WORDS(k_h*k_w*in_c) words, window bit
+ * (ky*k_w + kx)*in_c + c (tail pad bits 0). Uses 2*L2M_PACKED_MAX_WORDS words of stack.      */
+#define L2M_PACKED_MAX_WORDS 32
+void l2m_conv2d_packed_b32_f32_ref(const l2m_geom *g, int32_t pad_one, const uint32_t *in, const uint32_t *w,
+                                   const float *bias, float *out);
+void l2m_conv2d_packed_b32_b32_ref(const l2m_geom *g, int32_t pad_one, const uint32_t *in, const uint32_t *w,
+                                   const int32_t *thr, uint32_t *out);
 
 /* ---- binary dense ------------------------------------------------------------------------
  * in: groups x L2M_WORDS(c) words (a flattened packed map keeps its per-pixel packing).

@@ -21,7 +21,7 @@ SPEC_MODES = {"hs": "L2M_MODE_HS", "usad8": "L2M_MODE_USAD8", "zbb": "L2M_MODE_Z
 # its parameter slots between the weights and the two outputs (obits, of))
 ENGINES = {
     "conv2d_b32": ("l2mi_conv2d", True, ("thr", "bias")),
-    "conv2d_rows_b32": ("l2mi_conv2d_rows", True, ("thr", "bias")),
+    "conv2d_packed_b32": ("l2mi_conv2d_packed", True, ("thr", "bias")),
     "dense_b32": ("l2mi_dense", True, ("thr", "bias")),
     "conv2d_w1_f32": ("l2mi_conv_w1", False, ("bias", "tau", "mode")),
     "conv2d_f32": ("l2mi_conv_f32", False, ("bias", "tau", "mode")),
@@ -174,10 +174,10 @@ class Lowering:
 
     def _BinaryConv2D(self, op, s):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
-        rows = wt.rows_layout(op.weights)      # few input channels: one word per kernel row
-        w = self._arr(s, "w", "uint32_t", wt.pack_conv_rows(op.weights) if rows else wt.pack_conv(op.weights))
+        dense = wt.packed_layout(op.weights)   # few input channels: window bits packed densely
+        w = self._arr(s, "w", "uint32_t", wt.pack_conv_packed(op.weights) if dense else wt.pack_conv(op.weights))
         sizes = self._geom_init(t_in.shape, t_out.shape, op.weights.shape[:2], op.strides, op.pads)
-        self._dot(s, op, "conv2d_rows_b32" if rows else "conv2d_b32", w, sizes, str(1 if op.pad_one else 0))
+        self._dot(s, op, "conv2d_packed_b32" if dense else "conv2d_b32", w, sizes, str(1 if op.pad_one else 0))
 
     def _BinaryDense(self, op, s):
         groups, c = self.g.tensors[op.inputs[0]].packing

@@ -1,7 +1,8 @@
 """Weight layouts for the C kernels, and C literal formatting.
 
 Layouts (contracts in firmware/runtime/l2m_kernels.h):
-  * binary conv: HWIO ±1 → (O, H, W, words(I)) packed words;
+  * binary conv: HWIO ±1 → (O, H, W, words(I)) packed words, or for few input channels each
+    filter's H·W·I window bits packed densely (O, words(H·W·I));
   * binary dense: (G·C, O) ±1 read by an input packed as G groups of C → (O, G, words(C));
   * floats are emitted as C99 hex-float literals: exact and deterministic.
 """
@@ -16,20 +17,22 @@ def pack_conv(weights: np.ndarray) -> np.ndarray:
     return bits.pack(np.transpose(weights, (3, 0, 1, 2))).reshape(-1)
 
 
-ROWS_MAX_KH = 16     # L2M_ROWS_MAX_KH in l2m_kernels.h
+PACKED_MAX_WORDS = 32     # L2M_PACKED_MAX_WORDS in l2m_kernels.h
 
 
-def rows_layout(weights: np.ndarray) -> bool:
-    """Use the one-word-per-kernel-row conv (l2m_conv2d_rows_*): a row's kw·cin bits fit a word
-    and span several taps (cin < 32)."""
+def packed_layout(weights: np.ndarray) -> bool:
+    """Use the densely packed window conv (l2m_conv2d_packed_*): pixels of cin < 32 channels leave
+    pad bits in every tap word, and packing the kh·kw·cin window bits without them takes fewer
+    words (fewer XOR/popcounts per filter, fewer flash bytes) — within the kernel's stack bound."""
     kh, kw, cin, _ = weights.shape
-    return kw * cin <= 32 and cin < 32 and kw > 1 and kh <= ROWS_MAX_KH
+    n = bits.words(kh * kw * cin)
+    return cin < 32 and n < kh * kw and n <= PACKED_MAX_WORDS
 
 
-def pack_conv_rows(weights: np.ndarray) -> np.ndarray:
-    """HWIO ±1 → (O, H) words, bit kx·cin + c of each kernel row."""
+def pack_conv_packed(weights: np.ndarray) -> np.ndarray:
+    """HWIO ±1 → (O, words(H·W·I)): each filter's window bits, bit (ky·kw + kx)·cin + c."""
     kh, kw, cin, cout = weights.shape
-    return bits.pack(np.transpose(weights, (3, 0, 1, 2)).reshape(cout, kh, kw * cin)).reshape(-1)
+    return bits.pack(np.transpose(weights, (3, 0, 1, 2)).reshape(cout, kh * kw * cin)).reshape(-1)
 
 
 def pack_dense(weights: np.ndarray, packing: tuple) -> np.ndarray:
