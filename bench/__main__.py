@@ -29,12 +29,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from . import BINARY_KERNELS  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 MODELS = {"mnist_bnn": (28, 28, 1), "seed_mixed_cnn": (28, 28, 1), "bireal_tiny": (28, 28, 1),
           "cifar_bnn": (32, 32, 3)}
 BOARDS = ["qemu_m0", "qemu_m4", "qemu_m7", "qemu_m33", "qemu_m55", "qemu_rv32", "qemu_rv32_zbb", "qemu_lx106"]
 BASELINE_BOARDS = ["qemu_m0", "qemu_m4", "qemu_rv32"]
-BINARY_KERNELS = ("l2m_conv2d_b32_", "l2m_conv2d_packed_b32_", "l2m_dense_b32_")
 
 
 def binary_macs(g) -> list:

@@ -6,6 +6,9 @@ popcount(a ^ w) over n contiguous words with a variant's inner loop; mode 0 hs, 
 3 hw, 4 builtin) for n = 64 and n = 256, counts each call exactly (trace.count) and returns
 {variant: (count(256) − count(64)) / 192}: call and loop-setup overhead cancels, callees such as
 libgcc's __popcountsi2 are included — the same definition as shared/notes §4's table.
+"sliced": the bit-sliced engine (l2m_opt_sliced_dense: a dense layer of n words and 32 filters,
+input density 1/2) per 32 binary MACs — the work one word of one filter stands for in the
+other columns: (count(256) − count(64)) / (192 · 32).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from larq2mcu.codegen.sliced import planes_count
 from larq2mcu.paths import runtime_dir
 
 MODES = ("hs", "usad8", "zbb", "hw", "builtin")
@@ -39,6 +43,12 @@ def write_program(out: Path) -> None:
     words = rng.integers(0, 2**32, size=(2, max(SIZES)), dtype=np.uint64)
     arr = lambda v: ",".join(f"0x{int(x):08x}u" for x in v)  # noqa: E731
     calls = [f"    acc += l2m_opt_xor_popcount({m}, A, B, {n});" for m in range(len(MODES)) for n in SIZES]
+    # the bit-sliced engine: n words x 32 filters; rows and planes are random (the count does not
+    # depend on their values), the input has density 1/2, its worst case
+    n_max = max(SIZES)
+    rows = rng.integers(0, 2**32, size=32 * n_max, dtype=np.uint64)
+    planes = rng.integers(0, 2**32, size=4 * planes_count(32 * n_max), dtype=np.uint64)
+    calls += [f"    l2m_opt_sliced_dense({n}, A, R, P, &o); acc += (int32_t)(o & 1u);" for n in SIZES]
     (out / "net.h").write_text(
         "#ifndef NET_H\n#define NET_H\n#include <stdint.h>\n#define NET_ARENA_SIZE 8\n"
         "#define NET_INPUT_LEN 1\n#define NET_OUTPUT_LEN 1\n"
@@ -49,8 +59,10 @@ def write_program(out: Path) -> None:
         '#include "l2m_kernels_opt.h"', '#include "net.h"',
         f"static const uint32_t A[{max(SIZES)}] = {{{arr(words[0])}}};",
         f"static const uint32_t B[{max(SIZES)}] = {{{arr(words[1])}}};",
+        f"static const uint32_t R[{rows.size}] = {{{arr(rows)}}};",
+        f"static const uint32_t P[{planes.size}] = {{{arr(planes)}}};",
         "int net_invoke(const float *input, float *output, void *arena) {",
-        "    int32_t acc = 0;", "    (void)input; (void)arena;", *calls,
+        "    int32_t acc = 0;", "    uint32_t o = 0;", "    (void)input; (void)arena;", *calls,
         "    output[0] = (float)acc;", "    return 0;", "}", ""]))
 
 
@@ -68,7 +80,11 @@ def per_word(board, workdir: Path) -> dict:
         return {"skipped": str(e)[:200]}
     c = trace.count(elf, board, "net")
     n = [k for f, k in c.calls if f == "l2m_opt_xor_popcount"]
-    if len(n) != len(MODES) * len(SIZES):
-        return {"skipped": f"expected {len(MODES) * len(SIZES)} hook calls, saw {len(n)}: {c.calls[:12]}"}
+    sl = [k for f, k in c.calls if f == "l2m_opt_sliced_dense"]
+    if len(n) != len(MODES) * len(SIZES) or len(sl) != len(SIZES):
+        return {"skipped": f"expected {len(MODES) * len(SIZES)} + {len(SIZES)} hook calls, saw {len(n)} + "
+                           f"{len(sl)}: {c.calls[:12]}"}
     span = SIZES[1] - SIZES[0]
-    return {m: round((n[2 * i + 1] - n[2 * i]) / span, 3) for i, m in enumerate(MODES)}
+    out = {m: round((n[2 * i + 1] - n[2 * i]) / span, 3) for i, m in enumerate(MODES)}
+    out["sliced"] = round((sl[1] - sl[0]) / (span * 32), 3)     # per 32 binary MACs
+    return out

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+from . import BINARY_KERNELS
 from .microbench import MODES, NOTES
 
 TARGET_BOARD = "qemu_m4"
+COLUMNS = (*MODES, "sliced")
 
 
 def _n(v) -> str:
@@ -34,7 +36,7 @@ def _board_table(m: dict, bname: str, vs: dict) -> list:
            "|---:|---|---:|" + "---:|" * len(names) + "---:|"]
     layers = iter(m["binary_layers"])
     for i, (f, n) in enumerate(best["calls"]):
-        macs = next(layers)[1] if f.startswith(("l2m_conv2d_b32_", "l2m_conv2d_packed_b32_", "l2m_dense_b32_")) else None
+        macs = next(layers)[1] if f.startswith(BINARY_KERNELS) else None
         cells = [_n(vs[v]["calls"][i][1]) if i < len(vs[v].get("calls", [])) else "" for v in names]
         bpm = f"{n / macs:.3f}" if macs else ""
         out.append(f"| {i} | `{_kernel(f)}` | {_n(macs)} | " + " | ".join(cells) + f" | {bpm} |")
@@ -56,17 +58,21 @@ def _board_table(m: dict, bname: str, vs: dict) -> list:
 def _per_word(results: dict) -> list:
     out = ["## Instructions per 32-bit word (XOR + popcount inner loop, `l2m_opt_xor_popcount`)", "",
            "(count(n=256) − count(n=64)) / 192, callees included. A variant whose ISA feature is "
-           "missing falls back to `hs`. Notes = shared/notes/embedded-toolchains.md §4–6 "
+           "missing falls back to `hs`. `sliced` = the bit-sliced engine of thresholded layers "
+           "(`l2m_opt_sliced_dense`, 32 filters, input density 1/2) per 32 binary MACs — what one "
+           "word of one filter stands for in the other columns: (count(256) − count(64)) / (192·32); "
+           "it needs clz (the M0 and rv32 figures are libgcc's software clz: those boards keep `hs`). "
+           "Notes = shared/notes/embedded-toolchains.md §4–6 "
            "(stand-alone loops: builtin / SWAR / LUT8 / Harley–Seal).", "",
-           "| board | " + " | ".join(f"`{m}`" for m in MODES) + " | notes: builtin / SWAR / LUT8 / HS |",
-           "|---|" + "---:|" * len(MODES) + "---|"]
+           "| board | " + " | ".join(f"`{m}`" for m in COLUMNS) + " | notes: builtin / SWAR / LUT8 / HS |",
+           "|---|" + "---:|" * len(COLUMNS) + "---|"]
     for b, r in results["per_word"].items():
         if "skipped" in r:
-            out.append(f"| {b} | skipped: {r['skipped'][:100]} |" + " |" * len(MODES))
+            out.append(f"| {b} | skipped: {r['skipped'][:100]} |" + " |" * len(COLUMNS))
             continue
         nt = NOTES.get(b)
         notes = " / ".join(_n(v) for v in nt.values()) if nt else ""
-        out.append(f"| {b} | " + " | ".join(f"{r[m]:.2f}" for m in MODES) + f" | {notes} |")
+        out.append(f"| {b} | " + " | ".join(f"{r[m]:.2f}" if m in r else "" for m in COLUMNS) + f" | {notes} |")
     return out + [""]
 
 
@@ -122,8 +128,11 @@ def _targets(results: dict) -> list:
     m4 = {mn: m["boards"].get(tb, {}) for mn, m in results["models"].items()}
     v = next((next(iter(b)) for b in m4.values() if b and "skipped" not in b), None)
     if v and v in pw:
-        out.append(f"| Cortex-M4 inner loop ≤ 6 instr/word | `{v}` {pw[v]:.2f} (best variant "
+        out.append(f"| Cortex-M4 inner loop ≤ 6 instr/word | `{v}` XOR+popcount {pw[v]:.2f} (best variant "
                    f"{min(pw[k] for k in MODES):.2f}) | {'yes' if pw[v] <= 6 else 'no'} |")
+        if "sliced" in pw:
+            out.append(f"| Cortex-M4 inner loop ≤ 6 instr/word: bit-sliced engine, per 32 BMACs (thresholded "
+                       f"layers of `{v}`) | {pw['sliced']:.2f} | {'yes' if pw['sliced'] <= 6 else 'no'} |")
     for mn, m in results["models"].items():
         b = m4[mn]
         if not b or "skipped" in b:

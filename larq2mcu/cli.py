@@ -34,7 +34,7 @@ def main():
 @click.option("--force", is_flag=True, help="write into a folder holding foreign files (they are kept)")
 @click.option("--board", default=None, help="write a PlatformIO project for this board (see boards.yaml)")
 @click.option("--data", default=None, help="samples embedded in the board demo (default: 4 random inputs)")
-@click.option("--kernels", type=click.Choice(["ref", "hs", "usad8", "zbb", "hw", "builtin"]), default=None,
+@click.option("--kernels", type=click.Choice(["ref", "hs", "clz", "usad8", "zbb", "hw", "builtin"]), default=None,
               help="kernel variant of a library export (default ref; with --board the board's own)")
 def export(model, out_dir, name, force, board, data, kernels):
     """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO

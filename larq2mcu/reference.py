@@ -63,6 +63,23 @@ def conv2d_f32(x, kernel, strides, pads, pad_value, bias):
     return out + bias if bias is not None else out
 
 
+def conv2d_w1_grouped(x, signs, strides, pads, pad_value) -> np.ndarray:
+    """A float conv with ±1 weights summed exactly as the 1-bit-weight C kernels do (order in
+    firmware/runtime/l2m_w1_impl.h): the (ky, kx, c) terms in groups of four, each group summed
+    from +0.0 in order, the group sums added to +0.0 in order, all in float32 round-to-nearest.
+    x: (N, H, W, C) float32; signs: HWIO ±1 → float32 (N, OH, OW, Cout), bit for bit."""
+    kh, kw, cin, cout = signs.shape
+    p = _patches(_pad_nhwc(np.asarray(x, np.float32), pads, np.float32(pad_value)), kh, kw, *strides)
+    terms = p[..., :, None] * signs.reshape(-1, cout).astype(np.float32)        # exact: ±a
+    acc = np.zeros(terms.shape[:-2] + (cout,), np.float32)
+    for t0 in range(0, terms.shape[-2], 4):
+        grp = np.zeros_like(acc)
+        for t in range(t0, min(t0 + 4, terms.shape[-2])):
+            grp = grp + terms[..., t, :]
+        acc = acc + grp
+    return acc
+
+
 def _pool_windows(x, op, fill):
     xp = _pad_nhwc(x, op.pads, fill)
     kh, kw = op.pool

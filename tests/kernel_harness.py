@@ -100,6 +100,8 @@ _SIGNATURES = {
     "l2m_conv2d_b32_b32_ref": "gipppp",
     "l2m_conv2d_packed_b32_f32_ref": "gipppp",
     "l2m_conv2d_packed_b32_b32_ref": "gipppp",
+    "l2m_conv2d_sliced_b32_b32_ref": "gipppp",
+    "l2m_dense_sliced_b32_b32_ref": "iiipppp",
     "l2m_dense_b32_f32_ref": "iiipppp",
     "l2m_dense_b32_b32_ref": "iiipppp",
     "l2m_maxpool_b32_b32_ref": "gppp",
@@ -168,6 +170,8 @@ def lib() -> ctypes.CDLL:
         fn = getattr(dll, name)
         fn.argtypes = [_CT[k] for k in sig]
         fn.restype = None
+    dll.l2m_sliced_planes.argtypes = [ctypes.c_int32]
+    dll.l2m_sliced_planes.restype = ctypes.c_int32
     dll.l2m_test_geom_layout.argtypes = [ctypes.c_void_p]
     dll.l2m_test_popcount32.argtypes = [ctypes.c_uint32]
     dll.l2m_test_popcount32.restype = ctypes.c_int32

@@ -48,7 +48,7 @@ MODELS = {
 def variant_of(key: str) -> str:
     """Kernel variant of a MODELS key: the suffix after '_' when it names one, else ref."""
     v = key.rsplit("_", 1)[-1] if "_" in key else "ref"
-    return v if v in ("hs", "usad8", "zbb", "hw", "builtin") else "ref"
+    return v if v in ("hs", "clz", "usad8", "zbb", "hw", "builtin") else "ref"
 
 
 def need(tool: str) -> str:

@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 
 from larq2mcu import boardrun, boards, bits, paths, targets, zoo
+from larq2mcu.codegen import sliced
 from larq2mcu.host import CFLAGS
 
-VARIANTS = ("hs", "usad8", "zbb", "hw", "builtin")
+VARIANTS = ("hs", "clz", "usad8", "zbb", "hw", "builtin")
 CHANNELS = (1, 3, 31, 32, 33, 63, 64, 128)
 OPT_HEADER = "l2m_kernels_opt.h"
 
@@ -174,7 +175,7 @@ def test_xor_popcount_hook(libs):
 # the portable one on cores without; the two models together use all four kernel kinds.
 QEMU_CASES = [("qemu_m4", "usad8", "mnist_bnn"), ("qemu_m55", "usad8", "seed_mixed_cnn"),
               ("qemu_rv32_zbb", "zbb", "mnist_bnn"), ("qemu_m0", "hs", "seed_mixed_cnn"),
-              ("qemu_rv32", "hs", "mnist_bnn"), ("qemu_lx106", "hs", "mnist_bnn"),
+              ("qemu_rv32", "hs", "mnist_bnn"), ("qemu_lx106", "clz", "mnist_bnn"), ("qemu_m3", "clz", "mnist_bnn"),
               ("qemu_m7", "builtin", "seed_mixed_cnn")]
 
 
@@ -214,6 +215,9 @@ def test_variant_on_qemu_matches_host_ref(qemu_models, tmp_path, board, variant,
     m, x, y_ref = qemu_models[builder]
     exp = larq2mcu.export(m, tmp_path / "lib", name="net", kernel_variant=variant)
     assert f"_{variant}(" in exp.files["net.c"], "the variant's kernels were not selected"
+    if variant in sliced.VARIANTS and builder == "mnist_bnn":   # 64-filter conv, 128-unit dense
+        assert exp.files["net.c"].count("l2mi_conv2d_sliced(") == 1
+        assert exp.files["net.c"].count("l2mi_dense_sliced(") == 1
     declare_opt_kernels(exp.out_dir)
     y, results = boardrun.run_on_board(exp, b, x, expected=y_ref)
     assert all(r.exit_code == 0 for r in results)

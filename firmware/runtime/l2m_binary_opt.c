@@ -5,6 +5,7 @@
  */
 #include "l2m_binary_impl.h"
 #include "l2m_kernels_opt.h"
+#include "l2m_sliced_impl.h"
 
 #define L2M_OPT_DEFINE(V, MODE)                                                                      \
     void l2m_conv2d_b32_f32_##V(const l2m_geom *g, int32_t pad_one, const uint32_t *in,               \
@@ -25,6 +26,7 @@
     }
 
 L2M_OPT_DEFINE(hs, L2M_MODE_HS)
+L2M_OPT_DEFINE(clz, L2M_MODE_HS)
 L2M_OPT_DEFINE(usad8, L2M_MODE_USAD8)
 L2M_OPT_DEFINE(zbb, L2M_MODE_ZBB)
 L2M_OPT_DEFINE(hw, L2M_MODE_HW)
@@ -38,4 +40,8 @@ int32_t l2m_opt_xor_popcount(int32_t mode, const uint32_t *a, const uint32_t *w,
     case 3: return l2mi_xpc_rows(L2M_MODE_HW, a, 0, w, 1, n, l2mi_masks_make());
     default: return l2mi_xpc_rows(L2M_MODE_BUILTIN, a, 0, w, 1, n, l2mi_masks_make());
     }
+}
+
+void l2m_opt_sliced_dense(int32_t n, const uint32_t *a, const uint32_t *w, const uint32_t *planes, uint32_t *out) {
+    l2mi_dense_sliced(L2M_MODE_HS, 1, 32 * n, 32, a, w, planes, out);
 }

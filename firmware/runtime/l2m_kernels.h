@@ -79,6 +79,29 @@ void l2m_dense_b32_f32_ref(int32_t groups, int32_t c, int32_t out_n, const uint3
 void l2m_dense_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const uint32_t *w,
                            const int32_t *thr, uint32_t *out);
 
+/* ---- bit-sliced binary conv / dense (threshold outputs) ----------------------------------
+ * Same bits as l2m_conv2d_b32_b32_ref (packed = 0), l2m_conv2d_packed_b32_b32_ref (packed = 1)
+ * with pad_one = 1, and l2m_dense_b32_b32_ref — bit = (acc < thr) — from a transposed weight
+ * layout in which 32 filters are counted at once (arithmetic: l2m_sliced.c; built by
+ * larq2mcu/codegen/sliced.py). A window is nwin words: conv k_h*k_w*L2M_WORDS(in_c) (tap after
+ * tap) or, packed, L2M_WORDS(k_h*k_w*in_c) (bit (ky*k_w + kx)*in_c + c); dense the whole input,
+ * groups*L2M_WORDS(c). Taps outside the image are +1 (bit 0): a padded conv must have
+ * pad_value 1 (zero padding has no sliced form).
+ *  w:      L2M_WORDS(out_c) blocks of nwin*32 words; word q*32 + t of block b holds, in bit j,
+ *          filter 32b + j's weight bit for window bit 31 - t of window word q (bits 0 for
+ *          filters past out_c).
+ *  planes: L2M_WORDS(out_c) blocks x 4 sets x m words, m = l2m_sliced_planes(K), K the real
+ *          window bits (k_h*k_w*in_c, groups*c).
+ * Conv windows hold at most L2M_SLICED_MAX_WORDS words (the stack copy).                  */
+#define L2M_SLICED_MAX_WORDS 64
+int32_t l2m_sliced_planes(int32_t k);
+void l2m_conv2d_sliced_b32_b32_ref(const l2m_geom *g, int32_t packed, const uint32_t *in, const uint32_t *w,
+                                   const uint32_t *planes, uint32_t *out);
+void l2m_dense_sliced_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const uint32_t *w,
+                                  const uint32_t *planes, uint32_t *out);
+/* Eight zero weight rows: the engine (l2m_sliced_impl.h) pads its counts with them. */
+extern const uint32_t l2m_sliced_zero_rows[8];
+
 /* ---- binary pooling / data movement ------------------------------------------------------ */
 /* Max of +-1 values = AND of bits; channels with or_mask bit set take the OR (min) instead.
  * or_mask: L2M_WORDS(c) words or NULL. Taps outside the image are ignored. out_c == in_c.    */
@@ -117,8 +140,9 @@ void l2m_dense_f32_b32_ref(int32_t in_n, int32_t out_n, const float *in, const f
                            const float *tau, const int8_t *mode, uint32_t *out);
 /* Float input, 1-bit weights (a binary kernel on a float input): each filter's k_h*k_w*in_c
  * weights (HWI order) packed contiguously, L2M_WORDS(k_h*k_w*in_c) words per output channel;
- * dense: L2M_WORDS(in_n) words per output. Bit-identical to the f32 kernels above with the
- * weights as +-1.0f (same summation order; see l2m_w1.c). Thresholds as above.             */
+ * dense: L2M_WORDS(in_n) words per output. The dense kernels are bit-identical to the f32 ones
+ * with the weights as +-1.0f; the conv kernels sum the window in groups of four taps, in
+ * (ky, kx, c) order (order stated in l2m_w1_impl.h). Thresholds as above.                  */
 void l2m_conv2d_w1_f32_f32_ref(const l2m_geom *g, float pad_value, const float *in, const uint32_t *w,
                                const float *bias, float *out);
 void l2m_conv2d_w1_f32_b32_ref(const l2m_geom *g, float pad_value, const float *in, const uint32_t *w,

@@ -16,6 +16,10 @@
  *   _hs       carry-save adders: 3:2 compressors over word triples in conv windows, Harley-Seal
  *             over 8 words in long rows, counted per byte with SWAR; portable C, the best
  *             choice on cores without popcount.
+ *   _clz      _hs. In generated code the variant also runs binary layers with integer
+ *             thresholds on the bit-sliced engine (l2m_sliced_impl.h, where it applies:
+ *             larq2mcu/codegen/sliced.py), which needs a count-leading-zeros instruction
+ *             (Cortex-M3 and up, Xtensa NSAU); so do _usad8 and _zbb.
  *   _usad8    _hs, with the per-byte counts summed by one USADA8 (ACLE __usada8) per triple on
  *             cores with __ARM_FEATURE_SIMD32 (Cortex-M4/M7/M33/M55 with DSP).
  *   _zbb      __builtin_popcount where __riscv_zbb is defined (-> cpop), else _hs.
@@ -47,6 +51,14 @@ void l2m_dense_b32_f32_hs(int32_t groups, int32_t c, int32_t out_n, const uint32
                           const float *bias, float *out);
 void l2m_dense_b32_b32_hs(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const uint32_t *w,
                           const int32_t *thr, uint32_t *out);
+void l2m_conv2d_b32_f32_clz(const l2m_geom *g, int32_t pad_one, const uint32_t *in, const uint32_t *w,
+                            const float *bias, float *out);
+void l2m_conv2d_b32_b32_clz(const l2m_geom *g, int32_t pad_one, const uint32_t *in, const uint32_t *w,
+                            const int32_t *thr, uint32_t *out);
+void l2m_dense_b32_f32_clz(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const uint32_t *w,
+                           const float *bias, float *out);
+void l2m_dense_b32_b32_clz(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const uint32_t *w,
+                           const int32_t *thr, uint32_t *out);
 void l2m_conv2d_b32_f32_usad8(const l2m_geom *g, int32_t pad_one, const uint32_t *in, const uint32_t *w,
                               const float *bias, float *out);
 void l2m_conv2d_b32_b32_usad8(const l2m_geom *g, int32_t pad_one, const uint32_t *in, const uint32_t *w,
@@ -83,5 +95,9 @@ void l2m_dense_b32_b32_builtin(int32_t groups, int32_t c, int32_t out_n, const u
 /* Micro-benchmark hook (bench/): popcount(a ^ w) over n contiguous words with the variant's
  * inner loop (mode: 0 hs, 1 usad8, 2 zbb, 3 hw, 4 builtin). Not used by generated code. */
 int32_t l2m_opt_xor_popcount(int32_t mode, const uint32_t *a, const uint32_t *w, int32_t n);
+/* Micro-benchmark hook (bench/): the bit-sliced engine (l2m_sliced_impl.h) on one dense layer of
+ * n input words and 32 filters (w: 32*n rows, planes: 4*l2m_sliced_planes(32*n) words, out: 1
+ * word). Not used by generated code. */
+void l2m_opt_sliced_dense(int32_t n, const uint32_t *a, const uint32_t *w, const uint32_t *planes, uint32_t *out);
 
 #endif /* L2M_KERNELS_OPT_H */

@@ -2,14 +2,15 @@
  *
  * A binary kernel on a float input (Larq's first layer: QuantConv2D without input quantizer)
  * multiplies by +-1 only, so the weights are stored as bits and each term is added with its sign
- * flipped instead of multiplied: a * (+1.0f) == a and a * (-1.0f) == -a exactly, and acc + (-a)
- * == acc - a, so these kernels return bit for bit what the float-weight kernels return with the
- * same weights as +-1.0f, in the same summation order — at 1/32 of the weight memory.
+ * flipped instead of multiplied: a * (+1.0f) == a and a * (-1.0f) == -a exactly. The dense
+ * kernels sum in the float-weight kernels' order (bit for bit what they return with the weights
+ * as +-1.0f); the convolutions sum in groups of four taps (l2m_w1_impl.h), which the fast path
+ * reads from per-pixel tables — at 1/32 of the weight memory.
  */
 #include <string.h>
 
 #include "l2m_kernels.h"
-#include "l2m_w1_impl.h"   /* l2mi_flip_sign, l2mi_w1_acc: the reference order, shared with the fast path */
+#include "l2m_w1_impl.h"   /* l2mi_flip_sign, l2mi_w1_acc: the reference order, shared with the engine */
 
 void l2m_conv2d_w1_f32_f32_ref(const l2m_geom *g, float pad_value, const float *in, const uint32_t *w,
                                const float *bias, float *out) {

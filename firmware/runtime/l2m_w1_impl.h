@@ -2,20 +2,19 @@
  * layer-specialized functions of generated code), as always-inline functions.
  *
  * Summation order (the contract that makes every path bit-identical): for one output pixel and
- * channel, acc = 0.0f, then acc += s_t * a_t for the taps t of the window in (ky, kx, c) order,
- * where s_t = -1 when filter bit t is 1; taps outside the image add s_t * pad_value, or nothing
- * when pad_value is 0. Then + bias, then the threshold. s * a is a sign flip: exact.
- *
- * Fast path for interior windows (l2mi_conv_w1), derived so that it adds the same values in the
- * same order:
- *   - per pixel, the window's T taps are copied once into a table of pairs {a_t, -a_t}: the term
- *     of tap t is then table[2t + bit_t], one load, no branch and no sign manipulation;
- *   - per pixel, the 2^P partial sums of the first P taps, ((0 + s_0 a_0) + s_1 a_1) + ..., are
- *     computed once for every sign pattern (P = L2MI_W1_PREFIX): a filter starts from
- *     prefix[bits 0..P-1] — the very value its own first P additions would produce — and adds
- *     taps P..T-1 one by one.
- * With the geometry constant (generated code) every loop over taps is unrolled: a tap costs a
- * bit extract, an address, a load and an add.
+ * channel, the window's T terms s_t * a_t, in (ky, kx, c) order — s_t = -1 when filter bit t is
+ * 1, a_t the input or, for a tap outside the image, pad_value — are summed in groups of four:
+ *     G_j = (((0 + term_4j) + term_4j+1) + term_4j+2) + term_4j+3   (the last group may be shorter)
+ *     acc = ((0 + G_0) + G_1) + ...
+ * then + bias, then the threshold. s * a is a sign flip: exact. (Padding 0 adds +-0.0 to a
+ * partial sum that is never -0.0: no change — "taps outside add nothing".) Any order rounds
+ * within the same bound of TensorFlow's (fuzz/bounds.py); this one lets a filter fetch each group
+ * sum with one load:
+ *   - per pixel the 16 sign patterns of each group, G_j[m] for m = 0..15, are computed once by
+ *     doubling (term by term, in order: the very values a filter's own additions would give);
+ *   - per filter, acc adds G_j[its 4 bits of group j]: a bit-field extract, a load and an add
+ *     per 4 taps, for interior and border windows alike.
+ * Windows of more than L2MI_W1_MAX_GROUPS groups are summed filter by filter (same order).
  */
 #ifndef L2M_W1_IMPL_H
 #define L2M_W1_IMPL_H
@@ -26,10 +25,10 @@
 #include "l2m_float_impl.h"   /* l2mi_f32_put */
 #include "l2m_kernels.h"
 
-/* Largest window (taps) that takes the table path: the table is 2 floats per tap on the stack. */
-#define L2MI_W1_MAX_TAPS 48
-/* Taps whose sign patterns are tabulated per pixel (2^P partial sums). */
-#define L2MI_W1_PREFIX 3
+/* Taps per group, and the largest window (in groups) whose group tables fit the stack:
+ * 16 floats per group, 512 bytes. */
+#define L2MI_W1_GROUP 4
+#define L2MI_W1_MAX_GROUPS 8
 
 /* v with its sign flipped when bit is 1 (integer sign-bit flip: exact, also for 0, inf, NaN).
  * A union, not memcpy: -ffreestanding turns off memcpy's inlining on the targets. */
@@ -43,44 +42,34 @@ L2M_INLINE float l2mi_flip_sign(float v, uint32_t bit) {
     return x.f;
 }
 
-/* Window entirely inside the image: k_h rows of k_w*in_c contiguous floats (NHWC), `stride`
- * floats apart; the filter's bits are consumed in the same (ky, kx, c) order as below. */
-L2M_INLINE float l2mi_w1_acc_interior(const float *a, int32_t stride, int32_t rows, int32_t row_len,
-                                       const uint32_t *wf) {
-    float acc = 0.0f;
-    uint32_t word = 0;
-    int32_t i = 0;
-    for (int32_t r = 0; r < rows; ++r, a += stride) {
-        for (int32_t j = 0; j < row_len; ++j, ++i) {
-            if ((i & 31) == 0) word = wf[i >> 5];
-            acc += l2mi_flip_sign(a[j], word & 1u);
-            word >>= 1;
-        }
-    }
-    return acc;
+/* l2m_float_threshold_bit without branches on the mode: 0: x < tau, 1: -x < tau, 2: 0, 3: 1. */
+L2M_INLINE uint32_t l2mi_f32_bit(float x, float tau, int8_t mode) {
+    const float xs = (mode & 1) ? l2mi_flip_sign(x, 1u) : x;
+    const uint32_t lt = (uint32_t)(xs < tau);
+    return mode < 2 ? lt : (uint32_t)(mode - 2);
 }
 
-/* Sum over the window of one output pixel and channel; wf: that filter's k_h*k_w*in_c bits. */
+/* Term t of the window at (iy0, ix0) before its sign: the input, or pad_value outside. */
+L2M_INLINE float l2mi_w1_tap(const l2m_geom *g, float pad_value, const float *in, int32_t iy0, int32_t ix0,
+                             int32_t t) {
+    const int32_t c = t % g->in_c, kx = (t / g->in_c) % g->k_w, ky = t / (g->in_c * g->k_w);
+    const int32_t iy = iy0 + ky, ix = ix0 + kx;
+    return iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w ? in[(iy * g->in_w + ix) * g->in_c + c] : pad_value;
+}
+
+/* Sum over the window of output (oy, ox) for one filter (wf: its k_h*k_w*in_c bits), in the
+ * contract's order, term by term: the reference, and the path of windows too large for tables. */
 L2M_INLINE float l2mi_w1_acc(const l2m_geom *g, float pad_value, const float *in, const uint32_t *wf, int32_t oy,
-                              int32_t ox) {
+                             int32_t ox) {
     const int32_t iy0 = oy * g->stride_h - g->pad_top, ix0 = ox * g->stride_w - g->pad_left;
-    if (iy0 >= 0 && iy0 + g->k_h <= g->in_h && ix0 >= 0 && ix0 + g->k_w <= g->in_w) {
-        return l2mi_w1_acc_interior(in + (iy0 * g->in_w + ix0) * g->in_c, g->in_w * g->in_c, g->k_h,
-                                    g->k_w * g->in_c, wf);
-    }
+    const int32_t taps = g->k_h * g->k_w * g->in_c;
     float acc = 0.0f;
-    int32_t i = 0;                                      /* bit index: (ky*k_w + kx)*in_c + c */
-    for (int32_t ky = 0; ky < g->k_h; ++ky) {
-        const int32_t iy = iy0 + ky;
-        for (int32_t kx = 0; kx < g->k_w; ++kx, i += g->in_c) {
-            const int32_t ix = ix0 + kx;
-            if (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w) {
-                const float *a = in + (iy * g->in_w + ix) * g->in_c;
-                for (int32_t c = 0; c < g->in_c; ++c) acc += l2mi_flip_sign(a[c], l2m_get_bit(wf, i + c));
-            } else if (pad_value != 0.0f) {
-                for (int32_t c = 0; c < g->in_c; ++c) acc += l2mi_flip_sign(pad_value, l2m_get_bit(wf, i + c));
-            }
+    for (int32_t t0 = 0; t0 < taps; t0 += L2MI_W1_GROUP) {
+        float grp = 0.0f;
+        for (int32_t t = t0; t < t0 + L2MI_W1_GROUP && t < taps; ++t) {
+            grp += l2mi_flip_sign(l2mi_w1_tap(g, pad_value, in, iy0, ix0, t), l2m_get_bit(wf, t));
         }
+        acc += grp;
     }
     return acc;
 }
@@ -92,46 +81,61 @@ L2M_INLINE void l2mi_conv_w1(const l2m_geom *g, float pad_value, const float *in
     const int32_t taps = g->k_h * g->k_w * g->in_c;
     const int32_t fw = L2M_WORDS(taps);
     const int32_t onw = L2M_WORDS(g->out_c);
-    const int32_t row_len = g->k_w * g->in_c;
-    const int32_t p = taps >= L2MI_W1_PREFIX + 1 ? L2MI_W1_PREFIX : 0;
-    float tab[2 * L2MI_W1_MAX_TAPS], pre[1 << L2MI_W1_PREFIX];
+    const int32_t groups = (taps + L2MI_W1_GROUP - 1) / L2MI_W1_GROUP;
+    float tab[L2MI_W1_MAX_GROUPS][1 << L2MI_W1_GROUP];
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
         const int32_t iy0 = oy * g->stride_h - g->pad_top;
+        const int yin = iy0 >= 0 && iy0 + g->k_h <= g->in_h;
         for (int32_t ox = 0; ox < g->out_w; ++ox) {
             const int32_t ix0 = ox * g->stride_w - g->pad_left;
-            if (tau != NULL) memset(obits, 0, (size_t)onw * sizeof(uint32_t));
-            if (taps > L2MI_W1_MAX_TAPS || iy0 < 0 || iy0 + g->k_h > g->in_h || ix0 < 0 || ix0 + g->k_w > g->in_w) {
+            if (groups > L2MI_W1_MAX_GROUPS) {
+                if (tau != NULL) memset(obits, 0, (size_t)onw * sizeof(uint32_t));
                 for (int32_t oc = 0; oc < g->out_c; ++oc) {
                     l2mi_f32_put(l2mi_w1_acc(g, pad_value, in, w + oc * fw, oy, ox), oc, bias, tau, mode, obits, of);
                 }
             } else {
-                const float *a = in + (iy0 * g->in_w + ix0) * g->in_c;
-                int32_t t = 0;
-#pragma GCC unroll 16
-                for (int32_t r = 0; r < g->k_h; ++r, a += g->in_w * g->in_c) {
-#pragma GCC unroll 64
-                    for (int32_t j = 0; j < row_len; ++j, ++t) {
-                        tab[2 * t] = a[j];
-                        tab[2 * t + 1] = l2mi_flip_sign(a[j], 1u);
-                    }
-                }
-                /* pre[m] for every sign pattern m of taps 0..p-1, built tap by tap in order */
-                pre[0] = 0.0f;
+                const int inside = yin && ix0 >= 0 && ix0 + g->k_w <= g->in_w;
+                /* tab[j][m]: group j's terms summed in order with the signs of the bits of m */
 #pragma GCC unroll 8
-                for (int32_t q = 0; q < p; ++q) {
-                    for (int32_t m = (1 << q) - 1; m >= 0; --m) {
-                        pre[m | (1 << q)] = pre[m] + tab[2 * q + 1];
-                        pre[m] = pre[m] + tab[2 * q];
+                for (int32_t j = 0; j < groups; ++j) {
+                    float *tj = tab[j];
+                    const int32_t left = taps - L2MI_W1_GROUP * j;
+                    const int32_t n = left < L2MI_W1_GROUP ? left : L2MI_W1_GROUP;
+                    tj[0] = 0.0f;
+#pragma GCC unroll 4
+                    for (int32_t q = 0; q < n; ++q) {
+                        const int32_t t = L2MI_W1_GROUP * j + q;
+                        const float a = inside ? in[((iy0 + t / (g->in_c * g->k_w)) * g->in_w + ix0 +
+                                                     (t / g->in_c) % g->k_w) * g->in_c + t % g->in_c]
+                                               : l2mi_w1_tap(g, pad_value, in, iy0, ix0, t);
+                        const float na = l2mi_flip_sign(a, 1u);
+#pragma GCC unroll 8
+                        for (int32_t m = (1 << q) - 1; m >= 0; --m) {
+                            tj[m | (1 << q)] = tj[m] + na;
+                            tj[m] = tj[m] + a;
+                        }
                     }
                 }
-                for (int32_t oc = 0; oc < g->out_c; ++oc) {
-                    const uint32_t *wf = w + oc * fw;
-                    float acc = pre[wf[0] & ((1u << p) - 1u)];
-#pragma GCC unroll 64
-                    for (int32_t i = p; i < taps; ++i) {
-                        acc += tab[2 * i + (int32_t)((wf[i >> 5] >> (i & 31)) & 1u)];
+                for (int32_t oc0 = 0; oc0 < g->out_c; oc0 += 32) {   /* threshold bits: 32 per store */
+                    const int32_t nb = g->out_c - oc0 < 32 ? g->out_c - oc0 : 32;
+                    uint32_t cur = 0u;
+                    for (int32_t i = 0; i < nb; ++i) {
+                        const int32_t oc = oc0 + i;
+                        const uint32_t *wf = w + oc * fw;
+                        float acc = 0.0f;
+#pragma GCC unroll 8
+                        for (int32_t j = 0; j < groups; ++j) {
+                            const int32_t b = L2MI_W1_GROUP * j;
+                            acc += tab[j][(wf[b >> 5] >> (uint32_t)(b & 31)) & 15u];
+                        }
+                        acc = acc + (bias ? bias[oc] : 0.0f);
+                        if (tau != NULL) {
+                            cur |= l2mi_f32_bit(acc, tau[oc], mode[oc]) << (uint32_t)i;
+                        } else if (of != NULL) {   /* always true here: tau == NULL means float outputs */
+                            of[oc] = acc;
+                        }
                     }
-                    l2mi_f32_put(acc, oc, bias, tau, mode, obits, of);
+                    if (tau != NULL) obits[oc0 / 32] = cur;
                 }
             }
             if (tau != NULL) {

@@ -12,10 +12,11 @@ import numpy as np
 
 from .. import ir
 from ..planner import Plan, is_view
+from . import sliced
 from . import weights as wt
 
 # kernel variant → the engine mode of l2m_binary_impl.h that its layer-specialized functions use
-SPEC_MODES = {"hs": "L2M_MODE_HS", "usad8": "L2M_MODE_USAD8", "zbb": "L2M_MODE_ZBB", "hw": "L2M_MODE_HW",
+SPEC_MODES = {"hs": "L2M_MODE_HS", "clz": "L2M_MODE_HS", "usad8": "L2M_MODE_USAD8", "zbb": "L2M_MODE_ZBB", "hw": "L2M_MODE_HW",
               "builtin": "L2M_MODE_BUILTIN"}
 # dot kind → (always-inline engine of firmware/runtime/l2m_*_impl.h, takes the variant's mode,
 # its parameter slots between the weights and the two outputs (obits, of))
@@ -172,17 +173,47 @@ class Lowering:
         i, o = self._io(op)
         s.statements.append(f"{self.kernel('l2m_dequantize_b32_f32_ref')}({groups}, {c}, {i}, {o});")
 
+    def _sliced(self, op) -> bool:
+        """The bit-sliced engine for this dot (integer thresholds, a variant whose target has clz)."""
+        return self.variant in sliced.VARIANTS and isinstance(op.threshold, ir.Threshold)
+
+    def _sliced_dot(self, s: Step, op, kind: str, std: np.ndarray, k: int, sizes: str, extra: str | None) -> None:
+        """The layer-specialized call of l2mi_<kind>_sliced: transposed rows and counter planes
+        (codegen/sliced.py) instead of weights and thresholds."""
+        i, o = self._io(op)
+        w = self._arr(s, "w", "uint32_t", sliced.rows(std))
+        pl = self._arr(s, "planes", "uint32_t", sliced.planes(std, op.threshold.tau, k))
+        conv = kind.startswith("conv2d")
+        fname = f"{self.name}_op{s.index}_{kind}_sliced_b32_{self.variant}"
+        args = [SPEC_MODES[self.variant], *(["&g", extra] if conv else [sizes]), "in", "w", "planes", "out"]
+        s.spec = {"fname": fname,
+                  "params": "const uint32_t *in, const uint32_t *w, const uint32_t *planes, uint32_t *out",
+                  "body": ([f"const l2m_geom g = {{ {sizes} }};"] if conv else [])
+                  + [f"l2mi_{kind}_sliced({', '.join(args)});"]}
+        s.statements.append(f"{fname}({i}, {w}, {pl}, {o});")
+
     def _BinaryConv2D(self, op, s):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
         dense = wt.packed_layout(op.weights)   # few input channels: window bits packed densely
-        w = self._arr(s, "w", "uint32_t", wt.pack_conv_packed(op.weights) if dense else wt.pack_conv(op.weights))
+        std = wt.pack_conv_packed(op.weights) if dense else wt.pack_conv(op.weights)
         sizes = self._geom_init(t_in.shape, t_out.shape, op.weights.shape[:2], op.strides, op.pads)
+        out_c = t_out.shape[-1]
+        if self._sliced(op) and sliced.eligible_conv(out_c, std.size // out_c, any(op.pads), op.pad_one):
+            k = int(np.prod(op.weights.shape[:3]))
+            self._sliced_dot(s, op, "conv2d", std.reshape(out_c, -1), k, sizes, str(int(dense)))
+            return
+        w = self._arr(s, "w", "uint32_t", std)
         self._dot(s, op, "conv2d_packed_b32" if dense else "conv2d_b32", w, sizes, str(1 if op.pad_one else 0))
 
     def _BinaryDense(self, op, s):
         groups, c = self.g.tensors[op.inputs[0]].packing
-        w = self._arr(s, "w", "uint32_t", wt.pack_dense(op.weights, (groups, c)))
-        self._dot(s, op, "dense_b32", w, f"{groups}, {c}, {op.weights.shape[-1]}")
+        std = wt.pack_dense(op.weights, (groups, c))
+        n = op.weights.shape[-1]
+        if self._sliced(op) and sliced.eligible_dense(n):
+            self._sliced_dot(s, op, "dense", std.reshape(n, -1), groups * c, f"{groups}, {c}, {n}", None)
+            return
+        w = self._arr(s, "w", "uint32_t", std)
+        self._dot(s, op, "dense_b32", w, f"{groups}, {c}, {n}")
 
     def _Conv2D(self, op, s):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]

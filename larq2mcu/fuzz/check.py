@@ -289,10 +289,11 @@ def _classify_bits(g, src, bnd, pre, t, m_s, s) -> SampleIssue:
                                      f"the rounding bound {e[j]:.3g}")
 
 
-# Optimized variants exported next to `ref` (even seeds hs: carry-save engine; odd seeds builtin:
-# popcount per word, filter pairs): their layer-specialized functions (the engines of
-# l2m_*_impl.h) must give every tensor bit for bit as the _ref kernels.
-VARIANTS = ("hs", "builtin")
+# Optimized variants exported next to `ref` (by seed mod 3: hs, the carry-save engine; builtin,
+# popcount per word, filter pairs; clz, hs plus the bit-sliced engine on thresholded layers):
+# their layer-specialized functions (the engines of l2m_*_impl.h) must give every tensor bit for
+# bit as the _ref kernels.
+VARIANTS = ("hs", "builtin", "clz")
 
 
 def _compare_variant(model, exp, host, builder, x, out_dir: Path, variant: str) -> list:
