@@ -51,13 +51,15 @@ def binary_macs(g) -> list:
     return out
 
 
-def flash_bound(exp) -> tuple[int, int]:
-    """(bytes of constant arrays as exported, bound: ⌈binary weight bits/8⌉ + every other array
-    — thresholds and float parameters — at its exported size). Binary weights are those of binary
-    ops and the ±1 kernels of float-input layers with a binary kernel quantizer."""
+def flash_bound(exp, variant: str = "ref") -> tuple[int, int]:
+    """(bytes of constant arrays as `variant` exports them, bound: ⌈binary weight bits/8⌉ + every
+    other array — thresholds (or the sliced engine's counter planes / bit counts) and float
+    parameters — at its exported size). Binary weights are those of binary ops and the ±1 kernels
+    of float-input layers with a binary kernel quantizer; their arrays are `_w` (the sliced
+    engine's rows included, with their padding rows)."""
     from larq2mcu.codegen.lower import Lowering
     actual = bound = 0
-    for s in Lowering(exp.graph, exp.plan, exp.name).lower():
+    for s in Lowering(exp.graph, exp.plan, exp.name, variant).lower():
         w = getattr(s.op, "weights", None)
         if w is None:
             w = getattr(s.op, "kernel", None)
@@ -157,6 +159,8 @@ def main(argv=None) -> int:
                 "weights_bound": bound, "arena": e.plan.arena_size, "arena_lower_bound": e.plan.lower_bound,
                 "boards": {}, "baselines": {}}
             bl_cache: dict = {}
+            variants = sorted({boards.get_board(b).kernel_variant for b in bnames})
+            mres["weights_by_variant"] = {v: flash_bound(e, v)[0] for v in variants}
             for bname in bnames:
                 board = boards.get_board(bname)
                 bres = mres["boards"][bname] = {}

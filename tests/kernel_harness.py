@@ -102,6 +102,8 @@ _SIGNATURES = {
     "l2m_conv2d_packed_b32_b32_ref": "gipppp",
     "l2m_conv2d_sliced_b32_b32_ref": "gipppp",
     "l2m_dense_sliced_b32_b32_ref": "iiipppp",
+    "l2m_conv2d_sliced_b32_f32_ref": "gippppp",
+    "l2m_dense_sliced_b32_f32_ref": "iiippppp",
     "l2m_dense_b32_f32_ref": "iiipppp",
     "l2m_dense_b32_b32_ref": "iiipppp",
     "l2m_maxpool_b32_b32_ref": "gppp",

@@ -1,12 +1,13 @@
 """The bit-sliced binary engine (l2m_sliced_impl.h, 32 filters counted at once from transposed
 weight rows, thresholds as bit-sliced counter planes built by larq2mcu/codegen/sliced.py) gives
-exactly bit = (acc < thr) of the reference binary conv/dense: its plain twin
-l2m_*_sliced_b32_b32_ref, the engine instantiated with constant geometry (as generated code
-does) and with run-time geometry, compiled by gcc and clang.
+exactly bit = (acc < thr) of the reference binary conv/dense — and, for float outputs,
+(float)acc + bias bit for bit: its plain twins l2m_*_sliced_b32_{b32,f32}_ref, the engine
+instantiated with constant geometry (as generated code does) and with run-time geometry,
+compiled by gcc and clang.
 
 Awkward cases: channels 1, 3, 16, 31, 32, 33, 63, 64, 128 (standard and densely packed windows),
 odd images, stride 2, same (+1 padding) / valid, 1 to 4 blocks of filters and a partial block,
-windows of 1 to 64 words, dense layers up to 5 000 bits; inputs with every density (none set,
+windows of 1 to 64 words, dense layers up to 4 096 bits (the stack copy's 128 words); inputs with every density (none set,
 all set — the complement path —, 10 %, 50 %, 90 %) and thresholds on both sides of every
 accumulator, plus never/always-set channels (the clamp) and parities of P on both sides.
 """
@@ -31,7 +32,7 @@ CONV = [(6, 7, 32, 32, 3, 3, 1, True), (7, 5, 64, 64, 3, 3, 2, True), (5, 6, 33,
         (5, 5, 63, 96, 2, 2, 1, True), (4, 5, 128, 32, 3, 3, 1, True), (7, 7, 1, 32, 3, 3, 1, True),
         (6, 5, 3, 64, 3, 3, 2, True), (7, 6, 16, 32, 3, 3, 1, True), (5, 7, 31, 40, 3, 3, 1, False),
         (3, 3, 32, 128, 1, 1, 1, False), (9, 8, 16, 33, 5, 5, 1, True), (4, 4, 256, 32, 2, 2, 2, True)]
-DENSE = [(1, 32, 32), (1, 33, 64), (1, 1, 32), (49, 64, 128), (9, 3, 96), (25, 33, 40), (1, 5000, 64)]
+DENSE = [(1, 32, 32), (1, 33, 64), (1, 1, 32), (49, 64, 128), (9, 3, 96), (25, 33, 40), (1, 4096, 64)]
 DENSITIES = (0.0, 1.0, 0.1, 0.5, 0.9)
 
 
@@ -48,16 +49,24 @@ def _source() -> str:
         init = ", ".join(str(getattr(g, f)) for f, _ in H.Geom._fields_)
         for mn, mode in MODES.items():
             out += [f"void spec_conv_{ci}_{mn}(const uint32_t *in, const uint32_t *w, const uint32_t *p, uint32_t *o) {{",
-                    f"    const l2m_geom g = {{ {init} }};", f"    l2mi_conv2d_sliced({mode}, &g, {packed}, in, w, p, o);", "}"]
+                    f"    const l2m_geom g = {{ {init} }};",
+                    f"    l2mi_conv2d_sliced({mode}, &g, {packed}, in, w, p, o, NULL, NULL, NULL);", "}",
+                    f"void spec_convf_{ci}_{mn}(const uint32_t *in, const uint32_t *w, const int32_t *kc, const float *b, "
+                    "float *o) {", f"    const l2m_geom g = {{ {init} }};",
+                    f"    l2mi_conv2d_sliced({mode}, &g, {packed}, in, w, NULL, NULL, kc, b, o);", "}"]
     for di, (groups, c, n) in enumerate(DENSE):
         for mn, mode in MODES.items():
             out += [f"void spec_dense_{di}_{mn}(const uint32_t *in, const uint32_t *w, const uint32_t *p, uint32_t *o) {{",
-                    f"    l2mi_dense_sliced({mode}, {groups}, {c}, {n}, in, w, p, o);", "}"]
+                    f"    l2mi_dense_sliced({mode}, {groups}, {c}, {n}, in, w, p, o, NULL, NULL, NULL);", "}",
+                    f"void spec_densef_{di}_{mn}(const uint32_t *in, const uint32_t *w, const int32_t *kc, const float *b, "
+                    "float *o) {", f"    l2mi_dense_sliced({mode}, {groups}, {c}, {n}, in, w, NULL, NULL, kc, b, o);", "}"]
     for mn, mode in MODES.items():
         out += [f"void dyn_conv_{mn}(const l2m_geom *g, int32_t packed, const uint32_t *in, const uint32_t *w, "
-                "const uint32_t *p, uint32_t *o) {", f"    l2mi_conv2d_sliced({mode}, g, packed, in, w, p, o);", "}",
+                "const uint32_t *p, uint32_t *o) {",
+                f"    l2mi_conv2d_sliced({mode}, g, packed, in, w, p, o, NULL, NULL, NULL);", "}",
                 f"void dyn_dense_{mn}(int32_t groups, int32_t c, int32_t n, const uint32_t *in, const uint32_t *w, "
-                "const uint32_t *p, uint32_t *o) {", f"    l2mi_dense_sliced({mode}, groups, c, n, in, w, p, o);", "}"]
+                "const uint32_t *p, uint32_t *o) {",
+                f"    l2mi_dense_sliced({mode}, groups, c, n, in, w, p, o, NULL, NULL, NULL);", "}"]
     return "\n".join(out + [""])
 
 
@@ -120,7 +129,7 @@ def test_sliced_conv_equals_reference(libs, ci):
     assert nwin <= sliced.MAX_CONV_WORDS
     k = kh * kw * c
     rows = sliced.rows(std)
-    assert rows.size == bits.words(oc) * nwin * 32
+    assert rows.size == bits.words(oc) * (nwin * 32 + 8)
     for d in DENSITIES:
         x = _x(rng, (h, w, c), d)
         acc = reference.binary_conv_acc(x[None], wts, (s, s), pads, True)[0]
@@ -189,4 +198,57 @@ def test_eligibility():
     assert not sliced.eligible_conv(64, 9, padded=True, pad_one=False)    # zero padding
     assert not sliced.eligible_conv(40, 9, padded=False, pad_one=True)    # a partial block
     assert not sliced.eligible_conv(32, 65, padded=False, pad_one=True)   # past the stack copy
-    assert sliced.eligible_dense(128) and not sliced.eligible_dense(10)
+    assert sliced.eligible_dense(128, 72) and not sliced.eligible_dense(10, 72)
+    assert not sliced.eligible_dense(64, 129)                              # past the stack copy
+
+
+def _floats(fn, n_out, *args):
+    return _call(fn, n_out, *args).view(np.float32)
+
+
+@pytest.mark.parametrize("ci", range(len(CONV)), ids=lambda i: "x".join(map(str, CONV[i])))
+def test_sliced_conv_float_outputs_equal_reference(libs, ci):
+    """Float outputs: (float)acc + bias, bit for bit, from the counts read back per filter."""
+    h, w, c, oc, kh, kw, s, same = CONV[ci]
+    g, pads = _geometry(*CONV[ci])
+    rng = np.random.default_rng(900 + ci)
+    wts = H.pm1(rng, (kh, kw, c, oc))
+    packed = wt.packed_layout(wts)
+    std = (wt.pack_conv_packed(wts) if packed else wt.pack_conv(wts)).reshape(oc, -1)
+    rows, kc = sliced.rows(std), sliced.popcounts(std)
+    for d, with_bias in zip(DENSITIES, (True, False, True, True, False)):
+        x = _x(rng, (h, w, c), d)
+        acc = reference.binary_conv_acc(x[None], wts, (s, s), pads, True)[0]
+        bias = rng.normal(0, 3, oc).astype(np.float32) if with_bias else None
+        want = (acc.astype(np.float32) + (bias if with_bias else np.float32(0))).reshape(-1)
+        xp = bits.pack(x).reshape(-1).astype(np.uint32)
+        bp = H._p(bias)
+        ref = _floats(H.lib().l2m_conv2d_sliced_b32_f32_ref, want.size, ctypes.byref(g), ctypes.c_int32(int(packed)),
+                      H._p(xp), H._p(rows), H._p(kc), bp)
+        assert np.array_equal(ref.view(np.uint32), want.view(np.uint32)), f"_ref, density {d}"
+        for cc, lib in libs.items():
+            for mn in MODES:
+                got = _floats(getattr(lib, f"spec_convf_{ci}_{mn}"), want.size, H._p(xp), H._p(rows), H._p(kc), bp)
+                assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), f"{cc} {mn} density {d}"
+
+
+@pytest.mark.parametrize("di", range(len(DENSE)), ids=lambda i: "x".join(map(str, DENSE[i])))
+def test_sliced_dense_float_outputs_equal_reference(libs, di):
+    groups, c, n = DENSE[di]
+    rng = np.random.default_rng(950 + di)
+    wts = H.pm1(rng, (groups * c, n))
+    std = wt.pack_dense(wts, (groups, c)).reshape(n, -1)
+    rows, kc = sliced.rows(std), sliced.popcounts(std)
+    for d in DENSITIES:
+        x = _x(rng, (groups, c), d)
+        acc = reference.binary_dense_acc(x.reshape(1, -1), wts)[0]
+        bias = rng.normal(0, 3, n).astype(np.float32)
+        want = acc.astype(np.float32) + bias
+        xp = bits.pack(x).reshape(-1).astype(np.uint32)
+        ref = _floats(H.lib().l2m_dense_sliced_b32_f32_ref, n, ctypes.c_int32(groups), ctypes.c_int32(c),
+                      ctypes.c_int32(n), H._p(xp), H._p(rows), H._p(kc), H._p(bias))
+        assert np.array_equal(ref.view(np.uint32), want.view(np.uint32)), f"_ref, density {d}"
+        for cc, lib in libs.items():
+            for mn in MODES:
+                got = _floats(getattr(lib, f"spec_densef_{di}_{mn}"), n, H._p(xp), H._p(rows), H._p(kc), H._p(bias))
+                assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), f"{cc} {mn} density {d}"

@@ -2,7 +2,8 @@
 (l2m_sliced_count_t2: Cortex-M3, M4, M55 under QEMU) and on one that runs the C loop (rv32+Zbb):
 dense layers of every awkward size — 1 to 72 words, 1 to 3 blocks of filters — and inputs of
 every density (none set, nearly none, half, nearly all, all: both selections, both parities, the
-sentinel's padding rows, counts of 8, 16, 24, ... rows) give exactly the host's bits.
+sentinel's padding rows, counts of 8, 16, 24, ... rows) give exactly the host's bits, and with
+float outputs exactly the accumulators.
 
 A tiny program embeds the cases, runs l2mi_dense_sliced on each and returns every output word as
 two exact 16-bit floats; the expected words come from the reference dot product in numpy."""
@@ -33,7 +34,7 @@ def _program(out, rng):
     for f in runtime_dir().iterdir():
         if f.suffix in (".c", ".h"):
             (out / f.name).write_bytes(f.read_bytes())
-    decls, calls, expected = [], [], []
+    decls, calls, expected, fcalls, fexpected = [], [], [], [], []
     for i, (n, oc, d) in enumerate(CASES):
         k = 32 * n
         x = np.where(rng.random(k) < d, -1, 1).astype(np.int8)
@@ -43,12 +44,18 @@ def _program(out, rng):
         thr = np.clip(acc + rng.integers(-2, 3, oc), -k - 3, k + 3).astype(np.int32)
         expected.append(bits.pack(np.where(acc < thr, -1, 1).astype(np.int8)).reshape(-1))
         decls += [_arr(f"x{i}", "uint32_t", bits.pack(x).reshape(-1)), _arr(f"w{i}", "uint32_t", sliced.rows(std)),
-                  _arr(f"p{i}", "uint32_t", sliced.planes(std, thr, k))]
-        calls.append(f"    l2mi_dense_sliced(L2M_MODE_HS, 1, {k}, {oc}, x{i}, w{i}, p{i}, o + {sum(map(len, expected[:-1]))});")
+                  _arr(f"p{i}", "uint32_t", sliced.planes(std, thr, k)),
+                  _arr(f"k{i}", "int32_t", sliced.popcounts(std).view(np.uint32))]
+        fcalls.append((f"    l2mi_dense_sliced(L2M_MODE_HS, 1, {k}, {oc}, x{i}, w{i}, NULL, NULL, k{i}, NULL, "
+                       "output + {words} + " f"{sum(map(len, fexpected))});"))
+        fexpected.append(acc.astype(np.float32))
+        calls.append(f"    l2mi_dense_sliced(L2M_MODE_HS, 1, {k}, {oc}, x{i}, w{i}, p{i}, o + {sum(map(len, expected[:-1]))}, "
+                     "NULL, NULL, NULL);")
     words = int(sum(map(len, expected)))
+    floats = int(sum(map(len, fexpected)))
     (out / "net.h").write_text(
         "#ifndef NET_H\n#define NET_H\n#include <stdint.h>\n#define NET_ARENA_SIZE 8\n#define NET_INPUT_LEN 1\n"
-        f"#define NET_OUTPUT_LEN {2 * words}\nint net_invoke(const float *input, float *output, void *arena);\n#endif\n")
+        f"#define NET_OUTPUT_LEN {2 * words + floats}\nint net_invoke(const float *input, float *output, void *arena);\n#endif\n")
     (out / "net_weights.h").write_text("/* test program: no weights */\n")
     (out / "net.c").write_text("\n".join([
         '#include "l2m_sliced_impl.h"', '#include "net.h"', *decls,
@@ -56,8 +63,8 @@ def _program(out, rng):
         f"    uint32_t o[{words}];", "    (void)input; (void)arena;", *calls,
         f"    for (int i = 0; i < {words}; ++i) {{",
         "        output[2 * i] = (float)(o[i] & 0xFFFFu);", "        output[2 * i + 1] = (float)(o[i] >> 16);", "    }",
-        "    return 0;", "}", ""]))
-    return np.concatenate(expected).astype(np.uint32)
+        *(f.replace("{words}", str(2 * words)) for f in fcalls), "    return 0;", "}", ""]))
+    return np.concatenate(expected).astype(np.uint32), np.concatenate(fexpected)
 
 
 @pytest.mark.toolchain
@@ -67,14 +74,16 @@ def test_sliced_engine_on_qemu(tmp_path, board):
     missing = targets.toolchain_available(b, emulator=True)
     if missing is not None:
         pytest.skip(str(missing))
-    want = _program(tmp_path / "src", np.random.default_rng(42))
+    want, want_f = _program(tmp_path / "src", np.random.default_rng(42))
     elf = targets.build(tmp_path / "src", b, np.zeros((1, 1), np.float32), None, tmp_path / "build")
     with open(elf, "rb") as f:
         names = {s.name for s in ELFFile(f).get_section_by_name(".symtab").iter_symbols()}
     assert ("l2m_sliced_count_t2" in names) == (board != "qemu_rv32_zbb"), "Thumb-2 loop linked where it should be"
     r = targets.run(elf, b, timeout=120).check()
     got = np.asarray(r.outputs[0], np.float64)
+    got, got_f = got[:2 * want.size], got[2 * want.size:].astype(np.float32)
     words = (got[0::2] + 65536 * got[1::2]).astype(np.uint32)
+    assert np.array_equal(got_f.view(np.uint32), want_f.view(np.uint32)), "float outputs differ"
     assert words.shape == want.shape
     bad = np.nonzero(words != want)[0]
     assert bad.size == 0, f"{bad.size} output words differ, first at word {bad[0]}"

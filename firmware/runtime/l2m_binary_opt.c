@@ -43,5 +43,5 @@ int32_t l2m_opt_xor_popcount(int32_t mode, const uint32_t *a, const uint32_t *w,
 }
 
 void l2m_opt_sliced_dense(int32_t n, const uint32_t *a, const uint32_t *w, const uint32_t *planes, uint32_t *out) {
-    l2mi_dense_sliced(L2M_MODE_HS, 1, 32 * n, 32, a, w, planes, out);
+    l2mi_dense_sliced(L2M_MODE_HS, 1, 32 * n, 32, a, w, planes, out, NULL, NULL, NULL);
 }

@@ -87,20 +87,27 @@ void l2m_dense_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, const uint3
  * tap) or, packed, L2M_WORDS(k_h*k_w*in_c) (bit (ky*k_w + kx)*in_c + c); dense the whole input,
  * groups*L2M_WORDS(c). Taps outside the image are +1 (bit 0): a padded conv must have
  * pad_value 1 (zero padding has no sliced form).
- *  w:      L2M_WORDS(out_c) blocks of nwin*32 words; word q*32 + t of block b holds, in bit j,
- *          filter 32b + j's weight bit for window bit 31 - t of window word q (bits 0 for
- *          filters past out_c).
+ *  w:      L2M_WORDS(out_c) blocks of nwin*32 + 8 words; word q*32 + t of block b holds, in
+ *          bit j, filter 32b + j's weight bit for window bit 31 - t of window word q (bits 0
+ *          for filters past out_c); the last 8 words of a block are 0.
  *  planes: L2M_WORDS(out_c) blocks x 4 sets x m words, m = l2m_sliced_planes(K), K the real
  *          window bits (k_h*k_w*in_c, groups*c).
- * Conv windows hold at most L2M_SLICED_MAX_WORDS words (the stack copy).                  */
+ * Windows hold at most L2M_SLICED_MAX_WORDS (conv) / L2M_SLICED_DENSE_MAX_WORDS (dense) words:
+ * the engine copies them to the stack.                                                     */
 #define L2M_SLICED_MAX_WORDS 64
+#define L2M_SLICED_DENSE_MAX_WORDS 128
 int32_t l2m_sliced_planes(int32_t k);
 void l2m_conv2d_sliced_b32_b32_ref(const l2m_geom *g, int32_t packed, const uint32_t *in, const uint32_t *w,
                                    const uint32_t *planes, uint32_t *out);
 void l2m_dense_sliced_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const uint32_t *w,
                                   const uint32_t *planes, uint32_t *out);
-/* Eight zero weight rows: the engine (l2m_sliced_impl.h) pads its counts with them. */
-extern const uint32_t l2m_sliced_zero_rows[8];
+/* Float outputs: same floats as l2m_conv2d_b32_f32_ref / l2m_conv2d_packed_b32_f32_ref (pad_one
+ * = 1) / l2m_dense_b32_f32_ref, (float)acc + bias[oc] (bias may be NULL), from the same rows and
+ * kc[oc] = the number of bits set in filter oc (its -1 weights). K must be below 65536.     */
+void l2m_conv2d_sliced_b32_f32_ref(const l2m_geom *g, int32_t packed, const uint32_t *in, const uint32_t *w,
+                                   const int32_t *kc, const float *bias, float *out);
+void l2m_dense_sliced_b32_f32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const uint32_t *w,
+                                  const int32_t *kc, const float *bias, float *out);
 
 /* ---- binary pooling / data movement ------------------------------------------------------ */
 /* Max of +-1 values = AND of bits; channels with or_mask bit set take the OR (min) instead.

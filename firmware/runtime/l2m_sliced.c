@@ -16,16 +16,17 @@
  * so that the top plane after counting is the comparison. `planes` holds Z and Z' (mod 2^m)
  * sliced: per block 4 sets (normal even P, normal odd, complement even, complement odd) of m
  * words; m = l2m_sliced_planes(K) keeps every counter in range (G is clamped to
- * [-(K/2) - 1, K + 1], where the result is constant anyway).
+ * [-(K/2) - 1, K + 1], where the result is constant anyway); m >= 5 so that the engine's four
+ * register planes are never the top one.
  *
- * This file computes exactly that lane by lane and bit by bit: the twin every optimized
- * instantiation is tested against. It also holds the zero rows the engine pads its counts with.
+ * Float outputs (the _b32_f32 kernels) need no planes: the count is read back per filter and
+ * acc = K - 2P - 2C_j + 4S_j (set bits counted) or K - 2P + 2C_j - 4S0_j (clear bits), with
+ * C_j given (kc). This file computes all of it lane by lane and bit by bit: the twin every
+ * optimized instantiation is tested against; and the Thumb-2 counting loop of the engine.
  */
 #include <string.h>
 
 #include "l2m_kernels.h"
-
-const uint32_t l2m_sliced_zero_rows[8] = {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u};
 
 int32_t l2m_sliced_planes(int32_t k) {
     uint32_t v = (uint32_t)(k + k / 2 + 2);
@@ -34,7 +35,32 @@ int32_t l2m_sliced_planes(int32_t k) {
         ++bits;
         v >>= 1;
     }
-    return bits + 1;
+    return bits + 1 < 5 ? 5 : bits + 1;
+}
+
+/* S_j of filter j (in block b) over the selected bits of the window (word ^ flip), bit by bit. */
+static uint32_t sliced_count(const uint32_t *win, int32_t nwin, uint32_t flip, const uint32_t *rows, int32_t j) {
+    uint32_t s = 0;
+    for (int32_t q = 0; q < nwin; ++q) {
+        for (int32_t bit = 0; bit < 32; ++bit) {
+            if (((win[q] ^ flip) >> (uint32_t)bit) & 1u) s += (rows[q * 32 + 31 - bit] >> (uint32_t)j) & 1u;
+        }
+    }
+    return s;
+}
+
+/* Float outputs (l2m_*_sliced_b32_f32_ref): acc = K - 2P - 2C_j + 4S_j, or K - 2P + 2C_j - 4S0_j. */
+static void sliced_window_f32(const uint32_t *win, int32_t nwin, int32_t k, int32_t out_c, const uint32_t *w,
+                              const int32_t *kc, const float *bias, float *out) {
+    int32_t p = 0;
+    for (int32_t q = 0; q < nwin; ++q) p += l2m_popcount32(win[q]);
+    const int compl_ = 32 * nwin - p < p;
+    for (int32_t oc = 0; oc < out_c; ++oc) {
+        const uint32_t *rows = w + (size_t)(oc / 32) * ((size_t)nwin * 32u + 8u);
+        const int32_t s = (int32_t)sliced_count(win, nwin, compl_ ? 0xFFFFFFFFu : 0u, rows, oc % 32);
+        const int32_t acc = compl_ ? k - 2 * p + 2 * kc[oc] - 4 * s : k - 2 * p - 2 * kc[oc] + 4 * s;
+        out[oc] = (float)acc + (bias ? bias[oc] : 0.0f);
+    }
 }
 
 /* One window of nwin words → L2M_WORDS(out_c) output words. */
@@ -49,16 +75,12 @@ static void sliced_window(const uint32_t *win, int32_t nwin, int32_t k, int32_t 
     const uint32_t h = (uint32_t)(p >> 1);
     const int32_t set = 2 * compl_ + (p & 1);
     for (int32_t b = 0; b < L2M_WORDS(out_c); ++b) {
-        const uint32_t *rows = w + (size_t)b * (size_t)nwin * 32u;
+        const uint32_t *rows = w + (size_t)b * ((size_t)nwin * 32u + 8u);
         const uint32_t *z = planes + (size_t)(b * 4 + set) * (size_t)m;
         uint32_t word = 0;
         for (int32_t j = 0; j < 32 && 32 * b + j < out_c; ++j) {
-            uint32_t s = 0, zj = 0;
-            for (int32_t q = 0; q < nwin; ++q) {
-                for (int32_t bit = 0; bit < 32; ++bit) {
-                    if (((win[q] ^ flip) >> (uint32_t)bit) & 1u) s += (rows[q * 32 + 31 - bit] >> (uint32_t)j) & 1u;
-                }
-            }
+            const uint32_t s = sliced_count(win, nwin, flip, rows, j);
+            uint32_t zj = 0;
             for (int32_t pl = 0; pl < m; ++pl) zj |= ((z[pl] >> (uint32_t)j) & 1u) << (uint32_t)pl;
             const uint32_t v = (zj + s + (compl_ ? h : 0u - h)) & mask;
             word |= (((v >> (uint32_t)(m - 1)) & 1u) ^ (compl_ ? 0u : 1u)) << (uint32_t)j;
@@ -105,23 +127,47 @@ void l2m_dense_sliced_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, cons
     sliced_window(in, groups * L2M_WORDS(c), groups * c, out_n, w, planes, out);
 }
 
+void l2m_conv2d_sliced_b32_f32_ref(const l2m_geom *g, int32_t packed, const uint32_t *in, const uint32_t *w,
+                                   const int32_t *kc, const float *bias, float *out) {
+    const int32_t taps = g->k_h * g->k_w;
+    const int32_t nwin = packed ? L2M_WORDS(taps * g->in_c) : taps * L2M_WORDS(g->in_c);
+    uint32_t win[L2M_SLICED_MAX_WORDS];
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+        for (int32_t ox = 0; ox < g->out_w; ++ox) {
+            sliced_gather(g, packed, in, oy, ox, win, nwin);
+            sliced_window_f32(win, nwin, taps * g->in_c, g->out_c, w, kc, bias, out);
+            out += g->out_c;
+        }
+    }
+}
+
+void l2m_dense_sliced_b32_f32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const uint32_t *w,
+                                  const int32_t *kc, const float *bias, float *out) {
+    sliced_window_f32(in, groups * L2M_WORDS(c), groups * c, out_n, w, kc, bias, out);
+}
+
+
 #include "l2m_sliced_impl.h"
 
 #if L2MI_SL_ASM
 /* l2mi_sl_count (l2m_sliced_impl.h) for Thumb-2: count n8 (a multiple of 8, > 0) selected rows of
- * generator *s into the m counter planes v. Registers: r0 = bits left in the current word (never
- * 0 between rows), r1 = its rows, r2 = the next word, r3 = 0x80000000; r4-r7 = planes 0-3 (ones,
- * twos, fours, eights); r8/r9 the two rows of a pair and scratch; r10-r12 carries waiting for
- * their partner (Harley-Seal tree); lr scratch. Frame: [sp] s, [sp+4] v, [sp+8] &v[4],
- * [sp+12] &v[m], [sp+16] rows left. The refill subroutine (rare: once per word) advances to the
- * next word with a selected bit, or to the sentinel (32 bits selecting zero rows). */
+ * generator *s into the m counter planes v, with the same adders as the C loop. Registers: r0 =
+ * bits left in the current word (never 0 between rows), r1 = its rows, r2 = the next word, r3 =
+ * 0x80000000; r4-r7 = planes 0-3 (ones, twos, fours, eights); r8/r9 the two rows of a pair and
+ * scratch; r10-r12 carries waiting for their partner; lr scratch. Frame: [sp] v, [sp+4] &v[4],
+ * [sp+8] &v[m], [sp+12] rows left, [sp+16..24] weight-16 carries of a 64-row step. A word is
+ * refilled inline (the window copy ends with a sentinel: no bounds test). */
 #define L2MI_T2_NEXT(X)                      \
     "clz   lr, r0\n\t"                       \
     "ldr   " X ", [r1, lr, lsl #2]\n\t"      \
     "lsr   lr, r3, lr\n\t"                   \
     "eors  r0, r0, lr\n\t"                   \
-    "bne   1f\n\t"                           \
-    "bl    .Ll2m_sl_refill\n"                \
+    "bne   1f\n"                             \
+    "0:\n\t"                                 \
+    "ldr   r0, [r2], #4\n\t"                 \
+    "add   r1, r1, #128\n\t"                 \
+    "cmp   r0, #0\n\t"                       \
+    "beq   0b\n"                             \
     "1:\n\t"
 /* two rows into ones (r4); the carry word to OUT */
 #define L2MI_T2_PAIR(OUT)                    \
@@ -131,7 +177,7 @@ void l2m_dense_sliced_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, cons
     "and   r9, lr, r4\n\t"                   \
     "eor   r4, r4, lr\n\t"                   \
     "orr   " OUT ", r8, r9\n\t"
-/* carry-save adder of plane P with A and B; the carry word to OUT (may be A) */
+/* carry-save adder of plane P with A and B; the carry word to OUT (may be A); scratch r8, r9 */
 #define L2MI_T2_CSA(P, A, B, OUT)            \
     "eor   r8, " A ", " B "\n\t"             \
     "and   " A ", " A ", " B "\n\t"          \
@@ -145,11 +191,25 @@ void l2m_dense_sliced_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, cons
     L2MI_T2_PAIR("r10") L2MI_T2_PAIR("lr")   \
     L2MI_T2_CSA("r5", "r10", "lr", "r10")    \
     L2MI_T2_CSA("r6", "r11", "r10", OUT)
-/* r8 (a carry word of weight 16) into planes 4..m-1 */
+/* sixteen rows: the weight-16 carry word to r8 */
+#define L2MI_T2_SIXTEEN                      \
+    L2MI_T2_EIGHT("r12") L2MI_T2_EIGHT("r11") \
+    "eor   r9, r12, r11\n\t"                 \
+    "and   r12, r12, r11\n\t"                \
+    "and   r10, r9, r7\n\t"                  \
+    "eor   r7, r7, r9\n\t"                   \
+    "orr   r8, r12, r10\n\t"
+/* carry-save adder of r10 (a plane) with A and B, scratch r9; the carry word to OUT */
+#define L2MI_T2_CSA10(A, B, OUT)             \
+    "eor   r9, " A ", " B "\n\t"             \
+    "and   " A ", " A ", " B "\n\t"          \
+    "and   " B ", r9, r10\n\t"               \
+    "eor   r10, r10, r9\n\t"                 \
+    "orr   " OUT ", " A ", " B "\n\t"
+/* the carry word r8 into planes from lr up to (not including) r9: half adders until it is 0 */
 #define L2MI_T2_RIPPLE(L)                    \
     "cmp   r8, #0\n\t"                       \
-    "beq   " L "f\n\t"                       \
-    "ldrd  lr, r9, [sp, #8]\n"               \
+    "beq   " L "f\n"                         \
     "4:\n\t"                                 \
     "ldr   r10, [lr]\n\t"                    \
     "and   r11, r10, r8\n\t"                 \
@@ -166,67 +226,75 @@ __attribute__((naked, noinline)) void l2m_sliced_count_t2(L2MI_UNUSED l2mi_sl_ge
     __asm__ volatile(
         "push  {r4-r11, lr}\n\t"
         "sub   sp, sp, #28\n\t"
-        "str   r0, [sp]\n\t"
-        "str   r2, [sp, #4]\n\t"
+        "str   r2, [sp]\n\t"
         "add   r12, r2, #16\n\t"
-        "str   r12, [sp, #8]\n\t"
+        "str   r12, [sp, #4]\n\t"
         "add   r12, r2, r3, lsl #2\n\t"
-        "str   r12, [sp, #12]\n\t"
-        "str   r1, [sp, #16]\n\t"
+        "str   r12, [sp, #8]\n\t"
+        "str   r1, [sp, #12]\n\t"
         "ldm   r2, {r4, r5, r6, r7}\n\t"
-        "ldr   r1, [r0, #8]\n\t"
-        "ldr   r2, [r0, #12]\n\t"
+        "ldr   r1, [r0, #4]\n\t"
+        "ldr   r2, [r0, #8]\n\t"
         "ldr   r0, [r0]\n\t"
         "mov   r3, #0x80000000\n\t"
-        "ldr   r9, [sp, #16]\n\t"
-        "cmp   r9, #16\n\t"
+        /* 64 rows at a time */
+        "ldr   r9, [sp, #12]\n\t"
+        "cmp   r9, #64\n\t"
         "blt   6f\n"
         "7:\n\t"
-        L2MI_T2_EIGHT("r12")
-        L2MI_T2_EIGHT("r11")
-        "eor   r9, r12, r11\n\t"
-        "and   r12, r12, r11\n\t"
-        "and   r10, r9, r7\n\t"
-        "eor   r7, r7, r9\n\t"
-        "orr   r8, r12, r10\n\t"
+        L2MI_T2_SIXTEEN
+        "str   r8, [sp, #16]\n\t"
+        L2MI_T2_SIXTEEN
+        "str   r8, [sp, #20]\n\t"
+        L2MI_T2_SIXTEEN
+        "str   r8, [sp, #24]\n\t"
+        L2MI_T2_SIXTEEN
+        /* planes 4, 5 += the four weight-16 carries (s0..s2 on the stack, s3 in r8) */
+        "ldr   lr, [sp, #4]\n\t"
+        "ldr   r10, [lr]\n\t"
+        "ldrd  r11, r12, [sp, #16]\n\t"
+        L2MI_T2_CSA10("r11", "r12", "r11")
+        "ldr   r12, [sp, #24]\n\t"
+        L2MI_T2_CSA10("r12", "r8", "r12")
+        "str   r10, [lr], #4\n\t"
+        "ldr   r10, [lr]\n\t"
+        L2MI_T2_CSA10("r11", "r12", "r8")
+        "str   r10, [lr], #4\n\t"
+        "ldr   r9, [sp, #8]\n\t"
         L2MI_T2_RIPPLE("5")
         "5:\n\t"
-        "ldr   r9, [sp, #16]\n\t"
-        "subs  r9, r9, #16\n\t"
-        "str   r9, [sp, #16]\n\t"
-        "cmp   r9, #16\n\t"
+        "ldr   r9, [sp, #12]\n\t"
+        "subs  r9, r9, #64\n\t"
+        "str   r9, [sp, #12]\n\t"
+        "cmp   r9, #64\n\t"
         "bge   7b\n"
+        /* 16 rows at a time */
         "6:\n\t"
+        "cmp   r9, #16\n\t"
+        "blt   3f\n"
+        "2:\n\t"
+        L2MI_T2_SIXTEEN
+        "ldrd  lr, r9, [sp, #4]\n\t"
+        L2MI_T2_RIPPLE("5")
+        "5:\n\t"
+        "ldr   r9, [sp, #12]\n\t"
+        "subs  r9, r9, #16\n\t"
+        "str   r9, [sp, #12]\n\t"
+        "cmp   r9, #16\n\t"
+        "bge   2b\n"
+        /* 8 rows */
+        "3:\n\t"
         "cmp   r9, #0\n\t"
         "beq   8f\n\t"
         L2MI_T2_EIGHT("r12")
         "and   r8, r7, r12\n\t"
         "eor   r7, r7, r12\n\t"
+        "ldrd  lr, r9, [sp, #4]\n\t"
         L2MI_T2_RIPPLE("8")
         "8:\n\t"
-        "ldr   r12, [sp, #4]\n\t"
+        "ldr   r12, [sp]\n\t"
         "stm   r12, {r4, r5, r6, r7}\n\t"
         "add   sp, sp, #28\n\t"
-        "pop   {r4-r11, pc}\n"
-        /* refill: r0 == 0; preserves everything but r0-r2 and the flags */
-        ".Ll2m_sl_refill:\n\t"
-        "push  {r4, r5, r6}\n\t"
-        "ldr   r4, [sp, #12]\n\t"
-        "ldr   r5, [r4, #16]\n\t"
-        "ldr   r6, [r4, #4]\n"
-        "2:\n\t"
-        "cmp   r2, r5\n\t"
-        "beq   3f\n\t"
-        "ldr   r0, [r2], #4\n\t"
-        "add   r1, r1, #128\n\t"
-        "eors  r0, r0, r6\n\t"
-        "beq   2b\n\t"
-        "pop   {r4, r5, r6}\n\t"
-        "bx    lr\n"
-        "3:\n\t"
-        "mvn   r0, #0\n\t"
-        "ldr   r1, [r4, #20]\n\t"
-        "pop   {r4, r5, r6}\n\t"
-        "bx    lr\n");
+        "pop   {r4-r11, pc}\n");
 }
 #endif

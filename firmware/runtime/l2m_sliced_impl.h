@@ -10,10 +10,12 @@
  * the next selected bit is one count-leading-zeros (clz on Armv7-M/v8-M, nsau on Xtensa, Zbb's
  * clz), so use this engine where that instruction exists (kernel variants clz, usad8, zbb).
  *
- * Per pixel: the window is copied once (conv), P = popcount; per block of 32 filters the
- * counters start at the block's constant planes plus/minus P/2 (one bit-sliced add), the
- * selected rows are counted (padded with zero rows to a multiple of 8) and the top plane is the
- * output word. Stack: L2M_SLICED_MAX_WORDS + L2MI_SL_MAX_M words. No heap, no globals, reentrant.
+ * Per pixel: the window is copied once, P = popcount, the selection (set or clear bits) applied
+ * to the copy; per block of 32 filters the counters start at the block's constant planes
+ * plus/minus P/2 (one bit-sliced add), the selected rows are counted (padded with the block's
+ * zero rows to a multiple of 8) and the top plane is the output word. Stack: the window copy
+ * (L2M_SLICED_MAX_WORDS + 1 words for a conv, L2M_SLICED_DENSE_MAX_WORDS + 1 for a dense layer)
+ * and L2MI_SL_MAX_M words of counters. No heap, no globals, reentrant.
  * Internal header: names are l2mi_*, not part of the kernel API.
  */
 #ifndef L2M_SLICED_IMPL_H
@@ -21,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "l2m_binary_impl.h"
 #include "l2m_kernels.h"
@@ -37,27 +40,23 @@ L2M_INLINE int32_t l2mi_sl_planes(int32_t k) {
         ++bits;
         v >>= 1;
     }
-    return bits + 1;
+    return bits + 1 < 5 ? 5 : bits + 1;
 }
 
-/* The generator of selected rows. State: r = selected bits of the current word not yet taken,
- * rp = that word's 32 rows (row t for bit 31 - t), ap/aend = the words still to come (it starts
- * on the first word). Every word XORed with flip (0: set bits, ~0: clear bits). Past the last word a sentinel of 32 set
- * bits selects zero rows, so counts can be padded. l2mi_sl_refill makes r non-zero. */
+/* The generator of selected rows, over a window copied to the stack with the selection applied
+ * (word ^ flip: set bits select) and a sentinel word of 32 set bits after it, whose rows are the
+ * 8 zero rows that end each block of w (so counts can be padded to a multiple of 8). State: r =
+ * selected bits of the current word not yet taken, rp = that word's 32 rows (row t for bit
+ * 31 - t), ap = the next word. l2mi_sl_refill makes r non-zero (the sentinel stops it). */
 typedef struct {
-    uint32_t r, flip;
-    const uint32_t *rp, *ap, *aend, *zeros;   /* field offsets 0..20: the Thumb-2 loop reads them */
+    uint32_t r;
+    const uint32_t *rp, *ap;   /* field offsets 0, 4, 8: the Thumb-2 loop reads them */
 } l2mi_sl_gen;
 
 L2M_INLINE void l2mi_sl_refill(l2mi_sl_gen *s) {
     while (s->r == 0u) {
-        if (s->ap == s->aend) {
-            s->r = 0xFFFFFFFFu;
-            s->rp = s->zeros;
-        } else {
-            s->r = *s->ap++ ^ s->flip;
-            s->rp += 32;
-        }
+        s->r = *s->ap++;
+        s->rp += 32;
     }
 }
 
@@ -101,19 +100,37 @@ L2M_INLINE uint32_t l2mi_sl_eight(l2mi_sl_gen *s, uint32_t *ones, uint32_t *twos
     return e;
 }
 
+/* Sixteen rows into ones..eights: the carries (weight 16) are returned. */
+L2M_INLINE uint32_t l2mi_sl_sixteen(l2mi_sl_gen *s, uint32_t *ones, uint32_t *twos, uint32_t *fours,
+                                    uint32_t *eights) {
+    uint32_t c;
+    const uint32_t ea = l2mi_sl_eight(s, ones, twos, fours);
+    const uint32_t eb = l2mi_sl_eight(s, ones, twos, fours);
+    l2mi_csa(&c, eights, *eights, ea, eb);
+    return c;
+}
+
 /* Count n8 (a multiple of 8) rows of generator s into the counters v (m planes, m >= 5):
- * Harley-Seal, 16 rows per step, planes 0..3 in registers, the weight-16 carry rippled into
- * planes 4.. once per step. */
+ * Harley-Seal, planes 0..3 in registers; per 64 rows the four weight-16 carries go through
+ * carry-save adders into planes 4 and 5 and only the weight-64 carry ripples (a carry word
+ * ripples until every lane's carry has died, ~log2(32) planes: once per 64 rows instead of 4
+ * times); the rest 16 and 8 rows at a time. (64 rows are selected only from K >= 64 real bits —
+ * no more bits are selected than K — so m = l2mi_sl_planes(K) >= 8 there.) */
 L2M_INLINE void l2mi_sl_count(l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m) {
     uint32_t ones = v[0], twos = v[1], fours = v[2], eights = v[3];
     int32_t k = n8;
-    for (; k >= 16; k -= 16) {
-        uint32_t c;
-        const uint32_t ea = l2mi_sl_eight(s, &ones, &twos, &fours);
-        const uint32_t eb = l2mi_sl_eight(s, &ones, &twos, &fours);
-        l2mi_csa(&c, &eights, eights, ea, eb);
-        l2mi_sl_ripple(v, 4, m, c);
+    for (; k >= 64; k -= 64) {
+        uint32_t ca, cb, c;
+        const uint32_t s0 = l2mi_sl_sixteen(s, &ones, &twos, &fours, &eights);
+        const uint32_t s1 = l2mi_sl_sixteen(s, &ones, &twos, &fours, &eights);
+        const uint32_t s2 = l2mi_sl_sixteen(s, &ones, &twos, &fours, &eights);
+        const uint32_t s3 = l2mi_sl_sixteen(s, &ones, &twos, &fours, &eights);
+        l2mi_csa(&ca, &v[4], v[4], s0, s1);
+        l2mi_csa(&cb, &v[4], v[4], s2, s3);
+        l2mi_csa(&c, &v[5], v[5], ca, cb);
+        l2mi_sl_ripple(v, 6, m, c);
     }
+    for (; k >= 16; k -= 16) l2mi_sl_ripple(v, 4, m, l2mi_sl_sixteen(s, &ones, &twos, &fours, &eights));
     if (k != 0) {
         const uint32_t e = l2mi_sl_eight(s, &ones, &twos, &fours);
         const uint32_t c = eights & e;
@@ -126,9 +143,36 @@ L2M_INLINE void l2mi_sl_count(l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m
     v[3] = eights;
 }
 
+/* popcount of n words: word triples through a carry-save adder, counted per byte (the
+ * XOR-free form of l2mi_xpc_rows_m; a popcount instruction where the mode has one). */
+L2M_INLINE int32_t l2mi_pc_run(int mode, const uint32_t *a, int32_t n) {
+    if (mode == L2M_MODE_BUILTIN) return l2mi_pc_words(mode, a, n);
+    const l2mi_masks mk = l2mi_masks_make();
+    const int32_t n3 = n - n % 3;
+    int32_t total = 0, room = 255;
+    uint32_t bytes = 0;
+#pragma GCC unroll 4
+    for (int32_t i = 0; i < n3; i += 3) {
+        if (room < 24) {
+            total += l2mi_hsum_bytes(bytes);
+            bytes = 0;
+            room = 255;
+        }
+        bytes += l2mi_triple_bytes(a[i], a[i + 1], a[i + 2], mk);
+        room -= 24;
+    }
+    if (room < 16) {   /* the 0..2 words left add up to 8 each per byte */
+        total += l2mi_hsum_bytes(bytes);
+        bytes = 0;
+    }
+    for (int32_t i = n3; i < n; ++i) bytes += l2mi_nib_to_bytes(l2mi_nib(a[i], mk), mk);
+    return total + l2mi_hsum_bytes(bytes);
+}
+
 /* On Armv7-M / Armv8-M mainline (Thumb-2 with clz) the counting loop is hand-scheduled assembly
  * (l2m_sliced.c: 5 instructions per selected row to find and load it, 5 per carry-save adder,
- * all state in registers) — the same function as l2mi_sl_count; tested against it under QEMU. */
+ * all state in registers) — the same algorithm as l2mi_sl_count; tested against the C under
+ * QEMU. */
 #if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_CLZ) && !defined(L2M_NO_ASM)
 #define L2MI_SL_ASM 1
 void l2m_sliced_count_t2(l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m);
@@ -136,29 +180,54 @@ void l2m_sliced_count_t2(l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m);
 #define L2MI_SL_ASM 0
 #endif
 
-/* Every block of 32 filters for one window of nwin contiguous words (k real bits). */
-L2M_INLINE void l2mi_sl_window(int mode, const uint32_t *win, int32_t nwin, int32_t k, int32_t out_c,
-                               const uint32_t *w, const uint32_t *planes, uint32_t *out) {
+/* Per filter of a block, its count S from the planes v (m of them, counts < 65536): two lanes
+ * per word (j in the low half, j + 16 in the high), one shift, mask and add per plane and pair. */
+L2M_INLINE void l2mi_sl_unslice(const uint32_t *v, int32_t m, uint32_t *pairs) {
+#pragma GCC unroll 16
+    for (int32_t i = 0; i < 16; ++i) pairs[i] = 0u;
+#pragma GCC unroll 32
+    for (int32_t pl = 0; pl < m; ++pl) {
+        const uint32_t x = v[pl];
+#pragma GCC unroll 16
+        for (int32_t i = 0; i < 16; ++i) pairs[i] += ((x >> (uint32_t)i) & 0x00010001u) << (uint32_t)pl;
+    }
+}
+
+/* Every block of 32 filters for one window: win holds nwin words (k real bits) and has room for
+ * a sentinel after them; the window is modified (selection applied). Threshold bits to `out`
+ * (planes != NULL), else floats to `of`: (float)acc + bias from kc (bits set per filter). */
+L2M_INLINE void l2mi_sl_window(int mode, uint32_t *win, int32_t nwin, int32_t k, int32_t out_c, const uint32_t *w,
+                               const uint32_t *planes, uint32_t *out, const int32_t *kc, const float *bias,
+                               float *of) {
     const int32_t m = l2mi_sl_planes(k);
-    const int32_t p = l2mi_pc_words(mode, win, nwin);
+    const int32_t p = l2mi_pc_run(mode, win, nwin);
     const int32_t compl_ = 32 * nwin - p < p;
     const int32_t n = compl_ ? 32 * nwin - p : p;
     const int32_t n8 = (n + 7) & ~7;
-    const uint32_t flip = compl_ ? 0xFFFFFFFFu : 0u;
     const uint32_t add = compl_ ? (uint32_t)(p >> 1) : 0u - (uint32_t)(p >> 1);   /* +-P/2 */
     const int32_t set = 2 * compl_ + (p & 1);
+    if (compl_) {
+        for (int32_t q = 0; q < nwin; ++q) win[q] = ~win[q];
+    }
+    win[nwin] = 0xFFFFFFFFu;
     for (int32_t b = 0; b < L2M_WORDS(out_c); ++b) {
-        const uint32_t *z = planes + (b * 4 + set) * m;
         uint32_t v[L2MI_SL_MAX_M];
-        uint32_t c = 0u;
-        v[0] = v[1] = v[2] = v[3] = 0u;   /* overwritten below (m >= 5); says so to static analyzers */
-        for (int32_t pl = 0; pl < m; ++pl) {   /* v = z + add, plane by plane (add is the same in every lane) */
-            const uint32_t a = 0u - ((add >> (uint32_t)pl) & 1u);
-            const uint32_t za = z[pl] ^ a;
-            v[pl] = za ^ c;
-            c = (z[pl] & a) | (c & za);
+        v[0] = v[1] = v[2] = v[3] = v[4] = v[5] = 0u;   /* overwritten below (m >= 5): for static analyzers */
+        if (planes != NULL) {
+            const uint32_t *z = planes + (b * 4 + set) * m;
+            uint32_t c = 0u;
+#pragma GCC unroll 32
+            for (int32_t pl = 0; pl < m; ++pl) {   /* v = z + add, plane by plane (add is the same in every lane) */
+                const uint32_t a = 0u - ((add >> (uint32_t)pl) & 1u);
+                const uint32_t za = z[pl] ^ a;
+                v[pl] = za ^ c;
+                c = (z[pl] & a) | (c & za);
+            }
+        } else {
+#pragma GCC unroll 32
+            for (int32_t pl = 0; pl < m; ++pl) v[pl] = 0u;
         }
-        l2mi_sl_gen s = {win[0] ^ flip, flip, w + b * nwin * 32, win + 1, win + nwin, l2m_sliced_zero_rows};
+        l2mi_sl_gen s = {win[0], w + b * (nwin * 32 + 8), win + 1};
         if (n8 != 0) {
             l2mi_sl_refill(&s);
 #if L2MI_SL_ASM
@@ -167,18 +236,33 @@ L2M_INLINE void l2mi_sl_window(int mode, const uint32_t *win, int32_t nwin, int3
             l2mi_sl_count(&s, n8, v, m);
 #endif
         }
-        uint32_t o = v[m - 1] ^ ~flip;
-        if (32 * b + 32 > out_c) o &= (1u << (uint32_t)(out_c - 32 * b)) - 1u;   /* pad bits 0 */
-        out[b] = o;
+        const int32_t lanes = out_c - 32 * b < 32 ? out_c - 32 * b : 32;
+        if (planes != NULL) {
+            uint32_t o = compl_ ? v[m - 1] : ~v[m - 1];
+            if (lanes < 32) o &= (1u << (uint32_t)lanes) - 1u;   /* pad bits 0 */
+            out[b] = o;
+        } else if (of != NULL && kc != NULL) {   /* always true here; stated for static analyzers */
+            uint32_t pairs[16];
+            const int32_t base = k - 2 * p;
+            l2mi_sl_unslice(v, m, pairs);
+            for (int32_t j = 0; j < lanes; ++j) {
+                const int32_t oc = 32 * b + j;
+                const int32_t cnt = (int32_t)((pairs[j & 15] >> (j < 16 ? 0u : 16u)) & 0xFFFFu);
+                const int32_t acc = compl_ ? base + 2 * kc[oc] - 4 * cnt : base - 2 * kc[oc] + 4 * cnt;
+                of[oc] = (float)acc + (bias ? bias[oc] : 0.0f);
+            }
+        }
     }
 }
 
-/* Entry point: the whole convolution (contract of l2m_conv2d_sliced_b32_b32_ref). */
+/* Entry point: the whole convolution (contracts of l2m_conv2d_sliced_b32_{b32,f32}_ref):
+ * threshold bits to `out` with planes, else floats to `of` with kc and bias. */
 L2M_INLINE void l2mi_conv2d_sliced(int mode, const l2m_geom *g, int32_t packed, const uint32_t *in,
-                                   const uint32_t *w, const uint32_t *planes, uint32_t *out) {
+                                   const uint32_t *w, const uint32_t *planes, uint32_t *out, const int32_t *kc,
+                                   const float *bias, float *of) {
     const int32_t taps = g->k_h * g->k_w;
     const int32_t nwin = packed ? L2M_WORDS(taps * g->in_c) : taps * L2M_WORDS(g->in_c);
-    uint32_t win[L2M_SLICED_MAX_WORDS];
+    uint32_t win[L2M_SLICED_MAX_WORDS + 1];
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
         const int32_t iy0 = oy * g->stride_h - g->pad_top;
         const int yin = iy0 >= 0 && iy0 + g->k_h <= g->in_h;
@@ -187,19 +271,37 @@ L2M_INLINE void l2mi_conv2d_sliced(int mode, const l2m_geom *g, int32_t packed, 
             const int inside = yin && ix0 >= 0 && ix0 + g->k_w <= g->in_w;
             if (packed) {
                 (void)l2mi_pack_window(g, in, iy0, ix0, inside, win, NULL);
+            } else if (inside) {   /* k_h rows of k_w*nw contiguous words: no bounds tests */
+                const int32_t nw = L2M_WORDS(g->in_c), row = g->k_w * nw;
+                const uint32_t *src = in + (iy0 * g->in_w + ix0) * nw;
+#pragma GCC unroll 16
+                for (int32_t r = 0; r < g->k_h; ++r, src += g->in_w * nw) {
+#pragma GCC unroll 64
+                    for (int32_t j = 0; j < row; ++j) win[r * row + j] = src[j];
+                }
             } else {
                 (void)l2mi_gather(g, in, iy0, ix0, win, NULL);
             }
-            l2mi_sl_window(mode, win, nwin, taps * g->in_c, g->out_c, w, planes, out);
-            out += L2M_WORDS(g->out_c);
+            l2mi_sl_window(mode, win, nwin, taps * g->in_c, g->out_c, w, planes, out, kc, bias, of);
+            if (planes != NULL) {
+                out += L2M_WORDS(g->out_c);
+            } else {
+                of += g->out_c;
+            }
         }
     }
 }
 
-/* Entry point: a dense layer (contract of l2m_dense_sliced_b32_b32_ref); reads `in` in place. */
+/* Entry point: a dense layer (contracts of l2m_dense_sliced_b32_{b32,f32}_ref); the input is
+ * copied to the stack once (at most L2M_SLICED_DENSE_MAX_WORDS words). */
 L2M_INLINE void l2mi_dense_sliced(int mode, int32_t groups, int32_t c, int32_t out_n, const uint32_t *in,
-                                  const uint32_t *w, const uint32_t *planes, uint32_t *out) {
-    l2mi_sl_window(mode, in, groups * L2M_WORDS(c), groups * c, out_n, w, planes, out);
+                                  const uint32_t *w, const uint32_t *planes, uint32_t *out, const int32_t *kc,
+                                  const float *bias, float *of) {
+    const int32_t nwin = groups * L2M_WORDS(c);
+    uint32_t win[L2M_SLICED_DENSE_MAX_WORDS + 1];
+    memset(win, 0, sizeof win);   /* once per layer; tells static analyzers every word is set */
+    for (int32_t q = 0; q < nwin; ++q) win[q] = in[q];
+    l2mi_sl_window(mode, win, nwin, groups * c, out_n, w, planes, out, kc, bias, of);
 }
 
 #endif /* L2M_SLICED_IMPL_H */

@@ -174,23 +174,33 @@ class Lowering:
         s.statements.append(f"{self.kernel('l2m_dequantize_b32_f32_ref')}({groups}, {c}, {i}, {o});")
 
     def _sliced(self, op) -> bool:
-        """The bit-sliced engine for this dot (integer thresholds, a variant whose target has clz)."""
-        return self.variant in sliced.VARIANTS and isinstance(op.threshold, ir.Threshold)
+        """The bit-sliced engine for this dot: a variant whose target has clz, and integer
+        thresholds or plain sums + bias (a float threshold after a binary dot does not occur)."""
+        return self.variant in sliced.VARIANTS and (op.threshold is None or isinstance(op.threshold, ir.Threshold))
 
     def _sliced_dot(self, s: Step, op, kind: str, std: np.ndarray, k: int, sizes: str, extra: str | None) -> None:
         """The layer-specialized call of l2mi_<kind>_sliced: transposed rows and counter planes
-        (codegen/sliced.py) instead of weights and thresholds."""
+        (thresholds) or per-filter bit counts (+ bias, floats) — codegen/sliced.py — instead of
+        weights and thresholds."""
         i, o = self._io(op)
         w = self._arr(s, "w", "uint32_t", sliced.rows(std))
-        pl = self._arr(s, "planes", "uint32_t", sliced.planes(std, op.threshold.tau, k))
         conv = kind.startswith("conv2d")
-        fname = f"{self.name}_op{s.index}_{kind}_sliced_b32_{self.variant}"
-        args = [SPEC_MODES[self.variant], *(["&g", extra] if conv else [sizes]), "in", "w", "planes", "out"]
-        s.spec = {"fname": fname,
-                  "params": "const uint32_t *in, const uint32_t *w, const uint32_t *planes, uint32_t *out",
+        lead = [SPEC_MODES[self.variant], *(["&g", extra] if conv else [sizes]), "in", "w"]
+        if op.threshold is not None:
+            pl = self._arr(s, "planes", "uint32_t", sliced.planes(std, op.threshold.tau, k))
+            fname = f"{self.name}_op{s.index}_{kind}_sliced_b32_b32_{self.variant}"
+            params = "const uint32_t *in, const uint32_t *w, const uint32_t *planes, uint32_t *out"
+            call, args = [*lead, "planes", "out", "NULL", "NULL", "NULL"], [i, w, pl, o]
+        else:
+            kc = self._arr(s, "kc", "int32_t", sliced.popcounts(std))
+            b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
+            fname = f"{self.name}_op{s.index}_{kind}_sliced_b32_f32_{self.variant}"
+            params = "const uint32_t *in, const uint32_t *w, const int32_t *kc, const float *bias, float *out"
+            call, args = [*lead, "NULL", "NULL", "kc", "bias", "out"], [i, w, kc, b, o]
+        s.spec = {"fname": fname, "params": params,
                   "body": ([f"const l2m_geom g = {{ {sizes} }};"] if conv else [])
-                  + [f"l2mi_{kind}_sliced({', '.join(args)});"]}
-        s.statements.append(f"{fname}({i}, {w}, {pl}, {o});")
+                  + [f"l2mi_{kind}_sliced({', '.join(call)});"]}
+        s.statements.append(f"{fname}({', '.join(args)});")
 
     def _BinaryConv2D(self, op, s):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
@@ -209,7 +219,7 @@ class Lowering:
         groups, c = self.g.tensors[op.inputs[0]].packing
         std = wt.pack_dense(op.weights, (groups, c))
         n = op.weights.shape[-1]
-        if self._sliced(op) and sliced.eligible_dense(n):
+        if self._sliced(op) and sliced.eligible_dense(n, std.size // n):
             self._sliced_dot(s, op, "dense", std.reshape(n, -1), groups * c, f"{groups}, {c}, {n}", None)
             return
         w = self._arr(s, "w", "uint32_t", std)

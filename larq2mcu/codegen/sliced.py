@@ -21,8 +21,12 @@ S0 = Σ over the clear bits (pad bits included: their rows are 0) instead: S = C
 S < B ⟺ S0 ≥ C + 1 − B, so it starts at 2^(m−1) − (C + 1 − G) + h and bit = the top plane.
 |S − B| and |S0 − (C + 1 − B)| stay ≤ 1.5K + 2 < 2^(m−1) for m = bitlen(K + ⌊K/2⌋ + 2) + 1.
 
+Float outputs (no threshold) start the counters at 0, read S (or S0) back per filter and give
+(float)(K − 2P − 2C_j + 4S_j) + bias, or K − 2P + 2C_j − 4S0_j: C_j (`popcounts`) is stored.
+
 Stored per block of 32 filters: the rows (word q·32 + t, bit j = filter 32b + j's bit 31 − t of
-window word q — clz order) and 4 sets of m planes: 2^(m−1) − G_even, 2^(m−1) − G_odd,
+window word q — clz order; then 8 zero rows the engine pads its counts with) and 4 sets of m
+planes: 2^(m−1) − G_even, 2^(m−1) − G_odd,
 2^(m−1) − C − 1 + G_even, 2^(m−1) − C − 1 + G_odd, each modulo 2^m.
 """
 from __future__ import annotations
@@ -30,23 +34,26 @@ from __future__ import annotations
 import numpy as np
 
 MAX_CONV_WORDS = 64      # L2M_SLICED_MAX_WORDS: the conv window's stack copy
+MAX_DENSE_WORDS = 128    # L2M_SLICED_DENSE_MAX_WORDS: the dense input's stack copy
+ZERO_ROWS = 8            # after each block's rows: what the engine pads its counts with
 # variants whose target has a count-leading-zeros instruction (the engine's bit finder)
 VARIANTS = frozenset({"clz", "usad8", "zbb"})
 
 
 def planes_count(k: int) -> int:
-    """m = l2m_sliced_planes(K)."""
-    return int(k + k // 2 + 2).bit_length() + 1
+    """m = l2m_sliced_planes(K) (at least 5: the engine keeps planes 0..3 in registers)."""
+    return max(5, int(k + k // 2 + 2).bit_length() + 1)
 
 
 def eligible_conv(out_c: int, nwin: int, padded: bool, pad_one: bool) -> bool:
     """Whole blocks of 32 filters (no flash spent on empty lanes), a window that fits the stack
-    copy, and +1 padding (a zero-padded border has no sliced form)."""
+    copy, and +1 padding (a zero-padded border has no sliced form). Float outputs read the
+    counts back in 16-bit halves: windows of at most 2048 bits here, 4096 for dense."""
     return out_c % 32 == 0 and nwin <= MAX_CONV_WORDS and (pad_one or not padded)
 
 
-def eligible_dense(out_n: int) -> bool:
-    return out_n % 32 == 0
+def eligible_dense(out_n: int, nwin: int) -> bool:
+    return out_n % 32 == 0 and nwin <= MAX_DENSE_WORDS
 
 
 def _unpack_words(w: np.ndarray) -> np.ndarray:
@@ -66,13 +73,19 @@ def _blocks(out_c: int) -> int:
 
 def rows(w_std: np.ndarray) -> np.ndarray:
     """Standard layout (out_c, nwin) words — filter j's window words — → the sliced rows,
-    L2M_WORDS(out_c) × nwin × 32 words."""
+    L2M_WORDS(out_c) blocks of nwin × 32 rows and ZERO_ROWS zero words."""
     out_c, nwin = w_std.shape
     nb = _blocks(out_c)
     bits = np.zeros((nb * 32, nwin, 32), np.uint8)
     bits[:out_c] = _unpack_words(w_std)
     lanes = bits.reshape(nb, 32, nwin, 32)[..., ::-1]        # [b, j, q, t]: bit 31 − t
-    return _pack_lanes(np.transpose(lanes, (0, 2, 3, 1))).reshape(-1)
+    r = _pack_lanes(np.transpose(lanes, (0, 2, 3, 1))).reshape(nb, nwin * 32)
+    return np.concatenate([r, np.zeros((nb, ZERO_ROWS), np.uint32)], axis=1).reshape(-1)
+
+
+def popcounts(w_std: np.ndarray) -> np.ndarray:
+    """kc: C_j, the bits set in each filter (float outputs: acc = K − 2P − 2C_j + 4S_j)."""
+    return _unpack_words(w_std).sum(axis=(1, 2)).astype(np.int32)
 
 
 def planes(w_std: np.ndarray, thr: np.ndarray, k: int) -> np.ndarray:
@@ -80,7 +93,7 @@ def planes(w_std: np.ndarray, thr: np.ndarray, k: int) -> np.ndarray:
     K = k real window bits."""
     out_c, _ = w_std.shape
     m = planes_count(k)
-    c = _unpack_words(w_std).sum(axis=(1, 2)).astype(np.int64)
+    c = popcounts(w_std).astype(np.int64)
     t = np.asarray(thr, np.int64) - k + 2 * c
     q, r = np.floor_divide(t, 4), np.mod(t, 4)
     g = np.stack([q + (r > 0), q + 1 + (r == 3)])                 # [parity, filter]
