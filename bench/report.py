@@ -60,7 +60,7 @@ def _per_word(results: dict) -> list:
            "(count(n=256) − count(n=64)) / 192, callees included. A variant whose ISA feature is "
            "missing falls back to `hs`. `sliced` = the bit-sliced engine of thresholded layers "
            "(`l2m_opt_sliced_dense`, 32 filters, input density 1/2) per 32 binary MACs — what one "
-           "word of one filter stands for in the other columns: (count(256) − count(64)) / (192·32); "
+           "word of one filter stands for in the other columns: (count(n=128) − count(n=32)) / (96·32); "
            "it needs clz (the M0 and rv32 figures are libgcc's software clz: those boards keep `hs`). "
            "Notes = shared/notes/embedded-toolchains.md §4–6 "
            "(stand-alone loops: builtin / SWAR / LUT8 / Harley–Seal).", "",

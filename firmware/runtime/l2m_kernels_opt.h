@@ -96,8 +96,8 @@ void l2m_dense_b32_b32_builtin(int32_t groups, int32_t c, int32_t out_n, const u
  * inner loop (mode: 0 hs, 1 usad8, 2 zbb, 3 hw, 4 builtin). Not used by generated code. */
 int32_t l2m_opt_xor_popcount(int32_t mode, const uint32_t *a, const uint32_t *w, int32_t n);
 /* Micro-benchmark hook (bench/): the bit-sliced engine (l2m_sliced_impl.h) on one dense layer of
- * n input words and 32 filters (w: 32*n rows, planes: 4*l2m_sliced_planes(32*n) words, out: 1
- * word). Not used by generated code. */
+ * n <= L2M_SLICED_DENSE_MAX_WORDS input words and 32 filters (w: 32*n + 8 rows, planes:
+ * 4*l2m_sliced_planes(32*n) words, out: 1 word). Not used by generated code. */
 void l2m_opt_sliced_dense(int32_t n, const uint32_t *a, const uint32_t *w, const uint32_t *planes, uint32_t *out);
 
 #endif /* L2M_KERNELS_OPT_H */
