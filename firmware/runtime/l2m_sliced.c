@@ -149,7 +149,12 @@ void l2m_dense_sliced_b32_f32_ref(int32_t groups, int32_t c, int32_t out_n, cons
 
 #include "l2m_sliced_impl.h"
 
-#if L2MI_SL_ASM
+#if !L2MI_SL_ASM
+void l2m_sliced_count_c(l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m) {
+    l2mi_sl_gen g = *s;   /* a local copy: v's stores cannot alias the generator state */
+    l2mi_sl_count(&g, n8, v, m);
+}
+#else
 /* l2mi_sl_count (l2m_sliced_impl.h) for Thumb-2: count n8 (a multiple of 8, > 0) selected rows of
  * generator *s into the m counter planes v, with the same adders as the C loop. Registers: r0 =
  * bits left in the current word (never 0 between rows), r1 = its rows, r2 = the next word, r3 =

@@ -176,8 +176,13 @@ L2M_INLINE int32_t l2mi_pc_run(int mode, const uint32_t *a, int32_t n) {
 #if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_CLZ) && !defined(L2M_NO_ASM)
 #define L2MI_SL_ASM 1
 void l2m_sliced_count_t2(l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m);
+#define L2MI_SL_COUNT l2m_sliced_count_t2
 #else
 #define L2MI_SL_ASM 0
+/* Elsewhere the C loop, compiled once (l2m_sliced.c) rather than inlined into every layer: it
+ * has no layer-specific constant worth unrolling for, and it is several kilobytes. */
+void l2m_sliced_count_c(l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m);
+#define L2MI_SL_COUNT l2m_sliced_count_c
 #endif
 
 /* Per filter of a block, its count S from the planes v (m of them, counts < 65536): two lanes
@@ -230,11 +235,7 @@ L2M_INLINE void l2mi_sl_window(int mode, uint32_t *win, int32_t nwin, int32_t k,
         l2mi_sl_gen s = {win[0], w + b * (nwin * 32 + 8), win + 1};
         if (n8 != 0) {
             l2mi_sl_refill(&s);
-#if L2MI_SL_ASM
-            l2m_sliced_count_t2(&s, n8, v, m);
-#else
-            l2mi_sl_count(&s, n8, v, m);
-#endif
+            L2MI_SL_COUNT(&s, n8, v, m);
         }
         const int32_t lanes = out_c - 32 * b < 32 ? out_c - 32 * b : 32;
         if (planes != NULL) {
