@@ -150,7 +150,7 @@ void l2m_dense_sliced_b32_f32_ref(int32_t groups, int32_t c, int32_t out_n, cons
 #include "l2m_sliced_impl.h"
 
 #if !L2MI_SL_ASM
-void l2m_sliced_count_c(l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m) {
+void l2m_sliced_count_c(const l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m) {
     l2mi_sl_gen g = *s;   /* a local copy: v's stores cannot alias the generator state */
     l2mi_sl_count(&g, n8, v, m);
 }
@@ -226,7 +226,7 @@ void l2m_sliced_count_c(l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m) {
     "bne   4b\n"
 
 #define L2MI_UNUSED __attribute__((unused))
-__attribute__((naked, noinline)) void l2m_sliced_count_t2(L2MI_UNUSED l2mi_sl_gen *s, L2MI_UNUSED int32_t n8,
+__attribute__((naked, noinline)) void l2m_sliced_count_t2(L2MI_UNUSED const l2mi_sl_gen *s, L2MI_UNUSED int32_t n8,
                                                          L2MI_UNUSED uint32_t *v, L2MI_UNUSED int32_t m) {
     __asm__ volatile(
         "push  {r4-r11, lr}\n\t"

@@ -175,13 +175,13 @@ L2M_INLINE int32_t l2mi_pc_run(int mode, const uint32_t *a, int32_t n) {
  * QEMU. */
 #if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_CLZ) && !defined(L2M_NO_ASM)
 #define L2MI_SL_ASM 1
-void l2m_sliced_count_t2(l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m);
+void l2m_sliced_count_t2(const l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m);
 #define L2MI_SL_COUNT l2m_sliced_count_t2
 #else
 #define L2MI_SL_ASM 0
 /* Elsewhere the C loop, compiled once (l2m_sliced.c) rather than inlined into every layer: it
  * has no layer-specific constant worth unrolling for, and it is several kilobytes. */
-void l2m_sliced_count_c(l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m);
+void l2m_sliced_count_c(const l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m);
 #define L2MI_SL_COUNT l2m_sliced_count_c
 #endif
 
