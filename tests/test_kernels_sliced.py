@@ -14,17 +14,15 @@ accumulator, plus never/always-set channels (the clamp) and parities of P on bot
 from __future__ import annotations
 
 import ctypes
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
+import engine_libs
 import kernel_harness as H
-from larq2mcu import bits, paths, reference
+from larq2mcu import bits, reference
 from larq2mcu.codegen import sliced
 from larq2mcu.codegen import weights as wt
-from larq2mcu.host import CFLAGS
 
 MODES = {"csa": "L2M_MODE_CSA", "builtin": "L2M_MODE_BUILTIN"}
 # (h, w, in_c, out_c, k_h, k_w, stride, same)
@@ -72,23 +70,7 @@ def _source() -> str:
 
 @pytest.fixture(scope="module")
 def libs(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sliced")
-    rt = paths.runtime_dir()
-    src = tmp / "l2m_sliced_test.c"
-    src.write_text(_source())
-    out = {}
-    for cc in ("gcc", "clang"):
-        if not shutil.which(cc):
-            continue
-        so = tmp / f"libsliced_{cc}.so"
-        cmd = [cc, *CFLAGS, "-Wpedantic", "-I", str(rt), *sorted(str(p) for p in rt.glob("*.c")), str(src),
-               "-o", str(so), "-lm"]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        assert r.returncode == 0 and not r.stderr.strip(), f"{' '.join(cmd)}\n{r.stderr[:3000]}"
-        out[cc] = ctypes.CDLL(str(so))
-    if not out:
-        pytest.skip("no host C compiler (gcc or clang)")
-    return out
+    return engine_libs.build(tmp_path_factory.mktemp("sliced"), "l2m_sliced_test", _source())
 
 
 def _call(fn, n_out, *args):

@@ -15,15 +15,12 @@ test_kernel_variants.py, whose exported models now run these functions.
 from __future__ import annotations
 
 import ctypes
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from larq2mcu import bits, paths
-from larq2mcu.host import CFLAGS
+import engine_libs
+from larq2mcu import bits
 
 MODES = {"csa": "L2M_MODE_CSA", "builtin": "L2M_MODE_BUILTIN"}   # the two host code paths
 # (h, w, in_c, out_c, k, stride, same)
@@ -128,23 +125,7 @@ def _source() -> str:
 
 @pytest.fixture(scope="module")
 def libs(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("spec")
-    rt = paths.runtime_dir()
-    src = tmp / "l2m_spec_test.c"
-    src.write_text(_source())
-    out = {}
-    for cc in ("gcc", "clang"):
-        if not shutil.which(cc):
-            continue
-        so = tmp / f"libspec_{cc}.so"
-        cmd = [cc, *CFLAGS, "-Wpedantic", "-I", str(rt), *sorted(str(p) for p in rt.glob("*.c")), str(src),
-               "-o", str(so), "-lm"]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        assert r.returncode == 0 and not r.stderr.strip(), f"{' '.join(cmd)}\n{r.stderr[:3000]}"
-        out[cc] = ctypes.CDLL(str(so))
-    if not out:
-        pytest.skip("no host C compiler (gcc or clang)")
-    return out
+    return engine_libs.build(tmp_path_factory.mktemp("spec"), "l2m_spec_test", _source())
 
 
 def _p(a):

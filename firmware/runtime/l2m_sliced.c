@@ -27,15 +27,10 @@
 #include <string.h>
 
 #include "l2m_kernels.h"
+#include "l2m_sliced_impl.h"
 
 int32_t l2m_sliced_planes(int32_t k) {
-    uint32_t v = (uint32_t)(k + k / 2 + 2);
-    int32_t bits = 0;
-    while (v != 0u) {
-        ++bits;
-        v >>= 1;
-    }
-    return bits + 1 < 5 ? 5 : bits + 1;
+    return l2mi_sl_planes(k);
 }
 
 /* S_j of filter j (in block b) over the selected bits of the window (word ^ flip), bit by bit. */
@@ -108,18 +103,29 @@ static void sliced_gather(const l2m_geom *g, int32_t packed, const uint32_t *in,
     }
 }
 
-void l2m_conv2d_sliced_b32_b32_ref(const l2m_geom *g, int32_t packed, const uint32_t *in, const uint32_t *w,
-                                   const uint32_t *planes, uint32_t *out) {
+/* Every output pixel of a conv: threshold words to obits (planes), else floats to of (kc). */
+static void sliced_conv(const l2m_geom *g, int32_t packed, const uint32_t *in, const uint32_t *w,
+                        const uint32_t *planes, uint32_t *obits, const int32_t *kc, const float *bias, float *of) {
     const int32_t taps = g->k_h * g->k_w;
     const int32_t nwin = packed ? L2M_WORDS(taps * g->in_c) : taps * L2M_WORDS(g->in_c);
     uint32_t win[L2M_SLICED_MAX_WORDS];
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
         for (int32_t ox = 0; ox < g->out_w; ++ox) {
             sliced_gather(g, packed, in, oy, ox, win, nwin);
-            sliced_window(win, nwin, taps * g->in_c, g->out_c, w, planes, out);
-            out += L2M_WORDS(g->out_c);
+            if (obits != NULL) {
+                sliced_window(win, nwin, taps * g->in_c, g->out_c, w, planes, obits);
+                obits += L2M_WORDS(g->out_c);
+            } else if (of != NULL) {
+                sliced_window_f32(win, nwin, taps * g->in_c, g->out_c, w, kc, bias, of);
+                of += g->out_c;
+            }
         }
     }
+}
+
+void l2m_conv2d_sliced_b32_b32_ref(const l2m_geom *g, int32_t packed, const uint32_t *in, const uint32_t *w,
+                                   const uint32_t *planes, uint32_t *out) {
+    sliced_conv(g, packed, in, w, planes, out, NULL, NULL, NULL);
 }
 
 void l2m_dense_sliced_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const uint32_t *w,
@@ -129,25 +135,13 @@ void l2m_dense_sliced_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, cons
 
 void l2m_conv2d_sliced_b32_f32_ref(const l2m_geom *g, int32_t packed, const uint32_t *in, const uint32_t *w,
                                    const int32_t *kc, const float *bias, float *out) {
-    const int32_t taps = g->k_h * g->k_w;
-    const int32_t nwin = packed ? L2M_WORDS(taps * g->in_c) : taps * L2M_WORDS(g->in_c);
-    uint32_t win[L2M_SLICED_MAX_WORDS];
-    for (int32_t oy = 0; oy < g->out_h; ++oy) {
-        for (int32_t ox = 0; ox < g->out_w; ++ox) {
-            sliced_gather(g, packed, in, oy, ox, win, nwin);
-            sliced_window_f32(win, nwin, taps * g->in_c, g->out_c, w, kc, bias, out);
-            out += g->out_c;
-        }
-    }
+    sliced_conv(g, packed, in, w, NULL, NULL, kc, bias, out);
 }
 
 void l2m_dense_sliced_b32_f32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const uint32_t *w,
                                   const int32_t *kc, const float *bias, float *out) {
     sliced_window_f32(in, groups * L2M_WORDS(c), groups * c, out_n, w, kc, bias, out);
 }
-
-
-#include "l2m_sliced_impl.h"
 
 #if !L2MI_SL_ASM
 void l2m_sliced_count_c(const l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m) {

@@ -1,6 +1,6 @@
-/* larq2mcu runtime — the bit-sliced binary engine: conv / dense layers with threshold outputs,
- * 32 filters counted at once, as always-inline functions for layer-specialized generated code
- * (contract and layout: l2m_conv2d_sliced_b32_b32_ref in l2m_kernels.h; arithmetic: l2m_sliced.c).
+/* larq2mcu runtime — the bit-sliced binary engine: conv / dense layers with threshold or float
+ * outputs, 32 filters counted at once, as always-inline functions for layer-specialized generated
+ * code (contracts and layout: l2m_*_sliced_b32_* in l2m_kernels.h; arithmetic: l2m_sliced.c).
  *
  * Why: an XOR+popcount engine spends ~10 instructions per 32-bit word and filter on Cortex-M
  * (no popcount instruction). Here a window's bits select weight rows (row = one input bit of 32
@@ -13,7 +13,8 @@
  * Per pixel: the window is copied once, P = popcount, the selection (set or clear bits) applied
  * to the copy; per block of 32 filters the counters start at the block's constant planes
  * plus/minus P/2 (one bit-sliced add), the selected rows are counted (padded with the block's
- * zero rows to a multiple of 8) and the top plane is the output word. Stack: the window copy
+ * zero rows to a multiple of 8) and the top plane is the output word (float outputs: counters
+ * start at 0 and the counts are read back per filter). Stack: the window copy
  * (L2M_SLICED_MAX_WORDS + 1 words for a conv, L2M_SLICED_DENSE_MAX_WORDS + 1 for a dense layer)
  * and L2MI_SL_MAX_M words of counters. No heap, no globals, reentrant.
  * Internal header: names are l2mi_*, not part of the kernel API.
