@@ -105,8 +105,7 @@ def test_sliced_conv_equals_reference(libs, ci):
     g, pads = _geometry(*CONV[ci])
     rng = np.random.default_rng(700 + ci)
     wts = H.pm1(rng, (kh, kw, c, oc))
-    packed = wt.packed_layout(wts)
-    std = (wt.pack_conv_packed(wts) if packed else wt.pack_conv(wts)).reshape(oc, -1)
+    packed, std = wt.conv_layout(wts)
     nwin = std.shape[1]
     assert nwin <= sliced.MAX_CONV_WORDS
     k = kh * kw * c
@@ -195,8 +194,7 @@ def test_sliced_conv_float_outputs_equal_reference(libs, ci):
     g, pads = _geometry(*CONV[ci])
     rng = np.random.default_rng(900 + ci)
     wts = H.pm1(rng, (kh, kw, c, oc))
-    packed = wt.packed_layout(wts)
-    std = (wt.pack_conv_packed(wts) if packed else wt.pack_conv(wts)).reshape(oc, -1)
+    packed, std = wt.conv_layout(wts)
     rows, kc = sliced.rows(std), sliced.popcounts(std)
     for d, with_bias in zip(DENSITIES, (True, False, True, True, False)):
         x = _x(rng, (h, w, c), d)

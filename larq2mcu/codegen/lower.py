@@ -204,15 +204,13 @@ class Lowering:
 
     def _BinaryConv2D(self, op, s):
         t_in, t_out = self.g.tensors[op.inputs[0]], self.g.tensors[op.output]
-        dense = wt.packed_layout(op.weights)   # few input channels: window bits packed densely
-        std = wt.pack_conv_packed(op.weights) if dense else wt.pack_conv(op.weights)
+        dense, std = wt.conv_layout(op.weights)   # few input channels: window bits packed densely
         sizes = self._geom_init(t_in.shape, t_out.shape, op.weights.shape[:2], op.strides, op.pads)
-        out_c = t_out.shape[-1]
-        if self._sliced(op) and sliced.eligible_conv(out_c, std.size // out_c, any(op.pads), op.pad_one):
+        if self._sliced(op) and sliced.eligible_conv(t_out.shape[-1], std.shape[1], any(op.pads), op.pad_one):
             k = int(np.prod(op.weights.shape[:3]))
-            self._sliced_dot(s, op, "conv2d", std.reshape(out_c, -1), k, sizes, str(int(dense)))
+            self._sliced_dot(s, op, "conv2d", std, k, sizes, str(int(dense)))
             return
-        w = self._arr(s, "w", "uint32_t", std)
+        w = self._arr(s, "w", "uint32_t", std.reshape(-1))
         self._dot(s, op, "conv2d_packed_b32" if dense else "conv2d_b32", w, sizes, str(1 if op.pad_one else 0))
 
     def _BinaryDense(self, op, s):

@@ -35,6 +35,14 @@ def pack_conv_packed(weights: np.ndarray) -> np.ndarray:
     return bits.pack(np.transpose(weights, (3, 0, 1, 2)).reshape(cout, kh * kw * cin)).reshape(-1)
 
 
+def conv_layout(weights: np.ndarray) -> tuple[bool, np.ndarray]:
+    """(packed?, words): the binary conv weights in the layout the kernels read — each filter's
+    window packed densely when packed_layout says so, else per tap — as (O, words per filter)."""
+    dense = packed_layout(weights)
+    words = pack_conv_packed(weights) if dense else pack_conv(weights)
+    return dense, words.reshape(weights.shape[-1], -1)
+
+
 def pack_dense(weights: np.ndarray, packing: tuple) -> np.ndarray:
     groups, ch = packing
     w = weights.reshape(groups, ch, weights.shape[-1])
