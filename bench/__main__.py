@@ -8,7 +8,7 @@ bench/RESULTS.md.
 
 Options: --models a,b  --boards x,y  --baseline-boards x,y  --no-host  --out DIR.
 Cost: one export per (model, variant), one build and one inference per (model, board, variant),
-counted by a QEMU plugin (bench/trace.py). Untrained weights (zoo builders + randomize_bn): the
+counted by a QEMU plugin (larq2mcu/targets/counter.py). Untrained weights (zoo builders + randomize_bn): the
 instruction count does not depend on the weights' values.
 """
 from __future__ import annotations
@@ -73,7 +73,7 @@ def flash_bound(exp, variant: str = "ref") -> tuple[int, int]:
 def count_elf(elf, board, extra: dict | None = None) -> dict:
     from larq2mcu import targets
 
-    from . import trace
+    from larq2mcu.targets import counter as trace
     c = trace.count(elf, board, "net")
     sz = targets.size(elf, board)
     # a layer-specialized kernel function net_op<i>_<kernel>_<variant> is listed as l2m_<kernel>_<variant>

@@ -73,7 +73,7 @@ def per_word(board, workdir: Path) -> dict:
     from larq2mcu import targets
     from larq2mcu.errors import Larq2McuError as L2MError
 
-    from . import trace
+    from larq2mcu.targets import counter as trace
     src = Path(workdir) / "src"
     write_program(src)
     try:

@@ -1,4 +1,4 @@
-"""Exact instruction counts of one `<name>_invoke` under QEMU, via a TCG plugin (bench/qcount.c).
+"""Exact instruction counts of one `<name>_invoke` under QEMU, via a TCG plugin (firmware/qemu/qcount.c).
 
 Contract: `count(elf, board, name)` runs the harness ELF (targets.build) under the board's QEMU
 with the qcount plugin and returns a Count: `total` instructions executed from the first entry of
@@ -25,9 +25,9 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
-from larq2mcu.targets import qemu_command
+from ..paths import firmware_dir
+from .run import qemu_command
 
-HERE = Path(__file__).resolve().parent
 _PLUGIN: Path | None = None
 
 
@@ -68,7 +68,7 @@ class Symbols:
 
 
 def plugin() -> Path:
-    """Build bench/qcount.c with the host compiler once per process; return the .so path."""
+    """Build firmware/qemu/qcount.c with the host compiler once per process; return the .so path."""
     global _PLUGIN
     if _PLUGIN is None or not _PLUGIN.exists():
         cc = shutil.which("cc") or shutil.which("gcc")
@@ -76,7 +76,7 @@ def plugin() -> Path:
             raise RuntimeError("bench needs a host C compiler (cc) for the QEMU counting plugin")
         d = Path(tempfile.mkdtemp(prefix="l2m-qcount-"))
         so = d / "qcount.so"
-        subprocess.run([cc, "-O2", "-shared", "-fPIC", str(HERE / "qcount.c"), "-o", str(so)],
+        subprocess.run([cc, "-O2", "-shared", "-fPIC", str(firmware_dir() / "qemu" / "qcount.c"), "-o", str(so)],
                        check=True, capture_output=True, text=True)
         _PLUGIN = so
     return _PLUGIN
