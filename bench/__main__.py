@@ -57,9 +57,10 @@ def flash_bound(exp, variant: str = "ref") -> tuple[int, int]:
     parameters — at its exported size). Binary weights are those of binary ops and the ±1 kernels
     of float-input layers with a binary kernel quantizer; their arrays are `_w` (the sliced
     engine's rows included, with their padding rows)."""
-    from larq2mcu.codegen.lower import Lowering
+    from larq2mcu import codegen
     actual = bound = 0
-    for s in Lowering(exp.graph, exp.plan, exp.name, variant).lower():
+    low = exp.lowered if exp.lowered.variant.name == variant else codegen.lower(exp.graph, exp.plan, exp.name, variant)
+    for s in low.steps:
         w = getattr(s.op, "weights", None)
         if w is None:
             w = getattr(s.op, "kernel", None)

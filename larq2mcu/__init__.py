@@ -7,10 +7,11 @@ import os as _os
 _os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 from .errors import (  # noqa: E402
-    BoardError, BuildError, DataError, EmulationError, InputError, InvalidNameError, Larq2McuError,
+    BoardError, BuildError, DataError, EmulationError, InputError, InvalidNameError, InvalidVariantError,
+    Larq2McuError,
     ModelLoadError, ModelStructureError, OutputDirError, ToolchainMissingError, UnsupportedLayerError,
     UnsupportedQuantizerError, VerificationError)
 
@@ -22,7 +23,7 @@ from .export import Export, export  # noqa: E402
 
 __all__ = [
     "export", "Export", "__version__", "Larq2McuError", "UnsupportedLayerError", "UnsupportedQuantizerError",
-    "ModelLoadError", "ModelStructureError", "InvalidNameError", "OutputDirError", "InputError",
+    "ModelLoadError", "ModelStructureError", "InvalidNameError", "InvalidVariantError", "OutputDirError", "InputError",
     "DataError", "BoardError", "BuildError", "ToolchainMissingError", "EmulationError",
     "VerificationError",
 ]

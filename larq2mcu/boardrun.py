@@ -20,8 +20,7 @@ def get(board):
 
 def footprint(exp) -> tuple:
     """(flash bytes of constant data, RAM bytes of the arena) the model itself needs."""
-    weights = sum(r.weight_bytes for r in exp.rows())
-    return weights, exp.plan.arena_size
+    return exp.weight_bytes, exp.plan.arena_size
 
 
 def check_fit(exp, board) -> None:

@@ -106,9 +106,9 @@ def report(out_dir, html):
     """Show the per-layer report of an export folder."""
     from pathlib import Path
 
-    from . import html_report
+    from . import html_report, report as rep
     from .outdir import read_manifest
-    click.echo(html_report.report_dir(out_dir))           # raises OutputDirError for a foreign folder
+    click.echo(rep.report_dir(out_dir))           # raises OutputDirError for a foreign folder
     if html:
         m = read_manifest(out_dir)
         data = dict(m["report"], name=m["name"], model_hash=m.get("model_hash", "?"))

@@ -48,6 +48,10 @@ class InvalidNameError(Larq2McuError):
     """The model name is not a valid C identifier prefix."""
 
 
+class InvalidVariantError(Larq2McuError):
+    """A kernel variant name that larq2mcu.variants does not list."""
+
+
 class OutputDirError(Larq2McuError):
     """The output path is a file, is not writable, or holds foreign files (without --force)."""
 

@@ -1,11 +1,15 @@
-"""`export()`: Keras/Larq model → IR → passes → arena plan → C files, written atomically."""
+"""`export()`: Keras/Larq model → IR → passes → arena plan → lowering (once) → C files, written
+atomically. The `Lowered` record feeds the files, the header's size macros, the reports, the
+manifest and the board-fit check alike."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, codegen, frontend, html_report, ir, outdir, passes, planner, report
+from . import codegen, frontend, ir, outdir, passes, planner, report
 from .errors import OutputDirError
+from .variants import get_variant
+from .version import __version__
 
 
 @dataclass
@@ -17,10 +21,20 @@ class Export:
     plan: planner.Plan
     files: dict
     model: object = field(repr=False, default=None)
+    lowered: codegen.Lowered = field(repr=False, default=None)
 
     @property
     def model_hash(self) -> str:
-        return codegen.model_hash(self.graph)
+        return self.lowered.model_hash
+
+    @property
+    def kernel_variant(self) -> str:
+        return self.lowered.variant.name
+
+    @property
+    def weight_bytes(self) -> int:
+        """Constant data (flash) as written: what <NAME>_WEIGHT_BYTES says."""
+        return self.lowered.weight_bytes
 
     def build_host(self):
         """Compile the exported C with the host cc and load it (see larq2mcu.host)."""
@@ -28,36 +42,40 @@ class Export:
         return host.build(self.out_dir, self.name, self.graph, self.plan)
 
     def rows(self):
-        return report.rows(self.graph, self.plan, self.name)
+        return report.rows(self.lowered)
 
     def report(self, **extra) -> str:
-        return report.format_table(self.graph, self.plan, self.name, extra or None)
+        return report.format_table(self.lowered, extra or None)
 
 
 def lower(model, name: str, kernel_variant: str = "ref"):
-    """Return (keras model, source graph, lowered graph, plan, files) without writing anything."""
+    """Return (keras model, source graph, lowered graph, plan, files, Lowered) without writing."""
     name = codegen.validate_name(name)
+    variant = get_variant(kernel_variant)
     model = frontend.load_model(model)
     src = frontend.to_ir(model, name)
     g = passes.run_pipeline(src)
     plan = planner.plan(g)
-    files = codegen.render(g, plan, name, kernel_variant)
-    return model, src, g, plan, files
+    low = codegen.lower(g, plan, name, variant)
+    files = codegen.render(low)
+    return model, src, g, plan, files, low
 
 
 def export(model, out_dir, name: str = "model", force: bool = False, kernel_variant: str = "ref") -> Export:
     """Export `model` (tf.keras Model or .keras/.h5 path) as a self-contained C library in
     `out_dir`. Nothing is written unless the whole export succeeds; see outdir.py.
-    `kernel_variant` picks optimized kernels where the runtime has them (boards.yaml names one per
+    `kernel_variant` picks optimized kernels (larq2mcu.variants; boards.yaml names one per
     board); every variant is bit-identical to the reference kernels."""
     if out_dir is None or str(out_dir) == "":
         raise OutputDirError("no output folder given")
+    get_variant(kernel_variant)                           # a misspelt variant fails before the slow part
     out = Path(out_dir)
     outdir.check_destination(out.absolute(), force)      # fail early, before the slow part
-    model, src, g, plan, files = lower(model, name, kernel_variant)
-    manifest = {"larq2mcu": __version__, "name": name, "model_hash": codegen.model_hash(g),
-                "arena_size": plan.arena_size, "kernel_variant": kernel_variant, "input_shape": list(g.tensors[g.inputs[0]].shape),
+    model, src, g, plan, files, low = lower(model, name, kernel_variant)
+    manifest = {"larq2mcu": __version__, "name": name, "model_hash": low.model_hash,
+                "arena_size": plan.arena_size, "kernel_variant": low.variant.name,
+                "weight_bytes": low.weight_bytes, "input_shape": list(g.tensors[g.inputs[0]].shape),
                 "output_shape": list(g.tensors[g.outputs[0]].shape),
-                "report": html_report.report_entry(g, plan, name)}     # what `larq2mcu report` shows
+                "report": report.report_entry(low)}     # what `larq2mcu report` shows
     path = outdir.write_atomic(out, files, manifest, force=force)
-    return Export(name, path, g, src, plan, files, model)
+    return Export(name, path, g, src, plan, files, model, low)

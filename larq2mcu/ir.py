@@ -251,6 +251,14 @@ class Graph:
                             tensors={k: v for k, v in self.tensors.items() if k in used})
 
 
+def is_view(g: Graph, op: Op) -> bool:
+    """A Reshape whose output can alias its input buffer: F32, or BITS with unchanged packing."""
+    if not isinstance(op, Reshape):
+        return False
+    src, dst = g.tensors[op.inputs[0]], g.tensors[op.output]
+    return src.dtype == F32 or src.packing == dst.packing
+
+
 def conv_out_size(n: int, k: int, s: int, pad_lo: int, pad_hi: int) -> int:
     return (n + pad_lo + pad_hi - k) // s + 1
 

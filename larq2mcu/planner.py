@@ -4,8 +4,8 @@ Lifetimes: a tensor is live from the op that produces it to the last op that rea
 outputs until the end). Views — reshapes that keep the data layout (F32, or BITS with unchanged
 packing) — share their source's buffer, so the source's lifetime is extended over the view's.
 The model input is read in place from the caller's buffer and takes no arena space.
-Element-wise ops whose kernels allow `out == in` (BatchNorm, Activation, Add — see
-l2m_kernels.h) write over their input when that input is read by nothing later.
+Element-wise ops whose kernels allow `out == in` (op table entries with `in_place`:
+BatchNorm, Activation, Add — see l2m_kernels.h) write over their input when that input is read by nothing later.
 
 Placement is greedy by size (largest first, as TFLM's GreedyMemoryPlanner): each buffer goes at
 the lowest 8-byte-aligned offset that does not overlap any already placed buffer whose lifetime
@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import ir
+from .ops import opdef
 
 ALIGN = 8
 
@@ -25,15 +26,9 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-IN_PLACE = (ir.BatchNorm, ir.Activation, ir.Add)
-
-
 def is_view(g: ir.Graph, op: ir.Op) -> bool:
-    """A Reshape whose output can alias its input buffer."""
-    if not isinstance(op, ir.Reshape):
-        return False
-    src, dst = g.tensors[op.inputs[0]], g.tensors[op.output]
-    return src.dtype == ir.F32 or src.packing == dst.packing
+    """A Reshape whose output can alias its input buffer (see ir.is_view)."""
+    return ir.is_view(g, op)
 
 
 def _alias_in_place(g: ir.Graph, alias: dict, external: set) -> None:
@@ -45,7 +40,7 @@ def _alias_in_place(g: ir.Graph, alias: dict, external: set) -> None:
     for t in g.outputs:
         last_read[alias[t]] = len(g.ops)
     for step, op in enumerate(g.ops):
-        if not isinstance(op, IN_PLACE) or g.tensors[op.output].dtype != ir.F32:
+        if not opdef(op).in_place or g.tensors[op.output].dtype != ir.F32:
             continue
         for t in op.inputs[:1] if not isinstance(op, ir.Add) else op.inputs:
             owner = alias[t]

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from larq2mcu import fuzz
-from larq2mcu.fuzz import bounds, check, gen
+from larq2mcu import rounding as bounds
+from larq2mcu.fuzz import check, gen
 
 SAMPLE_MODELS = 36
 SAMPLE_SEED = 10

@@ -11,7 +11,7 @@ import zlib
 import pytest
 
 import larq2mcu
-from larq2mcu import datasets, html_report, zoo
+from larq2mcu import datasets, html_report, report, zoo
 from larq2mcu.verify import compare
 
 
@@ -32,8 +32,8 @@ def exported(tmp_path_factory, tfm):
 def test_html_contents(exported):
     exp, ag, page = exported
     text = page.read_text(encoding="utf-8")
-    data = html_report.collect(exp)
-    tot = html_report.totals(data)
+    data = report.collect(exp)
+    tot = report.totals(data)
     assert text.startswith("<!DOCTYPE html>")
     for needle in ("html_bnn", exp.model_hash, f"{exp.plan.arena_size:,} B", f"{tot['weight_bytes']:,} B",
                    f"{tot['binary_macs']:,}", "98.77 %", "AGREE" if ag.ok else "DISAGREE", "qemu_m4",
@@ -51,7 +51,7 @@ def test_html_contents(exported):
 def test_timeline_geometry(exported):
     """Rectangles lie inside the plot and do not overlap where lifetimes overlap (planner check)."""
     exp, _, _ = exported
-    data = html_report.collect(exp)
+    data = report.collect(exp)
     mem = html_report.memory_chart(data)
     for r in mem["rects"]:
         assert mem["left"] - 1e-6 <= r["x"] and r["x"] + r["w"] <= mem["left"] + mem["pw"] + 1e-6
@@ -66,15 +66,15 @@ def test_timeline_geometry(exported):
 
 def test_report_dir(exported):
     exp, ag, _ = exported
-    text = html_report.report_dir(exp.out_dir)
+    text = report.report_dir(exp.out_dir)
     assert "html_bnn" in text and f"{exp.plan.arena_size:,} B" in text and "█" in text
     last = exp.rows()[-1].layer
     assert last in text and "98.77 %" in text
-    side = exp.out_dir / html_report.SIDECAR
+    side = exp.out_dir / report.SIDECAR
     saved = side.read_text()
     try:   # a stale sidecar (other model hash) is ignored; the C files still give the table
         side.write_text(json.dumps(dict(json.loads(saved), model_hash="0" * 16)))
-        text = html_report.report_dir(exp.out_dir)
+        text = report.report_dir(exp.out_dir)
         assert last in text and "98.77" not in text
     finally:
         side.write_text(saved)
@@ -85,11 +85,11 @@ def test_report_dir_from_manifest_entry(exported, tmp_path):
     exp, _, _ = exported
     out = tmp_path / "copy"
     shutil.copytree(exp.out_dir, out)
-    (out / html_report.SIDECAR).unlink()
+    (out / report.SIDECAR).unlink()
     m = json.loads((out / "larq2mcu.json").read_text())
-    m["report"] = {k: v for k, v in html_report.collect(exp).items() if k not in ("name", "model_hash")}
+    m["report"] = {k: v for k, v in report.collect(exp).items() if k not in ("name", "model_hash")}
     (out / "larq2mcu.json").write_text(json.dumps(m))
-    text = html_report.report_dir(out)
+    text = report.report_dir(out)
     assert "arena bytes live per op step" in text and "not recorded" not in text
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from larq2mcu import boardrun, boards, bits, paths, targets, zoo
-from larq2mcu.codegen import sliced
+from larq2mcu.layout import sliced
 from larq2mcu.host import CFLAGS
 
 VARIANTS = ("hs", "clz", "usad8", "zbb", "hw", "builtin")

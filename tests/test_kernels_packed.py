@@ -11,7 +11,7 @@ import pytest
 
 import kernel_harness as H
 from larq2mcu import bits, reference
-from larq2mcu.codegen import weights as wt
+from larq2mcu.layout import weights as wt
 
 
 def packed_conv(g, pad_one, x, wpk, bias=None, thr=None):

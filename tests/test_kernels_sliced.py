@@ -1,5 +1,5 @@
 """The bit-sliced binary engine (l2m_sliced_impl.h, 32 filters counted at once from transposed
-weight rows, thresholds as bit-sliced counter planes built by larq2mcu/codegen/sliced.py) gives
+weight rows, thresholds as bit-sliced counter planes built by larq2mcu/layout/sliced.py) gives
 exactly bit = (acc < thr) of the reference binary conv/dense — and, for float outputs,
 (float)acc + bias bit for bit: its plain twins l2m_*_sliced_b32_{b32,f32}_ref, the engine
 instantiated with constant geometry (as generated code does) and with run-time geometry,
@@ -21,8 +21,8 @@ import pytest
 import engine_libs
 import kernel_harness as H
 from larq2mcu import bits, reference
-from larq2mcu.codegen import sliced
-from larq2mcu.codegen import weights as wt
+from larq2mcu.layout import sliced
+from larq2mcu.layout import weights as wt
 
 MODES = {"csa": "L2M_MODE_CSA", "builtin": "L2M_MODE_BUILTIN"}
 # (h, w, in_c, out_c, k_h, k_w, stride, same)

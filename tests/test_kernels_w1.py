@@ -11,7 +11,7 @@ import pytest
 
 import kernel_harness as H
 from larq2mcu import bits, ir, reference
-from larq2mcu.codegen import weights as wt
+from larq2mcu.layout import weights as wt
 
 
 def conv2d_w1(g: H.Geom, pad_value: float, x, wbits, bias=None, tau=None, mode=None) -> np.ndarray:

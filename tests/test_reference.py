@@ -15,7 +15,7 @@ from larq2mcu.verify import FLOAT_ATOL, FLOAT_RTOL, keras_outputs
 def test_reference_matches_keras(case):
     m = mc.build(case, seed=3)
     x = mc.inputs(m, 48, seed=3)
-    _, src, _, _, _ = lower(m, "m")
+    _, src, *_ = lower(m, "m")
     vals = reference.run(src, x, keep_all=True)
     layer_names = {layer.name for layer in m.layers}
     named = {t: tt for t, tt in src.tensors.items() if tt.origin and tt.origin.layer in layer_names}

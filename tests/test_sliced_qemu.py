@@ -15,8 +15,8 @@ from elftools.elf.elffile import ELFFile
 
 from larq2mcu import bits, targets
 from larq2mcu.boards import get_board
-from larq2mcu.codegen import sliced
-from larq2mcu.codegen import weights as wt
+from larq2mcu.layout import sliced
+from larq2mcu.layout import weights as wt
 from larq2mcu.paths import runtime_dir
 
 # (words of input, filters, density)

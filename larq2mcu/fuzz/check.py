@@ -5,7 +5,7 @@ origin is bit-identical, the output is within verify's FLOAT_ATOL + FLOAT_RTOL·
 agrees. A sample that breaks them is classified:
 
   * rounding flip — the FIRST mismatching bit tensor (in execution order) mismatches only where
-    the exact pre-sign value v satisfies |v| ≤ e, e the float32 rounding bound of bounds.py
+    the exact pre-sign value v satisfies |v| ≤ e, e the float32 rounding bound of larq2mcu/rounding.py
     (bnn-math §5): a sign after a float layer may legitimately go either way there, and every
     later mismatch of that sample is its consequence. Counted, not a failure.
   * near tie — bits identical, outputs within tolerance, argmax differs, and both differences are
@@ -43,9 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import host as _host
-from .. import ir
+from .. import ir, rounding
 from ..verify import FLOAT_ATOL, FLOAT_RTOL
-from . import bounds
 
 
 @dataclass
@@ -218,7 +217,7 @@ def compare(exp, host, x, per_sample_keras: bool = False) -> tuple:
         v = np.asarray(v)
         if v.dtype.kind == "f":
             nonfinite_k |= ~np.isfinite(v.reshape(n, -1)).all(axis=1)
-    bnd = bounds.propagate(src, x)
+    bnd = rounding.propagate(src, x)
     pre = _presign_sources(src)
     v_out, e_out = bnd[src.outputs[0]]
     v_out, e_out = v_out.reshape(n, -1), e_out.reshape(n, -1)

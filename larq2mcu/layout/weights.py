@@ -1,10 +1,9 @@
-"""Weight layouts for the C kernels, and C literal formatting.
+"""Weight layouts for the C kernels.
 
 Layouts (contracts in firmware/runtime/l2m_kernels.h):
   * binary conv: HWIO ±1 → (O, H, W, words(I)) packed words, or for few input channels each
     filter's H·W·I window bits packed densely (O, words(H·W·I));
   * binary dense: (G·C, O) ±1 read by an input packed as G groups of C → (O, G, words(C));
-  * floats are emitted as C99 hex-float literals: exact and deterministic.
 """
 from __future__ import annotations
 
@@ -66,30 +65,3 @@ def pack_w1_dense(kernel: np.ndarray) -> np.ndarray:
 
 def pack_mask(mask: np.ndarray) -> np.ndarray:
     return bits.pack(np.asarray(mask, bool)).reshape(-1)
-
-
-def c_float(v) -> str:
-    """Exact C99 literal of a float32 value (hex float)."""
-    f = float(np.float32(v))
-    if not np.isfinite(f):
-        raise ValueError(f"non-finite constant {f}")
-    return f.hex() + "f"
-
-
-def format_array(arr: np.ndarray, ctype: str, per_line: int = 8) -> str:
-    """Body of a C initializer list, `per_line` values a line."""
-    a = np.asarray(arr).reshape(-1)
-    if ctype == "uint32_t":
-        items = [f"0x{int(x):08x}u" for x in a.astype(np.uint32)]
-    elif ctype == "int32_t":
-        items = [str(int(x)) for x in a.astype(np.int64)]
-        items = [("(-2147483647 - 1)" if s == "-2147483648" else s) for s in items]
-    elif ctype == "int8_t":
-        items = [str(int(x)) for x in a.astype(np.int64)]
-        per_line = 16
-    elif ctype == "float":
-        items = [c_float(x) for x in a.astype(np.float32)]
-    else:
-        raise ValueError(ctype)
-    lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
-    return ",\n    ".join(lines)

@@ -1,0 +1,32 @@
+"""The op table (see base.py): importing this package registers every op kind's entry."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from .. import ir
+from . import dot, elementwise, pool, quantize  # noqa: F401  (register the entries)
+from .base import OPS, Cost, LowerCtx, OpDef, opdef
+
+__all__ = ["OPS", "OpDef", "Cost", "LowerCtx", "opdef", "model_hash"]
+
+
+def model_hash(g: ir.Graph) -> str:
+    """sha256 (first 16 hex digits) of the lowered graph: per op its kind, its wiring (input and
+    output tensor names) and the attributes its kind lists in `hash_fields` (arrays by dtype, shape
+    and bytes), and the output tensor's shape, dtype and packing."""
+    h = hashlib.sha256()
+    for op in g.ops:
+        h.update(type(op).__name__.encode())
+        for k in sorted(set(opdef(op).hash_fields) | {"inputs", "output"}):
+            v = getattr(op, k)
+            if isinstance(v, np.ndarray):
+                h.update(k.encode() + str(v.dtype).encode() + str(v.shape).encode() + v.tobytes())
+            elif isinstance(v, (ir.Threshold, ir.FloatThreshold)):
+                h.update(k.encode() + v.tau.tobytes() + getattr(v, "mode", np.zeros(0)).tobytes())
+            else:
+                h.update(f"{k}={v!r}".encode())
+        t = g.tensors[op.output]
+        h.update(f"{t.shape}{t.dtype}{t.packing}".encode())
+    return h.hexdigest()[:16]

@@ -1,0 +1,282 @@
+"""Dot-product ops: BinaryConv2D, BinaryDense (XOR/popcount), Conv2D, Dense (float; ±1 kernels are
+stored as bits). Each may carry a threshold (BN + sign folded in), making its output BITS.
+
+Oracles: integer convolutions of ±1 values with explicit padding (0 for pad_values=0.0, +1 for
+1.0), float32 matrix products. Lowering: a `_ref` kernel call, or with a specialised variant a
+layer-specialised function running the engine of firmware/runtime/l2m_*_impl.h with the
+layer's sizes as constants, or the bit-sliced engine (layout/sliced.py) where it applies.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ir
+from ..layout import sliced
+from ..layout import weights as wt
+from . import _bounds
+from ._np import pad_nhwc, patches
+from .base import Cost, OpDef, geom_values, register
+from .records import NULL, Call, Flt, Geom, Int, Param, SpecFn, Sym
+
+# ---------------------------------------------------------------------------------- oracles
+
+
+def binary_conv_acc(x_pm1, weights, strides, pads, pad_one) -> np.ndarray:
+    """Integer accumulator of a binary conv: int32 (N, OH, OW, Cout)."""
+    kh, kw, cin, cout = weights.shape
+    xp = pad_nhwc(np.asarray(x_pm1, np.int32), pads, 1 if pad_one else 0)
+    p = patches(xp, kh, kw, *strides)
+    return p @ weights.reshape(-1, cout).astype(np.int32)
+
+
+def binary_dense_acc(x_pm1, weights) -> np.ndarray:
+    return np.asarray(x_pm1, np.int32) @ weights.astype(np.int32)
+
+
+def float_threshold_bits(acc, thr) -> np.ndarray:
+    """±1 values of a float accumulator under ir.FloatThreshold (modes 0–3)."""
+    acc = np.asarray(acc, np.float32)
+    bit = np.select([thr.mode == 0, thr.mode == 1, thr.mode == 2],
+                    [acc < thr.tau, -acc < thr.tau, np.zeros_like(acc, bool)], np.ones_like(acc, bool))
+    return np.where(bit, -1, 1).astype(np.int8)
+
+
+def conv2d_f32(x, kernel, strides, pads, pad_value, bias):
+    kh, kw, cin, cout = kernel.shape
+    xp = pad_nhwc(np.asarray(x, np.float32), pads, np.float32(pad_value))
+    out = patches(xp, kh, kw, *strides) @ kernel.reshape(-1, cout).astype(np.float32)
+    return out + bias if bias is not None else out
+
+
+def conv2d_w1_grouped(x, signs, strides, pads, pad_value) -> np.ndarray:
+    """A float conv with ±1 weights summed exactly as the 1-bit-weight C kernels do (order in
+    firmware/runtime/l2m_w1_impl.h): the (ky, kx, c) terms in groups of four, each group summed
+    from +0.0 in order, the group sums added to +0.0 in order, all in float32 round-to-nearest.
+    x: (N, H, W, C) float32; signs: HWIO ±1 → float32 (N, OH, OW, Cout), bit for bit."""
+    kh, kw, cin, cout = signs.shape
+    p = patches(pad_nhwc(np.asarray(x, np.float32), pads, np.float32(pad_value)), kh, kw, *strides)
+    terms = p[..., :, None] * signs.reshape(-1, cout).astype(np.float32)        # exact: ±a
+    acc = np.zeros(terms.shape[:-2] + (cout,), np.float32)
+    for t0 in range(0, terms.shape[-2], 4):
+        grp = np.zeros_like(acc)
+        for t in range(t0, min(t0 + 4, terms.shape[-2])):
+            grp = grp + terms[..., t, :]
+        acc = acc + grp
+    return acc
+
+
+def _binary_output(op, acc):
+    if op.threshold is not None:
+        return np.where(acc < op.threshold.tau, -1, 1).astype(np.int8)
+    out = acc.astype(np.float32)
+    if op.bias is not None:
+        out = out + op.bias.astype(np.float32)     # one float32 add, as tf.nn.bias_add
+    return out
+
+
+def _ref_binary_conv(op, args, out_t):
+    return _binary_output(op, binary_conv_acc(args[0], op.weights, op.strides, op.pads, op.pad_one))
+
+
+def _ref_binary_dense(op, args, out_t):
+    return _binary_output(op, binary_dense_acc(args[0], op.weights))
+
+
+def _ref_conv(op, args, out_t):
+    out = conv2d_f32(args[0], op.kernel, op.strides, op.pads, op.pad_value, op.bias)
+    return out if op.threshold is None else float_threshold_bits(out, op.threshold)
+
+
+def _ref_dense(op, args, out_t):
+    out = np.asarray(args[0], np.float32) @ op.kernel.astype(np.float32)
+    out = out + op.bias if op.bias is not None else out
+    return out if op.threshold is None else float_threshold_bits(out, op.threshold)
+
+
+# ------------------------------------------------------------------------------------- cost
+def _cost_conv(g, op):
+    k = op.weights if isinstance(op, ir.BinaryConv2D) else op.kernel
+    n = g.tensors[op.output].numel * int(np.prod(k.shape[:3]))
+    return Cost(n, 0) if isinstance(op, ir.BinaryConv2D) else Cost(0, n)
+
+
+def _cost_dense(g, op):
+    return Cost(int(op.weights.size), 0) if isinstance(op, ir.BinaryDense) else Cost(0, int(op.kernel.size))
+
+
+# ----------------------------------------------------------------------------------- bounds
+def _thresholded(op, v):
+    """A folded threshold makes bits: their values are the oracle's, with no rounding error."""
+    return None if op.threshold is None else v
+
+
+def _bounds_conv(op, args, out_shape):
+    v, e = args[0]
+    binary = isinstance(op, ir.BinaryConv2D)
+    k = (op.weights if binary else op.kernel).astype(np.float64)
+    kh, kw, cin, cout = k.shape
+    pad_value = (1.0 if op.pad_one else 0.0) if binary else float(op.pad_value)
+    xp = patches(pad_nhwc(v, op.pads, pad_value), kh, kw, *op.strides)
+    ep = _bounds.maybe(patches(pad_nhwc(e, op.pads, 0.0), kh, kw, *op.strides))
+    bias = None if op.bias is None else op.bias.astype(np.float64)
+    if binary:
+        acc = xp @ k.reshape(-1, cout)
+        res = _bounds.integer_plus_bias(acc, bias)
+    else:
+        res = _bounds.dot(xp, ep, k.reshape(-1, cout), bias, pre=True)
+    return _with_threshold(op, res)
+
+
+def _bounds_dense(op, args, out_shape):
+    v, e = args[0]
+    binary = isinstance(op, ir.BinaryDense)
+    k = (op.weights if binary else op.kernel).astype(np.float64)
+    bias = None if op.bias is None else op.bias.astype(np.float64)
+    res = _bounds.integer_plus_bias(v @ k, bias) if binary else _bounds.dot(v, _bounds.maybe(e), k, bias, pre=True)
+    return _with_threshold(op, res)
+
+
+def _with_threshold(op, res):
+    thr = op.threshold
+    if thr is None:
+        return res
+    v = res[0]
+    if isinstance(thr, ir.Threshold):
+        bits = v < thr.tau
+    else:
+        bits = np.select([thr.mode == 0, thr.mode == 1, thr.mode == 2], [v < thr.tau, -v < thr.tau, False], True)
+    return np.where(bits, -1.0, 1.0), np.zeros_like(v)
+
+
+# --------------------------------------------------------------------------------- lowering
+# dot kind → (always-inline engine of firmware/runtime/l2m_*_impl.h, takes the variant's mode,
+# its parameter slots between the weights and the two outputs (obits, of))
+ENGINES = {
+    "conv2d_b32": ("l2mi_conv2d", True, ("thr", "bias")),
+    "conv2d_packed_b32": ("l2mi_conv2d_packed", True, ("thr", "bias")),
+    "dense_b32": ("l2mi_dense", True, ("thr", "bias")),
+    "conv2d_w1_f32": ("l2mi_conv_w1", False, ("bias", "tau", "mode")),
+    "conv2d_f32": ("l2mi_conv_f32", False, ("bias", "tau", "mode")),
+    "dense_f32": ("l2mi_dense_f32", False, ("bias", "tau", "mode")),
+}
+
+
+def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None) -> None:
+    """One call of l2m_<kind>_f32_ref (sums + bias → floats) or, with a threshold,
+    l2m_<kind>_b32_ref: integer thresholds (bias folded in) or float thresholds (after bias).
+    Convs pass `geom` (the 12 l2m_geom fields), dense layers `sizes`; `extra` is the argument
+    after them (pad_one / pad value), if any.
+
+    With a specialised variant the call goes instead to a static function of the model,
+    `<name>_op<i>_<kind>_<out>_<variant>`, that takes the same pointers and runs the engine with
+    the sizes and `extra` as compile-time constants."""
+    i, o = ctx.io(op)
+    b = ctx.array(s, "bias", "float", op.bias) if op.bias is not None else NULL
+    if op.threshold is None:
+        params = [("bias", "float", b)]
+    elif isinstance(op.threshold, ir.Threshold):
+        params = [("thr", "int32_t", ctx.array(s, "thr", "int32_t", op.threshold.tau))]
+    else:
+        params = [("bias", "float", b), ("tau", "float", ctx.array(s, "tau", "float", op.threshold.tau)),
+                  ("mode", "int8_t", ctx.array(s, "mode", "int8_t", op.threshold.mode))]
+    bits = op.threshold is not None
+    out = "b32" if bits else "f32"
+    args = (i, w, *(v for _, _, v in params), o)
+    tail = () if extra is None else (extra,)
+    size_args = tuple(Int(v) for v in sizes)
+    if not ctx.variant.specialised:
+        lead = (ctx.geom(s, geom),) if geom is not None else size_args
+        s.calls.append(Call(f"l2m_{kind}_{out}_ref", (*lead, *tail, *args)))
+        return
+    fn, moded, slots = ENGINES[kind]
+    have = {n for n, _, _ in params}
+    call = (*((Sym(ctx.variant.mode),) if moded else ()), *((Geom("g"),) if geom is not None else size_args),
+            *tail, Sym("in"), Sym("w"), *(Sym(n) if n in have else NULL for n in slots),
+            *((Sym("out"), NULL) if bits else (NULL, Sym("out"))))
+    wtype = next(a.ctype for a in s.arrays if a.name == f"op{s.index}_w")
+    sig = (Param("uint32_t" if kind.endswith("_b32") else "float", "in"), Param(wtype, "w"),
+           *(Param(t, n) for n, t, _ in params), Param("uint32_t" if bits else "float", "out", const=False))
+    fname = f"{ctx.name}_op{s.index}_{kind}_{out}_{ctx.variant.name}"
+    s.spec = SpecFn(fname, sig, geom, fn, call)
+    s.calls.append(Call(fname, args))
+
+
+def _sliced_ok(ctx, op) -> bool:
+    """The bit-sliced engine for this dot: a variant whose target has clz, and integer
+    thresholds or plain sums + bias (a float threshold after a binary dot does not occur)."""
+    return ctx.variant.sliced and (op.threshold is None or isinstance(op.threshold, ir.Threshold))
+
+
+def _sliced_dot(ctx, s, op, kind: str, std: np.ndarray, k: int, geom, sizes, extra) -> None:
+    """The layer-specialised call of l2mi_<kind>_sliced: transposed rows and counter planes
+    (thresholds) or per-filter bit counts (+ bias, floats) — layout/sliced.py — instead of
+    weights and thresholds."""
+    i, o = ctx.io(op)
+    w = ctx.array(s, "w", "uint32_t", sliced.rows(std))
+    conv = geom is not None
+    lead = (Sym(ctx.variant.mode), *((Geom("g"), extra) if conv else tuple(Int(v) for v in sizes)), Sym("in"),
+            Sym("w"))
+    if op.threshold is not None:
+        pl = ctx.array(s, "planes", "uint32_t", sliced.planes(std, op.threshold.tau, k))
+        fname = f"{ctx.name}_op{s.index}_{kind}_sliced_b32_b32_{ctx.variant.name}"
+        params = (Param("uint32_t", "in"), Param("uint32_t", "w"), Param("uint32_t", "planes"),
+                  Param("uint32_t", "out", const=False))
+        call, args = (*lead, Sym("planes"), Sym("out"), NULL, NULL, NULL), (i, w, pl, o)
+    else:
+        kc = ctx.array(s, "kc", "int32_t", sliced.popcounts(std))
+        b = ctx.array(s, "bias", "float", op.bias) if op.bias is not None else NULL
+        fname = f"{ctx.name}_op{s.index}_{kind}_sliced_b32_f32_{ctx.variant.name}"
+        params = (Param("uint32_t", "in"), Param("uint32_t", "w"), Param("int32_t", "kc"), Param("float", "bias"),
+                  Param("float", "out", const=False))
+        call, args = (*lead, NULL, NULL, Sym("kc"), Sym("bias"), Sym("out")), (i, w, kc, b, o)
+    s.spec = SpecFn(fname, params, geom, f"l2mi_{kind}_sliced", call)
+    s.calls.append(Call(fname, args))
+
+
+def _lower_binary_conv(ctx, op, s):
+    t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
+    dense, std = wt.conv_layout(op.weights)   # few input channels: window bits packed densely
+    geom = geom_values(t_in.shape, t_out.shape, op.weights.shape[:2], op.strides, op.pads)
+    if _sliced_ok(ctx, op) and sliced.eligible_conv(t_out.shape[-1], std.shape[1], any(op.pads), op.pad_one):
+        k = int(np.prod(op.weights.shape[:3]))
+        _sliced_dot(ctx, s, op, "conv2d", std, k, geom, None, Int(int(dense)))
+        return
+    w = ctx.array(s, "w", "uint32_t", std.reshape(-1))
+    _dot(ctx, s, op, "conv2d_packed_b32" if dense else "conv2d_b32", w, geom, (), Int(1 if op.pad_one else 0))
+
+
+def _lower_binary_dense(ctx, op, s):
+    groups, c = ctx.tensor(op.inputs[0]).packing
+    std = wt.pack_dense(op.weights, (groups, c))
+    n = op.weights.shape[-1]
+    if _sliced_ok(ctx, op) and sliced.eligible_dense(n, std.size // n):
+        _sliced_dot(ctx, s, op, "dense", std.reshape(n, -1), groups * c, None, (groups, c, n), None)
+        return
+    w = ctx.array(s, "w", "uint32_t", std)
+    _dot(ctx, s, op, "dense_b32", w, None, (groups, c, n))
+
+
+def _lower_conv(ctx, op, s):
+    t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
+    w1 = wt.is_binary(op.kernel)        # ±1 weights: stored as bits, signs flipped instead of multiplied
+    w = (ctx.array(s, "w", "uint32_t", wt.pack_w1_conv(op.kernel)) if w1
+         else ctx.array(s, "w", "float", op.kernel))
+    geom = geom_values(t_in.shape, t_out.shape, op.kernel.shape[:2], op.strides, op.pads)
+    _dot(ctx, s, op, "conv2d_w1_f32" if w1 else "conv2d_f32", w, geom, (), Flt(op.pad_value))
+
+
+def _lower_dense(ctx, op, s):
+    n_in, n_out = op.kernel.shape
+    w1 = wt.is_binary(op.kernel)
+    w = (ctx.array(s, "w", "uint32_t", wt.pack_w1_dense(op.kernel)) if w1
+         else ctx.array(s, "w", "float", op.kernel))
+    _dot(ctx, s, op, "dense_w1_f32" if w1 else "dense_f32", w, None, (n_in, n_out))
+
+
+register(OpDef(ir.BinaryConv2D, _ref_binary_conv, _lower_binary_conv, _cost_conv, _bounds_conv,
+               ("weights", "strides", "pads", "pad_one", "bias", "threshold")))
+register(OpDef(ir.BinaryDense, _ref_binary_dense, _lower_binary_dense, _cost_dense, _bounds_dense,
+               ("weights", "bias", "threshold")))
+register(OpDef(ir.Conv2D, _ref_conv, _lower_conv, _cost_conv, _bounds_conv,
+               ("kernel", "strides", "pads", "pad_value", "bias", "threshold")))
+register(OpDef(ir.Dense, _ref_dense, _lower_dense, _cost_dense, _bounds_dense, ("kernel", "bias", "threshold")))

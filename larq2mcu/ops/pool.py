@@ -1,0 +1,109 @@
+"""Pooling: MaxPool2D / AvgPool2D on floats, BinaryMaxPool2D (AND, or OR where or_mask) and
+BinaryAvgPool2D (majority, bit = 2m > n) on bits, GlobalAvgPool. Padded taps are ignored
+(Keras semantics): an average divides by the taps inside the image."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ir
+from ..layout import weights as wt
+from . import _bounds
+from ._np import pool_windows, valid_counts
+from .base import OpDef, geom_values, no_cost, register
+from .records import NULL, Call, Int
+
+# ---------------------------------------------------------------------------------- oracles
+
+
+def maxpool_f32(x, op):
+    return pool_windows(np.asarray(x, np.float32), op, np.float32(-np.inf)).max(axis=(3, 4))
+
+
+def avgpool_f32(x, op):
+    x = np.asarray(x, np.float32)
+    s = pool_windows(x, op, np.float32(0)).sum(axis=(3, 4), dtype=np.float32)
+    return (s / valid_counts(op, x.shape[1], x.shape[2])).astype(np.float32)
+
+
+def binary_maxpool(x_pm1, op):
+    x = np.asarray(x_pm1, np.int8)
+    mx = pool_windows(x, op, np.int8(-2)).max(axis=(3, 4))        # −2: below any value
+    if op.or_mask is None:
+        return mx.astype(np.int8)
+    mn = pool_windows(x, op, np.int8(2)).min(axis=(3, 4))
+    return np.where(op.or_mask, mn, mx).astype(np.int8)
+
+
+def binary_avgpool(x_pm1, op):
+    x = np.asarray(x_pm1, np.int32)
+    s = pool_windows(x, op, 0).sum(axis=(3, 4))                  # p − m over inside taps
+    return np.where(s < 0, -1, 1).astype(np.int8)
+
+
+def _ref_global_avg(op, args, out_t):
+    x = args[0]
+    return np.asarray(x, np.float32).mean(axis=(1, 2), dtype=np.float32).reshape((x.shape[0],) + out_t.shape)
+
+
+# ----------------------------------------------------------------------------------- bounds
+def _bounds_max(op, args, out_shape):
+    v, e = args[0]
+    if isinstance(op, ir.BinaryMaxPool2D) and op.or_mask is not None:
+        mx = pool_windows(v, op, 2.0).min(axis=(3, 4))
+        mx = np.where(op.or_mask, mx, pool_windows(v, op, -2.0).max(axis=(3, 4)))
+    else:
+        mx = pool_windows(v, op, -np.inf).max(axis=(3, 4))
+    return mx, pool_windows(e, op, 0.0).max(axis=(3, 4))
+
+
+def _bounds_avg(op, args, out_shape):
+    v, e = args[0]
+    cnt = pool_windows(np.ones((1,) + v.shape[1:3] + (1,)), op, 0.0).sum(axis=(3, 4))
+    with np.errstate(invalid="ignore", over="ignore"):
+        sm = pool_windows(v, op, 0.0).sum(axis=(3, 4))
+        sa = pool_windows(np.abs(v), op, 0.0).sum(axis=(3, 4))
+        se = pool_windows(e, op, 0.0).sum(axis=(3, 4))
+        m = sm / cnt
+        ee = se / cnt + _bounds.gamma(op.pool[0] * op.pool[1] + 1) * (sa + se) / cnt
+    if isinstance(op, ir.BinaryAvgPool2D):
+        return np.where(m < 0, -1.0, 1.0), np.zeros_like(m)
+    return m, ee
+
+
+def _bounds_global_avg(op, args, out_shape):
+    v, e = args[0]
+    hw = v.shape[1] * v.shape[2]
+    with np.errstate(invalid="ignore", over="ignore"):
+        m = v.mean(axis=(1, 2))
+        ee = e.mean(axis=(1, 2)) + _bounds.gamma(hw + 1) * (np.abs(v).mean(axis=(1, 2)) + e.mean(axis=(1, 2)))
+    return m.reshape(out_shape), ee.reshape(out_shape)
+
+
+# --------------------------------------------------------------------------------- lowering
+def _pool(kernel):
+    def lower(ctx, op, s):
+        t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
+        geom = ctx.geom(s, geom_values(t_in.shape, t_out.shape, op.pool, op.strides, op.pads))
+        extra = ()
+        if isinstance(op, ir.BinaryMaxPool2D):
+            extra = (ctx.array(s, "or_mask", "uint32_t", wt.pack_mask(op.or_mask)) if op.or_mask is not None
+                     else NULL,)
+        s.calls.append(Call(kernel, (geom, *extra, *ctx.io(op))))
+    return lower
+
+
+def _lower_global_avg(ctx, op, s):
+    h, w, c = ctx.tensor(op.inputs[0]).shape
+    s.calls.append(Call("l2m_global_avgpool_f32_f32_ref", (Int(h * w), Int(c), *ctx.io(op))))
+
+
+_POOL = ("pool", "strides", "pads")
+register(OpDef(ir.MaxPool2D, lambda op, a, t: maxpool_f32(a[0], op), _pool("l2m_maxpool_f32_f32_ref"), no_cost,
+               _bounds_max, _POOL))
+register(OpDef(ir.AvgPool2D, lambda op, a, t: avgpool_f32(a[0], op), _pool("l2m_avgpool_f32_f32_ref"), no_cost,
+               _bounds_avg, _POOL))
+register(OpDef(ir.BinaryMaxPool2D, lambda op, a, t: binary_maxpool(a[0], op), _pool("l2m_maxpool_b32_b32_ref"),
+               no_cost, _bounds_max, _POOL + ("or_mask",)))
+register(OpDef(ir.BinaryAvgPool2D, lambda op, a, t: binary_avgpool(a[0], op), _pool("l2m_avgpool_b32_b32_ref"),
+               no_cost, _bounds_avg, _POOL))
+register(OpDef(ir.GlobalAvgPool, _ref_global_avg, _lower_global_avg, no_cost, _bounds_global_avg, ()))

@@ -1,0 +1,67 @@
+"""Golden snapshots of the generated C (model files, not the copied runtime) for three tiny models
+and several kernel variants: a change of the generator shows up as a reviewable diff here.
+
+Regenerate after an intended change with one command:
+    L2M_REGEN_GOLDEN=1 .venv/bin/python -m pytest -q tests/test_golden.py
+(then review `git diff tests/golden`). Each case also compiles and runs: the snapshot is real code."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import model_cases as mc
+from larq2mcu._tf import tf_modules
+
+tf, keras, lq = tf_modules()
+L = keras.layers
+GOLDEN = Path(__file__).resolve().parent / "golden"
+REGEN = os.environ.get("L2M_REGEN_GOLDEN") == "1"
+
+
+def tiny_bnn():
+    """Float-input 1-bit-weight conv → binary 32→32 conv (pad 1: bit-sliced with clz variants) →
+    max pool → binary dense 32 (sliced) → binary dense 4 → BN → softmax."""
+    return mc._seq((6, 6, 1), [
+        lq.layers.QuantConv2D(32, 3, padding="same", kernel_quantizer="ste_sign", use_bias=False),
+        L.BatchNormalization(),
+        lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, use_bias=False, **mc.BIN),
+        L.BatchNormalization(), L.MaxPooling2D(2), L.Flatten(),
+        lq.layers.QuantDense(32, use_bias=False, **mc.BIN), L.BatchNormalization(),
+        lq.layers.QuantDense(4, use_bias=False, **mc.BIN), L.BatchNormalization(), L.Activation("softmax")])
+
+
+MODELS = {"tiny_bnn": tiny_bnn, "pooling_mix": mc.pooling_mix, "densenet_concat": mc.densenet_concat}
+CASES = [("tiny_bnn", "ref"), ("tiny_bnn", "usad8"), ("tiny_bnn", "hs"), ("pooling_mix", "ref"),
+         ("pooling_mix", "builtin"), ("densenet_concat", "ref")]
+
+
+def _model(name):
+    from larq2mcu import zoo
+    keras.utils.set_random_seed(7)
+    return zoo.randomize_bn(MODELS[name](), seed=7)
+
+
+@pytest.mark.parametrize("model,variant", CASES, ids=[f"{m}-{v}" for m, v in CASES])
+def test_generated_c_matches_snapshot(tmp_path, model, variant):
+    import larq2mcu
+    m = _model(model)
+    exp = larq2mcu.export(m, tmp_path / "out", name="gold", kernel_variant=variant)
+    own = {f: t for f, t in exp.files.items() if f.startswith("gold")}
+    d = GOLDEN / f"{model}_{variant}"
+    if REGEN:
+        d.mkdir(parents=True, exist_ok=True)
+        for old in d.iterdir():
+            old.unlink()
+        for f, t in own.items():
+            (d / f).write_text(t)
+    want = {p.name: p.read_text() for p in sorted(d.iterdir())} if d.is_dir() else {}
+    assert sorted(own) == sorted(want), f"files differ from tests/golden/{d.name} (regenerate: see module doc)"
+    for f in own:
+        assert own[f] == want[f], f"{f} differs from tests/golden/{d.name}/{f} (regenerate: see module doc)"
+    host = exp.build_host()
+    x = mc.inputs(m, 8, seed=1)
+    y = host.predict(x)
+    np.testing.assert_allclose(y, m.predict(x, verbose=0), atol=2.5e-4, rtol=2.5e-4)
