@@ -21,11 +21,11 @@ import yaml
 
 from .errors import BoardError
 from .paths import boards_yaml
+from .variants import VARIANTS
 
 ARCHES = ("arm", "riscv", "xtensa")
 PRINTS = ("uart", "semihosting")
 CYCLE_COUNTERS = ("dwt", "ccount", "mcycle", "none")
-_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -183,9 +183,9 @@ def _parse_board(name: str, data: Any) -> Board:
     if qemu is None and memory is None:
         raise BoardError(f"board '{name}': missing field 'memory' (flash_origin, ram_origin); a board "
                          f"without a 'qemu' entry needs it for the size-check link")
-    if not _IDENT.match(data["kernel_variant"]):
-        raise BoardError(f"board '{name}': field 'kernel_variant' must be a lower-case identifier "
-                         f"such as 'ref', got {data['kernel_variant']!r}")
+    if data["kernel_variant"] not in VARIANTS:
+        raise BoardError(f"board '{name}': field 'kernel_variant' is {data['kernel_variant']!r}; "
+                         f"allowed: {', '.join(VARIANTS)}")
     return Board(
         name=name, description=data["description"], arch=_choice(name, "arch", data["arch"], ARCHES),
         platform=data["platform"], board=data["board"], framework=data["framework"], cpu=data["cpu"],

@@ -6,6 +6,7 @@ import sys
 import click
 
 from .errors import InputError, Larq2McuError
+from .variants import VARIANTS
 
 
 def _fail(e: Larq2McuError):
@@ -34,7 +35,7 @@ def main():
 @click.option("--force", is_flag=True, help="write into a folder holding foreign files (they are kept)")
 @click.option("--board", default=None, help="write a PlatformIO project for this board (see boards.yaml)")
 @click.option("--data", default=None, help="samples embedded in the board demo (default: 4 random inputs)")
-@click.option("--kernels", type=click.Choice(["ref", "hs", "clz", "usad8", "zbb", "hw", "builtin"]), default=None,
+@click.option("--kernels", type=click.Choice(list(VARIANTS)), default=None,
               help="kernel variant of a library export (default ref; with --board the board's own)")
 def export(model, out_dir, name, force, board, data, kernels):
     """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO

@@ -72,3 +72,81 @@ def test_thresholds_reproduce_every_accumulator(gamma, beta, mean, var):
 def test_thresholds_refuse_non_monotone():
     y = np.array([[1.0], [-1.0], [1.0]], np.float32)
     assert thresholds(y, -1) is None
+
+
+# --- each pass fires: on a model made for it, it makes the change it exists for -----------------
+def _sign_avgpool_sign():
+    """±1 values average-pooled and re-binarized: Dequantize → AvgPool2D → Quantize."""
+    return mc._seq((6, 6, 3), [mc.lq.quantizers.SteSign(), mc.L.AveragePooling2D(2, padding="same"),
+                               mc.lq.quantizers.SteSign(), mc.L.Flatten(), mc.lq.layers.QuantDense(4, **mc.BIN)])
+
+
+def _concat_of_flat_signs():
+    """sign(Flatten(x)) concatenated with another bit vector: hoisting the sign before the Flatten
+    leaves that input packed per pixel, which the bit concatenation cannot copy as is."""
+    inp = mc.keras.Input((3, 3, 2))
+    a = mc.lq.quantizers.SteSign()(mc.L.Flatten()(inp))
+    b = mc.lq.quantizers.SteSign()(mc.L.Dense(5)(mc.L.Flatten()(inp)))
+    x = mc.L.Concatenate()([a, b])
+    return mc.keras.Model(inp, mc.lq.layers.QuantDense(4, **mc.BIN)(x))
+
+
+def _upto(g, pass_fn):
+    for earlier in PIPELINE[:PIPELINE.index(pass_fn)]:
+        g = earlier(g)
+    return g
+
+
+def _kinds(g, cls):
+    return [op for op in g.ops if type(op) is cls]
+
+
+def _hoistable(g):
+    return [q for q in _kinds(g, ir.Quantize)
+            if isinstance(g.producer(q.inputs[0]), (ir.MaxPool2D, ir.Reshape, ir.Dequantize))]
+
+
+def _duplicate_quantizes(g):
+    ins = [q.inputs[0] for q in _kinds(g, ir.Quantize)]
+    return len(ins) - len(set(ins))
+
+
+def _foldable(g):
+    return [op for op in _kinds(g, ir.Quantize) if isinstance(g.producer(op.inputs[0]), ir.BatchNorm)]
+
+
+def _thresholds(g):
+    return [op for op in g.ops if getattr(op, "threshold", None) is not None]
+
+
+def _unpacked_concat_inputs(g):
+    return [t for op in _kinds(g, ir.Concat) if g.tensors[op.output].dtype == ir.BITS for t in op.inputs
+            if g.tensors[t].packing != ir.default_packing(g.tensors[t].shape)]
+
+
+FIRES = {
+    "hoist_quantize": ("conv_pad1_s1", lambda b, a: _hoistable(b) and not _hoistable(a)
+                       and len(_kinds(a, ir.BinaryMaxPool2D)) > len(_kinds(b, ir.BinaryMaxPool2D))),
+    "dedupe_quantize": ("densenet_concat", lambda b, a: _duplicate_quantizes(b) > 0 and _duplicate_quantizes(a) == 0),
+    "fold_threshold": ("conv_pad1_s1", lambda b, a: _foldable(b) and not _foldable(a) and _thresholds(a)
+                       and not _thresholds(b)),
+    "fold_binary_avgpool": (_sign_avgpool_sign, lambda b, a: _kinds(b, ir.AvgPool2D) and not _kinds(a, ir.AvgPool2D)
+                            and _kinds(a, ir.BinaryAvgPool2D)),
+    "concat_packing": (_concat_of_flat_signs, lambda b, a: _unpacked_concat_inputs(b) and not _unpacked_concat_inputs(a)),
+}
+
+
+def test_every_pass_has_a_fires_test():
+    assert sorted(FIRES) == sorted(p.__name__ for p in PIPELINE)
+
+
+@pytest.mark.parametrize("pass_fn", PIPELINE, ids=lambda p: p.__name__)
+def test_pass_fires(pass_fn):
+    case, fired = FIRES[pass_fn.__name__]
+    from larq2mcu import zoo
+    m = mc.build(case, seed=2) if isinstance(case, str) else zoo.randomize_bn(case(), seed=2)
+    before = _upto(frontend.to_ir(m), pass_fn)
+    after = pass_fn(before)
+    assert fired(before, after), f"{pass_fn.__name__} did not fire on {case}"
+    x = mc.inputs(m, 16, seed=2)
+    assert np.array_equal(reference.run(before, x), reference.run(after, x))

@@ -184,7 +184,7 @@ def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None)
     args = (i, w, *(v for _, _, v in params), o)
     tail = () if extra is None else (extra,)
     size_args = tuple(Int(v) for v in sizes)
-    if not ctx.variant.specialised:
+    if not ctx.variant.specialised or kind not in ENGINES:     # no engine (w1 dense): the _ref kernel
         lead = (ctx.geom(s, geom),) if geom is not None else size_args
         s.calls.append(Call(f"l2m_{kind}_{out}_ref", (*lead, *tail, *args)))
         return
