@@ -6,7 +6,7 @@ of an NHWC tensor: channel c of a pixel lives in word c // 32, bit c % 32. Every
 generally every *group*) starts a new word; the unused high bits of its last word (pad bits) are
 0, i.e. +1. This is the Larq Compute Engine layout.
 
-Consequence used throughout (bnn-math §1): for two packed vectors of n real elements,
+Consequence used throughout (docs/MATH.md §1): for two packed vectors of n real elements,
     dot = n − 2·popcount(A XOR W)
 because pad bits are 0 in both operands and XOR to 0.
 """

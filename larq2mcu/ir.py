@@ -182,7 +182,7 @@ class BinaryMaxPool2D(Pool2D):
 @dataclass(frozen=True, eq=False)
 class BinaryAvgPool2D(Pool2D):
     """BITS → BITS: sign(mean of the window's ±1 values), 0 → +1: bit = (2·m > n),
-    m = number of −1 among the n taps inside the image (bnn-math §4)."""
+    m = number of −1 among the n taps inside the image (docs/MATH.md §4)."""
 
 
 @dataclass(frozen=True, eq=False)

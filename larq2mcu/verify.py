@@ -1,6 +1,6 @@
 """Compare the exported C (host build) with Keras: intermediate bits, float outputs, classes.
 
-Tolerance for float outputs (bnn-math §5). Everything from the first binary-input layer to the
+Tolerance for float outputs (docs/MATH.md §5). Everything from the first binary-input layer to the
 last threshold is integer arithmetic and must match bit for bit. Float layers (a float first conv,
 float dense heads, BN without a following sign, softmax) sum in another order than TensorFlow and
 use another expf, so they agree only to rounding: each float32 operation adds ≤ 2⁻²⁴ relative

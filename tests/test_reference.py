@@ -35,7 +35,7 @@ def test_reference_matches_keras(case):
 
 
 def test_reference_binary_conv_is_integer_dot():
-    """A hand-computed 1-channel example of both paddings (bnn-math §2)."""
+    """A hand-computed 1-channel example of both paddings (docs/MATH.md §2)."""
     x = np.array([[[[1], [-1]], [[-1], [-1]]]], np.int8)           # 2x2x1
     w = np.ones((3, 3, 1, 1), np.int8)
     zero = reference.binary_conv_acc(x, w, (1, 1), (1, 1, 1, 1), pad_one=False)

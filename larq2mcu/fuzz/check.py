@@ -6,7 +6,7 @@ agrees. A sample that breaks them is classified:
 
   * rounding flip — the FIRST mismatching bit tensor (in execution order) mismatches only where
     the exact pre-sign value v satisfies |v| ≤ e, e the float32 rounding bound of larq2mcu/rounding.py
-    (bnn-math §5): a sign after a float layer may legitimately go either way there, and every
+    (docs/MATH.md §5): a sign after a float layer may legitimately go either way there, and every
     later mismatch of that sample is its consequence. Counted, not a failure.
   * near tie — bits identical, outputs within tolerance, argmax differs, and both differences are
     within the output's rounding bound (two logits closer than rounding). Counted, not a failure.

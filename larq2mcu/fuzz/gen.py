@@ -144,7 +144,7 @@ class _Builder:
         cls = self.L.MaxPooling2D if kind == "max" else self.L.AveragePooling2D
         layer = cls(p, strides=s, padding=padding)
         key = f"{cls.__name__}[{'bits' if x.bits else 'float'},{padding}]"
-        # A max pool keeps ±1 values and commutes with the accumulator's threshold (bnn-math §4).
+        # A max pool keeps ±1 values and commutes with the accumulator's threshold (docs/MATH.md §4).
         return self.apply(layer, [x], (oh, ow, c), bits=x.bits and kind == "max",
                           acc_k=x.acc_k if kind == "max" else 0, key=key)
 

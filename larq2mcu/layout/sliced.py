@@ -5,7 +5,7 @@ l2m_conv2d_sliced_b32_b32_ref in l2m_kernels.h).
 Derivation. A window holds bits a_i (1 = −1), K of them real, pad bits 0; filter j holds w_ij
 (pad bits 0). With P = Σ a_i, C_j = Σ w_ij and S_j = Σ a_i·w_ij (so Σ a_i xor w_ij = P + C_j − 2S_j):
 
-    acc_j = K − 2·(P + C_j − 2S_j)                       (bnn-math §1, pad_one taps are a_i = 0)
+    acc_j = K − 2·(P + C_j − 2S_j)                       (docs/MATH.md §1, pad_one taps are a_i = 0)
     bit_j = (acc_j < thr_j)  ⟺  4S_j < T_j + 2P,   T_j = thr_j − K + 2C_j
                              ⟺  S_j < B_j(P) = ⌈(T_j + 2P)/4⌉.
 

@@ -1,4 +1,4 @@
-"""Average pooling of ±1 values followed by a sign, computed on bits (bnn-math §4).
+"""Average pooling of ±1 values followed by a sign, computed on bits (docs/MATH.md §4).
 
 avg = (p − m)/n over the n taps inside the image (Keras counts only those), and the float sum of
 ±1 values is exact, so sign(avg) (0 → +1) is bit = (2m > n) with m = popcount of the window.

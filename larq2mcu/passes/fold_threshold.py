@@ -1,6 +1,6 @@
 """Fold bias + batch-norm + sign after a binary dot product into integer thresholds.
 
-Derivation (bnn-math §3). The dot product x is an integer in [−K, K] (K = fan-in). What follows
+Derivation (docs/MATH.md §3). The dot product x is an integer in [−K, K] (K = fan-in). What follows
 it up to the sign is a per-channel function f = BN ∘ (+bias), evaluated by Keras in float32, and
 the sign gives bit = (f(x) < 0). f is affine, hence monotone, and float32 rounding keeps it
 monotone (non-strictly), so over the integers the bit is a step function:
@@ -21,7 +21,7 @@ is mode 0 with τ = the most negative subnormal (TF flushes subnormals, so x ≤
 computed in another order than TensorFlow, so this exactness is relative to the float sum.
 
 A max pool between the dot and the BN commutes with the threshold per channel: for increasing f
-bit(max x) is the AND of the window's bits, for decreasing f the OR (bnn-math §4); those channels
+bit(max x) is the AND of the window's bits, for decreasing f the OR (docs/MATH.md §4); those channels
 get `or_mask`. Chains handled (every intermediate read only by the next op):
     dot → [MaxPool2D] → [BatchNorm] → Quantize
 """
