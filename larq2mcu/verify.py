@@ -55,49 +55,90 @@ class Agreement:
         return "\n".join(lines)
 
 
-def keras_outputs(model, layers, x, batch_size=256) -> dict:
-    """Outputs of the named Keras layers (plus the model output) on x."""
+def keras_outputs(model, layers, x, batch_size: int = 256, per_sample: bool = False) -> dict:
+    """Outputs of the named Keras layers (plus the model output, key "__output__") on x: one probe
+    model, called eagerly in batches (`per_sample`: batches of one — TF's CPU conv2d is wrong for
+    some geometries when a batch holds ≥ 2 samples, see fuzz/check.py)."""
     from ._tf import tf_modules
-    _, keras, _ = tf_modules()
+    tf, keras, _ = tf_modules()
     names = list(dict.fromkeys(layers))
-    outs = [model.get_layer(n).output for n in names]
-    probe = keras.Model(model.inputs, outs + [model.outputs[0]])
-    res = probe.predict(x, batch_size=batch_size, verbose=0)
-    if not isinstance(res, list):          # a single-output Model returns the bare array
-        res = [res]
-    return dict(zip(names + ["__output__"], res))
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names] + [model.outputs[0]])
+    step = 1 if per_sample else max(1, int(batch_size))
+    parts = []
+    for i in range(0, len(x), step):
+        res = probe(tf.constant(np.asarray(x[i:i + step], np.float32)), training=False)
+        parts.append([np.asarray(v) for v in (res if isinstance(res, (list, tuple)) else [res])])
+    if not parts:
+        raise ValueError("keras_outputs needs at least one sample")
+    return dict(zip(names + ["__output__"], (np.concatenate([p[j] for p in parts]) for j in range(len(parts[0])))))
+
+
+@dataclass
+class Comparison:
+    """Raw material of every C-vs-Keras check (verify and the fuzzer classify it differently).
+
+    `tensors`: the compared tensors with a Keras origin, in execution order; `inter[t]` the C
+    values (bits as ±1), `keras[t]` Keras' (bits: sign with subnormals flushed, as TF computes it),
+    `mism[t]` (n, elements) bool of differing bits; `y_c`, `y_k` the outputs."""
+    n: int
+    tensors: list
+    inter: dict
+    keras: dict
+    mism: dict
+    y_c: np.ndarray
+    y_k: np.ndarray
+    keras_raw: dict
+
+
+def run_comparison(exp, host, x, check_intermediates: bool = True, bits_only: bool = False,
+                   per_sample_keras: bool = False) -> Comparison:
+    """Run the C (host library) and Keras on x and line up every comparable tensor."""
+    g = exp.graph
+    x = np.asarray(x, np.float32)
+    layer_names = {layer.name for layer in exp.model.layers}
+    step = {op.output: i for i, op in enumerate(g.ops)}
+    tensors = sorted((t for t, tt in g.tensors.items() if tt.origin is not None and t not in g.inputs
+                      and tt.origin.layer in layer_names and (tt.dtype == ir.BITS or not bits_only)
+                      and (tt.dtype == ir.BITS or tt.origin.transform == "identity")),
+                     key=lambda t: step[t]) if check_intermediates else []
+    ko = keras_outputs(exp.model, [g.tensors[t].origin.layer for t in tensors], x, per_sample=per_sample_keras)
+    y_c = host.predict(x, check_finite=False)
+    y_k = np.asarray(ko["__output__"], np.float32).reshape(y_c.shape)
+    inter = host.intermediates(x, tensors) if tensors else {}
+    kv, mism = {}, {}
+    for t in tensors:
+        k = np.asarray(ko[g.tensors[t].origin.layer]).reshape(inter[t].shape)
+        if g.tensors[t].dtype == ir.BITS:
+            k = bits.to_pm1(bits.sign_bits(k))     # Keras' sign, subnormals flushed
+            mism[t] = (inter[t] != k).reshape(len(x), -1)
+        kv[t] = k
+    return Comparison(len(x), tensors, inter, kv, mism, y_c, y_k, ko)
 
 
 def compare(exp, host, x, check_intermediates: bool = True) -> Agreement:
+    """Host C vs Keras on x: bits identical at every binary tensor, outputs within the float
+    tolerance, classes equal except near ties (see the module docstring)."""
+    c = run_comparison(exp, host, x, check_intermediates)
     g = exp.graph
-    x = np.asarray(x, np.float32)
-    tensors = [t for t, tt in g.tensors.items()
-               if tt.origin is not None and t not in g.inputs and tt.origin.layer in
-               {l.name for l in exp.model.layers}] if check_intermediates else []
-    ko = keras_outputs(exp.model, [g.tensors[t].origin.layer for t in tensors], x)
-    y_c = host.predict(x, check_finite=False)
-    y_k = np.asarray(ko["__output__"], np.float32).reshape(y_c.shape)
-    ag = Agreement(n=len(x))
+    y_c, y_k = c.y_c, c.y_k
+    ag = Agreement(n=c.n)
     d = np.abs(y_c.astype(np.float64) - y_k)
     ag.max_abs_diff = float(d.max()) if d.size else 0.0
     ag.outputs_within_tol = bool(np.all(d <= FLOAT_ATOL + FLOAT_RTOL * np.abs(y_k)))
     if y_c.ndim >= 2 and y_c.shape[-1] > 1:
-        yc2, yk2 = y_c.reshape(len(x), -1), y_k.reshape(len(x), -1)
+        yc2, yk2 = y_c.reshape(c.n, -1), y_k.reshape(c.n, -1)
         differ = yc2.argmax(1) != yk2.argmax(1)
         ag.argmax_agreement = float(1.0 - np.mean(differ))
         top2 = np.sort(yk2, axis=1)[:, -2:]
         tie = (top2[:, 1] - top2[:, 0]) <= FLOAT_ATOL + FLOAT_RTOL * np.abs(top2[:, 1])
         ag.ties = int(np.sum(differ & tie))
         ag.class_mismatches = int(np.sum(differ & ~tie))
-    if tensors:
-        inter = host.intermediates(x, tensors)
-        for t in tensors:
-            o = g.tensors[t].origin
-            k = np.asarray(ko[o.layer]).reshape(inter[t].shape)
-            label = f"{o.layer} ({o.transform})"
-            if g.tensors[t].dtype == ir.BITS:
-                want = bits.to_pm1(bits.sign_bits(k))     # Keras' sign, subnormals flushed
-                ag.bit_tensors[t] = (int(np.sum(inter[t] != want)), int(want.size), label)
-            elif o.transform == "identity":
-                ag.float_tensors[t] = (float(np.max(np.abs(inter[t] - k))) if k.size else 0.0, label)
+    for t in c.tensors:
+        o = g.tensors[t].origin
+        label = f"{o.layer} ({o.transform})"
+        if t in c.mism:
+            ag.bit_tensors[t] = (int(c.mism[t].sum()), int(c.mism[t].size), label)
+        else:
+            k = c.keras[t]
+            ag.float_tensors[t] = (float(np.max(np.abs(c.inter[t] - k))) if k.size else 0.0, label)
     return ag

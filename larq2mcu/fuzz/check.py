@@ -44,7 +44,7 @@ import numpy as np
 
 from .. import host as _host
 from .. import ir, rounding
-from ..verify import FLOAT_ATOL, FLOAT_RTOL
+from ..verify import FLOAT_ATOL, FLOAT_RTOL, run_comparison
 
 
 @dataclass
@@ -136,30 +136,6 @@ def release(host) -> None:
             pass
 
 
-def keras_values(model, layer_names, x, per_sample: bool = False) -> dict:
-    """Outputs of the named layers plus '__output__', from ONE eager call (no predict/tracing);
-    with `per_sample`, one call per sample (batch 1) — see `check_model` for why."""
-    from .._tf import tf_modules
-    tf, keras, _ = tf_modules()
-    names = list(dict.fromkeys(layer_names))
-    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names] + [model.outputs[0]])
-
-    def call(xb):
-        res = probe(tf.constant(xb), training=False)
-        return [np.asarray(v) for v in (res if isinstance(res, (list, tuple)) else [res])]
-    if per_sample:
-        parts = [call(x[i:i + 1]) for i in range(len(x))]
-        res = [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
-    else:
-        res = call(x)
-    return dict(zip(names + ["__output__"], res))
-
-
-def _keras_sign(k) -> np.ndarray:
-    """±1 of sign(k) as TF computes it on CPU: sign(±0) = +1 and subnormals flushed to zero."""
-    return np.where(np.asarray(k) <= -np.finfo(np.float32).tiny, -1, 1)
-
-
 def _presign_sources(src: ir.Graph) -> dict:
     """Keras layer → the frontend F32 tensor whose sign Keras takes for that layer's bits."""
     ident, presign = {}, {}
@@ -192,26 +168,16 @@ def ir_coverage(g: ir.Graph) -> Counter:
 
 
 def compare(exp, host, x, per_sample_keras: bool = False) -> tuple:
-    """Return (issues, stats) for batch x; see the module docstring for the classification."""
+    """Return (issues, stats) for batch x; see the module docstring for the classification.
+    The C-vs-Keras material comes from verify.run_comparison (the one comparison path); this adds
+    the rounding bounds of larq2mcu/rounding.py on top."""
     g, src = exp.graph, exp.source_graph
-    layer_names = {l.name for l in exp.model.layers}
-    step = {op.output: i for i, op in enumerate(g.ops)}
-    tensors = sorted((t for t, tt in g.tensors.items() if tt.origin is not None and t not in g.inputs
-                      and tt.origin.layer in layer_names and tt.dtype == ir.BITS), key=lambda t: step[t])
-    ko = keras_values(exp.model, [g.tensors[t].origin.layer for t in tensors], x, per_sample_keras)
-    y_c = host.predict(x, check_finite=False)
-    y_k = np.asarray(ko["__output__"], np.float32).reshape(y_c.shape)
-    inter = host.intermediates(x, tensors) if tensors else {}
-    n = len(x)
-    mism = {}
+    c = run_comparison(exp, host, x, bits_only=True, per_sample_keras=per_sample_keras)
+    tensors, mism, ko, y_c, y_k, n = c.tensors, c.mism, c.keras_raw, c.y_c, c.y_k, c.n
     stats = Counter(bit_tensors=len(tensors))
     for t in tensors:
-        k = np.asarray(ko[g.tensors[t].origin.layer]).reshape(inter[t].shape)
-        want = _keras_sign(k)
-        m = (inter[t] != want).reshape(n, -1)
-        mism[t] = m
-        stats["bits_compared"] += m.size
-        stats["mismatched_bits"] += int(m.sum())
+        stats["bits_compared"] += mism[t].size
+        stats["mismatched_bits"] += int(mism[t].sum())
     nonfinite_k = ~np.isfinite(y_k.reshape(n, -1)).all(axis=1)
     for v in ko.values():
         v = np.asarray(v)
