@@ -38,6 +38,7 @@ demo: $(STAMP)
 	$(PY) -m larq2mcu.demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from .errors import InputError, Larq2McuError
+from .errors import Larq2McuError
 from .variants import VARIANTS
 
 
@@ -55,24 +55,6 @@ def export(model, out_dir, name, force, board, data, kernels):
     click.echo(f"build and run: larq2mcu flash --board {b.name} {out_dir}")
 
 
-def load_samples(spec: str, model_shape: tuple, n: int, mode: str):
-    """First n held-out samples of a data set, preprocessed and shaped for the model."""
-    import numpy as np
-
-    from . import datasets
-    ds = datasets.load(spec)
-    if spec == "mnist" and not ds.has_train:
-        ds = datasets.split(ds)        # held-out 2k of the 10k test set (train on the other 8k)
-    _, x = ds.inputs(mode)
-    x, y = x[:n], ds.y_test[:n]
-    if tuple(x.shape[1:]) != tuple(model_shape):
-        if int(np.prod(x.shape[1:])) == int(np.prod(model_shape)):
-            x = x.reshape((len(x),) + tuple(model_shape))
-        else:
-            raise InputError(f"data samples have shape {x.shape[1:]}, the model expects {tuple(model_shape)}")
-    return x, y
-
-
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--data", required=True, help="mnist | fashion-mnist | digits | file.npz | idx folder")
@@ -86,11 +68,12 @@ def verify(model, data, n, mode, name):
 
     import numpy as np
 
+    from . import datasets
     from .export import export as do_export
     from .verify import compare
     with tempfile.TemporaryDirectory(prefix="larq2mcu-verify-") as tmp:
         exp = do_export(model, f"{tmp}/out", name=name)
-        x, y = load_samples(data, exp.graph.tensors[exp.graph.inputs[0]].shape, n, mode)
+        x, y = datasets.load_samples(data, exp.graph.tensors[exp.graph.inputs[0]].shape, n, mode)
         host = exp.build_host()
         ag = compare(exp, host, x)
         click.echo(ag.summary())

@@ -318,3 +318,19 @@ def preprocess(x: np.ndarray, mode: str = "sym", max_value: float | None = None)
     if mode == "sym":
         out = out * np.float32(2.0) - np.float32(1.0)
     return out[..., None] if out.ndim == 3 else out
+
+
+def load_samples(spec: str, model_shape: tuple, n: int, mode: str):
+    """First n held-out samples of data set `spec` (see `load`), preprocessed with `mode` and
+    shaped for a model input of `model_shape`; mnist without a train part gives its held-out 2k."""
+    ds = load(spec)
+    if spec == "mnist" and not ds.has_train:
+        ds = split(ds)        # held-out 2k of the 10k test set (train on the other 8k)
+    _, x = ds.inputs(mode)
+    x, y = x[:n], ds.y_test[:n]
+    if tuple(x.shape[1:]) != tuple(model_shape):
+        if int(np.prod(x.shape[1:])) == int(np.prod(model_shape)):
+            x = x.reshape((len(x),) + tuple(model_shape))
+        else:
+            raise InputError(f"data samples have shape {x.shape[1:]}, the model expects {tuple(model_shape)}")
+    return x, y

@@ -5,7 +5,8 @@ import tempfile
 
 import numpy as np
 
-from . import __version__, boardrun, outdir
+from . import boardrun, outdir
+from .version import __version__
 from .export import export as do_export
 
 
@@ -13,7 +14,7 @@ def demo_samples(exp, data, n: int, mode: str = "sym"):
     """Samples for a board harness: from a data set, or deterministic random inputs."""
     shape = tuple(exp.graph.tensors[exp.graph.inputs[0]].shape)
     if data:
-        from .cli import load_samples
+        from .datasets import load_samples
         return load_samples(data, shape, n, mode)[0]
     return np.random.default_rng(0).normal(size=(n,) + shape).astype(np.float32)
 

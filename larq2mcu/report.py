@@ -166,7 +166,8 @@ def format_text(data: dict) -> str:
     bd = data.get("board")
     if bd:
         for label, used, have in (("flash", tot["weight_bytes"], bd["flash"]), ("RAM", data["arena_size"], bd["ram"])):
-            out.append(f"{bd['name']} {label}: {_bar(used, have, 20):<20} {used:,}/{have:,} B ({100 * used / have:.1f} %)")
+            out.append(f"{bd['name']} {label}: {_bar(used, have, 20):<20} {used:,}/{have:,} B "
+                       f"({100 * used / have:.1f} %)")
     if data.get("accuracy") is not None:
         out.append(f"accuracy: {100 * data['accuracy']:.2f} %")
     ag = data.get("agreement")

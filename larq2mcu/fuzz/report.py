@@ -130,7 +130,8 @@ class Summary:
             f"samples with any disagreement: {self.mismatch_samples} = rounding flips "
             f"{self.rounding_flip_samples} + near ties {self.near_tie_samples} + float rounding "
             f"{self.float_rounding_samples} + non-finite "
-            f"{self.nonfinite_samples} + known bug subnormal {self.known_subnormal_samples} + FAILURES {self.failure_samples}",
+            f"{self.nonfinite_samples} + known bug subnormal {self.known_subnormal_samples} + FAILURES "
+            f"{self.failure_samples}",
             f"max output |Δ| over agreeing samples: {self.max_abs_diff:.3g}",
             f"wall: {self.wall_seconds:.1f} s ({self.model_seconds / max(self.models, 1):.2f} s/model)",
             "coverage by layer kind:",
@@ -167,7 +168,8 @@ class Summary:
             f"| — known bug: subnormal inputs (TF flushes them to 0, the C does not) | "
             f"{self.known_subnormal_samples} |",
             f"| — **failures** | {self.failure_samples} |",
-            f"| max output abs diff over agreeing samples (verify tolerance 2.5e-4 + 2.5e-4·abs(y)) | {self.max_abs_diff:.3g} |",
+            f"| max output abs diff over agreeing samples (verify tolerance 2.5e-4 + 2.5e-4·abs(y)) | "
+            f"{self.max_abs_diff:.3g} |",
             f"| wall time | {self.wall_seconds:.0f} s ({self.model_seconds / max(self.models, 1):.2f} s/model) |",
             f"| result | {'PASS' if self.ok else 'FAIL'} |", "",
             "## Coverage by layer kind (Keras side: layers / options generated)", "",
@@ -177,7 +179,8 @@ class Summary:
         md += [f"| {k} | {v} |" for k, v in sorted(irk.items())]
         if self.flip_examples:
             md += ["", "## Examples of classified (non-failure) disagreements", ""]
-            md += [f"- {e.get('kind', 'rounding_flip')}: seed {e['seed']} sample {e['sample']}: {e['detail']}" for e in self.flip_examples]
+            md += [f"- {e.get('kind', 'rounding_flip')}: seed {e['seed']} sample {e['sample']}: {e['detail']}"
+                   for e in self.flip_examples]
         if self.failures:
             md += ["", "## Failures", ""]
             for f in self.failures:
