@@ -1,0 +1,74 @@
+"""The import structure: edges point one way. Read from the source (tests/import_graph.py): no
+import circle, no module importing one of a higher layer, and no user-facing module importing the
+dev-only code (fuzz generator, model zoo). To see the graph: python tests/import_graph.py."""
+from __future__ import annotations
+
+import import_graph
+
+# lowest first; a module may import its own layer (acyclically) and the layers below it
+LAYERS = [
+    ("version", "errors", "paths", "bits", "_tf"),
+    ("ir", "variants", "templating", "boards", "layout"),
+    ("ops",),
+    ("reference", "rounding", "passes", "planner"),
+    ("frontend", "codegen", "outdir", "datasets", "host"),
+    ("report",),
+    ("html_report", "export"),
+    ("verify", "targets"),
+    ("keras", "platformio", "boardrun", "project"),
+    ("demo", "cli", "__main__", ""),
+]
+DEV = ("fuzz", "zoo")          # dev-only: may import anything; only the CLI may import it
+
+
+def _top(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def rank(module: str) -> int | None:
+    top = _top(module)
+    for i, layer in enumerate(LAYERS):
+        if top in layer:
+            return i
+    return None
+
+
+def test_every_module_has_a_layer():
+    g = import_graph.graph()
+    missing = sorted(m for m in g if rank(m) is None and _top(m) not in DEV)
+    assert not missing, f"add these modules to a layer of tests/test_structure.py: {missing}"
+
+
+def test_no_upward_import():
+    bad = []
+    for m, targets in import_graph.graph().items():
+        if _top(m) in DEV:
+            continue
+        for t in targets:
+            if _top(t) in DEV:
+                if _top(m) != "cli":
+                    bad.append(f"{m} -> {t} (dev-only code)")
+            elif rank(t) > rank(m):
+                bad.append(f"{m} (layer {rank(m)}) -> {t} (layer {rank(t)})")
+    assert not bad, "imports against the layering:\n" + "\n".join(bad)
+
+
+def test_no_import_circle():
+    g = import_graph.graph()
+    state: dict = {}
+    stack: list = []
+
+    def visit(m):
+        state[m] = "open"
+        stack.append(m)
+        for t in sorted(g.get(m, ())):
+            if state.get(t) == "open":
+                raise AssertionError("import circle: " + " -> ".join(stack[stack.index(t):] + [t]))
+            if t not in state:
+                visit(t)
+        stack.pop()
+        state[m] = "done"
+    for m in sorted(g):
+        if m not in state:
+            visit(m)
