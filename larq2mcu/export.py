@@ -14,6 +14,8 @@ from .version import __version__
 
 @dataclass
 class Export:
+    """The result of `export()`: the C name, the folder written, the graphs before and after the
+    passes, the arena plan, the generated files (file name → text), the Keras model and `Lowered`."""
     name: str
     out_dir: Path
     graph: ir.Graph                 # after the pass pipeline (what the C computes)
@@ -25,10 +27,12 @@ class Export:
 
     @property
     def model_hash(self) -> str:
+        """The lowered graph's hash (16 hex digits), as in the manifest."""
         return self.lowered.model_hash
 
     @property
     def kernel_variant(self) -> str:
+        """Name of the kernel variant the C was generated for."""
         return self.lowered.variant.name
 
     @property
@@ -42,9 +46,11 @@ class Export:
         return host.build(self.out_dir, self.name, self.graph, self.plan)
 
     def rows(self):
+        """Per-layer `report.Row`s of the export (report.rows)."""
         return report.rows(self.lowered)
 
     def report(self, **extra) -> str:
+        """The text layer table and totals (report.format_table); `extra` adds `key: value` lines."""
         return report.format_table(self.lowered, extra or None)
 
 

@@ -38,6 +38,8 @@ class Origin:
 
 @dataclass(frozen=True)
 class Tensor:
+    """A named per-sample tensor: `shape` (no batch axis, NHWC), `dtype` F32 or BITS, `packing`
+    (groups, channels) for BITS (None for F32), and the Keras `origin` verification compares it to."""
     name: str
     shape: tuple
     dtype: str
@@ -46,6 +48,7 @@ class Tensor:
 
     @property
     def numel(self) -> int:
+        """Number of logical elements: Π shape (1 for a scalar shape ())."""
         return int(np.prod(self.shape, dtype=np.int64))
 
     @property
@@ -66,6 +69,8 @@ def default_packing(shape: tuple) -> tuple:
 
 @dataclass(frozen=True, eq=False)
 class Op:
+    """Base of every op: its `name`, input tensor names, one output tensor name, and the Keras
+    `layer` it came from. Subclasses are frozen; passes derive new ops with `dataclasses.replace`."""
     name: str
     inputs: tuple
     output: str
@@ -132,6 +137,7 @@ class Conv2D(Op):
 
 @dataclass(frozen=True, eq=False)
 class Dense(Op):
+    """F32 (in,) → (units,): out = x·kernel + bias; with `threshold`, BITS of the thresholded sum."""
     kernel: np.ndarray = None           # float32 (in, out)
     bias: Optional[np.ndarray] = None
     threshold: Optional[FloatThreshold] = None
@@ -198,6 +204,7 @@ class Reshape(Op):
 
 @dataclass(frozen=True, eq=False)
 class Activation(Op):
+    """F32 → F32 element-wise `fn` (linear | relu | sigmoid | tanh), or softmax over the last axis."""
     fn: str = "linear"                  # linear | relu | sigmoid | tanh | softmax
 
 
@@ -213,6 +220,8 @@ class Concat(Op):
 
 @dataclass(frozen=True)
 class Graph:
+    """The whole model: tensors by name, ops in a topological (execution) order, and the graph's
+    input and output tensor names. Immutable: `replace` and `prune` return new graphs."""
     tensors: dict = field(default_factory=dict)   # name → Tensor (treated as read-only)
     ops: tuple = ()
     inputs: tuple = ()
@@ -220,18 +229,22 @@ class Graph:
     name: str = "model"
 
     def tensor(self, name: str) -> Tensor:
+        """The tensor called `name`; KeyError if there is none."""
         return self.tensors[name]
 
     def producer(self, tensor: str) -> Optional[Op]:
+        """The op whose output is `tensor`, or None (a graph input or an unknown name)."""
         for op in self.ops:
             if op.output == tensor:
                 return op
         return None
 
     def consumers(self, tensor: str) -> list:
+        """The ops that read `tensor`, in op order (each op once, however often it reads it)."""
         return [op for op in self.ops if tensor in op.inputs]
 
     def replace(self, **kw) -> "Graph":
+        """A copy with the given fields replaced (`dataclasses.replace`); no pruning or checks."""
         return dataclasses.replace(self, **kw)
 
     def prune(self) -> "Graph":
@@ -260,6 +273,8 @@ def is_view(g: Graph, op: Op) -> bool:
 
 
 def conv_out_size(n: int, k: int, s: int, pad_lo: int, pad_hi: int) -> int:
+    """Output length of a window k with stride s over n padded by pad_lo + pad_hi:
+    ⌊(n + pad_lo + pad_hi − k) / s⌋ + 1."""
     return (n + pad_lo + pad_hi - k) // s + 1
 
 

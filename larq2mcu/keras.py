@@ -91,6 +91,9 @@ class ExportOnTrainEnd(_keras.callbacks.Callback):
             print(text)
 
     def on_train_end(self, logs=None):
+        """Export the trained model; with verify data, build the host C, compare it with Keras (and
+        measure accuracy with labels); write the HTML report if asked. On disagreement raise
+        VerificationError (on_failure="raise") or log an error."""
         from .export import export as do_export
         self.export = exp = do_export(self.model, self.out_dir, name=self.name, force=self.force,
                                       **_export_kwargs(self.board_info))
@@ -143,6 +146,7 @@ class RichProgress(_keras.callbacks.Callback):
         return "  ".join(parts)
 
     def on_train_begin(self, logs=None):
+        """Start the bar: total = steps × epochs, or indeterminate when Keras knows no step count."""
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
         steps, epochs = self.params.get("steps"), self.params.get("epochs") or 1
@@ -153,20 +157,24 @@ class RichProgress(_keras.callbacks.Callback):
         self._task = self._progress.add_task(self._label(), total=steps * epochs if steps else None)
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Show the new epoch number in the bar's label."""
         self._epoch = epoch
         if self._progress is not None:
             self._progress.update(self._task, description=self._label())
 
     def on_train_batch_end(self, batch, logs=None):
+        """Advance the bar by one batch."""
         if self._progress is not None:
             self._progress.advance(self._task)
 
     def on_epoch_end(self, epoch, logs=None):
+        """Keep the epoch's scalar metrics (last_logs) and show loss/accuracy/val_accuracy in the label."""
         self.last_logs = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
         if self._progress is not None:
             self._progress.update(self._task, description=self._label())
 
     def on_train_end(self, logs=None):
+        """Stop the bar, first filling it when training ended early (e.g. early stopping)."""
         if self._progress is not None:
             steps, epochs = self.params.get("steps"), self.params.get("epochs") or 1
             if steps:      # early stopping: show the bar as finished, not stuck part-way

@@ -56,6 +56,9 @@ def _alias_in_place(g: ir.Graph, alias: dict, external: set) -> None:
 
 @dataclass(frozen=True)
 class Plan:
+    """The arena plan of a graph: byte offsets of buffer owners, the alias map (views and
+    in-place outputs → owner), owner lifetimes in op steps (graph outputs: last = len(ops)),
+    `arena_size` (bytes) and `lower_bound` (max bytes live at one step; arena_size ≥ lower_bound)."""
     offsets: dict = field(default_factory=dict)    # buffer-owning tensor → offset
     alias: dict = field(default_factory=dict)      # every tensor → tensor owning its buffer
     lifetimes: dict = field(default_factory=dict)  # owner → (first step, last step)
@@ -68,6 +71,8 @@ class Plan:
 
 
 def plan(g: ir.Graph) -> Plan:
+    """Plan `g`'s arena as the module docstring describes: alias views and in-place outputs, take
+    lifetimes, place each owner greedily (largest first) at the lowest free 8-byte-aligned offset."""
     alias = {t: t for t in g.tensors}
     for op in g.ops:
         if is_view(g, op):

@@ -29,6 +29,8 @@ BINARY_OPS = ("BinaryConv2D", "BinaryDense")
 
 @dataclass(frozen=True)
 class Row:
+    """One report line per lowered step: op kind, Keras layer, output shape, output bits per value
+    (1 or 32), weight bytes as written, arena bytes (0 for a view), MACs, bits per stored weight."""
     index: int
     op: str
     layer: str
@@ -119,6 +121,8 @@ def collect(exp) -> dict:
 
 
 def totals(data: dict) -> dict:
+    """Sums over data["layers"] (a report dict): weight bytes, those of binary layers, binary and
+    float MACs (None counts as 0)."""
     L = data["layers"]
     return dict(weight_bytes=sum(r["weight_bytes"] for r in L),
                 binary_weight_bytes=sum(r["weight_bytes"] for r in L if r["op"] in BINARY_OPS),

@@ -42,6 +42,8 @@ def format_array(arr: np.ndarray, ctype: str, per_line: int = 8) -> str:
 
 @lru_cache(maxsize=None)
 def environment(html: bool = False) -> jinja2.Environment:
+    """The cached Jinja2 environment over templates/ (StrictUndefined, trimmed blocks, the c_float
+    and c_array filters); `html` turns autoescape on."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True, autoescape=html)
@@ -51,4 +53,5 @@ def environment(html: bool = False) -> jinja2.Environment:
 
 
 def render(template: str, html: bool = False, **ctx) -> str:
+    """Render templates/`template` with `ctx`; jinja2.UndefinedError if it reads a missing value."""
     return environment(html).get_template(template).render(**ctx)

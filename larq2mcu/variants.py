@@ -19,6 +19,8 @@ from .errors import InvalidVariantError
 
 @dataclass(frozen=True)
 class Variant:
+    """One kernel variant: its name, the popcount mode of the specialised engines (None: `_ref`
+    calls), whether it uses the bit-sliced engine, and a one-line description."""
     name: str
     mode: str | None        # L2M_MODE_* of the specialised engines; None: plain _ref calls
     sliced: bool            # bit-sliced engine for the layers it fits
@@ -26,6 +28,7 @@ class Variant:
 
     @property
     def specialised(self) -> bool:
+        """True when binary layers get layer-specialised functions (mode is not None)."""
         return self.mode is not None
 
 

@@ -25,9 +25,11 @@ FLOAT_RTOL = 2.5e-4
 
 @dataclass
 class Agreement:
+    """Result of `compare` over n samples: per-tensor bit mismatches and float max |Δ|, the output's
+    max |Δ| and tolerance check, argmax agreement (fraction), class mismatches and near-ties."""
     n: int
     bit_tensors: dict = field(default_factory=dict)     # tensor → (mismatching bits, total bits, origin)
-    float_tensors: dict = field(default_factory=dict)   # tensor → max |Δ|
+    float_tensors: dict = field(default_factory=dict)   # tensor → (max |Δ|, origin)
     max_abs_diff: float = 0.0
     argmax_agreement: float = 1.0
     outputs_within_tol: bool = True
@@ -36,13 +38,17 @@ class Agreement:
 
     @property
     def bit_mismatches(self) -> int:
+        """Total mismatching bits over all compared BITS tensors and samples."""
         return sum(v[0] for v in self.bit_tensors.values())
 
     @property
     def ok(self) -> bool:
+        """Agreement: no bit mismatch, outputs within FLOAT_ATOL + FLOAT_RTOL·|keras|, and no class
+        mismatch outside near-ties."""
         return self.bit_mismatches == 0 and self.outputs_within_tol and self.class_mismatches == 0
 
     def summary(self) -> str:
+        """Multi-line text: per-tensor results, output max |Δ|, argmax agreement, then AGREE or DISAGREE."""
         lines = [f"samples: {self.n}"]
         for t, (bad, tot, origin) in self.bit_tensors.items():
             lines.append(f"  bits  {origin:<40} {tot - bad:>10,}/{tot:,} identical")

@@ -18,6 +18,8 @@ from ..variants import Variant, get_variant
 
 @dataclass(frozen=True)
 class Lowered:
+    """The lowered model: graph after passes, its arena plan, the C name, the kernel variant, one
+    `Step` per op (in op order) and the call that copies the output tensor to the caller's buffer."""
     graph: ir.Graph
     plan: object
     name: str
@@ -27,6 +29,7 @@ class Lowered:
 
     @property
     def arrays(self) -> list:
+        """All constant arrays of <name>_weights.c, in step order."""
         return [a for s in self.steps for a in s.arrays]
 
     @property
@@ -36,6 +39,7 @@ class Lowered:
 
     @property
     def model_hash(self) -> str:
+        """`ops.model_hash` of the lowered graph (16 hex digits)."""
         return model_hash(self.graph)
 
 

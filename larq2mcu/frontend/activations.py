@@ -34,11 +34,15 @@ def _apply(b: Builder, layer, x: str, fn: str) -> str:
 
 @register(lambda keras, lq: [keras.layers.Activation])
 def activation(b: Builder, layer, inputs):
+    """Keras Activation: its function applied to the input (linear: the input itself; a larq sign:
+    b.as_bits); UnsupportedLayerError for a function outside SUPPORTED."""
     return _apply(b, layer, inputs[0], activation_name(layer, layer.activation))
 
 
 @register(lambda keras, lq: [keras.layers.ReLU])
 def relu(b: Builder, layer, inputs):
+    """Keras ReLU → Activation relu; UnsupportedLayerError unless max_value is None and
+    negative_slope and threshold are 0."""
     for attr, default in (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0)):
         v = cfg(layer, attr, default)
         v = None if v is None else float(v)
@@ -49,6 +53,7 @@ def relu(b: Builder, layer, inputs):
 
 @register(lambda keras, lq: [keras.layers.Softmax])
 def softmax(b: Builder, layer, inputs):
+    """Keras Softmax → Activation softmax over the last axis; UnsupportedLayerError for another axis."""
     axis = cfg(layer, "axis", -1)
     rank = len(b.shape(inputs[0]))
     if axis not in (-1, rank):

@@ -25,6 +25,7 @@ def is_sign(q) -> bool:
 
 
 def describe(q) -> str:
+    """Name of a quantizer for error messages: its `__name__` (functions), else its class name."""
     return type(q).__name__ if not hasattr(q, "__name__") else q.__name__
 
 

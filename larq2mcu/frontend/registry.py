@@ -26,6 +26,8 @@ def register(classes: Callable):
 
 
 def handler_for(layer):
+    """The handler registered for type(layer) exactly (classes resolved on first call);
+    UnsupportedLayerError listing the supported classes otherwise."""
     global _RESOLVED
     if _RESOLVED is None:
         from .._tf import tf_modules
@@ -54,6 +56,7 @@ class Builder:
         return f"t{self._n}_{stem}"
 
     def tensor(self, shape, dtype, stem="t", packing=None, origin=None) -> str:
+        """Add a tensor named `t<n>_<stem>` (BITS default to ir.default_packing) and return its name."""
         shape = tuple(int(s) for s in shape)
         if dtype == ir.BITS and packing is None:
             packing = ir.default_packing(shape)
@@ -62,18 +65,23 @@ class Builder:
         return name
 
     def emit(self, cls, inputs, shape, dtype, layer: str, packing=None, **attrs) -> str:
+        """Append op `cls(**attrs)` reading `inputs` into a fresh output tensor of `shape`/`dtype`
+        (no origin); return the output's name."""
         out = self.tensor(shape, dtype, stem=cls.__name__.lower(), packing=packing)
         self.ops.append(cls(name=f"op{len(self.ops)}_{cls.__name__}", inputs=tuple(inputs),
                             output=out, layer=layer, **attrs))
         return out
 
     def shape(self, t: str) -> tuple:
+        """Per-sample shape of tensor `t`."""
         return self.tensors[t].shape
 
     def dtype(self, t: str) -> str:
+        """ir.F32 or ir.BITS for tensor `t`."""
         return self.tensors[t].dtype
 
     def producer(self, t: str):
+        """The op emitted so far whose output is `t`, or None."""
         for op in reversed(self.ops):
             if op.output == t:
                 return op
@@ -90,17 +98,20 @@ class Builder:
         return out
 
     def as_f32(self, t: str, layer: str) -> str:
+        """t as an F32 tensor of ±1.0 values (a Dequantize; t itself when it already is F32)."""
         if self.dtype(t) == ir.F32:
             return t
         return self.emit(ir.Dequantize, [t], self.shape(t), ir.F32, layer)
 
     def set_origin(self, t: str, origin) -> None:
+        """Give `t` the Keras `origin` unless it already has one (the first origin set wins)."""
         old = self.tensors[t]
         if old.origin is None:
             self.tensors[t] = ir.Tensor(old.name, old.shape, old.dtype, old.packing, origin)
 
 
 def cfg(layer, key, default=None):
+    """layer.get_config()[key], or `default` when the config lacks it."""
     return layer.get_config().get(key, default)
 
 
@@ -111,4 +122,5 @@ def require(layer, attribute: str, value, supported) -> None:
 
 
 def np_weight(var) -> np.ndarray:
+    """A Keras variable (or array-like) as a float32 numpy array."""
     return np.asarray(var.numpy() if hasattr(var, "numpy") else var, dtype=np.float32)

@@ -49,15 +49,19 @@ from ..verify import FLOAT_ATOL, FLOAT_RTOL, run_comparison
 
 @dataclass
 class SampleIssue:
+    """One classified disagreement: input sample index (−1: the whole model, e.g. a kernel variant
+    differing from ref), its kind (see the module docstring) and a human-readable detail."""
     sample: int
-    kind: str           # rounding_flip | near_tie | nonfinite | failure
+    kind: str           # rounding_flip | near_tie | float_rounding | nonfinite | known_subnormal | failure
     detail: str
 
 
 @dataclass
 class ModelResult:
+    """Outcome of one generated model: status, bit counters, classified issues, coverage counts,
+    max output |Δ| over agreeing samples, seconds taken, the model's description and any error."""
     seed: int
-    status: str = "pass"                # pass | fail | crash
+    status: str = "pass"                # pass | fail | crash | generator-error (set by fuzz/__init__.py)
     n_inputs: int = 0
     bit_tensors: int = 0
     bits_compared: int = 0
@@ -70,6 +74,7 @@ class ModelResult:
     error: str = ""
 
     def count(self, kind: str) -> int:
+        """Number of issues of `kind`."""
         return sum(1 for i in self.issues if i.kind == kind)
 
 
@@ -107,6 +112,9 @@ class FastBuilder:
             raise RuntimeError(f"cc failed: {' '.join(cmd)}\n{r.stderr.strip()[:2000]}")
 
     def build(self, exp) -> "_host.HostModel":
+        """Compile the export's own two .c files, link them with the runtime objects (compiled once
+        per runtime content hash) into a fresh shared library and load it as a HostModel;
+        RuntimeError with cc's stderr if a compile or link fails."""
         out = Path(exp.out_dir)
         own = [out / f"{exp.name}.c", out / f"{exp.name}_weights.c"]
         runtime = [p for p in out.iterdir() if p.suffix in (".c", ".h") and p not in own
@@ -120,6 +128,7 @@ class FastBuilder:
         return _host.HostModel(so, exp.name, exp.graph, exp.plan, work)
 
     def close(self):
+        """Delete the builder's temporary folder (runtime objects and every built model)."""
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -152,6 +161,8 @@ def _presign_sources(src: ir.Graph) -> dict:
 
 
 def ir_coverage(g: ir.Graph) -> Counter:
+    """Count of ops per kind as "ir:<Kind>", with +threshold / +or_mask / +pad_one and [fn] for
+    Activation appended where they apply."""
     c = Counter()
     for op in g.ops:
         name = type(op).__name__

@@ -10,6 +10,8 @@ MAX_LISTED = 50          # failures / examples kept in the summary
 
 @dataclass
 class Summary:
+    """Counters of a fuzz campaign (or of merged shards), filled model by model with `add`; the
+    issue counters are per sample, the pass/fail/crash counters per model."""
     seed: int
     n_inputs: int
     models: int = 0
@@ -39,9 +41,13 @@ class Summary:
 
     @property
     def ok(self) -> bool:
+        """No failed or crashed model and no generator error (classified, non-failure issues are fine)."""
         return self.failed == 0 and self.crashed == 0 and self.generator_errors == 0
 
     def add(self, r) -> None:
+        """Count one `ModelResult` (its time and coverage always); a crash or generator error then
+        only lists its error, other results add their counters and issues (up to 8 examples of each
+        non-failure kind are kept) and count as passed or failed."""
         self.models += 1
         self.model_seconds += r.seconds
         self.coverage.update(r.coverage)
@@ -82,6 +88,7 @@ class Summary:
 
     @classmethod
     def from_json(cls, d: dict) -> "Summary":
+        """Inverse of `to_json`: unknown keys and "ok" (derived) are ignored."""
         s = cls(seed=d["seed"], n_inputs=d["n_inputs"])
         for k, v in d.items():
             if k == "coverage":
@@ -111,16 +118,19 @@ class Summary:
         return m
 
     def to_json(self) -> dict:
+        """Every field as a JSON-ready dict, coverage sorted by key, plus the derived "ok"."""
         d = {k: v for k, v in vars(self).items() if k != "coverage"}
         d["coverage"] = dict(sorted(self.coverage.items()))
         d["ok"] = self.ok
         return d
 
     def write_json(self, path) -> None:
+        """Write `to_json()` to `path` as JSON (indent 1, non-ASCII characters kept)."""
         with open(path, "w") as f:
             json.dump(self.to_json(), f, indent=1, ensure_ascii=False)
 
     def text(self) -> str:
+        """Plain-text summary for the terminal: counters, coverage, up to 10 failures, RESULT: PASS/FAIL."""
         lines = [
             f"models: {self.models} (passed {self.passed}, failed {self.failed}, crashed {self.crashed}, "
             f"generator errors {self.generator_errors})",
@@ -144,6 +154,8 @@ class Summary:
         return "\n".join(lines)
 
     def markdown(self, title: str = "Fuzz campaign") -> str:
+        """Markdown report: the figures table, Keras-side and IR coverage tables, classified examples
+        and failures."""
         c = self.coverage
         layer = {k: v for k, v in c.items() if not k.startswith("ir:")}
         irk = {k[3:]: v for k, v in c.items() if k.startswith("ir:")}

@@ -53,6 +53,7 @@ def eligible_conv(out_c: int, nwin: int, padded: bool, pad_one: bool) -> bool:
 
 
 def eligible_dense(out_n: int, nwin: int) -> bool:
+    """Whole blocks of 32 outputs and an input of at most MAX_DENSE_WORDS words (its stack copy)."""
     return out_n % 32 == 0 and nwin <= MAX_DENSE_WORDS
 
 

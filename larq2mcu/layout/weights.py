@@ -13,6 +13,7 @@ from .. import bits
 
 
 def pack_conv(weights: np.ndarray) -> np.ndarray:
+    """HWIO ±1 → flat uint32 (O, H, W, words(I)): per filter, per tap, its I channel bits."""
     return bits.pack(np.transpose(weights, (3, 0, 1, 2))).reshape(-1)
 
 
@@ -43,6 +44,7 @@ def conv_layout(weights: np.ndarray) -> tuple[bool, np.ndarray]:
 
 
 def pack_dense(weights: np.ndarray, packing: tuple) -> np.ndarray:
+    """(G·C, O) ±1 with input packing (G, C) → flat uint32 (O, G, words(C)), matching the input's words."""
     groups, ch = packing
     w = weights.reshape(groups, ch, weights.shape[-1])
     return bits.pack(np.transpose(w, (2, 0, 1))).reshape(-1)
@@ -64,4 +66,5 @@ def pack_w1_dense(kernel: np.ndarray) -> np.ndarray:
 
 
 def pack_mask(mask: np.ndarray) -> np.ndarray:
+    """Boolean mask [C] (True = bit 1) → flat uint32 words(C), LSB first, pad bits 0."""
     return bits.pack(np.asarray(mask, bool)).reshape(-1)

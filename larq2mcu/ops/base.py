@@ -27,12 +27,15 @@ from .records import Array, Geom, Ptr, Ref, Step
 
 @dataclass(frozen=True)
 class Cost:
+    """Multiply-accumulates of one op: binary (±1 × ±1, XOR/popcount) and float. A conv counts
+    output elements × kh·kw·Cin, a dense kernel.size; ops without a dot product count 0."""
     binary_macs: int = 0
     float_macs: int = 0
 
 
 @dataclass(frozen=True)
 class OpDef:
+    """The op-table entry of one IR op kind (the fields are described in the module docstring)."""
     kind: type
     reference: Callable
     lower: Callable
@@ -46,6 +49,8 @@ OPS: dict = {}
 
 
 def register(d: OpDef) -> OpDef:
+    """Add `d` to OPS and return it. ValueError if its kind is already registered or its
+    hash_fields differ from the kind's attributes (all dataclass fields but name/inputs/output/layer)."""
     if d.kind in OPS:
         raise ValueError(f"op kind {d.kind.__name__} registered twice")
     fields = {f.name for f in dataclasses.fields(d.kind)} - {"name", "inputs", "output", "layer"}
@@ -65,6 +70,7 @@ def opdef(op) -> OpDef:
 
 
 def no_cost(g, op) -> Cost:
+    """The `cost` of ops without multiply-accumulates: Cost(0, 0)."""
     return Cost()
 
 
@@ -76,22 +82,29 @@ class LowerCtx:
         self.g, self.plan, self.name, self.variant = g, plan, name, variant
 
     def tensor(self, t: str) -> ir.Tensor:
+        """The graph's tensor called `t`."""
         return self.g.tensors[t]
 
     def ptr(self, t: str, const: bool) -> Ptr:
+        """Pointer argument for tensor `t`: its arena offset (None: the caller's input buffer),
+        `float` for F32 or `uint32_t` for BITS."""
         tt = self.g.tensors[t]
         return Ptr(self.plan.offset(t), "float" if tt.dtype == ir.F32 else "uint32_t", const)
 
     def io(self, op) -> tuple:
+        """(const pointer to op's first input, pointer to its output)."""
         return self.ptr(op.inputs[0], True), self.ptr(op.output, False)
 
     @staticmethod
     def array(step: Step, suffix: str, ctype: str, values) -> Ref:
+        """Append constant array `op<index>_<suffix>` of C type `ctype` to `step` and return a Ref to it."""
         a = Array(f"op{step.index}_{suffix}", ctype, np.asarray(values))
         step.arrays.append(a)
         return Ref(a.name)
 
     def geom(self, step: Step, values: tuple) -> Geom:
+        """Set step.geom to `values` (the 12 l2m_geom fields, as ints) and return the Geom of the
+        static `<model>_g<index>`."""
         step.geom = tuple(int(v) for v in values)
         return Geom(f"{self.name}_g{step.index}")
 

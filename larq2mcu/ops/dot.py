@@ -30,6 +30,7 @@ def binary_conv_acc(x_pm1, weights, strides, pads, pad_one) -> np.ndarray:
 
 
 def binary_dense_acc(x_pm1, weights) -> np.ndarray:
+    """Integer accumulator of a binary dense: int32 (N, out) = x (N, in) · weights (in, out), ±1 values."""
     return np.asarray(x_pm1, np.int32) @ weights.astype(np.int32)
 
 
@@ -42,6 +43,8 @@ def float_threshold_bits(acc, thr) -> np.ndarray:
 
 
 def conv2d_f32(x, kernel, strides, pads, pad_value, bias):
+    """Float32 conv oracle: x (N, H, W, C) padded with `pad_value`, patches · HWIO kernel, plus
+    bias when not None → float32 (N, OH, OW, Cout). Summation order is numpy's, not the C kernel's."""
     kh, kw, cin, cout = kernel.shape
     xp = pad_nhwc(np.asarray(x, np.float32), pads, np.float32(pad_value))
     out = patches(xp, kh, kw, *strides) @ kernel.reshape(-1, cout).astype(np.float32)

@@ -16,6 +16,8 @@ ACT = {"relu": "L2M_ACT_RELU", "sigmoid": "L2M_ACT_SIGMOID", "tanh": "L2M_ACT_TA
 
 
 def activation(x, fn):
+    """Float32 oracle of Activation `fn`: linear, relu, sigmoid (1/(1+e^−x) in float64), tanh, or
+    softmax over the last axis (float64, max subtracted), rounded to float32. ValueError otherwise."""
     x = np.asarray(x, np.float32)
     if fn == "linear":
         return x

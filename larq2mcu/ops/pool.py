@@ -16,16 +16,20 @@ from .records import NULL, Call, Int
 
 
 def maxpool_f32(x, op):
+    """Float32 max over each window of `op`; padded taps are −inf, hence ignored."""
     return pool_windows(np.asarray(x, np.float32), op, np.float32(-np.inf)).max(axis=(3, 4))
 
 
 def avgpool_f32(x, op):
+    """Float32 window sum over the taps inside the image divided by their count (valid_counts)."""
     x = np.asarray(x, np.float32)
     s = pool_windows(x, op, np.float32(0)).sum(axis=(3, 4), dtype=np.float32)
     return (s / valid_counts(op, x.shape[1], x.shape[2])).astype(np.float32)
 
 
 def binary_maxpool(x_pm1, op):
+    """int8 ±1 → int8 ±1: window max (AND of bits), or min (OR) on channels where op.or_mask;
+    padded taps are ignored."""
     x = np.asarray(x_pm1, np.int8)
     mx = pool_windows(x, op, np.int8(-2)).max(axis=(3, 4))        # −2: below any value
     if op.or_mask is None:
@@ -35,6 +39,8 @@ def binary_maxpool(x_pm1, op):
 
 
 def binary_avgpool(x_pm1, op):
+    """int8 ±1 → int8 ±1: −1 where the sum s = n − 2m of the inside taps is < 0 (bit = 2m > n),
+    else +1 (ties give +1); padded taps add 0."""
     x = np.asarray(x_pm1, np.int32)
     s = pool_windows(x, op, 0).sum(axis=(3, 4))                  # p − m over inside taps
     return np.where(s < 0, -1, 1).astype(np.int8)

@@ -18,6 +18,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Ptr:
+    """A tensor buffer argument: `(const) ctype *` at arena byte `offset`, or the caller's input."""
     kind: ClassVar[str] = "ptr"
     offset: int | None        # None: the caller's input buffer
     ctype: str                # float | uint32_t
@@ -26,12 +27,14 @@ class Ptr:
 
 @dataclass(frozen=True)
 class Ref:
+    """A constant array argument: the member W->name of the weights struct."""
     kind: ClassVar[str] = "ref"
     name: str
 
 
 @dataclass(frozen=True)
 class Int:
+    """An integer literal argument, with an optional C suffix ("u" for a size_t argument)."""
     kind: ClassVar[str] = "int"
     value: int
     suffix: str = ""          # "u": an unsigned literal (a size_t argument)
@@ -39,12 +42,14 @@ class Int:
 
 @dataclass(frozen=True)
 class Flt:
+    """A float literal argument, rendered as an exact C99 hex literal."""
     kind: ClassVar[str] = "flt"
     value: float
 
 
 @dataclass(frozen=True)
 class Sym:
+    """An identifier argument rendered verbatim (NULL, an L2M_* constant, a parameter name)."""
     kind: ClassVar[str] = "sym"
     name: str
 
@@ -54,6 +59,7 @@ NULL = Sym("NULL")
 
 @dataclass(frozen=True)
 class Geom:
+    """The address of an l2m_geom: `&name` of a file-scope static, or the local `g` of a specialised function."""
     kind: ClassVar[str] = "geom"
     name: str                 # "g" inside a specialised function
 
@@ -94,10 +100,12 @@ class Array:
 
     @property
     def length(self) -> int:
+        """Number of elements (values.size)."""
         return int(np.asarray(self.values).size)
 
     @property
     def nbytes(self) -> int:
+        """Bytes of storage: 1 per int8_t element, 4 per element of the other ctypes."""
         return (1 if self.ctype == "int8_t" else 4) * self.length
 
 
@@ -116,4 +124,5 @@ class Step:
 
     @property
     def weight_bytes(self) -> int:
+        """Bytes of this step's constant arrays (Σ Array.nbytes)."""
         return sum(a.nbytes for a in self.arrays)

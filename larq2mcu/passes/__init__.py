@@ -19,6 +19,7 @@ PIPELINE = (
 
 
 def run_pipeline(g: ir.Graph, passes=PIPELINE) -> ir.Graph:
+    """Apply `passes` (IR → IR functions) to `g` in order and return the result."""
     for p in passes:
         g = p(g)
     return g

@@ -15,6 +15,8 @@ from ._util import fresh_name
 
 
 def concat_packing(g: ir.Graph) -> ir.Graph:
+    """Insert a repacking Reshape before each input of a BITS Concat whose packing is not
+    `ir.default_packing` of its shape; other ops and tensors are unchanged."""
     tensors, ops = dict(g.tensors), []
     for op in g.ops:
         if isinstance(op, ir.Concat) and g.tensors[op.output].dtype == ir.BITS:

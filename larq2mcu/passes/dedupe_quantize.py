@@ -8,6 +8,8 @@ from .. import ir
 
 
 def dedupe_quantize(g: ir.Graph) -> ir.Graph:
+    """Drop every Quantize of a tensor already quantized earlier (unless its output is a graph
+    output); its readers read the first Quantize's output. Returns the pruned graph."""
     first: dict = {}       # input tensor → output of the first Quantize of it
     alias: dict = {}       # dropped Quantize output → kept one
     ops = []

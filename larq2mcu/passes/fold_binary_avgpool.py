@@ -11,6 +11,8 @@ from ._util import single_consumer
 
 
 def fold_binary_avgpool(g: ir.Graph) -> ir.Graph:
+    """Replace every Dequantize → AvgPool2D → Quantize chain (single readers) by one
+    BinaryAvgPool2D on the Dequantize's bits input, until none is left; each rewrite prunes dead ops."""
     for deq in g.ops:
         if not isinstance(deq, ir.Dequantize):
             continue

@@ -141,6 +141,9 @@ def _rewrite(g: ir.Graph, dot, mp, bn, q, new_dot, flip):
 
 
 def fold_threshold(g: ir.Graph) -> ir.Graph:
+    """Fold every dot → [MaxPool2D] → [BatchNorm] → Quantize chain into a thresholded dot (see the
+    module docstring) until none is left. A chain stays unfolded when its BN has no probe /
+    float_threshold or the step function is not monotone. Each rewrite prunes dead ops."""
     changed = True
     while changed:
         changed = False

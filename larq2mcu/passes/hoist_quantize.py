@@ -67,6 +67,9 @@ def _swap(g: ir.Graph, q: ir.Quantize, src: ir.Op) -> ir.Graph:
 
 
 def hoist_quantize(g: ir.Graph) -> ir.Graph:
+    """Apply the module's identities until none applies: a Quantize of a Dequantize is bypassed,
+    a Quantize of a Reshape or MaxPool2D of an F32 tensor moves before it (becoming a Reshape of
+    bits / a BinaryMaxPool2D); each rewrite prunes dead ops."""
     while True:
         nxt = _hoist_once(g)
         if nxt is None:
