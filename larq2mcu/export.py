@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, codegen, frontend, html_report, ir, outdir, passes, planner, report
+from . import __version__, codegen, frontend, html_report, ir, library, outdir, passes, planner, report
 from .errors import OutputDirError
 
 
@@ -59,5 +59,6 @@ def export(model, out_dir, name: str = "model", force: bool = False, kernel_vari
                 "arena_size": plan.arena_size, "kernel_variant": kernel_variant, "input_shape": list(g.tensors[g.inputs[0]].shape),
                 "output_shape": list(g.tensors[g.outputs[0]].shape),
                 "report": html_report.report_entry(g, plan, name)}     # what `larq2mcu report` shows
+    files = dict(files, **library.library_files(name, files, kernel_variant))   # build files: library.py
     path = outdir.write_atomic(out, files, manifest, force=force)
     return Export(name, path, g, src, plan, files, model)
