@@ -7,7 +7,7 @@ import click
 
 from .cli_util import KERNELS, check_model_path, choose_variant, kernels_help, progress, report_text
 from .datasets import PREPROCESS_MODES
-from .errors import InputError, Larq2McuError
+from .errors import InputError, Larq2McuError, OutputDirError
 
 _PREPROCESS_HELP = ("scaling of --data images: sym = [0, full scale] -> [-1, 1], unit -> [0, 1], "
                     "none = use the values as given (already-scaled float data)")
@@ -169,7 +169,10 @@ def report(out_dir, html):
     from .cli_util import report_data
     click.echo(report_text(out_dir))           # raises OutputDirError for a foreign folder
     if html:
-        data, _ = report_data(out_dir)
+        data, note = report_data(out_dir)
+        if note:
+            raise OutputDirError(f"{out_dir} was written by an older larq2mcu without the per-layer data the "
+                                 "HTML report shows; re-export it (the text report above is what it records)")
         Path(html).write_text(html_report.render_html(data), encoding="utf-8")
         click.echo(f"HTML report: {html}")
 

@@ -93,6 +93,19 @@ def progress(transient: bool = True):
         yield p
 
 
+def _header_shapes(header: Path, name: str) -> dict:
+    """{"input_shape": [...], "output_shape": [...]} from the <NAME>_INPUT_SHAPE / _OUTPUT_SHAPE
+    macros of the generated header (templates/model.h.j2)."""
+    import re
+    text = header.read_text(encoding="utf-8") if header.is_file() else ""
+    out = {}
+    for key, macro in (("input_shape", "INPUT_SHAPE"), ("output_shape", "OUTPUT_SHAPE")):
+        m = re.search(rf"#define {name.upper()}_{macro} \{{([^}}]*)\}}", text)
+        if m:
+            out[key] = [int(v) for v in m.group(1).split(",") if v.strip()]
+    return out
+
+
 def report_data(out_dir) -> tuple[dict, str]:
     """(report data, note) for any export folder: a library export (the manifest's "report"
     entry), or a board project (its library in lib/<name>/). Raises OutputDirError for a folder
@@ -111,7 +124,11 @@ def report_data(out_dir) -> tuple[dict, str]:
         raise OutputDirError(f"{out}: {MANIFEST} names model '{m['name']}' but neither {out / (m['name'] + '.c')} "
                              f"nor {lib / (m['name'] + '.c')} exists; re-export")
     where = f" (board project for {m['board']})" if m.get("board") else ""
-    return html_report._from_c(src, m), (f"\n{src}{where}: shapes, bit widths, MACs and the arena timeline are not "
+    data = html_report._from_c(src, m)
+    for key, shape in _header_shapes(src / f"{m['name']}.h", m["name"]).items():
+        if data.get(key) is None:
+            data[key] = shape
+    return data, (f"\n{src}{where}: shapes, bit widths, MACs and the arena timeline are not "
                                          f"recorded in {MANIFEST}; re-export to get them")
 
 

@@ -27,21 +27,18 @@ def _complete(root: Path) -> bool:
 
 
 def _from_record() -> Path | None:
-    """Data root named by the distribution's RECORD: the folder holding share/larq2mcu/boards.yaml."""
-    try:
-        dist = metadata.distribution(_DIST)
-    except metadata.PackageNotFoundError:
-        return None
+    """Data root named by the RECORD of the distribution that installed this very package folder
+    (another larq2mcu elsewhere on sys.path, e.g. an editable install, must not lend us its data)."""
     pkg = Path(__file__).resolve().parent
-    for f in dist.files or ():
-        if f.as_posix().endswith("share/larq2mcu/boards.yaml"):
-            root = Path(dist.locate_file(f)).resolve().parent
-            # a second larq2mcu elsewhere on sys.path must not lend us its data: the RECORD has
-            # to be the one that installed this very package folder
-            mine = any(Path(dist.locate_file(g)).resolve().parent == pkg
-                       for g in dist.files or () if g.name == "paths.py")
-            if mine and _complete(root):
-                return root
+    for dist in metadata.distributions(name=_DIST):
+        files = dist.files or ()
+        if not any(f.name == "paths.py" and Path(dist.locate_file(f)).resolve().parent == pkg for f in files):
+            continue
+        for f in files:
+            if f.as_posix().endswith("share/larq2mcu/boards.yaml"):
+                root = Path(dist.locate_file(f)).resolve().parent
+                if _complete(root):
+                    return root
     return None
 
 

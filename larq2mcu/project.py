@@ -5,7 +5,7 @@ import tempfile
 
 import numpy as np
 
-from . import __version__, boardrun, outdir
+from . import __version__, boardrun, html_report, outdir
 from .export import export as do_export
 
 
@@ -32,7 +32,8 @@ def export_project(model, out_dir, name, board, data, force, n: int = 4):
         files = boardrun.project_files(exp, b, x.reshape(len(x), -1), None if expected is None
                                        else expected.reshape(len(x), -1))
     manifest = {"larq2mcu": __version__, "name": name, "model_hash": exp.model_hash, "board": b.name,
-                "arena_size": exp.plan.arena_size}
+                "arena_size": exp.plan.arena_size,
+                "report": html_report.report_entry(exp.graph, exp.plan, name)}    # `larq2mcu report`
     outdir.write_atomic(out_dir, files, manifest, force=force)
     return exp, files, b
 
