@@ -33,7 +33,7 @@ def main():
 
 
 @main.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path())     # checked by check_model_path
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(), help="output folder")
 @click.option("--name", default="model", show_default=True, help="C symbol prefix")
 @click.option("--force", is_flag=True, help="write into a folder holding foreign files (they are kept)")
@@ -121,7 +121,7 @@ VERIFY_CHUNK = 500       # samples per progress step (Keras and the C library ru
 
 
 @main.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path())     # checked by check_model_path
 @click.option("--data", required=True, help="mnist | fashion-mnist | digits | file.npz | idx folder")
 @click.option("-n", "n", default=1000, show_default=True, help="number of samples")
 @click.option("--preprocess", "mode", type=click.Choice(PREPROCESS_MODES), default="sym", show_default=True,
