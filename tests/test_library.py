@@ -166,3 +166,18 @@ def test_cpu_variant_table_rejects_disagreeing_boards():
     from dataclasses import replace
     with pytest.raises(BoardError, match="cortex-m4"):
         library.cpu_variants({"x": a, "y": replace(b, kernel_variant="hs")})
+
+
+def test_verify_chunks_merge_to_the_whole(exported):
+    """`larq2mcu verify` compares in chunks (for its progress bar); merged, the chunks give the
+    Agreement of one comparison over all samples."""
+    from larq2mcu.cli_util import merge_agreements
+    from larq2mcu.verify import compare
+    host = exported.build_host()
+    x = np.random.default_rng(7).normal(size=(30, 8, 8, 1)).astype(np.float32)
+    whole = compare(exported, host, x)
+    merged = merge_agreements([compare(exported, host, x[i:i + 13]) for i in range(0, 30, 13)])
+    assert merged.n == whole.n == 30 and merged.bit_tensors == whole.bit_tensors
+    assert merged.max_abs_diff == whole.max_abs_diff and merged.ok == whole.ok
+    assert merged.argmax_agreement == pytest.approx(whole.argmax_agreement)
+    assert merged.summary() == whole.summary()
