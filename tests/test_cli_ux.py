@@ -113,3 +113,15 @@ def test_unsupported_layer_lists_only_supported(tfm):
     assert "DepthwiseConv2D" in msg and "QuantConv2D" in msg
     for rejected in ("SteTern", "DoReFa", "MagnitudeAwareSign", "SteHeaviside", "NoOp"):
         assert rejected not in msg, msg
+
+
+def test_import_sets_legacy_keras_and_warns_when_too_late():
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    r = subprocess.run([sys.executable, "-c", "import os, larq2mcu; print(os.environ['TF_USE_LEGACY_KERAS'])"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "1" and "Warning" not in r.stderr, r.stderr
+    r = subprocess.run([sys.executable, "-W", "always", "-c", "import sys, types; "
+                        "sys.modules['tensorflow'] = types.ModuleType('tensorflow'); import larq2mcu"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "TF_USE_LEGACY_KERAS" in r.stderr and "RuntimeWarning" in r.stderr

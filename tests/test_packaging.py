@@ -87,3 +87,26 @@ def test_wheel_user_install_runs_export_and_verify(tmp_path, tfm):
     r = subprocess.run([str(exe), "verify", str(tmp_path / "tiny.keras"), "--data", "digits", "-n", "20"],
                        capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0 and "AGREE" in r.stdout, r.stdout + r.stderr
+
+
+def test_bench_only_dependencies_are_extras(monkeypatch):
+    """unicorn and pyelftools are extras; the instruction counter imports pyelftools only when it
+    reads an ELF, and says how to install it when it is missing."""
+    import importlib
+    import sys
+
+    import pytest
+
+    from larq2mcu.errors import ToolchainMissingError
+    proj = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {d.split(">")[0].split("=")[0].split("<")[0].strip() for d in proj["dependencies"]}
+    assert not names & {"unicorn", "pyelftools"}
+    assert {"unicorn", "pyelftools"} <= {d.split(">")[0] for d in proj["optional-dependencies"]["bench"]}
+    assert not any("==" in d for d in proj["dependencies"])          # ranges; CI pins constraints-ci.txt
+    monkeypatch.setitem(sys.modules, "elftools", None)                 # makes `import elftools...` fail
+    monkeypatch.setitem(sys.modules, "elftools.elf", None)
+    monkeypatch.setitem(sys.modules, "elftools.elf.elffile", None)
+    monkeypatch.delitem(sys.modules, "larq2mcu.targets.counter", raising=False)
+    counter = importlib.import_module("larq2mcu.targets.counter")
+    with pytest.raises(ToolchainMissingError, match=r"larq2mcu\[bench\]"):
+        counter._elffile()
