@@ -178,13 +178,15 @@ def report(out_dir, html):
 
 
 @main.command("boards")
-def boards_cmd():
+@click.option("--boards", "boards_file", default=None, type=click.Path(dir_okay=False),
+              help="list (and validate) a boards.yaml of your own instead of the packaged one")
+def boards_cmd(boards_file):
     """List the boards of boards.yaml: CPU, kernel variant, flash, RAM, framework."""
     from rich.console import Console
 
     from .boards import load_boards
     from .cli_util import boards_table
-    Console(width=None if sys.stdout.isatty() else 200).print(boards_table(load_boards()))
+    Console(width=None if sys.stdout.isatty() else 200).print(boards_table(load_boards(boards_file)))
 
 
 _PASSTHROUGH = dict(context_settings=dict(ignore_unknown_options=True, allow_extra_args=True,

@@ -7,7 +7,7 @@
 All are rendered from templates/ (StrictUndefined). The export stays a flat folder of C files.
 
 `arduino_layout(name, files, variant)` is the Arduino IDE copy (`larq2mcu export --layout
-arduino`): library.properties + src/. It is a separate layout, not part of every export, because
+arduino`): library.properties + src/ + examples/<name>_demo/<name>_demo.ino. It is a separate layout, not part of every export, because
 the Arduino builder compiles .c files in GNU C mode with flags a library cannot change
 (library.properties has no compiler-flag field) and GNU C contracts a*b+c into fused
 multiply-adds on FPU cores; so each .c file of that copy starts with a pragma restoring
@@ -50,11 +50,12 @@ def library_files(name: str, files, variant: str) -> dict:
 
 
 def arduino_layout(name: str, files, variant: str) -> dict:
-    """{path: text} of the Arduino IDE library: library.properties and src/<every C file>, each .c
-    file prefixed with the flag pragmas. `files` is the flat export (model + runtime + build files)."""
+    """{path: text} of the Arduino IDE library: library.properties, an example sketch and
+    src/<every C file>, each .c file prefixed with the flag pragmas. `files` is the flat export (model + runtime + build files)."""
     env, ctx = _env(), _ctx(name, files, variant)
     prelude = env.get_template("arduino_prelude.c.j2").render(ctx)
-    out = {"library.properties": env.get_template("library.properties.j2").render(ctx)}
+    out = {"library.properties": env.get_template("library.properties.j2").render(ctx),
+           f"examples/{name}_demo/{name}_demo.ino": env.get_template("arduino_example.ino.j2").render(ctx)}
     for fname, text in files.items():
         if fname.endswith(".c"):
             out[f"src/{fname}"] = prelude + text

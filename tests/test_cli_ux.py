@@ -42,6 +42,17 @@ def test_boards_lists_cpu_variant_flash_ram():
     assert "qemu_m0" in r.stdout and "emulated" in r.stdout
 
 
+def test_boards_own_file(tmp_path):
+    from larq2mcu.paths import boards_yaml
+    mine = tmp_path / "my_boards.yaml"
+    mine.write_text(boards_yaml().read_text().replace("nucleo_f446re:", "my_f446:", 1))
+    r = cli("boards", "--boards", mine)
+    assert r.returncode == 0 and "my_f446" in r.stdout and "nucleo_f446re" not in r.stdout, r.stderr
+    mine.write_text("version: 1\nboards:\n  b: {arch: arm}\n")
+    r = cli("boards", "--boards", mine)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "missing required field" in r.stderr
+
+
 def test_scaling_warning():
     x = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8)).astype(np.float32)
     w = datasets.scaling_warning(x, "sym", datasets.full_scale(x))

@@ -158,6 +158,18 @@ def test_arduino_layout_compiles_without_fma(exported, tmp_path):
         return dis.count("vfma") + dis.count("vfms")
     assert fused(sorted((tmp_path / "ard" / "src").glob("*.c")), tmp_path / "o_ard") == 0
     assert fused([exported.out_dir / "l2m_float.c"], tmp_path / "o_plain") > 0
+    # the example sketch against the library header, with a stand-in for the Arduino core's API
+    if shutil.which("arm-none-eabi-g++") is None:
+        return
+    (tmp_path / "stub").mkdir()
+    (tmp_path / "stub" / "Arduino.h").write_text(
+        "struct S { void begin(long) {} template <class T> void print(T) {} template <class T> void println(T) {} };\n"
+        "extern S Serial; unsigned long micros(void); void delay(unsigned long);\n")
+    sketch = tmp_path / "ard" / "examples" / "tiny_demo" / "tiny_demo.ino"
+    r = subprocess.run(["arm-none-eabi-g++", "-x", "c++", "-include", "Arduino.h", "-std=gnu++17", "-Os", *M4F,
+                        "-Wall", "-Wextra", "-Werror", "-I", str(tmp_path / "stub"), "-I", str(tmp_path / "ard" / "src"),
+                        "-c", str(sketch), "-o", str(tmp_path / "sketch.o")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
 
 def test_cpu_variant_table_matches_boards_yaml():
     boards = load_boards()
