@@ -1,4 +1,5 @@
-"""Command line: `larq2mcu export|verify|report …`. User mistakes print one line and exit 2."""
+"""Command line: `larq2mcu export|verify|report|boards|run|flash|demo|fuzz|bench …`.
+User mistakes print one `error:` line and exit 2 (no traceback)."""
 from __future__ import annotations
 
 import sys
