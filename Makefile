@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory apt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test,compare,boards]'
+	$(VENV)/bin/pip install -q -c constraints-ci.txt -e '.[test,compare,boards,bench]'
 	touch $(STAMP)
 
 # Debian toolchains and data: installed when we are root and they are missing; otherwise say so.

@@ -2,8 +2,15 @@
 from __future__ import annotations
 
 import os as _os
+import sys as _sys
 
-# Must happen before anything imports TensorFlow (larq needs Keras 2 = tf-keras).
+# Must happen before anything imports TensorFlow (larq needs Keras 2 = tf-keras). setdefault: a
+# value the user set is theirs (larq2mcu._tf still insists on "1" when it imports TensorFlow).
+if "tensorflow" in _sys.modules and _os.environ.get("TF_USE_LEGACY_KERAS") != "1":
+    import warnings as _warnings
+    _warnings.warn("TensorFlow was imported before larq2mcu without TF_USE_LEGACY_KERAS=1, so it may use "
+                   "Keras 3, which larq cannot work with; set os.environ['TF_USE_LEGACY_KERAS'] = '1' "
+                   "before the first `import tensorflow` (README: Install)", RuntimeWarning, stacklevel=2)
 _os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

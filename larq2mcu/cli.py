@@ -1,12 +1,17 @@
-"""Command line: `larq2mcu export|verify|report …`. User mistakes print one line and exit 2."""
+"""Command line: `larq2mcu export|verify|report|boards|run|flash|demo|fuzz|bench …`.
+User mistakes print one `error:` line and exit 2 (no traceback)."""
 from __future__ import annotations
 
 import sys
 
 import click
 
-from .errors import Larq2McuError
-from .variants import VARIANTS
+from .cli_util import KERNELS, check_model_path, choose_variant, kernels_help, progress, report_text
+from .datasets import PREPROCESS_MODES
+from .errors import InputError, Larq2McuError, OutputDirError
+
+_PREPROCESS_HELP = ("scaling of --data images: sym = [0, full scale] -> [-1, 1], unit -> [0, 1], "
+                    "none = use the values as given (already-scaled float data)")
 
 
 def _fail(e: Larq2McuError):
@@ -29,38 +34,77 @@ def main():
 
 
 @main.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path())     # checked by check_model_path
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(), help="output folder")
 @click.option("--name", default="model", show_default=True, help="C symbol prefix")
 @click.option("--force", is_flag=True, help="write into a folder holding foreign files (they are kept)")
-@click.option("--board", default=None, help="write a PlatformIO project for this board (see boards.yaml)")
+@click.option("--board", default=None, help="write a PlatformIO project for this board (`larq2mcu boards` lists them)")
 @click.option("--data", default=None, help="samples embedded in the board demo (default: 4 random inputs)")
-@click.option("--kernels", type=click.Choice(list(VARIANTS)), default=None,
-              help="kernel variant of a library export (default ref; with --board the board's own)")
-def export(model, out_dir, name, force, board, data, kernels):
+@click.option("--cpu", default=None, help="target core of a library export (cortex-m4, esp32, rv32imc, ...): "
+              "picks the kernel variant boards.yaml uses for it")
+@click.option("--kernels", type=click.Choice(list(KERNELS)), default=None, help=kernels_help())
+@click.option("--layout", type=click.Choice(["flat", "arduino"]), default="flat", show_default=True,
+              help="flat: C files + library.json (PlatformIO), CMakeLists.txt (CMake, ESP-IDF), <name>.mk "
+              "(Make); arduino: an Arduino IDE library (library.properties + src/)")
+def export(model, out_dir, name, force, board, data, cpu, kernels, layout):
     """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO
     project (lib/<name>/ + src/main.c demo harness + platformio.ini)."""
-    from .export import export as do_export
+    check_model_path(model)
     if board is None:
-        exp = do_export(model, out_dir, name=name, force=force, kernel_variant=kernels or "ref")
-        click.echo(exp.report())
-        click.echo(f"\nwrote {len(exp.files) + 1} files to {exp.out_dir}")
+        variant, hint = choose_variant(kernels, cpu)
+        if layout == "arduino":
+            n_files = _export_arduino(model, out_dir, name, force, variant)
+        else:
+            from .export import export as do_export
+            with progress() as prog:
+                prog.add_task(f"exporting {model}", total=None)
+                n_files = len(do_export(model, out_dir, name=name, force=force, kernel_variant=variant).files)
+        click.echo(report_text(out_dir))
+        click.echo(f"\nwrote {n_files + 1} files ({layout} layout, kernels {variant}) to {out_dir}")
+        if hint:
+            click.echo(hint, err=True)
         return
-    if kernels is not None:
+    if kernels is not None or cpu is not None:
         raise click.UsageError("--kernels applies to library exports; with --board the board's variant is used")
+    if layout != "flat":
+        raise click.UsageError("--layout applies to library exports; --board writes a PlatformIO project")
+    from . import report as rep
     from .project import export_project
-    exp, files, b = export_project(model, out_dir, name, board, data, force)
-    click.echo(exp.report())
+    with progress() as prog:
+        prog.add_task(f"exporting for {board} (export, host build, project)", total=None)
+        exp, files, b = export_project(model, out_dir, name, board, data, force)
+    click.echo(rep.format_text(rep.collect(exp)))
     click.echo(f"\nwrote a PlatformIO project for {b.name} ({len(files)} files) to {out_dir}")
     click.echo(f"build and run: larq2mcu flash --board {b.name} {out_dir}")
 
 
+def _export_arduino(model, out_dir, name, force, variant) -> int:
+    """Export into a temporary folder, then write its Arduino layout (library.py) atomically."""
+    import tempfile
+    from pathlib import Path
+
+    from . import library, outdir
+    from .export import export as do_export
+    outdir.check_destination(Path(out_dir).absolute(), force)      # fail before the slow part
+    with tempfile.TemporaryDirectory(prefix="larq2mcu-arduino-") as tmp:
+        with progress() as prog:
+            prog.add_task(f"exporting {model}", total=None)
+            exp = do_export(model, f"{tmp}/flat", name=name, kernel_variant=variant)
+        manifest = {k: v for k, v in outdir.read_manifest(exp.out_dir).items() if k != "files"}
+    files = library.arduino_layout(name, exp.files, variant)
+    outdir.write_atomic(out_dir, files, dict(manifest, layout="arduino"), force=force)
+    return len(files)
+
+
+VERIFY_CHUNK = 500       # samples per progress step (Keras and the C library run per chunk)
+
+
 @main.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path())     # checked by check_model_path
 @click.option("--data", required=True, help="mnist | fashion-mnist | digits | file.npz | idx folder")
 @click.option("-n", "n", default=1000, show_default=True, help="number of samples")
-@click.option("--preprocess", "mode", type=click.Choice(["sym", "unit"]), default="sym", show_default=True,
-              help="image scaling: sym = [-1, 1], unit = [0, 1]")
+@click.option("--preprocess", "mode", type=click.Choice(PREPROCESS_MODES), default="sym", show_default=True,
+              help=_PREPROCESS_HELP)
 @click.option("--name", default="model", show_default=True)
 def verify(model, data, n, mode, name):
     """Export MODEL to a temporary folder, build it on the host, and compare with Keras."""
@@ -70,16 +114,28 @@ def verify(model, data, n, mode, name):
 
     from . import datasets
     from .export import export as do_export
+    from .cli_util import merge_agreements as merge
     from .verify import compare
-    with tempfile.TemporaryDirectory(prefix="larq2mcu-verify-") as tmp:
+    check_model_path(model)
+    with tempfile.TemporaryDirectory(prefix="larq2mcu-verify-") as tmp, progress() as prog:
+        step = prog.add_task("export + host build", total=None)
         exp = do_export(model, f"{tmp}/out", name=name)
-        x, y = datasets.load_samples(data, exp.graph.tensors[exp.graph.inputs[0]].shape, n, mode)
+        x, y = datasets.load_samples(data, exp.graph.tensors[exp.graph.inputs[0]].shape, n, mode,
+                                     warn=lambda w: click.echo(f"WARNING: {w}", err=True))
         host = exp.build_host()
-        ag = compare(exp, host, x)
-        click.echo(ag.summary())
-        yk = host.predict(x, check_finite=False)
-        if yk.ndim == 2 and yk.shape[1] > 1:
-            click.echo(f"accuracy (C) on these {len(x)} samples: {100 * float(np.mean(yk.argmax(1) == y)):.2f} %")
+        prog.remove_task(step)
+        task = prog.add_task(f"compare {len(x)} samples with Keras", total=len(x))
+        parts, yk = [], []
+        for i in range(0, len(x), VERIFY_CHUNK):
+            xc = x[i:i + VERIFY_CHUNK]
+            parts.append(compare(exp, host, xc))
+            yk.append(host.predict(xc, check_finite=False))
+            prog.advance(task, len(xc))
+    ag = merge(parts) if parts else compare(exp, host, x)
+    click.echo(ag.summary())
+    yk = np.concatenate(yk) if yk else np.zeros((0,))
+    if yk.ndim == 2 and yk.shape[1] > 1:
+        click.echo(f"accuracy (C) on these {len(x)} samples: {100 * float(np.mean(yk.argmax(1) == y)):.2f} %")
     sys.exit(0 if ag.ok else 1)
 
 
@@ -87,17 +143,65 @@ def verify(model, data, n, mode, name):
 @click.argument("out_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--html", "html", default=None, type=click.Path(dir_okay=False), help="also write an HTML page")
 def report(out_dir, html):
-    """Show the per-layer report of an export folder."""
+    """Show the per-layer report of an export folder (a library export or a board project)."""
     from pathlib import Path
 
-    from . import html_report, report as rep
-    from .outdir import read_manifest
-    click.echo(rep.report_dir(out_dir))           # raises OutputDirError for a foreign folder
+    from . import html_report
+    from .cli_util import report_data
+    click.echo(report_text(out_dir))           # raises OutputDirError for a foreign folder
     if html:
-        m = read_manifest(out_dir)
-        data = dict(m["report"], name=m["name"], model_hash=m.get("model_hash", "?"))
+        data, note = report_data(out_dir)
+        if note:
+            raise OutputDirError(f"{out_dir} was written by an older larq2mcu without the per-layer data the "
+                                 "HTML report shows; re-export it (the text report above is what it records)")
         Path(html).write_text(html_report.render_html(data), encoding="utf-8")
         click.echo(f"HTML report: {html}")
+
+
+@main.command("boards")
+@click.option("--boards", "boards_file", default=None, type=click.Path(dir_okay=False),
+              help="list (and validate) a boards.yaml of your own instead of the packaged one")
+def boards_cmd(boards_file):
+    """List the boards of boards.yaml: CPU, kernel variant, flash, RAM, framework."""
+    from rich.console import Console
+
+    from .boards import load_boards
+    from .cli_util import boards_table
+    Console(width=None if sys.stdout.isatty() else 200).print(boards_table(load_boards(boards_file)))
+
+
+_PASSTHROUGH = dict(context_settings=dict(ignore_unknown_options=True, allow_extra_args=True,
+                                          help_option_names=[]), add_help_option=False)
+
+
+@main.command(**_PASSTHROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def demo(args):
+    """Train, export, verify and run the demo model (= python -m larq2mcu.demo; --help for options)."""
+    from .demo import main as demo_main
+    sys.exit(demo_main(list(args)))
+
+
+@main.command(**_PASSTHROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def fuzz(args):
+    """Random-model fuzzing campaign (= python -m larq2mcu.fuzz; --help for options)."""
+    from .fuzz.__main__ import main as fuzz_main
+    sys.exit(fuzz_main(list(args)))
+
+
+@main.command(**_PASSTHROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench(args):
+    """Benchmarks (= python -m bench); needs a source checkout, bench/ does not ship in the wheel."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "__main__.py").is_file():
+        raise Larq2McuError("`larq2mcu bench` runs from a source checkout only (bench/ is not part of the "
+                            "installed package): git clone the larq2mcu repository, then `make bench` there")
+    sys.path.insert(0, str(root))
+    from bench.__main__ import main as bench_main
+    sys.exit(bench_main(list(args)))
 
 
 @main.command()

@@ -8,7 +8,7 @@ into float32 NHWC network inputs. Sources:
 * `load_npz`          .npz with x_train/y_train/x_test/y_test, or x/y (test-only)
 * `load_keras_cache`  ~/.keras/datasets/mnist.npz or ~/.keras/datasets/fashion-mnist/*.gz
 * `load_fashion_mnist` Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)
-* `load_mnist`        real MNIST test set (10k) from shared/datasets/mnist; use `split` for 8k/2k
+* `load_mnist`        real MNIST test set (10k) from $LARQ2MCU_MNIST_DIR (see there); `split` for 8k/2k
 * `load_digits`       scikit-learn's bundled 8×8 digits: always available, the default
 * `load`              dispatch on a string spec
 """
@@ -29,6 +29,7 @@ MNIST_ENV = "LARQ2MCU_MNIST_DIR"
 IDX_TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 IDX_TEST = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 DIGITS_MAX = 16  # sklearn digits are 4-bit counts 0..16, not 0..255
+PREPROCESS_MODES = ("sym", "unit", "none")
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing ndarray fields with == is ambiguous
@@ -45,7 +46,7 @@ class Dataset:
     y_test: np.ndarray
     name: str
     source: str
-    max_value: int = 255
+    max_value: float = 255
 
     @property
     def has_train(self) -> bool:
@@ -155,11 +156,21 @@ def load_npz(path: str | Path, name: str | None = None) -> Dataset:
         if (xtr is None) != (ytr is None):
             raise DataError(f"{path}: has only one of x_train / y_train")
         return Dataset(xtr, None if ytr is None else ytr.astype(np.int64), arrays["x_test"],
-                       arrays["y_test"].astype(np.int64), nm, f"npz:{path}")
+                       arrays["y_test"].astype(np.int64), nm, f"npz:{path}", full_scale(arrays["x_test"]))
     if {"x", "y"} <= arrays.keys():
-        return Dataset(None, None, arrays["x"], arrays["y"].astype(np.int64), nm, f"npz:{path}")
+        return Dataset(None, None, arrays["x"], arrays["y"].astype(np.int64), nm, f"npz:{path}",
+                       full_scale(arrays["x"]))
     raise DataError(f"{path}: keys {sorted(arrays)}; expected x_train, y_train, x_test, y_test "
                     f"(or x, y for a test-only set)")
+
+
+def full_scale(x: np.ndarray) -> float:
+    """Full-scale value of stored images: 255 for integers and for floats above 1 (8-bit values
+    stored as float), 1.0 for floats within [-1, 1] (already network-range data)."""
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.floating) and x.size and float(np.nanmax(np.abs(x))) <= 1.0:
+        return 1.0
+    return 255
 
 
 # ------------------------------------------------------------------------------- named sources
@@ -206,14 +217,20 @@ def load_fashion_mnist(path: str | Path | None = None) -> Dataset:
         f"{_idx_help(keras_cache_dir() / 'fashion-mnist')}")
 
 
+def user_data_dir() -> Path:
+    """Per-user data folder: $XDG_DATA_HOME/larq2mcu, else ~/.local/share/larq2mcu."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "larq2mcu"
+
+
 def _mnist_candidates() -> list[Path]:
-    """Search order for the shared MNIST folder (after $LARQ2MCU_MNIST_DIR)."""
+    """Search order for an MNIST IDX folder when $LARQ2MCU_MNIST_DIR is not set: the per-user data
+    folder, then, only when running from a source checkout (the package sits beside pyproject.toml),
+    the checkout's ../shared/datasets/mnist. An installed package has no repository to look in."""
+    out = [user_data_dir() / "mnist"]
     repo = Path(__file__).resolve().parent.parent
-    out: list[Path] = []
-    for base in (repo, Path.cwd()):
-        p = (base / ".." / "shared" / "datasets" / "mnist").resolve()
-        if p not in out:
-            out.append(p)
+    if (repo / "pyproject.toml").is_file() and (repo / "larq2mcu" / "datasets.py").is_file():
+        out.append((repo / ".." / "shared" / "datasets" / "mnist").resolve())
     return out
 
 
@@ -221,7 +238,7 @@ def load_mnist(path: str | Path | None = None) -> Dataset:
     """Real MNIST from an IDX folder: normally the 10k test set only (x_train None; use `split`).
 
     Search order: `path`; $LARQ2MCU_MNIST_DIR (an explicit setting must be valid, it is never
-    silently skipped); <repo>/../shared/datasets/mnist; <cwd>/../shared/datasets/mnist;
+    silently skipped); `user_data_dir()/mnist`; in a source checkout <repo>/../shared/datasets/mnist;
     finally the Keras cache mnist.npz (which also has the 60k train part)."""
     env = os.environ.get(MNIST_ENV)
     explicit = path if path is not None else env
@@ -301,15 +318,19 @@ def preprocess(x: np.ndarray, mode: str = "sym", max_value: float | None = None)
     """Images (N,H,W) or (N,H,W,C) → float32 NHWC.
 
     mode "sym" maps [0, max_value] to [-1, 1] (what sign-binarized inputs need: with sign(0)=+1,
-    unit-scaled images would binarize to all +1); "unit" maps it to [0, 1].
+    unit-scaled images would binarize to all +1); "unit" maps it to [0, 1]; "none" keeps the
+    values as given (already-scaled float data).
     max_value defaults to 255 for integer images and 1.0 for float images; sklearn digits need
     16 (use `Dataset.max_value` / `Dataset.inputs`, which carry it)."""
     x = np.asarray(x)
-    if mode not in ("sym", "unit"):
-        raise InputError(f"preprocess: mode={mode!r}; supported: 'sym', 'unit'")
+    if mode not in PREPROCESS_MODES:
+        raise InputError(f"preprocess: mode={mode!r}; supported: {', '.join(map(repr, PREPROCESS_MODES))}")
     if x.ndim not in (3, 4):
         raise InputError(f"preprocess: expected a batch of images (N,H,W) or (N,H,W,C), got "
                          f"shape {x.shape}")
+    if mode == "none":
+        out = x.astype(np.float32)
+        return out[..., None] if out.ndim == 3 else out
     if max_value is None:
         max_value = 255.0 if np.issubdtype(x.dtype, np.integer) else 1.0
     if max_value <= 0:
@@ -320,12 +341,33 @@ def preprocess(x: np.ndarray, mode: str = "sym", max_value: float | None = None)
     return out[..., None] if out.ndim == 3 else out
 
 
-def load_samples(spec: str, model_shape: tuple, n: int, mode: str):
+def scaling_warning(x: np.ndarray, mode: str, max_value: float | None = None) -> str | None:
+    """A warning when `preprocess(x, "sym", max_value)` would re-normalise data that look already
+    scaled: float data whose values all lie in [-1, 1] with the default full scale of 1.0.
+    sym computes 2x - 1, so [-1, 1] data become [-3, 1] and [0, 1] network inputs become [-1, 1];
+    "unit" (x / 1.0) and "none" leave such data unchanged and get no warning."""
+    x = np.asarray(x)
+    if mode != "sym" or x.size == 0 or not np.issubdtype(x.dtype, np.floating):
+        return None
+    lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
+    if (max_value is not None and float(max_value) != 1.0) or hi > 1.0 or lo < -1.0:
+        return None
+    looks = "[-1, 1]" if lo < 0 else "[0, 1]"
+    return (f"the data are {x.dtype} in [{lo:.3g}, {hi:.3g}], which looks already scaled to {looks}; "
+            f"--preprocess sym re-normalises them to [{2 * lo - 1:.3g}, {2 * hi - 1:.3g}]. "
+            f"Pass --preprocess none to use them as given")
+
+
+def load_samples(spec: str, model_shape: tuple, n: int, mode: str, warn=None):
     """First n held-out samples of data set `spec` (see `load`), preprocessed with `mode` and
-    shaped for a model input of `model_shape`; mnist without a train part gives its held-out 2k."""
+    shaped for a model input of `model_shape`; mnist without a train part gives its held-out 2k.
+    `warn(text)` is called when the data look already scaled (see scaling_warning)."""
     ds = load(spec)
     if spec == "mnist" and not ds.has_train:
         ds = split(ds)        # held-out 2k of the 10k test set (train on the other 8k)
+    warning = scaling_warning(ds.x_test[:n], mode, ds.max_value)
+    if warning and warn is not None:
+        warn(warning)
     _, x = ds.inputs(mode)
     x, y = x[:n], ds.y_test[:n]
     if tuple(x.shape[1:]) != tuple(model_shape):

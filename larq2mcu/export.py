@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import codegen, frontend, ir, outdir, passes, planner, report
+from . import codegen, frontend, ir, library, outdir, passes, planner, report
 from .errors import OutputDirError
 from .variants import get_variant
 from .version import __version__
@@ -83,5 +83,6 @@ def export(model, out_dir, name: str = "model", force: bool = False, kernel_vari
                 "weight_bytes": low.weight_bytes, "input_shape": list(g.tensors[g.inputs[0]].shape),
                 "output_shape": list(g.tensors[g.outputs[0]].shape),
                 "report": report.report_entry(low)}     # what `larq2mcu report` shows
+    files = dict(files, **library.library_files(name, files, kernel_variant))   # build files: library.py
     path = outdir.write_atomic(out, files, manifest, force=force)
     return Export(name, path, g, src, plan, files, model, low)

@@ -1,22 +1,73 @@
 """Where the shipped data lives: templates/, firmware/ and boards.yaml.
 
-In a source checkout (editable install) they sit at the repository root beside the package; in a
-wheel they are installed as data files under <prefix>/share/larq2mcu (see pyproject.toml).
+The fixed layout keeps them at the repository root, beside the package, so a wheel carries them as
+data files (pyproject.toml, `[tool.setuptools.data-files]`) that pip puts under the install
+scheme's data directory: `<venv>/share/larq2mcu`, `$PYTHONUSERBASE/share/larq2mcu` for
+`pip install --user`, `<prefix>/share/larq2mcu` for `--prefix`. Which one is not guessable from
+`sys.prefix`, so the search order is:
+
+1. the source checkout: the repository root beside this package (editable installs, PYTHONPATH);
+2. the installed distribution's own file list (importlib.metadata RECORD, paths relative to the
+   site-packages folder the package was installed into), which names the data files wherever
+   that scheme put them;
+3. `<data>/share/larq2mcu` for every install scheme sysconfig knows (user, prefix, venv).
 """
 from __future__ import annotations
 
-import sys
+import sysconfig
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
+
+_DIST = "larq2mcu"
+
+
+def _complete(root: Path) -> bool:
+    return (root / "templates").is_dir() and (root / "firmware").is_dir() and (root / "boards.yaml").is_file()
+
+
+def _from_record() -> Path | None:
+    """Data root named by the RECORD of the distribution that installed this very package folder
+    (another larq2mcu elsewhere on sys.path, e.g. an editable install, must not lend us its data)."""
+    pkg = Path(__file__).resolve().parent
+    for dist in metadata.distributions(name=_DIST):
+        files = dist.files or ()
+        if not any(f.name == "paths.py" and Path(dist.locate_file(f)).resolve().parent == pkg for f in files):
+            continue
+        for f in files:
+            if f.as_posix().endswith("share/larq2mcu/boards.yaml"):
+                root = Path(dist.locate_file(f)).resolve().parent
+                if _complete(root):
+                    return root
+    return None
+
+
+def _from_schemes() -> list[Path]:
+    out = []
+    for scheme in sysconfig.get_scheme_names():
+        try:
+            out.append(Path(sysconfig.get_path("data", scheme)) / "share" / _DIST)
+        except KeyError:
+            continue
+    return out
 
 
 @lru_cache(maxsize=None)
 def data_root() -> Path:
-    here = Path(__file__).resolve().parent.parent
-    for root in (here, Path(sys.prefix) / "share" / "larq2mcu"):
-        if (root / "templates").is_dir() and (root / "firmware").is_dir():
+    """The folder holding templates/, firmware/ and boards.yaml (see the module docstring)."""
+    checkout = Path(__file__).resolve().parent.parent
+    candidates = [checkout]
+    record = _from_record()
+    if record is not None:
+        candidates.append(record)
+    candidates += _from_schemes()
+    for root in candidates:
+        if _complete(root):
             return root
-    raise RuntimeError("larq2mcu data files (templates/, firmware/) not found; reinstall the package")
+    from .errors import Larq2McuError
+    raise Larq2McuError("larq2mcu data files (templates/, firmware/, boards.yaml) not found; looked in "
+                        + ", ".join(dict.fromkeys(str(c) for c in candidates))
+                        + "; reinstall the package (pip install --force-reinstall larq2mcu)")
 
 
 def templates_dir() -> Path:

@@ -5,7 +5,7 @@ import tempfile
 
 import numpy as np
 
-from . import boardrun, outdir
+from . import boardrun, outdir, report
 from .version import __version__
 from .export import export as do_export
 
@@ -33,7 +33,8 @@ def export_project(model, out_dir, name, board, data, force, n: int = 4):
         files = boardrun.project_files(exp, b, x.reshape(len(x), -1), None if expected is None
                                        else expected.reshape(len(x), -1))
     manifest = {"larq2mcu": __version__, "name": name, "model_hash": exp.model_hash, "board": b.name,
-                "arena_size": exp.plan.arena_size}
+                "arena_size": exp.plan.arena_size,
+                "report": report.report_entry(exp.lowered)}    # `larq2mcu report`
     outdir.write_atomic(out_dir, files, manifest, force=force)
     return exp, files, b
 

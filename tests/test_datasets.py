@@ -230,3 +230,33 @@ def test_real_fashion_mnist():
                        f"{D.FASHION_MNIST_DEBIAN_DIR} (apt-get install dataset-fashion-mnist)")
     assert ds.x_train.shape == (60000, 28, 28) and ds.x_test.shape == (10000, 28, 28)
     assert np.bincount(ds.y_train).tolist() == [6000] * 10
+
+
+def test_mnist_search_has_no_repository_path_when_installed(tmp_path, monkeypatch):
+    """An installed package (no pyproject.toml beside it) looks only in the per-user data folder
+    (then the Keras cache); the error names $LARQ2MCU_MNIST_DIR and that folder."""
+    fake = tmp_path / "site-packages" / "larq2mcu" / "datasets.py"
+    fake.parent.mkdir(parents=True)
+    monkeypatch.setattr(D, "__file__", str(fake))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+    monkeypatch.delenv(D.MNIST_ENV, raising=False)
+    assert D._mnist_candidates() == [tmp_path / "xdg" / "larq2mcu" / "mnist"]
+    with pytest.raises(DataError) as e:
+        D.load("mnist")
+    assert D.MNIST_ENV in str(e.value) and str(tmp_path / "xdg" / "larq2mcu" / "mnist") in str(e.value)
+    rng = np.random.default_rng(2)
+    x, y = _fake(5, rng, (28, 28))
+    (tmp_path / "xdg" / "larq2mcu" / "mnist").mkdir(parents=True)
+    _write_idx(tmp_path / "xdg" / "larq2mcu" / "mnist", "t10k-images-idx3-ubyte", x, True)
+    _write_idx(tmp_path / "xdg" / "larq2mcu" / "mnist", "t10k-labels-idx1-ubyte", y, True)
+    assert len(D.load("mnist").x_test) == 5
+
+
+def test_npz_float_data_keep_their_scale(tmp_path):
+    """Float .npz data within [-1, 1] have full scale 1.0 (not 255); 8-bit-valued floats keep 255."""
+    x = np.random.default_rng(3).uniform(-1, 1, (4, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "a.npz", x=x, y=np.arange(4))
+    np.savez(tmp_path / "b.npz", x=(x + 1) * 127.5, y=np.arange(4))
+    assert D.load_npz(tmp_path / "a.npz").max_value == 1.0 and D.load_npz(tmp_path / "b.npz").max_value == 255
+    np.testing.assert_allclose(D.load_npz(tmp_path / "a.npz").inputs("unit")[1][..., 0], x)

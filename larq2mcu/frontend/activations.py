@@ -68,7 +68,7 @@ def sign_layer(b: Builder, layer, inputs):
 
 
 @register(lambda keras, lq: [lq.quantizers.SteTern, lq.quantizers.DoReFa, lq.quantizers.MagnitudeAwareSign,
-                             lq.quantizers.SteHeaviside, lq.quantizers.NoOp])
+                             lq.quantizers.SteHeaviside, lq.quantizers.NoOp], supported=False)
 def other_quantizer_layer(b: Builder, layer, inputs):
     """Non-sign quantizers change forward values; reject them instead of mis-exporting."""
     raise UnsupportedQuantizerError(

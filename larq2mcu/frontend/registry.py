@@ -13,14 +13,17 @@ import numpy as np
 from .. import ir
 from ..errors import UnsupportedLayerError
 
-_REGISTRY: list = []          # (classes_getter, handler)
+_REGISTRY: list = []          # (classes_getter, handler, supported)
 _RESOLVED: dict | None = None
+_SUPPORTED: set = set()       # class names listed as supported (not those registered to be rejected)
 
 
-def register(classes: Callable):
-    """Decorator: `classes(keras, lq)` returns the layer classes the handler accepts."""
+def register(classes: Callable, supported: bool = True):
+    """Decorator: `classes(keras, lq)` returns the layer classes the handler accepts.
+    `supported=False` marks a handler that only raises a precise error for those classes, so
+    they are not offered as supported in the message for an unknown layer."""
     def deco(fn):
-        _REGISTRY.append((classes, fn))
+        _REGISTRY.append((classes, fn, supported))
         return fn
     return deco
 
@@ -33,13 +36,14 @@ def handler_for(layer):
         from .._tf import tf_modules
         _, keras, lq = tf_modules()
         _RESOLVED = {}
-        for getter, fn in _REGISTRY:
+        for getter, fn, supported in _REGISTRY:
             for cls in getter(keras, lq):
                 _RESOLVED[cls] = fn
+                if supported:
+                    _SUPPORTED.add(cls.__name__)
     fn = _RESOLVED.get(type(layer))
     if fn is None:
-        raise UnsupportedLayerError(layer.name, type(layer).__name__,
-                                    supported=sorted({c.__name__ for c in _RESOLVED}))
+        raise UnsupportedLayerError(layer.name, type(layer).__name__, supported=sorted(_SUPPORTED))
     return fn
 
 

@@ -23,12 +23,22 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elftools.elf.elffile import ELFFile
-
+from ..errors import ToolchainMissingError
 from ..paths import firmware_dir
 from .run import qemu_command
 
 _PLUGIN: Path | None = None
+
+
+def _elffile():
+    """pyelftools' ELFFile, imported on first use: it is an extra (`larq2mcu[bench]`), not a
+    dependency of the exporter."""
+    try:
+        from elftools.elf.elffile import ELFFile
+    except ImportError:
+        raise ToolchainMissingError("the instruction counter reads ELF symbols with pyelftools, which is "
+                                    "not installed: pip install 'larq2mcu[bench]' (or pip install pyelftools)") from None
+    return ELFFile
 
 
 @dataclass
@@ -44,7 +54,7 @@ class Symbols:
 
     def __init__(self, elf: Path):
         with open(elf, "rb") as f:
-            e = ELFFile(f)
+            e = _elffile()(f)
             st = e.get_section_by_name(".symtab")
             funcs, self.values = {}, {}
             for s in st.iter_symbols():
