@@ -3,6 +3,7 @@ choice, the board table, progress display and the report of any export folder.""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import zipfile
 from pathlib import Path
 
@@ -153,4 +154,9 @@ def merge_agreements(parts):
         ag.class_mismatches += a.class_mismatches
         ag.ties += a.ties
     ag.argmax_agreement = sum(a.argmax_agreement * a.n for a in parts) / n if n else 1.0
+    if all(a.issues is not None for a in parts):        # classified: sample numbers across chunks
+        start, ag.issues = 0, []
+        for a in parts:
+            ag.issues += [dataclasses.replace(i, sample=i.sample + start) for i in a.issues]
+            start += a.n
     return ag

@@ -35,6 +35,12 @@ class Agreement:
     outputs_within_tol: bool = True
     class_mismatches: int = 0       # argmax differs where Keras' top two are further apart than tolerance
     ties: int = 0                   # argmax differs, but Keras' top two are within float tolerance
+    issues: list | None = None      # every disagreeing sample, classified (see `classify`); None: not classified
+
+    @property
+    def failures(self) -> list:
+        """The disagreements no float rounding explains (issues of kind "failure")."""
+        return [i for i in self.issues or () if i.kind == "failure"]
 
     @property
     def bit_mismatches(self) -> int:
@@ -43,8 +49,13 @@ class Agreement:
 
     @property
     def ok(self) -> bool:
-        """Agreement: no bit mismatch, outputs within FLOAT_ATOL + FLOAT_RTOL·|keras|, and no class
-        mismatch outside near-ties."""
+        """Agreement. Classified (`issues` set, as `compare` does): every disagreeing sample is
+        explained by float rounding (a sign within rounding of zero, a near tie, an output within
+        the derived bound) or by Keras itself (inf/NaN, flushed subnormal inputs). Unclassified:
+        no bit mismatch, outputs within FLOAT_ATOL + FLOAT_RTOL·|keras|, no class mismatch
+        outside near-ties."""
+        if self.issues is not None:
+            return not self.failures
         return self.bit_mismatches == 0 and self.outputs_within_tol and self.class_mismatches == 0
 
     def summary(self) -> str:
@@ -57,6 +68,12 @@ class Agreement:
         lines.append(f"output max |Δ| = {self.max_abs_diff:.3g} (tolerance {FLOAT_ATOL:g} + {FLOAT_RTOL:g}·|y|)")
         lines.append(f"argmax agreement = {100 * self.argmax_agreement:.2f} %"
                      + (f" ({self.ties} near-ties: Keras' top two within float tolerance)" if self.ties else ""))
+        if self.issues:
+            kinds = {k: sum(i.kind == k for i in self.issues) for k in (*BENIGN, "failure")}
+            lines.append(f"disagreeing samples: {len(self.issues)} = " + ", ".join(
+                f"{k.replace('_', ' ')} {v}" for k, v in kinds.items() if v) + " (only failures count)")
+            for i in self.failures[:5]:
+                lines.append(f"  REAL MISMATCH sample {i.sample}: {i.detail}")
         lines.append("AGREE" if self.ok else "DISAGREE")
         return "\n".join(lines)
 
@@ -123,11 +140,12 @@ def run_comparison(exp, host, x, check_intermediates: bool = True, bits_only: bo
 
 def compare(exp, host, x, check_intermediates: bool = True) -> Agreement:
     """Host C vs Keras on x: bits identical at every binary tensor, outputs within the float
-    tolerance, classes equal except near ties (see the module docstring)."""
+    tolerance, classes equal except near ties (see the module docstring); every disagreeing sample
+    classified (`classify`), so that only real mismatches fail."""
     c = run_comparison(exp, host, x, check_intermediates)
     g = exp.graph
     y_c, y_k = c.y_c, c.y_k
-    ag = Agreement(n=c.n)
+    ag = Agreement(n=c.n, issues=classify(exp, c, x))
     d = np.abs(y_c.astype(np.float64) - y_k)
     ag.max_abs_diff = float(d.max()) if d.size else 0.0
     ag.outputs_within_tol = bool(np.all(d <= FLOAT_ATOL + FLOAT_RTOL * np.abs(y_k)))
@@ -148,3 +166,120 @@ def compare(exp, host, x, check_intermediates: bool = True) -> Agreement:
             k = c.keras[t]
             ag.float_tensors[t] = (float(np.max(np.abs(c.inter[t] - k))) if k.size else 0.0, label)
     return ag
+
+
+# ------------------------------------------------------------------ classifying disagreements
+@dataclass
+class SampleIssue:
+    """One sample that disagrees, and why: rounding_flip (a sign within float rounding of 0),
+    near_tie (argmax of two logits closer than rounding), float_rounding (output beyond the fixed
+    tolerance but within the derived bound), nonfinite (Keras computed inf/NaN), known_subnormal
+    (TF flushes subnormal inputs), or failure (a real mismatch)."""
+    sample: int
+    kind: str
+    detail: str
+
+
+BENIGN = ("rounding_flip", "near_tie", "float_rounding", "nonfinite", "known_subnormal")
+
+
+def _presign_sources(src: ir.Graph) -> dict:
+    """Keras layer → the frontend F32 tensor whose sign Keras takes for that layer's bits."""
+    ident, presign = {}, {}
+    for t, tt in src.tensors.items():
+        if tt.origin is None:
+            continue
+        if tt.dtype == ir.F32 and tt.origin.transform == "identity":
+            ident[tt.origin.layer] = t
+        elif tt.dtype == ir.BITS:
+            p = src.producer(t)
+            if isinstance(p, ir.Quantize) and src.tensors[p.inputs[0]].dtype == ir.F32:
+                presign[tt.origin.layer] = p.inputs[0]
+    return {**presign, **ident}
+
+
+def _classify_bits(g, bnd, pre, t, m_s, s, j) -> SampleIssue:
+    layer = g.tensors[t].origin.layer
+    idx = np.flatnonzero(m_s)
+    src_t = pre.get(layer)
+    where = f"{layer} ({len(idx)}/{m_s.size} bits)"
+    if src_t is None or bnd[src_t][0][j].size != m_s.size:
+        return SampleIssue(s, "failure", f"bits differ at {where}; no float pre-sign value to explain it")
+    v = bnd[src_t][0][j].reshape(-1)[idx]
+    e = bnd[src_t][1][j].reshape(-1)[idx]
+    ok = np.abs(v) <= e * (1 + 1e-6)
+    if ok.all():
+        return SampleIssue(s, "rounding_flip", f"{where}: |v| ≤ e (max |v| {np.abs(v).max():.3g}, "
+                                               f"bound {e.max():.3g})")
+    k = int(np.argmin(ok))
+    return SampleIssue(s, "failure", f"bits differ at {where}: exact pre-sign value {v[k]:.6g} is beyond "
+                                     f"the rounding bound {e[k]:.3g}")
+
+
+def classify(exp, c: Comparison, x) -> list:
+    """Every disagreeing sample of comparison `c` (inputs x), classified (SampleIssue kinds).
+
+    A bit mismatch is judged at the FIRST mismatching binary tensor in execution order: it is a
+    rounding flip when the exact pre-sign value v of every differing bit satisfies |v| ≤ e, e the
+    float32 rounding bound of larq2mcu/rounding.py (both sides lie within e of v, so either sign
+    is right); later mismatches of that sample are its consequence. Outputs beyond the fixed
+    tolerance are float rounding when within the derived bound 2e; an argmax difference is a near
+    tie when Keras' two logits are within their bounds. Bounds are computed for the disagreeing
+    samples only (the source graph in float64)."""
+    n = c.n
+    g, src = exp.graph, exp.source_graph
+    tensors = [t for t in c.tensors if t in c.mism]
+    yc, yk = c.y_c.reshape(n, -1).astype(np.float64), c.y_k.reshape(n, -1).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        d = np.abs(yc - yk)
+        same_nonfinite = (np.isnan(yc) & np.isnan(yk)) | (np.isinf(yk) & (yc == yk))
+        out_ok = ((d <= FLOAT_ATOL + FLOAT_RTOL * np.abs(yk)) | same_nonfinite).all(axis=1)
+    classes = yc.shape[1] > 1
+    arg_ok = (yc.argmax(1) == yk.argmax(1)) if classes else np.ones(n, bool)
+    bits_ok = np.ones(n, bool)
+    for t in tensors:
+        bits_ok &= ~c.mism[t].any(axis=1)
+    bad = np.flatnonzero(~(bits_ok & out_ok & arg_ok))
+    if not len(bad):
+        return []
+    x = np.asarray(x, np.float32)
+    nonfinite_k = ~np.isfinite(yk).all(axis=1)
+    for v in c.keras_raw.values():
+        v = np.asarray(v)
+        if v.dtype.kind == "f":
+            nonfinite_k |= ~np.isfinite(v.reshape(n, -1)).all(axis=1)
+    xa = np.abs(x.reshape(n, -1))
+    subnormal = ((xa > 0) & (xa < np.finfo(np.float32).tiny)).any(axis=1)
+    from . import rounding
+    bnd = rounding.propagate(src, x[bad])
+    pre = _presign_sources(src)
+    _, e_out = bnd[src.outputs[0]]
+    e_out = e_out.reshape(len(bad), -1)
+    issues = []
+    for j, s in enumerate(bad):
+        s = int(s)
+        first = next((t for t in tensors if c.mism[t][s].any()), None)
+        if subnormal[s]:
+            issues.append(SampleIssue(s, "known_subnormal", "input holds subnormals (TF flushes them to 0)"))
+        elif nonfinite_k[s]:
+            if first is None and not out_ok[s] and not np.isfinite(yc[s][np.isfinite(yk[s])]).all():
+                issues.append(SampleIssue(s, "failure", "C output non-finite where Keras' is finite"))
+            else:
+                issues.append(SampleIssue(s, "nonfinite", "Keras computed inf/NaN in this sample"))
+        elif first is not None:
+            issues.append(_classify_bits(g, bnd, pre, first, c.mism[first][s], s, j))
+        elif not out_ok[s]:
+            within = bool(np.all(d[s] <= 2 * e_out[j] + 1e-30))
+            k = int(np.argmax(d[s] - (FLOAT_ATOL + FLOAT_RTOL * np.abs(yk[s]))))
+            what = (f"output |Δ| = {d[s][k]:.3g} at |y| = {abs(yk[s][k]):.3g} > verify tolerance, "
+                    f"{'within' if within else 'BEYOND'} the derived rounding bound {2 * e_out[j][k]:.3g}")
+            issues.append(SampleIssue(s, "float_rounding" if within else "failure", what))
+        else:
+            a, b = int(np.argmax(yc[s])), int(np.argmax(yk[s]))
+            gap = abs(yk[s][a] - yk[s][b])
+            if gap <= 2 * (e_out[j][a] + e_out[j][b]) + 1e-30:
+                issues.append(SampleIssue(s, "near_tie", f"argmax {a} vs {b}, Keras gap {gap:.3g}"))
+            else:
+                issues.append(SampleIssue(s, "failure", f"argmax {a} (C) vs {b} (Keras), Keras gap {gap:.3g} "
+                                          f"> rounding bound {2 * (e_out[j][a] + e_out[j][b]):.3g}"))
+    return issues

@@ -1,4 +1,5 @@
-"""Export one model, build it on the host, run it against Keras, and classify every disagreement.
+"""Export one model, build it on the host, run it against Keras, and classify every disagreement
+(the classifier is verify.classify, shared with `larq2mcu verify`).
 
 Pass criteria (per input sample), as in verify.compare: every binary intermediate that has a Keras
 origin is bit-identical, the output is within verify's FLOAT_ATOL + FLOAT_RTOL·|y|, and the argmax
@@ -43,17 +44,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import host as _host
-from .. import ir, rounding
-from ..verify import FLOAT_ATOL, FLOAT_RTOL, run_comparison
-
-
-@dataclass
-class SampleIssue:
-    """One classified disagreement: input sample index (−1: the whole model, e.g. a kernel variant
-    differing from ref), its kind (see the module docstring) and a human-readable detail."""
-    sample: int
-    kind: str           # rounding_flip | near_tie | float_rounding | nonfinite | known_subnormal | failure
-    detail: str
+from .. import ir
+from ..verify import SampleIssue, classify, run_comparison
 
 
 @dataclass
@@ -145,21 +137,6 @@ def release(host) -> None:
             pass
 
 
-def _presign_sources(src: ir.Graph) -> dict:
-    """Keras layer → the frontend F32 tensor whose sign Keras takes for that layer's bits."""
-    ident, presign = {}, {}
-    for t, tt in src.tensors.items():
-        if tt.origin is None:
-            continue
-        if tt.dtype == ir.F32 and tt.origin.transform == "identity":
-            ident[tt.origin.layer] = t
-        elif tt.dtype == ir.BITS:
-            p = src.producer(t)
-            if isinstance(p, ir.Quantize) and src.tensors[p.inputs[0]].dtype == ir.F32:
-                presign[tt.origin.layer] = p.inputs[0]
-    return {**presign, **ident}
-
-
 def ir_coverage(g: ir.Graph) -> Counter:
     """Count of ops per kind as "ir:<Kind>", with +threshold / +or_mask / +pad_one and [fn] for
     Activation appended where they apply."""
@@ -180,89 +157,24 @@ def ir_coverage(g: ir.Graph) -> Counter:
 
 def compare(exp, host, x, per_sample_keras: bool = False) -> tuple:
     """Return (issues, stats) for batch x; see the module docstring for the classification.
-    The C-vs-Keras material comes from verify.run_comparison (the one comparison path); this adds
-    the rounding bounds of larq2mcu/rounding.py on top."""
-    g, src = exp.graph, exp.source_graph
+    The C-vs-Keras material comes from verify.run_comparison and the classification from
+    verify.classify (the one comparison path, shared with `larq2mcu verify`); this adds the
+    campaign's counters."""
     c = run_comparison(exp, host, x, bits_only=True, per_sample_keras=per_sample_keras)
-    tensors, mism, ko, y_c, y_k, n = c.tensors, c.mism, c.keras_raw, c.y_c, c.y_k, c.n
+    tensors, mism, y_c, y_k, n = c.tensors, c.mism, c.y_c, c.y_k, c.n
     stats = Counter(bit_tensors=len(tensors))
     for t in tensors:
         stats["bits_compared"] += mism[t].size
         stats["mismatched_bits"] += int(mism[t].sum())
-    nonfinite_k = ~np.isfinite(y_k.reshape(n, -1)).all(axis=1)
-    for v in ko.values():
-        v = np.asarray(v)
-        if v.dtype.kind == "f":
-            nonfinite_k |= ~np.isfinite(v.reshape(n, -1)).all(axis=1)
-    bnd = rounding.propagate(src, x)
-    pre = _presign_sources(src)
-    v_out, e_out = bnd[src.outputs[0]]
-    v_out, e_out = v_out.reshape(n, -1), e_out.reshape(n, -1)
-    yc, yk = y_c.reshape(n, -1).astype(np.float64), y_k.reshape(n, -1).astype(np.float64)
+    issues = classify(exp, c, x)
     with np.errstate(invalid="ignore"):
-        d = np.abs(yc - yk)
-        same_nonfinite = (np.isnan(yc) & np.isnan(yk)) | (np.isinf(yk) & (yc == yk))
-        out_ok = (d <= FLOAT_ATOL + FLOAT_RTOL * np.abs(yk)) | same_nonfinite
-    classes = yc.shape[1] > 1
-    xa = np.abs(np.asarray(x, np.float32).reshape(n, -1))
-    subnormal = ((xa > 0) & (xa < np.finfo(np.float32).tiny)).any(axis=1)
-    issues = []
-    for s in range(n):
-        first = next((t for t in tensors if mism[t][s].any()), None)
-        bad_out = not out_ok[s].all()
-        bad_arg = classes and int(np.argmax(yc[s])) != int(np.argmax(yk[s]))
-        if first is None and not bad_out and not bad_arg:
-            continue
-        if subnormal[s]:
-            issues.append(SampleIssue(s, "known_subnormal", "input holds subnormals (TF flushes them to 0)"))
-            continue
-        if nonfinite_k[s]:
-            if first is None and bad_out and not np.isfinite(yc[s][np.isfinite(yk[s])]).all():
-                issues.append(SampleIssue(s, "failure", "C output non-finite where Keras' is finite"))
-            else:
-                issues.append(SampleIssue(s, "nonfinite", "Keras computed inf/NaN in this sample"))
-            continue
-        if first is not None:
-            issues.append(_classify_bits(g, src, bnd, pre, first, mism[first][s], s))
-            continue
-        if bad_out:
-            within = bool(np.all(d[s] <= 2 * e_out[s] + 1e-30))
-            j = int(np.argmax(d[s] - (FLOAT_ATOL + FLOAT_RTOL * np.abs(yk[s]))))
-            what = (f"output |Δ| = {d[s][j]:.3g} at |y| = {abs(yk[s][j]):.3g} > verify tolerance, "
-                    f"{'within' if within else 'BEYOND'} the derived rounding bound {2 * e_out[s][j]:.3g}")
-            issues.append(SampleIssue(s, "float_rounding" if within else "failure", what))
-            continue
-        a, b = int(np.argmax(yc[s])), int(np.argmax(yk[s]))
-        gap = abs(yk[s][a] - yk[s][b])
-        if gap <= 2 * (e_out[s][a] + e_out[s][b]) + 1e-30:
-            issues.append(SampleIssue(s, "near_tie", f"argmax {a} vs {b}, Keras gap {gap:.3g}"))
-        else:
-            issues.append(SampleIssue(s, "failure", f"argmax {a} (C) vs {b} (Keras), Keras gap {gap:.3g} "
-                                      f"> rounding bound {2 * (e_out[s][a] + e_out[s][b]):.3g}"))
+        d = np.abs(y_c.reshape(n, -1).astype(np.float64) - y_k.reshape(n, -1).astype(np.float64))
     clean = np.ones(n, bool)
     clean[[i.sample for i in issues]] = False
     dc = d[clean]
     fin = np.isfinite(dc)
     stats["max_abs_diff"] = float(dc[fin].max()) if fin.any() else 0.0     # over agreeing samples
     return issues, stats
-
-
-def _classify_bits(g, src, bnd, pre, t, m_s, s) -> SampleIssue:
-    layer = g.tensors[t].origin.layer
-    idx = np.flatnonzero(m_s)
-    src_t = pre.get(layer)
-    where = f"{layer} ({len(idx)}/{m_s.size} bits)"
-    if src_t is None or bnd[src_t][0][s].size != m_s.size:
-        return SampleIssue(s, "failure", f"bits differ at {where}; no float pre-sign value to explain it")
-    v = bnd[src_t][0][s].reshape(-1)[idx]
-    e = bnd[src_t][1][s].reshape(-1)[idx]
-    ok = np.abs(v) <= e * (1 + 1e-6)
-    if ok.all():
-        return SampleIssue(s, "rounding_flip", f"{where}: |v| ≤ e (max |v| {np.abs(v).max():.3g}, "
-                                                f"bound {e.max():.3g})")
-    j = int(np.argmin(ok))
-    return SampleIssue(s, "failure", f"bits differ at {where}: exact pre-sign value {v[j]:.6g} is beyond "
-                                     f"the rounding bound {e[j]:.3g}")
 
 
 # Optimized variants exported next to `ref` (by seed mod 3: hs, the carry-save engine; builtin,
