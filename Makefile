@@ -45,7 +45,7 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 fuzz: $(STAMP)
-	$(PY) -m larq2mcu.fuzz --models $(N)
+	$(PY) -m larq2mcu.dev.fuzz --models $(N)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -122,7 +122,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(HERE))
     args = ap.parse_args(argv)
     import larq2mcu
-    from larq2mcu import boardrun, boards, zoo
+    from larq2mcu import boardrun, boards
+    from larq2mcu.dev import zoo
     from larq2mcu._tf import tf_modules
     from larq2mcu.errors import BoardError
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from _common import finish, parse_args, train
 
-from larq2mcu import datasets, zoo
+from larq2mcu import datasets
+from larq2mcu.dev import zoo
 
 MODELS = ("densenet_tiny", "bireal_tiny")
 

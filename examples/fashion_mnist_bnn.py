@@ -14,7 +14,8 @@ import sys
 
 from _common import finish, parse_args, train
 
-from larq2mcu import datasets, zoo
+from larq2mcu import datasets
+from larq2mcu.dev import zoo
 from larq2mcu.errors import DataError
 
 

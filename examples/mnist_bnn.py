@@ -12,7 +12,8 @@ import sys
 
 from _common import finish, parse_args, train
 
-from larq2mcu import datasets, zoo
+from larq2mcu import datasets
+from larq2mcu.dev import zoo
 
 
 def main(argv=None) -> int:

@@ -185,8 +185,8 @@ def demo(args):
 @main.command(**_PASSTHROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def fuzz(args):
-    """Random-model fuzzing campaign (= python -m larq2mcu.fuzz; --help for options)."""
-    from .fuzz.__main__ import main as fuzz_main
+    """Random-model fuzzing campaign (= python -m larq2mcu.dev.fuzz; --help for options)."""
+    from .dev.fuzz.__main__ import main as fuzz_main
     sys.exit(fuzz_main(list(args)))
 
 

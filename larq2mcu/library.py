@@ -18,21 +18,17 @@ built with real flags, does not need.
 """
 from __future__ import annotations
 
-import jinja2
-
-from . import __version__
+from . import templating
 from .errors import BoardError
+from .version import __version__
 
 FLAGS = ("-std=c99", "-ffp-contract=off", "-fno-strict-aliasing")
 FLAG_REASONS = ("no fused multiply-add, so float results match the host bit for bit; the arena is "
                 "read as floats and as packed words")
 
 
-def _env() -> jinja2.Environment:
-    from .paths import templates_dir
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True, autoescape=False)
+def _env():
+    return templating.environment()
 
 
 def _ctx(name: str, files, variant: str) -> dict:
@@ -51,7 +47,8 @@ def library_files(name: str, files, variant: str) -> dict:
 
 def arduino_layout(name: str, files, variant: str) -> dict:
     """{path: text} of the Arduino IDE library: library.properties, an example sketch and
-    src/<every C file>, each .c file prefixed with the flag pragmas. `files` is the flat export (model + runtime + build files)."""
+    src/<every C file>, each .c file prefixed with the flag pragmas. `files` is the flat export
+    (model + runtime + build files)."""
     env, ctx = _env(), _ctx(name, files, variant)
     prelude = env.get_template("arduino_prelude.c.j2").render(ctx)
     out = {"library.properties": env.get_template("library.properties.j2").render(ctx),

@@ -53,7 +53,7 @@ def pooling_mix():
 def seed_mixed():
     """The seed paper: image binarized, two binary 3x3 valid convs, avg-pool + re-binarize,
     flatten 576, dense 120 sigmoid, dense 10 softmax."""
-    from larq2mcu import zoo
+    from larq2mcu.dev import zoo
     return zoo.seed_mixed_cnn()
 
 
@@ -109,7 +109,7 @@ CASES = {
 
 
 def build(case: str, seed: int = 0):
-    from larq2mcu import zoo
+    from larq2mcu.dev import zoo
     keras.utils.set_random_seed(seed)
     m = CASES[case]()
     zoo.randomize_bn(m, seed=seed)

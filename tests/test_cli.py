@@ -23,7 +23,8 @@ def model_path(tmp_path_factory, tfm):
                           keras.layers.BatchNormalization(), keras.layers.Flatten(),
                           lq.layers.QuantDense(10, **kw), keras.layers.BatchNormalization(),
                           keras.layers.Activation("softmax")])
-    from larq2mcu import datasets, zoo
+    from larq2mcu import datasets
+from larq2mcu.dev import zoo
     ds = datasets.load_digits()
     xtr, _ = ds.inputs()
     zoo.train(m, xtr, ds.y_train, epochs=2)

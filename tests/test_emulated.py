@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import larq2mcu
-from larq2mcu import boardrun, boards, datasets, targets, zoo
+from larq2mcu import boardrun, boards, datasets, targets
+from larq2mcu.dev import zoo
 from larq2mcu.verify import compare
 
 ALL = boards.load_boards()

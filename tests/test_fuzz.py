@@ -1,4 +1,4 @@
-"""A fixed-seed sample of the differential fuzzer (larq2mcu.fuzz): random supported models, the
+"""A fixed-seed sample of the differential fuzzer (larq2mcu.dev.fuzz): random supported models, the
 exported C against Keras on 100 awkward + random + real inputs each. Zero failures; rounding flips
 (signs after float layers within float32 rounding of 0) are allowed and counted. Sized for ≤ 90 s
 on 2 cores; the long campaign's figures are in docs/FUZZ.md."""
@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from larq2mcu import fuzz
+from larq2mcu.dev import fuzz
 from larq2mcu import rounding as bounds
-from larq2mcu.fuzz import check, gen
+from larq2mcu.dev.fuzz import check, gen
 
 SAMPLE_MODELS = 36
 SAMPLE_SEED = 10
@@ -89,7 +89,7 @@ def test_bounds_exact_for_integer_float_conv(tfm):
 
 
 def test_cli_writes_json_and_markdown(tmp_path, tfm):
-    from larq2mcu.fuzz.__main__ import main
+    from larq2mcu.dev.fuzz.__main__ import main
     out = tmp_path / "s.json"
     rc = main(["--models", "2", "--seed", "5", "--inputs", "20", "--out", str(out), "--quiet"])
     d = json.loads(out.read_text())

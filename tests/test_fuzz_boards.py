@@ -9,7 +9,7 @@ import pytest
 import larq2mcu
 from larq2mcu import boardrun, boards, targets
 from larq2mcu.errors import BoardError
-from larq2mcu.fuzz import gen, inputs
+from larq2mcu.dev.fuzz import gen, inputs
 
 SEEDS = range(500, 506)
 BOARDS = ["qemu_m4", "qemu_rv32"]

@@ -1,4 +1,4 @@
-"""Minimized disagreements found by larq2mcu.fuzz (docs/FUZZ.md). Each test states the bug; an
+"""Minimized disagreements found by larq2mcu.dev.fuzz (docs/FUZZ.md). Each test states the bug; an
 open bug is marked xfail(strict=True) so that fixing it turns the test into an XPASS failure,
 prompting removal of the marker."""
 from __future__ import annotations

@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 import larq2mcu
-from larq2mcu import paths, zoo
+from larq2mcu import paths
+from larq2mcu.dev import zoo
 from larq2mcu._tf import tf_modules
 
 RUNTIME = paths.runtime_dir()

@@ -11,7 +11,8 @@ import zlib
 import pytest
 
 import larq2mcu
-from larq2mcu import datasets, html_report, report, zoo
+from larq2mcu import datasets, html_report, report
+from larq2mcu.dev import zoo
 from larq2mcu.verify import compare
 
 

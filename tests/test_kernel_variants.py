@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from larq2mcu import boardrun, boards, bits, paths, targets, zoo
+from larq2mcu import boardrun, boards, bits, paths, targets
+
+from larq2mcu.dev import zoo
 from larq2mcu.layout import sliced
 from larq2mcu.host import CFLAGS
 

@@ -143,7 +143,7 @@ def test_every_pass_has_a_fires_test():
 @pytest.mark.parametrize("pass_fn", PIPELINE, ids=lambda p: p.__name__)
 def test_pass_fires(pass_fn):
     case, fired = FIRES[pass_fn.__name__]
-    from larq2mcu import zoo
+    from larq2mcu.dev import zoo
     m = mc.build(case, seed=2) if isinstance(case, str) else zoo.randomize_bn(case(), seed=2)
     before = _upto(frontend.to_ir(m), pass_fn)
     after = pass_fn(before)

@@ -29,7 +29,7 @@ def _macro(text: str, name: str) -> int:
 
 @pytest.fixture(scope="module")
 def model():
-    from larq2mcu import zoo
+    from larq2mcu.dev import zoo
     keras.utils.set_random_seed(3)
     return zoo.randomize_bn(_conv32(), seed=3)
 

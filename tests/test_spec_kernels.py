@@ -277,7 +277,7 @@ def test_generated_code_uses_the_specialized_functions(tmp_path, tfm):
     """An export with an optimized variant calls one static function per binary/w1 layer, with the
     geometry as constants; the `ref` export calls the plain kernels."""
     import larq2mcu
-    from larq2mcu import zoo
+    from larq2mcu.dev import zoo
     _, keras, _ = tfm
     keras.utils.set_random_seed(1)
     m = zoo.randomize_bn(zoo.mnist_bnn(input_shape=(12, 12, 1), num_classes=10), seed=2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from larq2mcu import zoo
+from larq2mcu.dev import zoo
 from larq2mcu._tf import tf_modules
 
 tf, keras, lq = tf_modules()

@@ -16,25 +16,25 @@
 static const l2m_geom gold_g2 = { 11, 11, 8, 5, 5, 8, 3, 3, 2, 2, 0, 0 };
 static const l2m_geom gold_g5 = { 4, 4, 12, 2, 2, 12, 2, 2, 2, 2, 0, 0 };
 
-/* op 1: BinaryConv2D (quant_conv2d_9) — the kernel engine with this layer's sizes as constants */
+/* op 1: BinaryConv2D (quant_conv2d) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op1_conv2d_packed_b32_b32_builtin(const uint32_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out) {
     const l2m_geom g = { 11, 11, 4, 11, 11, 8, 3, 3, 1, 1, 1, 1 };
     l2mi_conv2d_packed(L2M_MODE_BUILTIN, &g, 0, in, w, thr, NULL, out, NULL);
 }
 
-/* op 3: BinaryConv2D (quant_conv2d_10) — the kernel engine with this layer's sizes as constants */
+/* op 3: BinaryConv2D (quant_conv2d_1) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op3_conv2d_packed_b32_f32_builtin(const uint32_t *in, const uint32_t *w, const float *bias, float *out) {
     const l2m_geom g = { 5, 5, 8, 4, 4, 12, 2, 2, 1, 1, 0, 0 };
     l2mi_conv2d_packed(L2M_MODE_BUILTIN, &g, 0, in, w, NULL, bias, NULL, out);
 }
 
-/* op 7: BinaryConv2D (quant_conv2d_11) — the kernel engine with this layer's sizes as constants */
+/* op 7: BinaryConv2D (quant_conv2d_2) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op7_conv2d_packed_b32_f32_builtin(const uint32_t *in, const uint32_t *w, const float *bias, float *out) {
     const l2m_geom g = { 2, 2, 12, 2, 2, 6, 3, 3, 1, 1, 1, 1 };
     l2mi_conv2d_packed(L2M_MODE_BUILTIN, &g, 1, in, w, NULL, bias, NULL, out);
 }
 
-/* op 10: Dense (dense_1) — the kernel engine with this layer's sizes as constants */
+/* op 10: Dense (dense) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op10_dense_f32_f32_builtin(const float *in, const float *w, const float *bias, float *out) {
     l2mi_dense_f32(6, 4, in, w, bias, NULL, NULL, NULL, out);
 }
@@ -49,51 +49,51 @@ int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {
     (void)n_ops;
 
     if (n_ops <= 0) return L2M_OK;
-    /* op 0: Quantize (ste_sign_28) */
+    /* op 0: Quantize (ste_sign) */
     l2m_quantize_f32_b32_ref(121, 4, input, (uint32_t *)(void *)(a + 0));
 
     if (n_ops <= 1) return L2M_OK;
-    /* op 1: BinaryConv2D (quant_conv2d_9) */
+    /* op 1: BinaryConv2D (quant_conv2d) */
     gold_op1_conv2d_packed_b32_b32_builtin((const uint32_t *)(const void *)(a + 0), W->op1_w, W->op1_thr, (uint32_t *)(void *)(a + 488));
 
     if (n_ops <= 2) return L2M_OK;
-    /* op 2: BinaryMaxPool2D (max_pooling2d_4) */
+    /* op 2: BinaryMaxPool2D (max_pooling2d) */
     l2m_maxpool_b32_b32_ref(&gold_g2, W->op2_or_mask, (const uint32_t *)(const void *)(a + 488), (uint32_t *)(void *)(a + 976));
 
     if (n_ops <= 3) return L2M_OK;
-    /* op 3: BinaryConv2D (quant_conv2d_10) */
+    /* op 3: BinaryConv2D (quant_conv2d_1) */
     gold_op3_conv2d_packed_b32_f32_builtin((const uint32_t *)(const void *)(a + 976), W->op3_w, W->op3_bias, (float *)(void *)(a + 0));
 
     if (n_ops <= 4) return L2M_OK;
-    /* op 4: BatchNorm (batch_normalization_15) */
+    /* op 4: BatchNorm (batch_normalization_1) */
     l2m_batchnorm_f32_ref(16, 12, (const float *)(const void *)(a + 0), W->op4_mean, W->op4_scale, W->op4_offset, (float *)(void *)(a + 0));
 
     if (n_ops <= 5) return L2M_OK;
-    /* op 5: AvgPool2D (average_pooling2d_1) */
+    /* op 5: AvgPool2D (average_pooling2d) */
     l2m_avgpool_f32_f32_ref(&gold_g5, (const float *)(const void *)(a + 0), (float *)(void *)(a + 768));
 
     if (n_ops <= 6) return L2M_OK;
-    /* op 6: Quantize (quant_conv2d_11) */
+    /* op 6: Quantize (quant_conv2d_2) */
     l2m_quantize_f32_b32_ref(4, 12, (const float *)(const void *)(a + 768), (uint32_t *)(void *)(a + 96));
 
     if (n_ops <= 7) return L2M_OK;
-    /* op 7: BinaryConv2D (quant_conv2d_11) */
+    /* op 7: BinaryConv2D (quant_conv2d_2) */
     gold_op7_conv2d_packed_b32_f32_builtin((const uint32_t *)(const void *)(a + 96), W->op7_w, W->op7_bias, (float *)(void *)(a + 0));
 
     if (n_ops <= 8) return L2M_OK;
-    /* op 8: Activation (re_lu_1) */
+    /* op 8: Activation (re_lu) */
     l2m_activation_f32_f32_ref(24, L2M_ACT_RELU, (const float *)(const void *)(a + 0), (float *)(void *)(a + 0));
 
     if (n_ops <= 9) return L2M_OK;
-    /* op 9: GlobalAvgPool (global_average_pooling2d_1) */
+    /* op 9: GlobalAvgPool (global_average_pooling2d) */
     l2m_global_avgpool_f32_f32_ref(4, 6, (const float *)(const void *)(a + 0), (float *)(void *)(a + 96));
 
     if (n_ops <= 10) return L2M_OK;
-    /* op 10: Dense (dense_1) */
+    /* op 10: Dense (dense) */
     gold_op10_dense_f32_f32_builtin((const float *)(const void *)(a + 96), W->op10_w, W->op10_bias, (float *)(void *)(a + 0));
 
     if (n_ops <= 11) return L2M_OK;
-    /* op 11: Activation (softmax_1) */
+    /* op 11: Activation (softmax) */
     l2m_softmax_f32_f32_ref(1, 4, (const float *)(const void *)(a + 0), (float *)(void *)(a + 0));
     return L2M_OK;
 }

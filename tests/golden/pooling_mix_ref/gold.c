@@ -25,23 +25,23 @@ int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {
     (void)n_ops;
 
     if (n_ops <= 0) return L2M_OK;
-    /* op 0: Quantize (ste_sign_21) */
+    /* op 0: Quantize (ste_sign) */
     l2m_quantize_f32_b32_ref(121, 4, input, (uint32_t *)(void *)(a + 0));
 
     if (n_ops <= 1) return L2M_OK;
-    /* op 1: BinaryConv2D (quant_conv2d_6) */
+    /* op 1: BinaryConv2D (quant_conv2d) */
     l2m_conv2d_packed_b32_b32_ref(&gold_g1, 0, (const uint32_t *)(const void *)(a + 0), W->op1_w, W->op1_thr, (uint32_t *)(void *)(a + 488));
 
     if (n_ops <= 2) return L2M_OK;
-    /* op 2: BinaryMaxPool2D (max_pooling2d_3) */
+    /* op 2: BinaryMaxPool2D (max_pooling2d) */
     l2m_maxpool_b32_b32_ref(&gold_g2, W->op2_or_mask, (const uint32_t *)(const void *)(a + 488), (uint32_t *)(void *)(a + 976));
 
     if (n_ops <= 3) return L2M_OK;
-    /* op 3: BinaryConv2D (quant_conv2d_7) */
+    /* op 3: BinaryConv2D (quant_conv2d_1) */
     l2m_conv2d_packed_b32_f32_ref(&gold_g3, 0, (const uint32_t *)(const void *)(a + 976), W->op3_w, W->op3_bias, (float *)(void *)(a + 0));
 
     if (n_ops <= 4) return L2M_OK;
-    /* op 4: BatchNorm (batch_normalization_13) */
+    /* op 4: BatchNorm (batch_normalization_1) */
     l2m_batchnorm_f32_ref(16, 12, (const float *)(const void *)(a + 0), W->op4_mean, W->op4_scale, W->op4_offset, (float *)(void *)(a + 0));
 
     if (n_ops <= 5) return L2M_OK;
@@ -49,11 +49,11 @@ int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {
     l2m_avgpool_f32_f32_ref(&gold_g5, (const float *)(const void *)(a + 0), (float *)(void *)(a + 768));
 
     if (n_ops <= 6) return L2M_OK;
-    /* op 6: Quantize (quant_conv2d_8) */
+    /* op 6: Quantize (quant_conv2d_2) */
     l2m_quantize_f32_b32_ref(4, 12, (const float *)(const void *)(a + 768), (uint32_t *)(void *)(a + 96));
 
     if (n_ops <= 7) return L2M_OK;
-    /* op 7: BinaryConv2D (quant_conv2d_8) */
+    /* op 7: BinaryConv2D (quant_conv2d_2) */
     l2m_conv2d_packed_b32_f32_ref(&gold_g7, 1, (const uint32_t *)(const void *)(a + 96), W->op7_w, W->op7_bias, (float *)(void *)(a + 0));
 
     if (n_ops <= 8) return L2M_OK;

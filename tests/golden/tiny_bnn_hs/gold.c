@@ -15,24 +15,24 @@
 /* Arena plan: 288 bytes (lower bound for this op order: 288). */
 static const l2m_geom gold_g2 = { 6, 6, 32, 3, 3, 32, 2, 2, 2, 2, 0, 0 };
 
-/* op 0: Conv2D (quant_conv2d_4) — the kernel engine with this layer's sizes as constants */
+/* op 0: Conv2D (quant_conv2d) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op0_conv2d_w1_f32_b32_hs(const float *in, const uint32_t *w, const float *bias, const float *tau, const int8_t *mode, uint32_t *out) {
     const l2m_geom g = { 6, 6, 1, 6, 6, 32, 3, 3, 1, 1, 1, 1 };
     l2mi_conv_w1(&g, 0x0.0p+0f, in, w, bias, tau, mode, out, NULL);
 }
 
-/* op 1: BinaryConv2D (quant_conv2d_5) — the kernel engine with this layer's sizes as constants */
+/* op 1: BinaryConv2D (quant_conv2d_1) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op1_conv2d_b32_b32_hs(const uint32_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out) {
     const l2m_geom g = { 6, 6, 32, 6, 6, 32, 3, 3, 1, 1, 1, 1 };
     l2mi_conv2d(L2M_MODE_HS, &g, 1, in, w, thr, NULL, out, NULL);
 }
 
-/* op 4: BinaryDense (quant_dense_4) — the kernel engine with this layer's sizes as constants */
+/* op 4: BinaryDense (quant_dense) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op4_dense_b32_b32_hs(const uint32_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out) {
     l2mi_dense(L2M_MODE_HS, 9, 32, 32, in, w, thr, NULL, out, NULL);
 }
 
-/* op 5: BinaryDense (quant_dense_5) — the kernel engine with this layer's sizes as constants */
+/* op 5: BinaryDense (quant_dense_1) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op5_dense_b32_f32_hs(const uint32_t *in, const uint32_t *w, const float *bias, float *out) {
     l2mi_dense(L2M_MODE_HS, 1, 32, 4, in, w, NULL, bias, NULL, out);
 }
@@ -47,35 +47,35 @@ int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {
     (void)n_ops;
 
     if (n_ops <= 0) return L2M_OK;
-    /* op 0: Conv2D (quant_conv2d_4) */
+    /* op 0: Conv2D (quant_conv2d) */
     gold_op0_conv2d_w1_f32_b32_hs(input, W->op0_w, NULL, W->op0_tau, W->op0_mode, (uint32_t *)(void *)(a + 0));
 
     if (n_ops <= 1) return L2M_OK;
-    /* op 1: BinaryConv2D (quant_conv2d_5) */
+    /* op 1: BinaryConv2D (quant_conv2d_1) */
     gold_op1_conv2d_b32_b32_hs((const uint32_t *)(const void *)(a + 0), W->op1_w, W->op1_thr, (uint32_t *)(void *)(a + 144));
 
     if (n_ops <= 2) return L2M_OK;
-    /* op 2: BinaryMaxPool2D (max_pooling2d_2) */
+    /* op 2: BinaryMaxPool2D (max_pooling2d) */
     l2m_maxpool_b32_b32_ref(&gold_g2, NULL, (const uint32_t *)(const void *)(a + 144), (uint32_t *)(void *)(a + 0));
 
     if (n_ops <= 3) return L2M_OK;
-    /* op 3: Reshape (flatten_2) */
+    /* op 3: Reshape (flatten) */
     /* view: same buffer, nothing to do */
 
     if (n_ops <= 4) return L2M_OK;
-    /* op 4: BinaryDense (quant_dense_4) */
+    /* op 4: BinaryDense (quant_dense) */
     gold_op4_dense_b32_b32_hs((const uint32_t *)(const void *)(a + 0), W->op4_w, W->op4_thr, (uint32_t *)(void *)(a + 40));
 
     if (n_ops <= 5) return L2M_OK;
-    /* op 5: BinaryDense (quant_dense_5) */
+    /* op 5: BinaryDense (quant_dense_1) */
     gold_op5_dense_b32_f32_hs((const uint32_t *)(const void *)(a + 40), W->op5_w, NULL, (float *)(void *)(a + 0));
 
     if (n_ops <= 6) return L2M_OK;
-    /* op 6: BatchNorm (batch_normalization_11) */
+    /* op 6: BatchNorm (batch_normalization_3) */
     l2m_batchnorm_f32_ref(1, 4, (const float *)(const void *)(a + 0), W->op6_mean, W->op6_scale, W->op6_offset, (float *)(void *)(a + 0));
 
     if (n_ops <= 7) return L2M_OK;
-    /* op 7: Activation (activation_2) */
+    /* op 7: Activation (activation) */
     l2m_softmax_f32_f32_ref(1, 4, (const float *)(const void *)(a + 0), (float *)(void *)(a + 0));
     return L2M_OK;
 }

@@ -11,6 +11,12 @@ extern "C" {
 
 /* Bytes of scratch memory one inference needs; pass an 8-byte-aligned buffer this large. */
 #define GOLD_ARENA_SIZE 288
+/* Input and output: the float32 values Keras' model.predict takes and returns for one sample,
+ * no batch axis, row-major NHWC: element [y][x][c] of an H x W x C input is at index
+ * (y * W + x) * C + c (the shapes below). Scale inputs exactly as in training: the C computes
+ * what the Keras model computes on the same floats, nothing is rescaled here. A binarizing first
+ * layer (sign quantizer) reads only the sign (x < 0 -> -1, else +1; 0.0 counts as +1), so images
+ * must be centred, e.g. 8-bit pixels p as 2 * p / 255 - 1 (larq2mcu's `--preprocess sym`). */
 /* Number of floats in one input sample / one output (NHWC order, no batch axis). */
 #define GOLD_INPUT_LEN 36
 #define GOLD_OUTPUT_LEN 4

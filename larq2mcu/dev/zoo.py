@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._tf import tf_modules
+from .._tf import tf_modules
 
 
 # Binary input + binary weights, the usual BNN layer arguments (Courbariaux et al. 2016).

@@ -20,7 +20,7 @@ def real_images() -> np.ndarray | None:
     """(N, H, W) float32 in [−1, 1] from MNIST or digits, or None when neither loads (cached)."""
     global _IMAGES
     if _IMAGES is None:
-        from .. import datasets
+        from ... import datasets
         try:
             ds = datasets.load_mnist()
         except Exception:

@@ -1,9 +1,9 @@
 """Differential fuzzing of the exporter: random valid Larq/Keras models, C vs Keras.
 
-    python -m larq2mcu.fuzz --models N --seed S [--out summary.json]
+    python -m larq2mcu.dev.fuzz --models N --seed S [--out summary.json]
 
 Model i of a campaign with seed S is `gen.generate(S * 1_000_003 + i)` (reproducible alone:
-`larq2mcu.fuzz.reproduce(model_seed)`). Each model is exported, built on the host and run on
+`larq2mcu.dev.fuzz.reproduce(model_seed)`). Each model is exported, built on the host and run on
 `inputs.make_inputs` (100 inputs by default) against Keras; `check.py` states the pass criteria
 and how disagreements are classified (rounding flips and near ties are counted separately, they
 are not failures). `run_campaign` returns a `Summary`; `report.py` renders it as JSON/Markdown.
@@ -33,7 +33,7 @@ def model_seed(campaign_seed: int, i: int) -> int:
 def run_one(seed: int, n_inputs: int = 100, builder: FastBuilder | None = None,
             workdir: Path | None = None) -> ModelResult:
     """Generate, export, build and check the model of `seed`."""
-    from .._tf import tf_modules
+    from ..._tf import tf_modules
     _, keras, _ = tf_modules()
     own_b = builder is None
     builder = builder or FastBuilder()

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import ir
-from .._tf import tf_modules
+from ... import ir
+from ..._tf import tf_modules
 from .weights import init_weights
 
 SIGNS = ("ste_sign", "approx_sign", "swish_sign")

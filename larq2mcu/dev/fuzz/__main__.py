@@ -1,4 +1,4 @@
-"""CLI: python -m larq2mcu.fuzz --models N --seed S [--out summary.json] [--markdown FUZZ.md]
+"""CLI: python -m larq2mcu.dev.fuzz --models N --seed S [--out summary.json] [--markdown FUZZ.md]
 
 Prints the summary; writes JSON (--out, default fuzz-summary.json) and Markdown (--markdown,
 default: the JSON path with .md). Exit status 1 on any failure, crash or generator error.
@@ -36,7 +36,7 @@ def _merge(a) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m larq2mcu.fuzz", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m larq2mcu.dev.fuzz", description=__doc__.splitlines()[0])
     p.add_argument("--models", type=int, default=200, help="number of random models (default 200)")
     p.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
     p.add_argument("--inputs", type=int, default=100, help="inputs per model (default 100)")
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
                   flush=True)
 
     s = run_campaign(a.models, a.seed, a.inputs, a.time_limit, progress)
-    s.command = "python -m larq2mcu.fuzz " + " ".join(shlex.quote(x) for x in (argv if argv is not None
+    s.command = "python -m larq2mcu.dev.fuzz " + " ".join(shlex.quote(x) for x in (argv if argv is not None
                                                                                  else sys.argv[1:]))
     print(s.text())
     out = Path(a.out)

@@ -43,9 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import host as _host
-from .. import ir
-from ..verify import SampleIssue, classify, run_comparison
+from ... import host as _host
+from ... import ir
+from ...verify import SampleIssue, classify, run_comparison
 
 
 @dataclass
