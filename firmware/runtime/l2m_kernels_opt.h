@@ -39,7 +39,7 @@
 
 #include <stdint.h>
 
-#include "l2m_kernels.h"
+#include "l2m_types.h"   /* l2m_geom; not l2m_kernels.h, which includes this header */
 
 /* Spelled out one by one (no token pasting) so that tools scanning headers for l2m_*( names,
  * such as larq2mcu.codegen.lower.runtime_kernels(), see every variant. */

@@ -152,8 +152,9 @@ class Lowering:
             return
         fn, moded, slots = engine
         have = {n for n, _, _ in params}
-        call = [*([SPEC_MODES[self.variant]] if moded else []), "&g" if conv else sizes, *tail, "in", "w",
-                *(n if n in have else "NULL" for n in slots), *(("out", "NULL") if bits else ("NULL", "out"))]
+        desc = ("l2m_out_bits(out, thr)" if "thr" in have else "l2m_out_bits_float(out, bias, tau, mode)"
+                if "tau" in have else "l2m_out_float(out, bias)")   # the output descriptor (l2m_types.h)
+        call = [*([SPEC_MODES[self.variant]] if moded else []), "&g" if conv else sizes, *tail, "in", "w", desc]
         wtype = next(a.ctype for a in s.arrays if a.name == f"op{s.index}_w")
         sig = [f"const {'uint32_t' if kind.endswith('_b32') else 'float'} *in", f"const {wtype} *w",
                *(f"const {t} *{n}" for n, t, _ in params), f"{'uint32_t' if bits else 'float'} *out"]
@@ -190,13 +191,13 @@ class Lowering:
             pl = self._arr(s, "planes", "uint32_t", sliced.planes(std, op.threshold.tau, k))
             fname = f"{self.name}_op{s.index}_{kind}_sliced_b32_b32_{self.variant}"
             params = "const uint32_t *in, const uint32_t *w, const uint32_t *planes, uint32_t *out"
-            call, args = [*lead, "planes", "out", "NULL", "NULL", "NULL"], [i, w, pl, o]
+            call, args = [*lead, "NULL", "l2m_out_bits_planes(out, planes)"], [i, w, pl, o]
         else:
             kc = self._arr(s, "kc", "int32_t", sliced.popcounts(std))
             b = self._arr(s, "bias", "float", op.bias) if op.bias is not None else "NULL"
             fname = f"{self.name}_op{s.index}_{kind}_sliced_b32_f32_{self.variant}"
             params = "const uint32_t *in, const uint32_t *w, const int32_t *kc, const float *bias, float *out"
-            call, args = [*lead, "NULL", "NULL", "kc", "bias", "out"], [i, w, kc, b, o]
+            call, args = [*lead, "kc", "l2m_out_float(out, bias)"], [i, w, kc, b, o]
         s.spec = {"fname": fname, "params": params,
                   "body": ([f"const l2m_geom g = {{ {sizes} }};"] if conv else [])
                   + [f"l2mi_{kind}_sliced({', '.join(call)});"]}
