@@ -70,13 +70,15 @@ L2M_INLINE void l2mi_put(int32_t acc, int32_t oc0, int32_t j, l2m_out o, uint32_
     if (o.kind == L2M_OUT_BITS) {
         *cur |= (uint32_t)(acc < o.thr[oc0 + j]) << (uint32_t)j;
     } else if (o.kind == L2M_OUT_FLOAT) {
-        o.f[oc0 + j] = (float)acc + (o.bias ? o.bias[oc0 + j] : 0.0f);
+        float *const f = o.f;   /* the caller's array (a by-value copy of the pointer, not of the data) */
+        f[oc0 + j] = (float)acc + (o.bias ? o.bias[oc0 + j] : 0.0f);
     }
 }
 
 /* The word of threshold bits of block oc0 (L2M_OUT_BITS only). */
 L2M_INLINE void l2mi_put_word(l2m_out o, int32_t oc0, uint32_t cur) {
-    if (o.kind == L2M_OUT_BITS) o.bits[oc0 / 32] = cur;
+    uint32_t *const bits = o.bits;
+    if (o.kind == L2M_OUT_BITS) bits[oc0 / 32] = cur;
 }
 
 /* Every output channel of one window (one output pixel, written through o), in order, threshold

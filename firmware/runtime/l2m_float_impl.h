@@ -38,7 +38,8 @@ L2M_INLINE void l2mi_f32_put(float acc, int32_t oc, l2m_out o) {
     if (o.kind == L2M_OUT_BITS_FLOAT) {
         if (l2m_float_threshold_bit(acc, o.tau[oc], o.mode[oc])) l2m_set_bit(o.bits, oc);
     } else if (o.kind == L2M_OUT_FLOAT) {
-        o.f[oc] = acc;
+        float *const f = o.f;   /* the caller's array (a by-value copy of the pointer, not of the data) */
+        f[oc] = acc;
     }
 }
 
