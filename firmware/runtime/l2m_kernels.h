@@ -112,12 +112,13 @@ void l2m_repack_b32_ref(int32_t in_c, int32_t out_groups, int32_t out_c, const u
 /* w: HWIO (k_h x k_w x in_c x out_c); taps outside the image read pad_value. bias may be NULL. */
 void l2m_conv2d_f32_f32_ref(const l2m_geom *g, float pad_value, const float *in, const float *w,
                             const float *bias, float *out);
-/* w: in_n x out_n (Keras layout). */
+/* w: in_n x out_n (Keras layout); bias may be NULL. */
 void l2m_dense_f32_f32_ref(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,
                            float *out);
 /* The same sums (bias included) thresholded per output channel into bits (b32 layout):
  * mode 0: bit = x < tau; 1: bit = -x < tau; 2: bit = 0; 3: bit = 1  (BN + sign folded, exact
- * against Keras' own BN for the given float sum; see larq2mcu/frontend/float_threshold.py). */
+ * against Keras' own BN for the given float sum; see larq2mcu/frontend/float_threshold.py).
+ * tau and mode: out_c values each, never NULL; bias may be NULL. */
 static inline int32_t l2m_float_threshold_bit(float x, float tau, int8_t mode) {
     switch (mode) {
         case 0: return x < tau;
@@ -143,14 +144,17 @@ void l2m_dense_w1_f32_f32_ref(int32_t in_n, int32_t out_n, const float *in, cons
                               float *out);
 void l2m_dense_w1_f32_b32_ref(int32_t in_n, int32_t out_n, const float *in, const uint32_t *w, const float *bias,
                               const float *tau, const int8_t *mode, uint32_t *out);
-/* y = (x - mean[c]) * scale[c] + offset[c] over `pixels` runs of c channels; out may alias in. */
+/* y = (x - mean[c]) * scale[c] + offset[c] over `pixels` runs of c channels; out == in allowed
+ * (in place: each element is read before it is written). */
 void l2m_batchnorm_f32_ref(int32_t pixels, int32_t c, const float *in, const float *mean, const float *scale,
                            const float *offset, float *out);
-/* Taps outside the image are ignored; average divides by the taps inside (Keras 'same'). */
+/* Taps outside the image are ignored; average divides by the taps inside (Keras 'same'); every
+ * window has at least one tap inside. out_c == in_c. */
 void l2m_maxpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out);
 void l2m_avgpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out);
+/* Per channel, the mean over `pixels` (>= 1) runs of c values: out holds c floats. */
 void l2m_global_avgpool_f32_f32_ref(int32_t pixels, int32_t c, const float *in, float *out);
-/* Element-wise; out may alias a or b. */
+/* Element-wise; out == a and/or out == b allowed (in place). */
 void l2m_add_f32_f32_ref(int32_t n, const float *a, const float *b, float *out);
 /* out[p*out_c + offset + i] = in[p*in_c + i]  (concatenation = one call per input). */
 void l2m_chancopy_f32_ref(int32_t pixels, int32_t in_c, int32_t out_c, int32_t offset, const float *in,
@@ -159,9 +163,10 @@ void l2m_chancopy_f32_ref(int32_t pixels, int32_t in_c, int32_t out_c, int32_t o
 #define L2M_ACT_RELU 1
 #define L2M_ACT_SIGMOID 2
 #define L2M_ACT_TANH 3
-/* Element-wise; out may alias in. */
+/* Element-wise; out == in allowed (in place). */
 void l2m_activation_f32_f32_ref(int32_t n, int32_t kind, const float *in, float *out);
-/* Softmax over runs of c values (exp(x - max) / sum); out may alias in. */
+/* Softmax over runs of c values (exp(x - max) / sum); out == in allowed (in place: a row's
+ * maximum is taken before any of it is written, each x is read before its slot is). */
 void l2m_softmax_f32_f32_ref(int32_t rows, int32_t c, const float *in, float *out);
 
 /* Optimized variants (_hs, _clz, _usad8, _zbb, _hw, _builtin), bit-identical to the kernels above

@@ -1,6 +1,7 @@
 /* larq2mcu runtime — the bit-sliced binary engine: conv / dense layers with threshold or float
  * outputs, 32 filters counted at once, as always-inline functions for layer-specialized generated
- * code (contracts and layout: l2m_*_sliced_b32_* in l2m_kernels.h; arithmetic: l2m_sliced.c).
+ * code (contracts and layout: l2m_*_sliced_b32_* in l2m_kernels.h; arithmetic and the plain reference:
+ * l2m_sliced.c; the compiled counting loop: l2m_sliced_t2.c).
  *
  * Why: an XOR+popcount engine spends ~10 instructions per 32-bit word and filter on Cortex-M
  * (no popcount instruction). Here a window's bits select weight rows (row = one input bit of 32
@@ -16,7 +17,13 @@
  * zero rows to a multiple of 8) and the top plane is the output word (float outputs: counters
  * start at 0 and the counts are read back per filter). Stack: the window copy
  * (L2M_SLICED_MAX_WORDS + 1 words for a conv, L2M_SLICED_DENSE_MAX_WORDS + 1 for a dense layer)
- * and L2MI_SL_MAX_M words of counters. No heap, no globals, reentrant.
+ * and L2MI_SL_MAX_M words of counters. No heap, no globals, reentrant, cannot fail.
+ *
+ * Contract of the entry points l2mi_conv2d_sliced / l2mi_dense_sliced: those of
+ * l2m_{conv2d,dense}_sliced_b32_{b32,f32}_ref (l2m_kernels.h: transposed rows w, 4-byte
+ * aligned, no output overlapping an input), plus `mode` (the L2M_MODE_* of the window popcount)
+ * and one output descriptor `o` (l2m_types.h): L2M_OUT_BITS with o.planes (kc unused, may be
+ * NULL) or L2M_OUT_FLOAT with o.bias (may be NULL) and kc (per-filter weight popcounts).
  * Internal header: names are l2mi_*, not part of the kernel API.
  */
 #ifndef L2M_SLICED_IMPL_H
