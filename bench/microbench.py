@@ -1,7 +1,7 @@
 """Per-variant instructions per 32-bit word of the binary inner loop, on each emulated board.
 
 Contract: `per_word(board, workdir)` builds a tiny program whose `net_invoke` calls the runtime's
-micro-benchmark hook `l2m_opt_xor_popcount(mode, a, w, n)` (firmware/runtime/l2m_binary_opt.c:
+micro-benchmark hook `l2m_opt_xor_popcount(mode, a, w, n)` (firmware/runtime/l2m_bench_hooks.c:
 popcount(a ^ w) over n contiguous words with a variant's inner loop; mode 0 hs, 1 usad8, 2 zbb,
 3 hw, 4 builtin) for n = 64 and n = 256, counts each call exactly (trace.count) and returns
 {variant: (count(256) − count(64)) / 192}: call and loop-setup overhead cancels, callees such as

@@ -205,3 +205,31 @@ def test_repack(src, dst):
     got = H.repack(src[1], dst[0], dst[1], bits.pack(x))
     expect = ref(op(ir.Reshape), x, out_shape=dst)
     assert_bits(got, expect, dst[1])
+
+
+def test_runtime_includes_point_one_way():
+    """The runtime's own #include "..." graph has no cycle, l2m_types.h (geometry, status codes,
+    the output descriptor) includes no runtime header, and every included runtime file exists."""
+    import re
+
+    from larq2mcu import paths
+    rt = paths.runtime_dir()
+    files = {p.name: p for p in rt.iterdir() if p.suffix in (".c", ".h")}
+    edges = {n: re.findall(r'^\s*#\s*include\s+"([^"]+)"', p.read_text(), re.M) for n, p in files.items()}
+    for n, inc in edges.items():
+        assert set(inc) <= set(files), f"{n} includes a file not in the runtime: {set(inc) - set(files)}"
+    assert edges["l2m_types.h"] == [], "the leaf types header must include no runtime header"
+    done, path = set(), []
+
+    def visit(n: str) -> None:
+        assert n not in path, f"include cycle: {' -> '.join(path[path.index(n):] + [n])}"
+        if n in done:
+            return
+        path.append(n)
+        for m in edges[n]:
+            visit(m)
+        path.pop()
+        done.add(n)
+
+    for n in sorted(files):
+        visit(n)

@@ -48,23 +48,23 @@ def _source() -> str:
         for mn, mode in MODES.items():
             out += [f"void spec_conv_{ci}_{mn}(const uint32_t *in, const uint32_t *w, const uint32_t *p, uint32_t *o) {{",
                     f"    const l2m_geom g = {{ {init} }};",
-                    f"    l2mi_conv2d_sliced({mode}, &g, {packed}, in, w, p, o, NULL, NULL, NULL);", "}",
+                    f"    l2mi_conv2d_sliced({mode}, &g, {packed}, in, w, NULL, l2m_out_bits_planes(o, p));", "}",
                     f"void spec_convf_{ci}_{mn}(const uint32_t *in, const uint32_t *w, const int32_t *kc, const float *b, "
                     "float *o) {", f"    const l2m_geom g = {{ {init} }};",
-                    f"    l2mi_conv2d_sliced({mode}, &g, {packed}, in, w, NULL, NULL, kc, b, o);", "}"]
+                    f"    l2mi_conv2d_sliced({mode}, &g, {packed}, in, w, kc, l2m_out_float(o, b));", "}"]
     for di, (groups, c, n) in enumerate(DENSE):
         for mn, mode in MODES.items():
             out += [f"void spec_dense_{di}_{mn}(const uint32_t *in, const uint32_t *w, const uint32_t *p, uint32_t *o) {{",
-                    f"    l2mi_dense_sliced({mode}, {groups}, {c}, {n}, in, w, p, o, NULL, NULL, NULL);", "}",
+                    f"    l2mi_dense_sliced({mode}, {groups}, {c}, {n}, in, w, NULL, l2m_out_bits_planes(o, p));", "}",
                     f"void spec_densef_{di}_{mn}(const uint32_t *in, const uint32_t *w, const int32_t *kc, const float *b, "
-                    "float *o) {", f"    l2mi_dense_sliced({mode}, {groups}, {c}, {n}, in, w, NULL, NULL, kc, b, o);", "}"]
+                    "float *o) {", f"    l2mi_dense_sliced({mode}, {groups}, {c}, {n}, in, w, kc, l2m_out_float(o, b));", "}"]
     for mn, mode in MODES.items():
         out += [f"void dyn_conv_{mn}(const l2m_geom *g, int32_t packed, const uint32_t *in, const uint32_t *w, "
                 "const uint32_t *p, uint32_t *o) {",
-                f"    l2mi_conv2d_sliced({mode}, g, packed, in, w, p, o, NULL, NULL, NULL);", "}",
+                f"    l2mi_conv2d_sliced({mode}, g, packed, in, w, NULL, l2m_out_bits_planes(o, p));", "}",
                 f"void dyn_dense_{mn}(int32_t groups, int32_t c, int32_t n, const uint32_t *in, const uint32_t *w, "
                 "const uint32_t *p, uint32_t *o) {",
-                f"    l2mi_dense_sliced({mode}, groups, c, n, in, w, p, o, NULL, NULL, NULL);", "}"]
+                f"    l2mi_dense_sliced({mode}, groups, c, n, in, w, NULL, l2m_out_bits_planes(o, p));", "}"]
     return "\n".join(out + [""])
 
 

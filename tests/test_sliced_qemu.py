@@ -46,11 +46,11 @@ def _program(out, rng):
         decls += [_arr(f"x{i}", "uint32_t", bits.pack(x).reshape(-1)), _arr(f"w{i}", "uint32_t", sliced.rows(std)),
                   _arr(f"p{i}", "uint32_t", sliced.planes(std, thr, k)),
                   _arr(f"k{i}", "int32_t", sliced.popcounts(std).view(np.uint32))]
-        fcalls.append((f"    l2mi_dense_sliced(L2M_MODE_HS, 1, {k}, {oc}, x{i}, w{i}, NULL, NULL, k{i}, NULL, "
-                       "output + {words} + " f"{sum(map(len, fexpected))});"))
+        fcalls.append((f"    l2mi_dense_sliced(L2M_MODE_HS, 1, {k}, {oc}, x{i}, w{i}, k{i}, "
+                       "l2m_out_float(output + {words} + " f"{sum(map(len, fexpected))}, NULL));"))
         fexpected.append(acc.astype(np.float32))
-        calls.append(f"    l2mi_dense_sliced(L2M_MODE_HS, 1, {k}, {oc}, x{i}, w{i}, p{i}, o + {sum(map(len, expected[:-1]))}, "
-                     "NULL, NULL, NULL);")
+        calls.append(f"    l2mi_dense_sliced(L2M_MODE_HS, 1, {k}, {oc}, x{i}, w{i}, NULL, "
+                     f"l2m_out_bits_planes(o + {sum(map(len, expected[:-1]))}, p{i}));")
     words = int(sum(map(len, expected)))
     floats = int(sum(map(len, fexpected)))
     (out / "net.h").write_text(

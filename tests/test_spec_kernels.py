@@ -72,30 +72,30 @@ def _source() -> str:
             for pad in (0, 1):
                 out += [
                     f"void spec_conv_b_{ci}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const int32_t *p, uint32_t *o) {{",
-                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d({mode}, &g, {pad}, in, w, p, NULL, o, NULL);", "}",
+                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d({mode}, &g, {pad}, in, w, l2m_out_bits(o, p));", "}",
                     f"void spec_conv_f_{ci}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const float *p, float *o) {{",
-                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d({mode}, &g, {pad}, in, w, NULL, p, NULL, o);", "}"]
+                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d({mode}, &g, {pad}, in, w, l2m_out_float(o, p));", "}"]
     for ri, case in enumerate(PACKED):
         g = ", ".join(map(str, _geometry_hw(*case)))
         for mn, mode in MODES.items():
             for pad in (0, 1):
                 out += [
                     f"void spec_packed_b_{ri}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const int32_t *p, uint32_t *o) {{",
-                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d_packed({mode}, &g, {pad}, in, w, p, NULL, o, NULL);",
+                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d_packed({mode}, &g, {pad}, in, w, l2m_out_bits(o, p));",
                     "}",
                     f"void spec_packed_f_{ri}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const float *p, float *o) {{",
-                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d_packed({mode}, &g, {pad}, in, w, NULL, p, NULL, o);",
+                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d_packed({mode}, &g, {pad}, in, w, l2m_out_float(o, p));",
                     "}"]
     for mn, mode in MODES.items():          # the packed engine with the geometry read at run time
         out += [f"void dyn_packed_b_{mn}(const l2m_geom *g, int32_t pad, const uint32_t *in, const uint32_t *w, "
-                "const int32_t *p, uint32_t *o) {", f"    l2mi_conv2d_packed({mode}, g, pad, in, w, p, NULL, o, NULL);", "}"]
+                "const int32_t *p, uint32_t *o) {", f"    l2mi_conv2d_packed({mode}, g, pad, in, w, l2m_out_bits(o, p));", "}"]
     for di, (groups, c, n) in enumerate(DENSE):
         for mn, mode in MODES.items():
             out += [
                 f"void spec_dense_b_{di}_{mn}(const uint32_t *in, const uint32_t *w, const int32_t *p, uint32_t *o) {{",
-                f"    l2mi_dense({mode}, {groups}, {c}, {n}, in, w, p, NULL, o, NULL);", "}",
+                f"    l2mi_dense({mode}, {groups}, {c}, {n}, in, w, l2m_out_bits(o, p));", "}",
                 f"void spec_dense_f_{di}_{mn}(const uint32_t *in, const uint32_t *w, const float *p, float *o) {{",
-                f"    l2mi_dense({mode}, {groups}, {c}, {n}, in, w, NULL, p, NULL, o);", "}"]
+                f"    l2mi_dense({mode}, {groups}, {c}, {n}, in, w, l2m_out_float(o, p));", "}"]
     for eng, (fn, wtype) in FCONV.items():   # float-input convs: 1-bit or float weights
         for wi, case in enumerate(W1):
             g = ", ".join(map(str, _geometry(*case)))
@@ -104,21 +104,21 @@ def _source() -> str:
                 out += [
                     f"void spec_{eng}_b_{wi}_{tag}(const float *in, const {wtype} *w, const float *b, const float *t, "
                     "const int8_t *m, uint32_t *o) {",
-                    f"    const l2m_geom g = {{ {g} }};", f"    {fn}(&g, {pv}, in, w, b, t, m, o, NULL);", "}",
+                    f"    const l2m_geom g = {{ {g} }};", f"    {fn}(&g, {pv}, in, w, l2m_out_bits_float(o, b, t, m));", "}",
                     f"void spec_{eng}_f_{wi}_{tag}(const float *in, const {wtype} *w, const float *b, float *o) {{",
-                    f"    const l2m_geom g = {{ {g} }};", f"    {fn}(&g, {pv}, in, w, b, NULL, NULL, NULL, o);", "}"]
+                    f"    const l2m_geom g = {{ {g} }};", f"    {fn}(&g, {pv}, in, w, l2m_out_float(o, b));", "}"]
         out += [f"/* {fn} with the geometry known only at run time */",
                 f"void dyn_{eng}_b(const l2m_geom *g, float pv, const float *in, const {wtype} *w, const float *b, "
                 "const float *t, const int8_t *m, uint32_t *o) {",
-                f"    {fn}(g, pv, in, w, b, t, m, o, NULL);", "}",
+                f"    {fn}(g, pv, in, w, l2m_out_bits_float(o, b, t, m));", "}",
                 f"void dyn_{eng}_f(const l2m_geom *g, float pv, const float *in, const {wtype} *w, const float *b, "
-                "float *o) {", f"    {fn}(g, pv, in, w, b, NULL, NULL, NULL, o);", "}"]
+                "float *o) {", f"    {fn}(g, pv, in, w, l2m_out_float(o, b));", "}"]
     for di, (n_in, n_out) in enumerate(FDENSE):
         out += [f"void spec_fd_b_{di}(const float *in, const float *w, const float *b, const float *t, "
                 "const int8_t *m, uint32_t *o) {",
-                f"    l2mi_dense_f32({n_in}, {n_out}, in, w, b, t, m, o, NULL);", "}",
+                f"    l2mi_dense_f32({n_in}, {n_out}, in, w, l2m_out_bits_float(o, b, t, m));", "}",
                 f"void spec_fd_f_{di}(const float *in, const float *w, const float *b, float *o) {{",
-                f"    l2mi_dense_f32({n_in}, {n_out}, in, w, b, NULL, NULL, NULL, o);", "}"]
+                f"    l2mi_dense_f32({n_in}, {n_out}, in, w, l2m_out_float(o, b));", "}"]
     out.append("")
     return "\n".join(out)
 

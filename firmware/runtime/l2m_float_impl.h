@@ -12,6 +12,12 @@
  * output channel is the fastest axis) are read contiguously. Each channel's accumulator still
  * receives exactly the same products in exactly the same order, so the sums are the same floats.
  * With constant sizes every inner loop is unrolled and the accumulators stay in registers.
+ *
+ * Contract of l2mi_conv_f32 / l2mi_dense_f32: those of l2m_conv2d_f32_{f32,b32}_ref /
+ * l2m_dense_f32_{f32,b32}_ref (l2m_kernels.h: HWIO / in_n x out_n weights, 4-byte aligned, no
+ * output overlapping an input) with one output descriptor `o` (l2m_types.h) of kind
+ * L2M_OUT_FLOAT (bias may be NULL) or L2M_OUT_BITS_FLOAT (bias, tau, mode); L2M_OUT_BITS is not
+ * a float engine's kind. Stack: L2MI_F32_BLOCK floats twice. No heap, no globals, reentrant.
  */
 #ifndef L2M_FLOAT_IMPL_H
 #define L2M_FLOAT_IMPL_H
@@ -20,18 +26,20 @@
 #include <string.h>
 
 #include "l2m_kernels.h"
+#include "l2m_window_impl.h"
 
 /* Output channels accumulated together (fits the FPU registers of a Cortex-M4F with room). */
 #define L2MI_F32_BLOCK 8
 
-/* Store channel oc: threshold bit into obits (zeroed by the caller) when tau != NULL, else float. */
-L2M_INLINE void l2mi_f32_put(float acc, int32_t oc, const float *bias, const float *tau, const int8_t *mode,
-                              uint32_t *obits, float *of) {
-    acc = acc + (bias ? bias[oc] : 0.0f);
-    if (tau != NULL) {
-        if (l2m_float_threshold_bit(acc, tau[oc], mode[oc])) l2m_set_bit(obits, oc);
-    } else if (of != NULL) {   /* always true here: tau == NULL means float outputs */
-        of[oc] = acc;
+/* Store channel oc: threshold bit into o.bits (zeroed by the caller) for L2M_OUT_BITS_FLOAT, else
+ * the float into o.f. The bias is added first in both. */
+L2M_INLINE void l2mi_f32_put(float acc, int32_t oc, l2m_out o) {
+    acc = acc + (o.bias ? o.bias[oc] : 0.0f);
+    if (o.kind == L2M_OUT_BITS_FLOAT) {
+        if (l2m_float_threshold_bit(acc, o.tau[oc], o.mode[oc])) l2m_set_bit(o.bits, oc);
+    } else if (o.kind == L2M_OUT_FLOAT) {
+        float *const f = o.f;   /* the caller's array (a by-value copy of the pointer, not of the data) */
+        f[oc] = acc;
     }
 }
 
@@ -66,7 +74,7 @@ L2M_INLINE float l2mi_f32_acc_border(const l2m_geom *g, float pad_value, const f
         for (int32_t kx = 0; kx < g->k_w; ++kx) {
             const int32_t ix = ix0 + kx;
             const float *wt = w + ((ky * g->k_w + kx) * g->in_c) * g->out_c + oc;
-            if (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w) {
+            if (l2mi_inside(g, iy, ix)) {
                 const float *a = in + (iy * g->in_w + ix) * g->in_c;
                 for (int32_t c = 0; c < g->in_c; ++c) acc += a[c] * wt[c * g->out_c];
             } else if (pad_value != 0.0f) {
@@ -77,63 +85,50 @@ L2M_INLINE float l2mi_f32_acc_border(const l2m_geom *g, float pad_value, const f
     return acc;
 }
 
-/* The whole convolution (contract of l2m_conv2d_f32_{f32,b32}_ref): floats to `of` when tau is
- * NULL, else threshold bits to `obits`. */
-L2M_INLINE void l2mi_conv_f32(const l2m_geom *g, float pad_value, const float *in, const float *w,
-                               const float *bias, const float *tau, const int8_t *mode, uint32_t *obits,
-                               float *of) {
+/* The whole convolution (contract of l2m_conv2d_f32_{f32,b32}_ref), written through o. */
+L2M_INLINE void l2mi_conv_f32(const l2m_geom *g, float pad_value, const float *in, const float *w, l2m_out o) {
     const int32_t onw = L2M_WORDS(g->out_c);
     float acc[L2MI_F32_BLOCK];
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
-        const int32_t iy0 = oy * g->stride_h - g->pad_top;
+        const l2mi_wrow r = l2mi_row_at(g, oy);
         for (int32_t ox = 0; ox < g->out_w; ++ox) {
-            const int32_t ix0 = ox * g->stride_w - g->pad_left;
-            if (tau != NULL) memset(obits, 0, (size_t)onw * sizeof(uint32_t));
-            if (iy0 >= 0 && iy0 + g->k_h <= g->in_h && ix0 >= 0 && ix0 + g->k_w <= g->in_w) {
-                const float *a = in + (iy0 * g->in_w + ix0) * g->in_c;
+            const l2mi_pos p = l2mi_pos_at(g, r, ox);
+            if (o.kind == L2M_OUT_BITS_FLOAT) memset(o.bits, 0, (size_t)onw * sizeof(uint32_t));
+            if (p.interior) {
+                const float *a = in + (p.iy0 * g->in_w + p.ix0) * g->in_c;
                 int32_t oc0 = 0;
                 for (; oc0 + L2MI_F32_BLOCK <= g->out_c; oc0 += L2MI_F32_BLOCK) {   /* full blocks */
                     l2mi_f32_block(a, g->in_w * g->in_c, g->k_h, g->k_w * g->in_c, w, g->out_c, oc0, L2MI_F32_BLOCK,
                                    acc);
-                    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) {
-                        l2mi_f32_put(acc[j], oc0 + j, bias, tau, mode, obits, of);
-                    }
+                    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) l2mi_f32_put(acc[j], oc0 + j, o);
                 }
                 if (oc0 < g->out_c) {                                              /* the rest */
                     l2mi_f32_block(a, g->in_w * g->in_c, g->k_h, g->k_w * g->in_c, w, g->out_c, oc0,
                                    g->out_c - oc0, acc);
-                    for (int32_t j = 0; j < g->out_c - oc0; ++j) {
-                        l2mi_f32_put(acc[j], oc0 + j, bias, tau, mode, obits, of);
-                    }
+                    for (int32_t j = 0; j < g->out_c - oc0; ++j) l2mi_f32_put(acc[j], oc0 + j, o);
                 }
             } else {
                 for (int32_t oc = 0; oc < g->out_c; ++oc) {
-                    l2mi_f32_put(l2mi_f32_acc_border(g, pad_value, in, w, iy0, ix0, oc), oc, bias, tau, mode, obits,
-                                 of);
+                    l2mi_f32_put(l2mi_f32_acc_border(g, pad_value, in, w, p.iy0, p.ix0, oc), oc, o);
                 }
             }
-            if (tau != NULL) {
-                obits += onw;
-            } else {
-                of += g->out_c;
-            }
+            o = l2m_out_next(o, g->out_c);
         }
     }
 }
 
-/* Dense (contract of l2m_dense_f32_{f32,b32}_ref): one row of in_n inputs. */
-L2M_INLINE void l2mi_dense_f32(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,
-                                const float *tau, const int8_t *mode, uint32_t *obits, float *of) {
+/* Dense (contract of l2m_dense_f32_{f32,b32}_ref): one row of in_n inputs, written through o. */
+L2M_INLINE void l2mi_dense_f32(int32_t in_n, int32_t out_n, const float *in, const float *w, l2m_out o) {
     float acc[L2MI_F32_BLOCK];
-    if (tau != NULL) memset(obits, 0, (size_t)L2M_WORDS(out_n) * sizeof(uint32_t));
+    if (o.kind == L2M_OUT_BITS_FLOAT) memset(o.bits, 0, (size_t)L2M_WORDS(out_n) * sizeof(uint32_t));
     int32_t o0 = 0;
     for (; o0 + L2MI_F32_BLOCK <= out_n; o0 += L2MI_F32_BLOCK) {
         l2mi_f32_block(in, 0, 1, in_n, w, out_n, o0, L2MI_F32_BLOCK, acc);
-        for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) l2mi_f32_put(acc[j], o0 + j, bias, tau, mode, obits, of);
+        for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) l2mi_f32_put(acc[j], o0 + j, o);
     }
     if (o0 < out_n) {
         l2mi_f32_block(in, 0, 1, in_n, w, out_n, o0, out_n - o0, acc);
-        for (int32_t j = 0; j < out_n - o0; ++j) l2mi_f32_put(acc[j], o0 + j, bias, tau, mode, obits, of);
+        for (int32_t j = 0; j < out_n - o0; ++j) l2mi_f32_put(acc[j], o0 + j, o);
     }
 }
 

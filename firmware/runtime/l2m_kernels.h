@@ -2,12 +2,20 @@
  *
  * Naming: l2m_<op>_<in>_<out>_<impl>, where b32 = packed bits (see l2m_bits.h) and f32 = float.
  * The _ref kernels are plain C99, always built and tested bit-exact against larq2mcu/reference.py;
- * optimized variants must be bit-identical to them.
+ * optimized variants (l2m_kernels_opt.h) and the always-inline engines of the l2m_*_impl.h
+ * headers must be bit-identical to them.
  *
- * Common contract for every kernel below:
+ * Common contract for every kernel below (a kernel's own comment states any exception):
  *  - Layout NHWC without batch; packed tensors hold L2M_WORDS(c) words per pixel.
- *  - Pointers are 4-byte aligned; inputs and outputs must not overlap (no in-place).
- *  - No scratch memory, no heap, no globals: kernels are reentrant.
+ *  - Every pointer is 4-byte aligned (int8_t mode arrays: any alignment) and points to as many
+ *    elements as the sizes say; only the pointers documented "may be NULL" may be NULL.
+ *  - Aliasing: an output must not overlap any input, with exactly these exceptions, which the
+ *    arena planner (larq2mcu/planner.py, IN_PLACE) relies on: l2m_batchnorm_f32_ref,
+ *    l2m_activation_f32_f32_ref and l2m_softmax_f32_f32_ref allow out == in, l2m_add_f32_f32_ref
+ *    allows out == a and/or out == b. "==": the same start address; partial overlap is never
+ *    allowed. Weights, thresholds and other parameter arrays never overlap an output.
+ *  - No scratch memory beyond the stack stated per kernel (none unless stated), no heap, no
+ *    globals: kernels are reentrant.
  *  - Arguments come from generated code and are not re-validated; kernels cannot fail (void).
  *  - Output pad bits are written as 0.
  */
@@ -18,30 +26,7 @@
 #include <stdint.h>
 
 #include "l2m_bits.h"
-
-/* Status codes returned by generated <name>_invoke(). */
-#define L2M_OK 0
-#define L2M_ERR_NULL -1      /* a NULL input/output/arena pointer */
-#define L2M_ERR_ALIGN -2     /* arena not 8-byte aligned */
-
-/* For the always-inline engines of the l2m_*_impl.h headers (runtime and generated code): their
- * helpers must inline so that a layer's constant sizes reach every loop. */
-#if defined(__GNUC__)
-#define L2M_INLINE static inline __attribute__((always_inline))
-#define L2M_NOINLINE __attribute__((noinline))
-#else
-#define L2M_INLINE static inline
-#define L2M_NOINLINE
-#endif
-
-/* Convolution / pooling geometry. Output (oy, ox) reads input rows oy*stride_h - pad_top + ky. */
-typedef struct {
-    int32_t in_h, in_w, in_c;
-    int32_t out_h, out_w, out_c;
-    int32_t k_h, k_w;
-    int32_t stride_h, stride_w;
-    int32_t pad_top, pad_left;
-} l2m_geom;
+#include "l2m_types.h"   /* l2m_geom, l2m_status (L2M_OK, L2M_ERR_*), l2m_out, L2M_INLINE */
 
 /* ---- binary <-> float ------------------------------------------------------------------ */
 /* out: groups x L2M_WORDS(c) words; bit = (in < 0) (sign(0) = sign(-0.0) = +1). */
@@ -127,12 +112,13 @@ void l2m_repack_b32_ref(int32_t in_c, int32_t out_groups, int32_t out_c, const u
 /* w: HWIO (k_h x k_w x in_c x out_c); taps outside the image read pad_value. bias may be NULL. */
 void l2m_conv2d_f32_f32_ref(const l2m_geom *g, float pad_value, const float *in, const float *w,
                             const float *bias, float *out);
-/* w: in_n x out_n (Keras layout). */
+/* w: in_n x out_n (Keras layout); bias may be NULL. */
 void l2m_dense_f32_f32_ref(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,
                            float *out);
 /* The same sums (bias included) thresholded per output channel into bits (b32 layout):
  * mode 0: bit = x < tau; 1: bit = -x < tau; 2: bit = 0; 3: bit = 1  (BN + sign folded, exact
- * against Keras' own BN for the given float sum; see larq2mcu/frontend/float_threshold.py). */
+ * against Keras' own BN for the given float sum; see larq2mcu/frontend/float_threshold.py).
+ * tau and mode: out_c values each, never NULL; bias may be NULL. */
 static inline int32_t l2m_float_threshold_bit(float x, float tau, int8_t mode) {
     switch (mode) {
         case 0: return x < tau;
@@ -158,14 +144,17 @@ void l2m_dense_w1_f32_f32_ref(int32_t in_n, int32_t out_n, const float *in, cons
                               float *out);
 void l2m_dense_w1_f32_b32_ref(int32_t in_n, int32_t out_n, const float *in, const uint32_t *w, const float *bias,
                               const float *tau, const int8_t *mode, uint32_t *out);
-/* y = (x - mean[c]) * scale[c] + offset[c] over `pixels` runs of c channels; out may alias in. */
+/* y = (x - mean[c]) * scale[c] + offset[c] over `pixels` runs of c channels; out == in allowed
+ * (in place: each element is read before it is written). */
 void l2m_batchnorm_f32_ref(int32_t pixels, int32_t c, const float *in, const float *mean, const float *scale,
                            const float *offset, float *out);
-/* Taps outside the image are ignored; average divides by the taps inside (Keras 'same'). */
+/* Taps outside the image are ignored; average divides by the taps inside (Keras 'same'); every
+ * window has at least one tap inside. out_c == in_c. */
 void l2m_maxpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out);
 void l2m_avgpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out);
+/* Per channel, the mean over `pixels` (>= 1) runs of c values: out holds c floats. */
 void l2m_global_avgpool_f32_f32_ref(int32_t pixels, int32_t c, const float *in, float *out);
-/* Element-wise; out may alias a or b. */
+/* Element-wise; out == a and/or out == b allowed (in place). */
 void l2m_add_f32_f32_ref(int32_t n, const float *a, const float *b, float *out);
 /* out[p*out_c + offset + i] = in[p*in_c + i]  (concatenation = one call per input). */
 void l2m_chancopy_f32_ref(int32_t pixels, int32_t in_c, int32_t out_c, int32_t offset, const float *in,
@@ -174,12 +163,14 @@ void l2m_chancopy_f32_ref(int32_t pixels, int32_t in_c, int32_t out_c, int32_t o
 #define L2M_ACT_RELU 1
 #define L2M_ACT_SIGMOID 2
 #define L2M_ACT_TANH 3
-/* Element-wise; out may alias in. */
+/* Element-wise; out == in allowed (in place). */
 void l2m_activation_f32_f32_ref(int32_t n, int32_t kind, const float *in, float *out);
-/* Softmax over runs of c values (exp(x - max) / sum); out may alias in. */
+/* Softmax over runs of c values (exp(x - max) / sum); out == in allowed (in place: a row's
+ * maximum is taken before any of it is written, each x is read before its slot is). */
 void l2m_softmax_f32_f32_ref(int32_t rows, int32_t c, const float *in, float *out);
 
-/* Optimized variants (_hs, _usad8, _zbb, _hw, _builtin), bit-identical to the kernels above. */
+/* Optimized variants (_hs, _clz, _usad8, _zbb, _hw, _builtin), bit-identical to the kernels above
+ * (that header includes only l2m_types.h: the includes point one way). */
 #include "l2m_kernels_opt.h"
 
 #endif /* L2M_KERNELS_H */

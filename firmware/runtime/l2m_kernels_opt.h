@@ -1,4 +1,5 @@
-/* larq2mcu runtime — optimized binary kernels (implementation: l2m_binary_opt.c).
+/* larq2mcu runtime — optimized binary kernels (implementation: l2m_binary_opt.c; the bench hooks at
+ * the end: l2m_bench_hooks.c).
  *
  * Every function here is bit-identical to its _ref twin in l2m_kernels.h for every argument the
  * _ref contract allows, and has the same contract: NHWC layout, packed tensors as in l2m_bits.h,
@@ -39,7 +40,7 @@
 
 #include <stdint.h>
 
-#include "l2m_kernels.h"
+#include "l2m_types.h"   /* l2m_geom; not l2m_kernels.h, which includes this header */
 
 /* Spelled out one by one (no token pasting) so that tools scanning headers for l2m_*( names,
  * such as larq2mcu.codegen.lower.runtime_kernels(), see every variant. */
@@ -92,10 +93,10 @@ void l2m_dense_b32_f32_builtin(int32_t groups, int32_t c, int32_t out_n, const u
 void l2m_dense_b32_b32_builtin(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in,
                                const uint32_t *w, const int32_t *thr, uint32_t *out);
 
-/* Micro-benchmark hook (bench/): popcount(a ^ w) over n contiguous words with the variant's
+/* Micro-benchmark hook (bench/, defined in l2m_bench_hooks.c): popcount(a ^ w) over n contiguous words with the variant's
  * inner loop (mode: 0 hs, 1 usad8, 2 zbb, 3 hw, 4 builtin). Not used by generated code. */
 int32_t l2m_opt_xor_popcount(int32_t mode, const uint32_t *a, const uint32_t *w, int32_t n);
-/* Micro-benchmark hook (bench/): the bit-sliced engine (l2m_sliced_impl.h) on one dense layer of
+/* Micro-benchmark hook (bench/, l2m_bench_hooks.c): the bit-sliced engine (l2m_sliced_impl.h) on one dense layer of
  * n <= L2M_SLICED_DENSE_MAX_WORDS input words and 32 filters (w: 32*n + 8 rows, planes:
  * 4*l2m_sliced_planes(32*n) words, out: 1 word). Not used by generated code. */
 void l2m_opt_sliced_dense(int32_t n, const uint32_t *a, const uint32_t *w, const uint32_t *planes, uint32_t *out);

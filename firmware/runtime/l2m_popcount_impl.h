@@ -232,4 +232,30 @@ L2M_INLINE int32_t l2mi_pc_words(int mode, const uint32_t *w, int32_t n) {
     return pc;
 }
 
+/* popcount of n words: word triples through a carry-save adder, counted per byte (the
+ * XOR-free form of l2mi_xpc_rows_m; a popcount instruction where the mode has one). */
+L2M_INLINE int32_t l2mi_pc_run(int mode, const uint32_t *a, int32_t n) {
+    if (mode == L2M_MODE_BUILTIN) return l2mi_pc_words(mode, a, n);
+    const l2mi_masks mk = l2mi_masks_make();
+    const int32_t n3 = n - n % 3;
+    int32_t total = 0, room = 255;
+    uint32_t bytes = 0;
+#pragma GCC unroll 4
+    for (int32_t i = 0; i < n3; i += 3) {
+        if (room < 24) {
+            total += l2mi_hsum_bytes(bytes);
+            bytes = 0;
+            room = 255;
+        }
+        bytes += l2mi_triple_bytes(a[i], a[i + 1], a[i + 2], mk);
+        room -= 24;
+    }
+    if (room < 16) {   /* the 0..2 words left add up to 8 each per byte */
+        total += l2mi_hsum_bytes(bytes);
+        bytes = 0;
+    }
+    for (int32_t i = n3; i < n; ++i) bytes += l2mi_nib_to_bytes(l2mi_nib(a[i], mk), mk);
+    return total + l2mi_hsum_bytes(bytes);
+}
+
 #endif /* L2M_POPCOUNT_IMPL_H */

@@ -1,6 +1,7 @@
 /* larq2mcu runtime — the bit-sliced binary engine: conv / dense layers with threshold or float
  * outputs, 32 filters counted at once, as always-inline functions for layer-specialized generated
- * code (contracts and layout: l2m_*_sliced_b32_* in l2m_kernels.h; arithmetic: l2m_sliced.c).
+ * code (contracts and layout: l2m_*_sliced_b32_* in l2m_kernels.h; arithmetic and the plain reference:
+ * l2m_sliced.c; the compiled counting loop: l2m_sliced_t2.c).
  *
  * Why: an XOR+popcount engine spends ~10 instructions per 32-bit word and filter on Cortex-M
  * (no popcount instruction). Here a window's bits select weight rows (row = one input bit of 32
@@ -16,7 +17,13 @@
  * zero rows to a multiple of 8) and the top plane is the output word (float outputs: counters
  * start at 0 and the counts are read back per filter). Stack: the window copy
  * (L2M_SLICED_MAX_WORDS + 1 words for a conv, L2M_SLICED_DENSE_MAX_WORDS + 1 for a dense layer)
- * and L2MI_SL_MAX_M words of counters. No heap, no globals, reentrant.
+ * and L2MI_SL_MAX_M words of counters. No heap, no globals, reentrant, cannot fail.
+ *
+ * Contract of the entry points l2mi_conv2d_sliced / l2mi_dense_sliced: those of
+ * l2m_{conv2d,dense}_sliced_b32_{b32,f32}_ref (l2m_kernels.h: transposed rows w, 4-byte
+ * aligned, no output overlapping an input), plus `mode` (the L2M_MODE_* of the window popcount)
+ * and one output descriptor `o` (l2m_types.h): L2M_OUT_BITS with o.planes (kc unused, may be
+ * NULL) or L2M_OUT_FLOAT with o.bias (may be NULL) and kc (per-filter weight popcounts).
  * Internal header: names are l2mi_*, not part of the kernel API.
  */
 #ifndef L2M_SLICED_IMPL_H
@@ -26,9 +33,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "l2m_binary_impl.h"
 #include "l2m_kernels.h"
 #include "l2m_popcount_impl.h"
+#include "l2m_window_impl.h"
 
 /* Counter planes: enough for windows of up to 2^23 bits (m = l2m_sliced_planes(K) <= 26). */
 #define L2MI_SL_MAX_M 26
@@ -144,34 +151,8 @@ L2M_INLINE void l2mi_sl_count(l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m
     v[3] = eights;
 }
 
-/* popcount of n words: word triples through a carry-save adder, counted per byte (the
- * XOR-free form of l2mi_xpc_rows_m; a popcount instruction where the mode has one). */
-L2M_INLINE int32_t l2mi_pc_run(int mode, const uint32_t *a, int32_t n) {
-    if (mode == L2M_MODE_BUILTIN) return l2mi_pc_words(mode, a, n);
-    const l2mi_masks mk = l2mi_masks_make();
-    const int32_t n3 = n - n % 3;
-    int32_t total = 0, room = 255;
-    uint32_t bytes = 0;
-#pragma GCC unroll 4
-    for (int32_t i = 0; i < n3; i += 3) {
-        if (room < 24) {
-            total += l2mi_hsum_bytes(bytes);
-            bytes = 0;
-            room = 255;
-        }
-        bytes += l2mi_triple_bytes(a[i], a[i + 1], a[i + 2], mk);
-        room -= 24;
-    }
-    if (room < 16) {   /* the 0..2 words left add up to 8 each per byte */
-        total += l2mi_hsum_bytes(bytes);
-        bytes = 0;
-    }
-    for (int32_t i = n3; i < n; ++i) bytes += l2mi_nib_to_bytes(l2mi_nib(a[i], mk), mk);
-    return total + l2mi_hsum_bytes(bytes);
-}
-
 /* On Armv7-M / Armv8-M mainline (Thumb-2 with clz) the counting loop is hand-scheduled assembly
- * (l2m_sliced.c: 5 instructions per selected row to find and load it, 5 per carry-save adder,
+ * (l2m_sliced_t2.c: 5 instructions per selected row to find and load it, 5 per carry-save adder,
  * all state in registers) — the same algorithm as l2mi_sl_count; tested against the C under
  * QEMU. */
 #if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_CLZ) && !defined(L2M_NO_ASM)
@@ -180,7 +161,7 @@ void l2m_sliced_count_t2(const l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t 
 #define L2MI_SL_COUNT l2m_sliced_count_t2
 #else
 #define L2MI_SL_ASM 0
-/* Elsewhere the C loop, compiled once (l2m_sliced.c) rather than inlined into every layer: it
+/* Elsewhere the C loop, compiled once (l2m_sliced_t2.c) rather than inlined into every layer: it
  * has no layer-specific constant worth unrolling for, and it is several kilobytes. */
 void l2m_sliced_count_c(const l2mi_sl_gen *s, int32_t n8, uint32_t *v, int32_t m);
 #define L2MI_SL_COUNT l2m_sliced_count_c
@@ -199,12 +180,17 @@ L2M_INLINE void l2mi_sl_unslice(const uint32_t *v, int32_t m, uint32_t *pairs) {
     }
 }
 
-/* Every block of 32 filters for one window: win holds nwin words (k real bits) and has room for
- * a sentinel after them; the window is modified (selection applied). Threshold bits to `out`
- * (planes != NULL), else floats to `of`: (float)acc + bias from kc (bits set per filter). */
+/* Bit j set for j < lanes (1 <= lanes <= 32): the real filters of a block. */
+L2M_INLINE uint32_t l2mi_sl_lanes(int32_t lanes) {
+    return 0xFFFFFFFFu >> (uint32_t)(32 - lanes);
+}
+
+/* Every block of 32 filters for one window (one output pixel, written through o): win holds
+ * nwin words (k real bits) and has room for a sentinel after them; the window is modified
+ * (selection applied). L2M_OUT_BITS: threshold bits from o.planes; L2M_OUT_FLOAT: (float)acc +
+ * o.bias from kc (bits set per filter); other kinds write nothing. */
 L2M_INLINE void l2mi_sl_window(int mode, uint32_t *win, int32_t nwin, int32_t k, int32_t out_c, const uint32_t *w,
-                               const uint32_t *planes, uint32_t *out, const int32_t *kc, const float *bias,
-                               float *of) {
+                               const int32_t *kc, l2m_out o) {
     const int32_t m = l2mi_sl_planes(k);
     const int32_t p = l2mi_pc_run(mode, win, nwin);
     const int32_t compl_ = 32 * nwin - p < p;
@@ -219,8 +205,8 @@ L2M_INLINE void l2mi_sl_window(int mode, uint32_t *win, int32_t nwin, int32_t k,
     for (int32_t b = 0; b < L2M_WORDS(out_c); ++b) {
         uint32_t v[L2MI_SL_MAX_M];
         v[0] = v[1] = v[2] = v[3] = v[4] = v[5] = 0u;   /* overwritten below (m >= 5): for static analyzers */
-        if (planes != NULL) {
-            const uint32_t *z = planes + (b * 4 + set) * m;
+        if (o.kind == L2M_OUT_BITS) {
+            const uint32_t *z = o.planes + (b * 4 + set) * m;
             uint32_t c = 0u;
 #pragma GCC unroll 32
             for (int32_t pl = 0; pl < m; ++pl) {   /* v = z + add, plane by plane (add is the same in every lane) */
@@ -238,12 +224,12 @@ L2M_INLINE void l2mi_sl_window(int mode, uint32_t *win, int32_t nwin, int32_t k,
             l2mi_sl_refill(&s);
             L2MI_SL_COUNT(&s, n8, v, m);
         }
-        const int32_t lanes = out_c - 32 * b < 32 ? out_c - 32 * b : 32;
-        if (planes != NULL) {
-            uint32_t o = compl_ ? v[m - 1] : ~v[m - 1];
-            if (lanes < 32) o &= (1u << (uint32_t)lanes) - 1u;   /* pad bits 0 */
-            out[b] = o;
-        } else if (of != NULL && kc != NULL) {   /* always true here; stated for static analyzers */
+        const int32_t left = out_c - 32 * b;
+        const int32_t lanes = left < 32 ? left : 32;
+        if (o.kind == L2M_OUT_BITS) {
+            const uint32_t top = compl_ ? v[m - 1] : ~v[m - 1];
+            o.bits[b] = top & l2mi_sl_lanes(lanes);   /* pad bits 0 */
+        } else if (o.kind == L2M_OUT_FLOAT) {
             uint32_t pairs[16];
             const int32_t base = k - 2 * p;
             l2mi_sl_unslice(v, m, pairs);
@@ -251,59 +237,45 @@ L2M_INLINE void l2mi_sl_window(int mode, uint32_t *win, int32_t nwin, int32_t k,
                 const int32_t oc = 32 * b + j;
                 const int32_t cnt = (int32_t)((pairs[j & 15] >> (j < 16 ? 0u : 16u)) & 0xFFFFu);
                 const int32_t acc = compl_ ? base + 2 * kc[oc] - 4 * cnt : base - 2 * kc[oc] + 4 * cnt;
-                of[oc] = (float)acc + (bias ? bias[oc] : 0.0f);
+                o.f[oc] = (float)acc + (o.bias ? o.bias[oc] : 0.0f);
             }
         }
     }
 }
 
-/* Entry point: the whole convolution (contracts of l2m_conv2d_sliced_b32_{b32,f32}_ref):
- * threshold bits to `out` with planes, else floats to `of` with kc and bias. */
+/* Entry point: the whole convolution (contracts of l2m_conv2d_sliced_b32_{b32,f32}_ref): o of
+ * kind L2M_OUT_BITS with planes (kc unused, may be NULL), or L2M_OUT_FLOAT with kc and bias. */
 L2M_INLINE void l2mi_conv2d_sliced(int mode, const l2m_geom *g, int32_t packed, const uint32_t *in,
-                                   const uint32_t *w, const uint32_t *planes, uint32_t *out, const int32_t *kc,
-                                   const float *bias, float *of) {
+                                   const uint32_t *w, const int32_t *kc, l2m_out o) {
     const int32_t taps = g->k_h * g->k_w;
     const int32_t nwin = packed ? L2M_WORDS(taps * g->in_c) : taps * L2M_WORDS(g->in_c);
     uint32_t win[L2M_SLICED_MAX_WORDS + 1];
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
-        const int32_t iy0 = oy * g->stride_h - g->pad_top;
-        const int yin = iy0 >= 0 && iy0 + g->k_h <= g->in_h;
+        const l2mi_wrow r = l2mi_row_at(g, oy);
         for (int32_t ox = 0; ox < g->out_w; ++ox) {
-            const int32_t ix0 = ox * g->stride_w - g->pad_left;
-            const int inside = yin && ix0 >= 0 && ix0 + g->k_w <= g->in_w;
+            const l2mi_pos p = l2mi_pos_at(g, r, ox);
             if (packed) {
-                (void)l2mi_pack_window(g, in, iy0, ix0, inside, win, NULL);
-            } else if (inside) {   /* k_h rows of k_w*nw contiguous words: no bounds tests */
-                const int32_t nw = L2M_WORDS(g->in_c), row = g->k_w * nw;
-                const uint32_t *src = in + (iy0 * g->in_w + ix0) * nw;
-#pragma GCC unroll 16
-                for (int32_t r = 0; r < g->k_h; ++r, src += g->in_w * nw) {
-#pragma GCC unroll 64
-                    for (int32_t j = 0; j < row; ++j) win[r * row + j] = src[j];
-                }
+                (void)l2mi_pack_window(g, in, p.iy0, p.ix0, p.interior, win, NULL);
+            } else if (p.interior) {   /* k_h rows of k_w*nw contiguous words: no bounds tests */
+                l2mi_copy_interior(g, in, p.iy0, p.ix0, win);
             } else {
-                (void)l2mi_gather(g, in, iy0, ix0, win, NULL);
+                (void)l2mi_gather(g, in, p.iy0, p.ix0, win, NULL);
             }
-            l2mi_sl_window(mode, win, nwin, taps * g->in_c, g->out_c, w, planes, out, kc, bias, of);
-            if (planes != NULL) {
-                out += L2M_WORDS(g->out_c);
-            } else {
-                of += g->out_c;
-            }
+            l2mi_sl_window(mode, win, nwin, taps * g->in_c, g->out_c, w, kc, o);
+            o = l2m_out_next(o, g->out_c);
         }
     }
 }
 
-/* Entry point: a dense layer (contracts of l2m_dense_sliced_b32_{b32,f32}_ref); the input is
- * copied to the stack once (at most L2M_SLICED_DENSE_MAX_WORDS words). */
+/* Entry point: a dense layer (contracts of l2m_dense_sliced_b32_{b32,f32}_ref; o and kc as for
+ * the conv); the input is copied to the stack once (at most L2M_SLICED_DENSE_MAX_WORDS words). */
 L2M_INLINE void l2mi_dense_sliced(int mode, int32_t groups, int32_t c, int32_t out_n, const uint32_t *in,
-                                  const uint32_t *w, const uint32_t *planes, uint32_t *out, const int32_t *kc,
-                                  const float *bias, float *of) {
+                                  const uint32_t *w, const int32_t *kc, l2m_out o) {
     const int32_t nwin = groups * L2M_WORDS(c);
     uint32_t win[L2M_SLICED_DENSE_MAX_WORDS + 1];
     memset(win, 0, sizeof win);   /* once per layer; tells static analyzers every word is set */
     for (int32_t q = 0; q < nwin; ++q) win[q] = in[q];
-    l2mi_sl_window(mode, win, nwin, groups * c, out_n, w, planes, out, kc, bias, of);
+    l2mi_sl_window(mode, win, nwin, groups * c, out_n, w, kc, o);
 }
 
 #endif /* L2M_SLICED_IMPL_H */

@@ -15,6 +15,12 @@
  *   - per filter, acc adds G_j[its 4 bits of group j]: a bit-field extract, a load and an add
  *     per 4 taps, for interior and border windows alike.
  * Windows of more than L2MI_W1_MAX_GROUPS groups are summed filter by filter (same order).
+ *
+ * Contract of l2mi_conv_w1: that of l2m_conv2d_w1_f32_{f32,b32}_ref (l2m_kernels.h: in_h x in_w x
+ * in_c floats, L2M_WORDS(k_h*k_w*in_c) weight words per filter, all 4-byte aligned, no output
+ * overlapping an input) with one output descriptor `o` (l2m_types.h) of kind L2M_OUT_FLOAT (bias
+ * may be NULL) or L2M_OUT_BITS_FLOAT (bias, tau, mode). Stack: the group tables, 512 bytes. No
+ * heap, no globals, reentrant. Internal header: names are l2mi_*, not part of the kernel API.
  */
 #ifndef L2M_W1_IMPL_H
 #define L2M_W1_IMPL_H
@@ -24,6 +30,7 @@
 
 #include "l2m_float_impl.h"   /* l2mi_f32_put */
 #include "l2m_kernels.h"
+#include "l2m_window_impl.h"
 
 /* Taps per group, and the largest window (in groups) whose group tables fit the stack:
  * 16 floats per group, 512 bytes. */
@@ -54,7 +61,7 @@ L2M_INLINE float l2mi_w1_tap(const l2m_geom *g, float pad_value, const float *in
                              int32_t t) {
     const int32_t c = t % g->in_c, kx = (t / g->in_c) % g->k_w, ky = t / (g->in_c * g->k_w);
     const int32_t iy = iy0 + ky, ix = ix0 + kx;
-    return iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w ? in[(iy * g->in_w + ix) * g->in_c + c] : pad_value;
+    return l2mi_inside(g, iy, ix) ? in[(iy * g->in_w + ix) * g->in_c + c] : pad_value;
 }
 
 /* Sum over the window of output (oy, ox) for one filter (wf: its k_h*k_w*in_c bits), in the
@@ -74,27 +81,25 @@ L2M_INLINE float l2mi_w1_acc(const l2m_geom *g, float pad_value, const float *in
     return acc;
 }
 
-/* The whole convolution (contract of l2m_conv2d_w1_f32_{f32,b32}_ref): floats to `of` when tau
- * is NULL, else threshold bits to `obits`. */
-L2M_INLINE void l2mi_conv_w1(const l2m_geom *g, float pad_value, const float *in, const uint32_t *w,
-                              const float *bias, const float *tau, const int8_t *mode, uint32_t *obits, float *of) {
+/* The whole convolution (contract of l2m_conv2d_w1_f32_{f32,b32}_ref), written through o. */
+L2M_INLINE void l2mi_conv_w1(const l2m_geom *g, float pad_value, const float *in, const uint32_t *w, l2m_out o) {
     const int32_t taps = g->k_h * g->k_w * g->in_c;
     const int32_t fw = L2M_WORDS(taps);
     const int32_t onw = L2M_WORDS(g->out_c);
     const int32_t groups = (taps + L2MI_W1_GROUP - 1) / L2MI_W1_GROUP;
     float tab[L2MI_W1_MAX_GROUPS][1 << L2MI_W1_GROUP];
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
-        const int32_t iy0 = oy * g->stride_h - g->pad_top;
-        const int yin = iy0 >= 0 && iy0 + g->k_h <= g->in_h;
+        const l2mi_wrow r = l2mi_row_at(g, oy);
         for (int32_t ox = 0; ox < g->out_w; ++ox) {
-            const int32_t ix0 = ox * g->stride_w - g->pad_left;
+            const l2mi_pos p = l2mi_pos_at(g, r, ox);
+            const int32_t iy0 = p.iy0, ix0 = p.ix0;
             if (groups > L2MI_W1_MAX_GROUPS) {
-                if (tau != NULL) memset(obits, 0, (size_t)onw * sizeof(uint32_t));
+                if (o.kind == L2M_OUT_BITS_FLOAT) memset(o.bits, 0, (size_t)onw * sizeof(uint32_t));
                 for (int32_t oc = 0; oc < g->out_c; ++oc) {
-                    l2mi_f32_put(l2mi_w1_acc(g, pad_value, in, w + oc * fw, oy, ox), oc, bias, tau, mode, obits, of);
+                    l2mi_f32_put(l2mi_w1_acc(g, pad_value, in, w + oc * fw, oy, ox), oc, o);
                 }
             } else {
-                const int inside = yin && ix0 >= 0 && ix0 + g->k_w <= g->in_w;
+                const int inside = p.interior;
                 /* tab[j][m]: group j's terms summed in order with the signs of the bits of m */
 #pragma GCC unroll 8
                 for (int32_t j = 0; j < groups; ++j) {
@@ -128,21 +133,17 @@ L2M_INLINE void l2mi_conv_w1(const l2m_geom *g, float pad_value, const float *in
                             const int32_t b = L2MI_W1_GROUP * j;
                             acc += tab[j][(wf[b >> 5] >> (uint32_t)(b & 31)) & 15u];
                         }
-                        acc = acc + (bias ? bias[oc] : 0.0f);
-                        if (tau != NULL) {
-                            cur |= l2mi_f32_bit(acc, tau[oc], mode[oc]) << (uint32_t)i;
-                        } else if (of != NULL) {   /* always true here: tau == NULL means float outputs */
-                            of[oc] = acc;
+                        acc = acc + (o.bias ? o.bias[oc] : 0.0f);
+                        if (o.kind == L2M_OUT_BITS_FLOAT) {
+                            cur |= l2mi_f32_bit(acc, o.tau[oc], o.mode[oc]) << (uint32_t)i;
+                        } else if (o.kind == L2M_OUT_FLOAT) {
+                            o.f[oc] = acc;
                         }
                     }
-                    if (tau != NULL) obits[oc0 / 32] = cur;
+                    if (o.kind == L2M_OUT_BITS_FLOAT) o.bits[oc0 / 32] = cur;
                 }
             }
-            if (tau != NULL) {
-                obits += onw;
-            } else {
-                of += g->out_c;
-            }
+            o = l2m_out_next(o, g->out_c);
         }
     }
 }

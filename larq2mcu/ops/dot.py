@@ -152,15 +152,15 @@ def _with_threshold(op, res):
 
 
 # --------------------------------------------------------------------------------- lowering
-# dot kind → (always-inline engine of firmware/runtime/l2m_*_impl.h, takes the variant's mode,
-# its parameter slots between the weights and the two outputs (obits, of))
+# dot kind → (always-inline engine of firmware/runtime/l2m_*_impl.h, takes the variant's mode);
+# every engine ends with (in, w, output descriptor) — call formats in docs/RUNTIME.md
 ENGINES = {
-    "conv2d_b32": ("l2mi_conv2d", True, ("thr", "bias")),
-    "conv2d_packed_b32": ("l2mi_conv2d_packed", True, ("thr", "bias")),
-    "dense_b32": ("l2mi_dense", True, ("thr", "bias")),
-    "conv2d_w1_f32": ("l2mi_conv_w1", False, ("bias", "tau", "mode")),
-    "conv2d_f32": ("l2mi_conv_f32", False, ("bias", "tau", "mode")),
-    "dense_f32": ("l2mi_dense_f32", False, ("bias", "tau", "mode")),
+    "conv2d_b32": ("l2mi_conv2d", True),
+    "conv2d_packed_b32": ("l2mi_conv2d_packed", True),
+    "dense_b32": ("l2mi_dense", True),
+    "conv2d_w1_f32": ("l2mi_conv_w1", False),
+    "conv2d_f32": ("l2mi_conv_f32", False),
+    "dense_f32": ("l2mi_dense_f32", False),
 }
 
 
@@ -191,11 +191,13 @@ def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None)
         lead = (ctx.geom(s, geom),) if geom is not None else size_args
         s.calls.append(Call(f"l2m_{kind}_{out}_ref", (*lead, *tail, *args)))
         return
-    fn, moded, slots = ENGINES[kind]
+    fn, moded = ENGINES[kind]
     have = {n for n, _, _ in params}
+    out_desc = (Call("l2m_out_bits", (Sym("out"), Sym("thr"))) if "thr" in have
+                else Call("l2m_out_bits_float", (Sym("out"), Sym("bias"), Sym("tau"), Sym("mode"))) if "tau" in have
+                else Call("l2m_out_float", (Sym("out"), Sym("bias"))))     # output descriptor (l2m_types.h)
     call = (*((Sym(ctx.variant.mode),) if moded else ()), *((Geom("g"),) if geom is not None else size_args),
-            *tail, Sym("in"), Sym("w"), *(Sym(n) if n in have else NULL for n in slots),
-            *((Sym("out"), NULL) if bits else (NULL, Sym("out"))))
+            *tail, Sym("in"), Sym("w"), out_desc)
     wtype = next(a.ctype for a in s.arrays if a.name == f"op{s.index}_w")
     sig = (Param("uint32_t" if kind.endswith("_b32") else "float", "in"), Param(wtype, "w"),
            *(Param(t, n) for n, t, _ in params), Param("uint32_t" if bits else "float", "out", const=False))
@@ -224,14 +226,14 @@ def _sliced_dot(ctx, s, op, kind: str, std: np.ndarray, k: int, geom, sizes, ext
         fname = f"{ctx.name}_op{s.index}_{kind}_sliced_b32_b32_{ctx.variant.name}"
         params = (Param("uint32_t", "in"), Param("uint32_t", "w"), Param("uint32_t", "planes"),
                   Param("uint32_t", "out", const=False))
-        call, args = (*lead, Sym("planes"), Sym("out"), NULL, NULL, NULL), (i, w, pl, o)
+        call, args = (*lead, NULL, Call("l2m_out_bits_planes", (Sym("out"), Sym("planes")))), (i, w, pl, o)
     else:
         kc = ctx.array(s, "kc", "int32_t", sliced.popcounts(std))
         b = ctx.array(s, "bias", "float", op.bias) if op.bias is not None else NULL
         fname = f"{ctx.name}_op{s.index}_{kind}_sliced_b32_f32_{ctx.variant.name}"
         params = (Param("uint32_t", "in"), Param("uint32_t", "w"), Param("int32_t", "kc"), Param("float", "bias"),
                   Param("float", "out", const=False))
-        call, args = (*lead, NULL, NULL, Sym("kc"), Sym("bias"), Sym("out")), (i, w, kc, b, o)
+        call, args = (*lead, Sym("kc"), Call("l2m_out_float", (Sym("out"), Sym("bias")))), (i, w, kc, b, o)
     s.spec = SpecFn(fname, params, geom, f"l2mi_{kind}_sliced", call)
     s.calls.append(Call(fname, args))
 

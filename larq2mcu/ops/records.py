@@ -66,7 +66,9 @@ class Geom:
 
 @dataclass(frozen=True)
 class Call:
-    """`fn(args...);`"""
+    """`fn(args...);` as a statement, or `fn(args...)` as an argument (the engines' output
+    descriptors, e.g. l2m_out_bits(out, thr) of firmware/runtime/l2m_types.h)."""
+    kind: ClassVar[str] = "call"
     fn: str
     args: tuple
 
