@@ -68,7 +68,7 @@ void l2m_dense_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, const uint3
  * Same bits as l2m_conv2d_b32_b32_ref (packed = 0), l2m_conv2d_packed_b32_b32_ref (packed = 1)
  * with pad_one = 1, and l2m_dense_b32_b32_ref — bit = (acc < thr) — from a transposed weight
  * layout in which 32 filters are counted at once (arithmetic: l2m_sliced.c; built by
- * larq2mcu/codegen/sliced.py). A window is nwin words: conv k_h*k_w*L2M_WORDS(in_c) (tap after
+ * larq2mcu/layout/sliced.py). A window is nwin words: conv k_h*k_w*L2M_WORDS(in_c) (tap after
  * tap) or, packed, L2M_WORDS(k_h*k_w*in_c) (bit (ky*k_w + kx)*in_c + c); dense the whole input,
  * groups*L2M_WORDS(c). Taps outside the image are +1 (bit 0): a padded conv must have
  * pad_value 1 (zero padding has no sliced form).

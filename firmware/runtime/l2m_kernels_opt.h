@@ -19,7 +19,7 @@
  *             choice on cores without popcount.
  *   _clz      _hs. In generated code the variant also runs binary layers with integer
  *             thresholds on the bit-sliced engine (l2m_sliced_impl.h, where it applies:
- *             larq2mcu/codegen/sliced.py), which needs a count-leading-zeros instruction
+ *             larq2mcu/layout/sliced.py), which needs a count-leading-zeros instruction
  *             (Cortex-M3 and up, Xtensa NSAU); so do _usad8 and _zbb.
  *   _usad8    _hs, with the per-byte counts summed by one USADA8 (ACLE __usada8) per triple on
  *             cores with __ARM_FEATURE_SIMD32 (Cortex-M4/M7/M33/M55 with DSP).

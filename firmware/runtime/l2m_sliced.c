@@ -1,7 +1,7 @@
 /* larq2mcu runtime — bit-sliced binary conv / dense with threshold outputs: the plain reference
  * (contract in l2m_kernels.h; the fast engine is l2m_sliced_impl.h).
  *
- * Arithmetic (derived in larq2mcu/codegen/sliced.py, which builds w and planes). A window is
+ * Arithmetic (derived in larq2mcu/layout/sliced.py, which builds w and planes). A window is
  * nwin words of bits a_i (1 = -1), K of them real; filter j has bits w_ij (pad bits 0 in both).
  * With P = sum a_i, C_j = sum w_ij and S_j = sum a_i w_ij,
  *     acc_j = K - 2 * sum_i (a_i xor w_ij) = K - 2P - 2C_j + 4 S_j,

@@ -46,7 +46,7 @@ typedef struct {
  * inputs, a float for float inputs) and writes it as the descriptor's kind says:
  *   L2M_OUT_BITS        bits: L2M_WORDS(out_c) words per pixel, bit oc = (acc < thr[oc]) — int
  *                       accumulators; the bit-sliced engine reads the same thresholds as counter
- *                       planes (`planes`, built by larq2mcu/codegen/sliced.py) instead of thr;
+ *                       planes (`planes`, built by larq2mcu/layout/sliced.py) instead of thr;
  *   L2M_OUT_BITS_FLOAT  bits as above, bit oc = l2m_float_threshold_bit(acc + bias[oc], tau[oc],
  *                       mode[oc]) — float accumulators (l2m_kernels.h);
  *   L2M_OUT_FLOAT       f: out_c floats per pixel, f[oc] = (float)acc + bias[oc].

@@ -19,24 +19,24 @@ static const l2m_geom gold_g5 = { 4, 4, 12, 2, 2, 12, 2, 2, 2, 2, 0, 0 };
 /* op 1: BinaryConv2D (quant_conv2d) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op1_conv2d_packed_b32_b32_builtin(const uint32_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out) {
     const l2m_geom g = { 11, 11, 4, 11, 11, 8, 3, 3, 1, 1, 1, 1 };
-    l2mi_conv2d_packed(L2M_MODE_BUILTIN, &g, 0, in, w, thr, NULL, out, NULL);
+    l2mi_conv2d_packed(L2M_MODE_BUILTIN, &g, 0, in, w, l2m_out_bits(out, thr));
 }
 
 /* op 3: BinaryConv2D (quant_conv2d_1) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op3_conv2d_packed_b32_f32_builtin(const uint32_t *in, const uint32_t *w, const float *bias, float *out) {
     const l2m_geom g = { 5, 5, 8, 4, 4, 12, 2, 2, 1, 1, 0, 0 };
-    l2mi_conv2d_packed(L2M_MODE_BUILTIN, &g, 0, in, w, NULL, bias, NULL, out);
+    l2mi_conv2d_packed(L2M_MODE_BUILTIN, &g, 0, in, w, l2m_out_float(out, bias));
 }
 
 /* op 7: BinaryConv2D (quant_conv2d_2) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op7_conv2d_packed_b32_f32_builtin(const uint32_t *in, const uint32_t *w, const float *bias, float *out) {
     const l2m_geom g = { 2, 2, 12, 2, 2, 6, 3, 3, 1, 1, 1, 1 };
-    l2mi_conv2d_packed(L2M_MODE_BUILTIN, &g, 1, in, w, NULL, bias, NULL, out);
+    l2mi_conv2d_packed(L2M_MODE_BUILTIN, &g, 1, in, w, l2m_out_float(out, bias));
 }
 
 /* op 10: Dense (dense) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op10_dense_f32_f32_builtin(const float *in, const float *w, const float *bias, float *out) {
-    l2mi_dense_f32(6, 4, in, w, bias, NULL, NULL, NULL, out);
+    l2mi_dense_f32(6, 4, in, w, l2m_out_float(out, bias));
 }
 
 int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {

@@ -18,23 +18,23 @@ static const l2m_geom gold_g2 = { 6, 6, 32, 3, 3, 32, 2, 2, 2, 2, 0, 0 };
 /* op 0: Conv2D (quant_conv2d) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op0_conv2d_w1_f32_b32_usad8(const float *in, const uint32_t *w, const float *bias, const float *tau, const int8_t *mode, uint32_t *out) {
     const l2m_geom g = { 6, 6, 1, 6, 6, 32, 3, 3, 1, 1, 1, 1 };
-    l2mi_conv_w1(&g, 0x0.0p+0f, in, w, bias, tau, mode, out, NULL);
+    l2mi_conv_w1(&g, 0x0.0p+0f, in, w, l2m_out_bits_float(out, bias, tau, mode));
 }
 
 /* op 1: BinaryConv2D (quant_conv2d_1) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op1_conv2d_sliced_b32_b32_usad8(const uint32_t *in, const uint32_t *w, const uint32_t *planes, uint32_t *out) {
     const l2m_geom g = { 6, 6, 32, 6, 6, 32, 3, 3, 1, 1, 1, 1 };
-    l2mi_conv2d_sliced(L2M_MODE_USAD8, &g, 0, in, w, planes, out, NULL, NULL, NULL);
+    l2mi_conv2d_sliced(L2M_MODE_USAD8, &g, 0, in, w, NULL, l2m_out_bits_planes(out, planes));
 }
 
 /* op 4: BinaryDense (quant_dense) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op4_dense_sliced_b32_b32_usad8(const uint32_t *in, const uint32_t *w, const uint32_t *planes, uint32_t *out) {
-    l2mi_dense_sliced(L2M_MODE_USAD8, 9, 32, 32, in, w, planes, out, NULL, NULL, NULL);
+    l2mi_dense_sliced(L2M_MODE_USAD8, 9, 32, 32, in, w, NULL, l2m_out_bits_planes(out, planes));
 }
 
 /* op 5: BinaryDense (quant_dense_1) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op5_dense_b32_f32_usad8(const uint32_t *in, const uint32_t *w, const float *bias, float *out) {
-    l2mi_dense(L2M_MODE_USAD8, 1, 32, 4, in, w, NULL, bias, NULL, out);
+    l2mi_dense(L2M_MODE_USAD8, 1, 32, 4, in, w, l2m_out_float(out, bias));
 }
 
 int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {
