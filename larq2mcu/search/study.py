@@ -1,7 +1,7 @@
 """The Optuna study: NSGA-II over the genome, RDB storage as the record, exact trial budget.
 
 Storage: an SQLAlchemy URL, `sqlite:///<out>/study.db` by default; `postgresql://user@host/db`
-(driver psycopg2) lets workers on several machines share one study. Every worker runs the same
+(driver psycopg 3, `pip install 'larq2mcu[search]'`) lets workers on several machines share one study. Every worker runs the same
 `run_worker(…, n_trials=N)`; together they finish exactly N trials (COMPLETE + PRUNED):
 
   * budget: a trial whose number comes after N live trials (any state but FAIL, numbers < its
@@ -36,12 +36,21 @@ def storage(url: str, heartbeat_interval: int = 10, grace_period: int = 30, max_
 
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    if url.startswith(("postgresql://", "postgres://")):   # psycopg 3, whatever SQLAlchemy's default
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
     kw = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    with warnings.catch_warnings():   # heartbeats are "experimental" since Optuna 2.8; we rely on them
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(url, engine_kwargs=kw, heartbeat_interval=heartbeat_interval,
-                          grace_period=grace_period,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry))
+    from sqlalchemy.exc import IntegrityError, OperationalError
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():   # heartbeats are "experimental" in Optuna; we rely on them
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, engine_kwargs=kw, heartbeat_interval=heartbeat_interval,
+                                  grace_period=grace_period,
+                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry))
+        except (IntegrityError, OperationalError):   # workers started together on a new database race to create the schema
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 def open_study(url: str, name: str, seed: int = 0, population: int = 8, **storage_kw):
@@ -49,8 +58,12 @@ def open_study(url: str, name: str, seed: int = 0, population: int = 8, **storag
     each trial sets with `trial.set_constraint`, see objective.py). Loading an existing study keeps every finished trial."""
     import optuna
     sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
-    return optuna.create_study(storage=storage(url, **storage_kw), study_name=name, sampler=sampler,
-                               directions=list(DIRECTIONS), load_if_exists=True)
+    st = storage(url, **storage_kw)
+    try:
+        return optuna.create_study(storage=st, study_name=name, sampler=sampler,
+                                   directions=list(DIRECTIONS), load_if_exists=True)
+    except optuna.exceptions.DuplicatedStudyError:   # another worker created it just now
+        return optuna.load_study(storage=st, study_name=name, sampler=sampler)
 
 
 def counts(study) -> dict:
