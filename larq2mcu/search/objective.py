@@ -181,7 +181,7 @@ class Objective:
         if self.models_dir is not None:
             p = Path(self.models_dir) / f"trial_{trial.number}.keras"
             p.parent.mkdir(parents=True, exist_ok=True)
-            model.save(p, include_optimizer=False)
+            model.save(p)
             trial.set_user_attr("model_file", str(p))
         return acc, float(post.instructions), float(post.flash)
 
