@@ -184,7 +184,8 @@ def search(board, data, n_trials, out_dir, storage, study_name, max_flash, max_r
     Resumable: run the same command again (or on more machines with --storage postgresql://…)."""
     from . import search as S
     from .boards import get_board
-    get_board(board)
+    from .search.latency import twin_of
+    twin_of(get_board(board))          # unknown board / no emulated twin: say so before any work
     edges = () if float_edges in ("", "none") else tuple(e.strip() for e in float_edges.split(","))
     space = S.Space(conv_k=_range(conv_k, "--conv-k"), dense_k=_range(dense_k, "--dense-k"),
                     depth=_range(depth, "--depth"), n_dense=_range(dense_layers, "--dense-layers"),

@@ -79,3 +79,33 @@ def test_tiny_study_prunes_before_training_and_exports_best(tmp_path, monkeypatc
     assert (res.project / "platformio.ini").is_file() and (res.project / "lib" / "net").is_dir()
     html = res.html.read_text()
     assert html.count("<svg") == 2 and SMALL.label() in html
+
+
+def test_object_cache_key_follows_contents_not_paths(tmp_path):
+    from larq2mcu.search.objcache import key
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "k.h").write_text("#define N 1\n")
+        (tmp_path / d / "m.h").write_text('#include "k.h"\n')
+        (tmp_path / d / "x.c").write_text('#include "m.h"\nint x = N;\n')
+    cmd = lambda d, o="x.o": ["gcc", "-O2", f"-I{tmp_path / d}", "-c", str(tmp_path / d / "x.c"), "-o", o]
+    assert key(cmd("a")) == key(cmd("b", "other.o"))            # paths do not matter
+    (tmp_path / "b" / "k.h").write_text("#define N 2\n")         # a transitively included header does
+    assert key(cmd("a")) != key(cmd("b"))
+    assert key(cmd("a")) != key(["gcc", "-O1", *cmd("a")[2:]])   # and so do the flags
+    assert key(["gcc", "x.o", "-o", "a.elf"]) is None             # links are not cached
+
+
+def test_cli_search_user_errors(tmp_path):
+    from click.testing import CliRunner
+
+    from larq2mcu.cli import main
+    r = CliRunner().invoke(main, ["search", "--board", "nope", "--data", "digits", "-o", str(tmp_path)])
+    assert r.exit_code == 2 and r.output.startswith("error: unknown board 'nope'")
+    r = CliRunner().invoke(main, ["search", "--board", "qemu_m4", "--data", "digits", "--conv-k", "x"])
+    assert r.exit_code == 2 and "error: --conv-k: expected LO-HI" in r.output
+    r = CliRunner().invoke(main, ["search", "--board", "qemu_m4", "--data", "digits", "--reference", "nn"])
+    assert r.exit_code == 2 and "not a zoo model; supported: mnist_bnn" in r.output
+    r = CliRunner().invoke(main, ["search", "--board", "esp32dev", "--data", "digits", "--trials", "1",
+                                  "-o", str(tmp_path)])
+    assert r.exit_code == 2 and "has no emulated twin" in r.output and len(r.output.splitlines()) == 1

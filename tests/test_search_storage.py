@@ -84,7 +84,7 @@ def _check_exact(url: str, n: int, log: Path) -> list:
 def _two_workers(url: str, tmp_path: Path, n: int = 6) -> None:
     log, ready = tmp_path / "log", tmp_path / "ready"
     ready.mkdir()
-    ws = [_spawn(url, n, log, 0.4, ready) for _ in range(2)]
+    ws = [_spawn(url, n, log, 0.2, ready) for _ in range(2)]
     for w in ws:
         out, _ = w.communicate(timeout=120)
         assert w.returncode == 0, out
@@ -101,7 +101,7 @@ def test_kill_and_resume_keeps_completed_trials(tmp_path):
     pytest.importorskip("optuna")
     import optuna
     url, log, n = f"sqlite:///{tmp_path / 'study.db'}", tmp_path / "log", 5
-    w = _spawn(url, n, log, 1.0)
+    w = _spawn(url, n, log, 0.6)
     deadline = time.time() + 60
     while time.time() < deadline:   # kill -9 while trial 2 is running (0 and 1 done)
         ev = _events(log)
@@ -113,7 +113,7 @@ def test_kill_and_resume_keeps_completed_trials(tmp_path):
     before = {t.number: t.params for t in optuna.load_study(study_name=STUDY, storage=url).trials
               if t.state == optuna.trial.TrialState.COMPLETE}
     assert len(before) == 2
-    r = _spawn(url, n, log, 0.2)
+    r = _spawn(url, n, log, 0.1)
     out, _ = r.communicate(timeout=120)
     assert r.returncode == 0, out
     killed = _check_exact(url, n, log)
@@ -158,13 +158,13 @@ def postgres(tmp_path):
     for cmd in ([str(bindir / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "postgres"],
                 [str(bindir / "pg_ctl"), "-D", str(data / "db"), "-w", "-l", str(data / "log"),
                  "-o", f"-h 127.0.0.1 -p {port} -k {data}", "start"]):
-        proc = subprocess.run([*as_user, *cmd], capture_output=True, text=True)
+        proc = subprocess.run([*as_user, *cmd], check=False, capture_output=True, text=True)
         assert proc.returncode == 0, f"{cmd[0]} failed: {proc.stdout}{proc.stderr}"
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"],
-                       capture_output=True)
+                       check=False, capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
 
 

@@ -15,6 +15,23 @@ from .objective import Data, Limits, Objective, Recipe
 from .space import Genome, Space, build_bnn
 from .study import default_storage, open_study, run_worker
 
-__all__ = ["search", "finish", "make_objective", "SearchResult", "Space", "Genome", "build_bnn",
-           "Limits", "Recipe", "Data", "Objective", "Cost", "measure", "EMULATED_TWIN", "CLOCK_HZ",
-           "open_study", "run_worker", "default_storage"]
+__all__ = [
+           "CLOCK_HZ",
+           "EMULATED_TWIN",
+           "Cost",
+           "Data",
+           "Genome",
+           "Limits",
+           "Objective",
+           "Recipe",
+           "SearchResult",
+           "Space",
+           "build_bnn",
+           "default_storage",
+           "finish",
+           "make_objective",
+           "measure",
+           "open_study",
+           "run_worker",
+           "search",
+]

@@ -56,6 +56,9 @@ def search(data, board: str, n_trials: int, out_dir, *, build=None, space=None, 
     """Run (or resume) a study of `n_trials` trials and, with `export_front`, `finish` it.
     `reference` = (label, build()) of a hand-designed model to place on the same axes."""
     import optuna
+
+    from .latency import board_of, twin_of
+    twin_of(board_of(board))      # BoardError now, not inside the first trial
     optuna.logging.set_verbosity(optuna.logging.WARNING)   # progress.py prints one line per trial
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -19,16 +19,16 @@ import hashlib
 import re
 import shutil
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cache_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="l2m-objcache-"))
 
 
-_INCLUDE = re.compile(rb'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
+_INCLUDE = re.compile(rb'^\s*#\s*include\s*[<"]([^">]+)[">]', re.MULTILINE)
 
 
 def _deps_digest(src: Path, dirs: list[Path]) -> str:

@@ -48,7 +48,7 @@ class Limits:
     max_instructions: int | None = None
     max_ms: float | None = None
 
-    def resolved(self, board) -> "Limits":
+    def resolved(self, board) -> Limits:
         b = board_of(board)
         return Limits(self.max_flash or b.flash, self.max_ram or b.ram, self.max_instructions, self.max_ms)
 
@@ -97,7 +97,7 @@ class Data:
 def train(model, x, y, recipe: Recipe, label: str = "", progress: bool = False):
     """Compile and fit `model` with `recipe` (module-level so tests can watch what is trained)."""
     from .._tf import tf_modules
-    tf, keras, lq = tf_modules()
+    keras = tf_modules()[1]
     steps = -(-len(x) // recipe.batch_size)
     sched = keras.optimizers.schedules.CosineDecay(recipe.lr, decay_steps=max(1, steps * recipe.epochs))
     model.compile(optimizer=keras.optimizers.Adam(sched), loss="sparse_categorical_crossentropy",

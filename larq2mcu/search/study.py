@@ -1,16 +1,18 @@
 """The Optuna study: NSGA-II over the genome, RDB storage as the record, exact trial budget.
 
 Storage: an SQLAlchemy URL, `sqlite:///<out>/study.db` by default; `postgresql://user@host/db`
-(driver psycopg 3, `pip install 'larq2mcu[search]'`) lets workers on several machines share one study. Every worker runs the same
-`run_worker(…, n_trials=N)`; together they finish exactly N trials (COMPLETE + PRUNED):
+(driver psycopg 3, `pip install 'larq2mcu[search]'`) lets workers on several machines share one
+study. Every worker runs the same `run_worker(…, n_trials=N)`; together they finish exactly N
+trials (COMPLETE + PRUNED):
 
   * budget: a trial whose number comes after N live trials (any state but FAIL, numbers < its
     own) is surplus — it stops before doing anything and is recorded as FAIL ("surplus"). Trial
     numbers are handed out by the storage in one transaction, so two workers cannot both take
     the last slot;
-  * crash / Ctrl-C / SIGKILL: the dead trial's heartbeat stops; after `grace_period` s any
-    worker marks it FAIL and RetryHeartbeatStaleTrialCallback enqueues a copy with the same params,
-    which the next free worker runs. Completed trials are kept; the dead one is re-run once
+  * Ctrl-C: the trial is recorded FAIL and a copy with the same params is enqueued at once;
+  * crash / SIGKILL: the dead trial's heartbeat stops; after `grace_period` s any worker marks
+    it FAIL and RetryHeartbeatStaleTrialCallback enqueues a copy with the same params, which
+    the next free worker runs. Completed trials are kept; the dead one is re-run once
     from scratch (it had not finished), nothing else is.
 """
 from __future__ import annotations
@@ -92,7 +94,12 @@ def run_worker(study, objective: Objective, n_trials: int, callbacks=(), poll: f
         if _live_before(study, trial.number) >= n_trials:
             trial.set_user_attr("surplus", True)
             raise SurplusTrial(f"trial {trial.number}: the budget of {n_trials} trials is taken")
-        return objective(trial)
+        try:
+            return objective(trial)
+        except KeyboardInterrupt:   # Ctrl-C: Optuna records FAIL; queue the same genome for the resume
+            if trial.params:
+                study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            raise
 
     while _done(study) < n_trials:
         live = sum(1 for t in study.get_trials(deepcopy=False) if t.state != S.FAIL)
