@@ -48,8 +48,13 @@ def test_tiny_study_prunes_before_training_and_exports_best(tmp_path, monkeypatc
         trained.append(label)
         return real_train(model, x, y, recipe, label, progress)
     monkeypatch.setattr(objective, "train", watched)
+    built = []
+
+    def user_build(g, input_shape, num_classes):      # the API takes the user's builder
+        built.append(g)
+        return build_bnn(g, input_shape, num_classes)
     data = datasets.load_digits()
-    kw = dict(space=SPACE, recipe=search.Recipe(epochs=1, batch_size=64), population=4,
+    kw = dict(build=user_build, space=SPACE, recipe=search.Recipe(epochs=1, batch_size=64), population=4,
               export_front=False, study_name="tiny")
     # 1) SMALL alone, no limits beyond the board: its exact flash
     study = search.open_study(search.default_storage(tmp_path), "tiny", population=4)
@@ -57,7 +62,7 @@ def test_tiny_study_prunes_before_training_and_exports_best(tmp_path, monkeypatc
     search.search(data, "nucleo_f446re", 1, tmp_path, **kw)
     small = study.trials[0].user_attrs["cost"]
     assert small["measured_on"] == "qemu_m4" and small["flash"] > small["weights"] > 0
-    assert small["ram"] == small["ram"] and small["stack"] > 0 and small["instructions"] > 0
+    assert small["ram"] > small["arena"] + small["stack"] and small["stack"] > 0 and small["instructions"] > 0
     # 2) resume with a flash limit SMALL meets and BIG cannot; then SMALL proposed again
     study.enqueue_trial(SPACE.params_of(BIG))
     study.enqueue_trial(SPACE.params_of(SMALL))
@@ -70,6 +75,7 @@ def test_tiny_study_prunes_before_training_and_exports_best(tmp_path, monkeypatc
     assert t[1].user_attrs["stage"] == "pruned before training"
     assert t[1].user_attrs["over"]["flash"] > 0 and t[1].user_attrs["cost"]["flash"] > limits.max_flash
     assert len(trained) == 1 and SMALL.label() in trained[0]      # BIG never trained, SMALL once
+    assert BIG in built and set(built) == {SMALL, BIG}
     assert t[2].user_attrs["duplicate_of"] == 0 and tuple(t[2].values) == tuple(t[0].values)
     # the front: SMALL, exported and verified exactly, and written as a PlatformIO project
     assert [r["trial"] for r in res.rows] == [0]

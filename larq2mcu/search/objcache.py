@@ -14,6 +14,7 @@ The cache lives in a temporary folder for the life of the process.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import re
@@ -25,7 +26,9 @@ from pathlib import Path
 
 @cache
 def _cache_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="l2m-objcache-"))
+    d = tempfile.mkdtemp(prefix="l2m-objcache-")
+    atexit.register(shutil.rmtree, d, True)
+    return Path(d)
 
 
 _INCLUDE = re.compile(rb'^\s*#\s*include\s*[<"]([^">]+)[">]', re.MULTILINE)
