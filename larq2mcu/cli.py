@@ -175,10 +175,12 @@ def _range(text: str, what: str) -> tuple[int, int]:
 @click.option("--reference", default=None, help="a zoo model (e.g. mnist_bnn) trained the same way, for the front table")
 @click.option("--population", default=8, show_default=True, help="NSGA-II population size")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--distribute", type=click.Choice(["none", "mirrored"]), default="none", show_default=True,
+              help="train each candidate inside tf.distribute.MirroredStrategy")
 @click.option("--worker-only", is_flag=True, help="only run trials (another worker writes the front)")
 def search(board, data, n_trials, out_dir, storage, study_name, max_flash, max_ram, max_instructions,
            max_latency_ms, epochs, lr, batch_size, n_train, n_val, conv_k, dense_k, depth, dense_layers,
-           float_edges, reference, population, seed, worker_only):
+           float_edges, reference, population, seed, distribute, worker_only):
     """Search BNN widths that fit BOARD (Optuna NSGA-II: accuracy vs instructions vs flash); print
     the verified Pareto front and write front.html and a PlatformIO project of the chosen point.
     Resumable: run the same command again (or on more machines with --storage postgresql://…)."""
@@ -203,7 +205,7 @@ def search(board, data, n_trials, out_dir, storage, study_name, max_flash, max_r
         ref = (reference, lambda: zoo.BUILDERS[reference](ds.input_shape, ds.num_classes))
     S.search(ds, board, n_trials, out_dir, space=space, storage=storage, study_name=study_name,
              limits=S.Limits(max_flash, max_ram, max_instructions, max_latency_ms),
-             recipe=S.Recipe(epochs, batch_size, lr, seed), seed=seed, population=population,
+             recipe=S.Recipe(epochs, batch_size, lr, seed, distribute), seed=seed, population=population,
              n_train=n_train, n_val=n_val, export_front=not worker_only, reference=ref, data_spec=data)
 
 

@@ -44,9 +44,9 @@ def test_tiny_study_prunes_before_training_and_exports_best(tmp_path, monkeypatc
     trained = []
     real_train = objective.train
 
-    def watched(model, x, y, recipe, label="", progress=False):
+    def watched(build, x, y, recipe, label="", progress=False):
         trained.append(label)
-        return real_train(model, x, y, recipe, label, progress)
+        return real_train(build, x, y, recipe, label, progress)
     monkeypatch.setattr(objective, "train", watched)
     built = []
 

@@ -81,7 +81,7 @@ def reference_point(label: str, build_ref, objective: Objective, out_dir) -> dic
     from .._tf import tf_modules
     d = objective.data
     tf_modules()[1].utils.set_random_seed(objective.recipe.seed)
-    model = train(build_ref(), d.x_train, d.y_train, objective.recipe)
+    model = train(build_ref, d.x_train, d.y_train, objective.recipe)
     return point(label, model, objective, Path(out_dir) / "reference",
                  cost=cost_of(model, objective.board, d.x_val[0]), val_acc=accuracy(model, d.x_val, d.y_val))
 

@@ -39,7 +39,7 @@ def model_of(t, objective: Objective):
         return load_model(p)
     g = Genome(**{k: tuple(v) if isinstance(v, list) else v for k, v in t.user_attrs["genome_dict"].items()})
     d = objective.data
-    return train(objective.model_for(g), d.x_train, d.y_train, objective.recipe)
+    return train(lambda: objective.model_for(g), d.x_train, d.y_train, objective.recipe)
 
 
 def point(label: str, model, objective: Objective, out_dir: Path, n_verify: int = 1000, cost=None,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from .latency import Cost, board_of, measure
 from .space import Genome, Space, build_bnn
 
@@ -31,12 +32,18 @@ OBJECTIVES = ("accuracy", "instructions", "flash")
 @dataclass(frozen=True)
 class Recipe:
     """The training every candidate gets: Adam, learning rate cosine-decayed from `lr` to 0 over
-    `epochs`, batch `batch_size`, `seed` for weights and shuffling (the examples' recipe)."""
+    `epochs`, batch `batch_size`, `seed` for weights and shuffling (the examples' recipe);
+    `distribute` as the examples' --distribute."""
 
     epochs: int = 1
     batch_size: int = 128
     lr: float = 5e-3
     seed: int = 0
+    distribute: str = "none"     # or "mirrored"
+
+    def __post_init__(self):
+        if self.distribute not in ("none", "mirrored"):
+            raise InputError(f"recipe: distribute={self.distribute!r} unknown; supported: 'none', 'mirrored'")
 
 
 @dataclass(frozen=True)
@@ -94,14 +101,23 @@ class Data:
         return int(max(self.y_train.max(), self.y_test.max()) + 1)
 
 
-def train(model, x, y, recipe: Recipe, label: str = "", progress: bool = False):
-    """Compile and fit `model` with `recipe` (module-level so tests can watch what is trained)."""
+def train(build, x, y, recipe: Recipe, label: str = "", progress: bool = False):
+    """Build (`build()`), compile and fit a model with `recipe`; return it. With
+    `recipe.distribute == "mirrored"` building and compiling happen inside
+    tf.distribute.MirroredStrategy (the examples' --distribute). Module-level so tests can watch
+    what is trained."""
+    import contextlib
+
     from .._tf import tf_modules
-    keras = tf_modules()[1]
+    tf, keras = tf_modules()[:2]
+    scope = tf.distribute.MirroredStrategy().scope() if recipe.distribute == "mirrored" \
+        else contextlib.nullcontext()
     steps = -(-len(x) // recipe.batch_size)
-    sched = keras.optimizers.schedules.CosineDecay(recipe.lr, decay_steps=max(1, steps * recipe.epochs))
-    model.compile(optimizer=keras.optimizers.Adam(sched), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    with scope:
+        model = build()
+        sched = keras.optimizers.schedules.CosineDecay(recipe.lr, decay_steps=max(1, steps * recipe.epochs))
+        model.compile(optimizer=keras.optimizers.Adam(sched), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
     cb = []
     if progress:
         from ..keras import RichProgress
@@ -169,7 +185,7 @@ class Objective:
             trial.set_user_attr("cost", pre.as_dict())
             _constrain(trial, limits.violations(pre))
             raise optuna.TrialPruned("over " + ", ".join(f"{k} by {v:g}" for k, v in over.items()))
-        model = train(self.model_for(g), self.data.x_train, self.data.y_train, self.recipe,
+        model = train(lambda: self.model_for(g), self.data.x_train, self.data.y_train, self.recipe,
                       f"trial {trial.number} {g.label()}", self.progress)
         acc = accuracy(model, self.data.x_val, self.data.y_val)
         post = cost_of(model, self.board, sample)
