@@ -188,6 +188,8 @@ def search(board, data, n_trials, out_dir, storage, study_name, max_flash, max_r
     from .boards import get_board
     from .search.latency import twin_of
     twin_of(get_board(board))          # unknown board / no emulated twin: say so before any work
+    limits = S.Limits(max_flash, max_ram, max_instructions, max_latency_ms)
+    limits.resolved(board)
     edges = () if float_edges in ("", "none") else tuple(e.strip() for e in float_edges.split(","))
     space = S.Space(conv_k=_range(conv_k, "--conv-k"), dense_k=_range(dense_k, "--dense-k"),
                     depth=_range(depth, "--depth"), n_dense=_range(dense_layers, "--dense-layers"),
@@ -204,7 +206,7 @@ def search(board, data, n_trials, out_dir, storage, study_name, max_flash, max_r
     if reference:
         ref = (reference, lambda: zoo.BUILDERS[reference](ds.input_shape, ds.num_classes))
     S.search(ds, board, n_trials, out_dir, space=space, storage=storage, study_name=study_name,
-             limits=S.Limits(max_flash, max_ram, max_instructions, max_latency_ms),
+             limits=limits,
              recipe=S.Recipe(epochs, batch_size, lr, seed, distribute), seed=seed, population=population,
              n_train=n_train, n_val=n_val, export_front=not worker_only, reference=ref, data_spec=data)
 

@@ -115,3 +115,6 @@ def test_cli_search_user_errors(tmp_path):
     r = CliRunner().invoke(main, ["search", "--board", "esp32dev", "--data", "digits", "--trials", "1",
                                   "-o", str(tmp_path)])
     assert r.exit_code == 2 and "has no emulated twin" in r.output and len(r.output.splitlines()) == 1
+    r = CliRunner().invoke(main, ["search", "--board", "qemu_m4", "--data", "digits", "--trials", "1",
+                                  "--max-latency-ms", "5", "-o", str(tmp_path)])
+    assert r.exit_code == 2 and "needs the clock of board 'qemu_m4'" in r.output

@@ -59,6 +59,7 @@ def search(data, board: str, n_trials: int, out_dir, *, build=None, space=None, 
 
     from .latency import board_of, twin_of
     twin_of(board_of(board))      # BoardError now, not inside the first trial
+    (limits or Limits()).resolved(board)     # and InputError for a limit the board cannot take
     optuna.logging.set_verbosity(optuna.logging.WARNING)   # progress.py prints one line per trial
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

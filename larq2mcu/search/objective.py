@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .latency import Cost, board_of, measure
+from .latency import CLOCK_HZ, Cost, board_of, measure
 from .space import Genome, Space, build_bnn
 
 DIRECTIONS = ("maximize", "minimize", "minimize")
@@ -57,6 +57,9 @@ class Limits:
 
     def resolved(self, board) -> Limits:
         b = board_of(board)
+        if self.max_ms is not None and b.name not in CLOCK_HZ:
+            raise InputError(f"a latency limit in ms needs the clock of board '{b.name}', which is not "
+                             f"known; known: {', '.join(sorted(CLOCK_HZ))} (use an instruction limit)")
         return Limits(self.max_flash or b.flash, self.max_ram or b.ram, self.max_instructions, self.max_ms)
 
     def violations(self, c: Cost) -> dict:
