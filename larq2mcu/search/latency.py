@@ -13,7 +13,7 @@ Contract: `measure(exp, board, sample, workdir)` → Cost, where
 A real board is measured on its emulated twin (same core, the real board's cflags and kernel
 variant, the twin's memory map); EMULATED_TWIN and CLOCK_HZ are this package's small tables,
 keyed by board name (boards.yaml has neither field). Objects that are the same from candidate
-to candidate (runtime, startup) are compiled once per process (objcache.py).
+to candidate (runtime, startup) are compiled once and cached on disk (objcache.py).
 """
 from __future__ import annotations
 

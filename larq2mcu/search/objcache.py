@@ -1,4 +1,4 @@
-"""A content-addressed cache of compiled objects for the many builds of one search.
+"""A content-addressed cache of compiled objects for the many builds of a search.
 
 Why: `targets.build` compiles every file of an export each time (12 compiler runs for a model
 on Cortex-M4); across candidates with the same kernel variant 10 of them — the runtime, the
@@ -10,25 +10,38 @@ Key of an object: SHA-256 over the compile flags (paths left out: every candidat
 to a fresh temporary folder) and the names and bytes of the source and of every header it
 includes, transitively, from its folder or the -I folders; any change to any of them is a
 miss. Link commands are never cached.
-The cache lives in a temporary folder for the life of the process.
+The compiler's identity (`--version`, resolved path) is part of the key. The cache is a folder
+of immutable objects named by key (see `_cache_dir`), written atomically; delete it at will.
 """
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
+import os
 import re
 import shutil
-import tempfile
+import subprocess
 from functools import cache
 from pathlib import Path
 
 
 @cache
 def _cache_dir() -> Path:
-    d = tempfile.mkdtemp(prefix="l2m-objcache-")
-    atexit.register(shutil.rmtree, d, True)
-    return Path(d)
+    """$LARQ2MCU_CACHE/objects, else $XDG_CACHE_HOME (or ~/.cache)/larq2mcu/objects: shared by
+    the workers of one machine and kept between runs (entries are immutable, named by key)."""
+    root = os.environ.get("LARQ2MCU_CACHE") or \
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "larq2mcu"
+    d = Path(root) / "objects"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@cache
+def _compiler_id(gcc: str) -> bytes:
+    """`gcc --version` and the resolved path: an upgraded compiler never reuses old objects."""
+    exe = shutil.which(gcc) or gcc
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False).stdout
+    return f"{os.path.realpath(exe)}\0{out}".encode()
 
 
 _INCLUDE = re.compile(rb'^\s*#\s*include\s*[<"]([^">]+)[">]', re.MULTILINE)
@@ -64,7 +77,7 @@ def key(cmd: list[str]) -> str | None:
     dirs = [Path(a[2:]) for a in cmd if a.startswith("-I") and len(a) > 2]
     dirs += [Path(a[len("-isystem"):]) for a in cmd if a.startswith("-isystem") and len(a) > 8]
     flags = [a for i, a in enumerate(cmd) if i not in (i_src, i_obj) and not a.startswith(("-I", "-isystem"))]
-    h = hashlib.sha256("\0".join(flags).encode())
+    h = hashlib.sha256(_compiler_id(cmd[0]) + b"\0" + "\0".join(flags).encode())
     h.update(_deps_digest(Path(cmd[i_src]), dirs).encode())
     return h.hexdigest()
 
@@ -74,6 +87,11 @@ def cached_compiles():
     """Within the block, `targets.build` reuses objects compiled before from the same inputs."""
     import importlib
     B = importlib.import_module("larq2mcu.targets.build")   # the module (the package exports the function)
+    try:
+        _cache_dir()
+    except OSError:                # no writable cache folder: build without the cache
+        yield
+        return
     real = B._run
 
     def run(cmd, what):
@@ -85,7 +103,9 @@ def cached_compiles():
             shutil.copyfile(hit, obj)
             return None
         real(cmd, what)
-        shutil.copyfile(obj, hit)
+        tmp = hit.with_name(f"{hit.name}.{os.getpid()}.tmp")
+        shutil.copyfile(obj, tmp)
+        os.replace(tmp, hit)          # atomic: a concurrent worker sees the whole object or none
         return None
     B._run = run
     try:
