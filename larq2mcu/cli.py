@@ -143,14 +143,6 @@ def flash(project, board):
     sys.exit(res.returncode)
 
 
-def _range(text: str, what: str) -> tuple[int, int]:
-    try:
-        lo, _, hi = text.partition("-")
-        return int(lo), int(hi or lo)
-    except ValueError:
-        raise InputError(f"{what}: expected LO-HI (e.g. 1-4), got {text!r}") from None
-
-
 @main.command()
 @click.option("--board", required=True, help="board the candidates must fit (boards.yaml), e.g. nucleo_f446re")
 @click.option("--data", required=True, help="digits | mnist | fashion-mnist | file.npz | idx folder (needs a train split)")
@@ -191,9 +183,9 @@ def search(board, data, n_trials, out_dir, storage, study_name, max_flash, max_r
     limits = S.Limits(max_flash, max_ram, max_instructions, max_latency_ms)
     limits.resolved(board)
     edges = () if float_edges in ("", "none") else tuple(e.strip() for e in float_edges.split(","))
-    space = S.Space(conv_k=_range(conv_k, "--conv-k"), dense_k=_range(dense_k, "--dense-k"),
-                    depth=_range(depth, "--depth"), n_dense=_range(dense_layers, "--dense-layers"),
-                    float_edges=edges)
+    R = S.space.parse_range
+    space = S.Space(conv_k=R(conv_k, "--conv-k"), dense_k=R(dense_k, "--dense-k"),
+                    depth=R(depth, "--depth"), n_dense=R(dense_layers, "--dense-layers"), float_edges=edges)
     ref = None
     if reference:
         from . import zoo

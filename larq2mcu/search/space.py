@@ -20,6 +20,15 @@ from dataclasses import asdict, dataclass, field
 from ..errors import InputError
 
 
+def parse_range(text: str, what: str) -> tuple[int, int]:
+    """Parse "LO-HI" (or "N" for N-N) into (LO, HI); InputError naming `what` otherwise."""
+    try:
+        lo, _, hi = text.partition("-")
+        return int(lo), int(hi or lo)
+    except ValueError:
+        raise InputError(f"{what}: expected LO-HI (e.g. 1-4), got {text!r}") from None
+
+
 @dataclass(frozen=True)
 class Genome:
     """One candidate: `convs[i]` channels of conv i, `dense[j]` units of hidden Dense j."""
