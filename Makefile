@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.l2m-installed
 APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm qemu-system-misc \
   gcc-riscv64-unknown-elf gcc-xtensa-lx106 binutils-xtensa-lx106 dataset-fashion-mnist clang \
-  cppcheck clang-tidy libclang-rt-14-dev chromium
+  cppcheck clang-tidy libclang-rt-14-dev chromium postgresql
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 PYTEST_ARGS ?= -n 2 --dist loadfile
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory apt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -c constraints-ci.txt -e '.[test,compare,boards,bench]'
+	$(VENV)/bin/pip install -q -c constraints-ci.txt -e '.[test,compare,boards,bench,search]'
 	touch $(STAMP)
 
 # Debian toolchains and data: installed when we are root and they are missing; otherwise say so.

@@ -231,5 +231,65 @@ def flash(project, board):
     sys.exit(res.returncode)
 
 
+@main.command()
+@click.option("--board", required=True, help="board the candidates must fit (boards.yaml), e.g. nucleo_f446re")
+@click.option("--data", required=True, help="digits | mnist | fashion-mnist | file.npz | idx folder (needs a train split)")
+@click.option("--trials", "n_trials", default=16, show_default=True, help="finished trials in the whole study (all workers)")
+@click.option("-o", "--out", "out_dir", default="out/search", show_default=True, help="study folder")
+@click.option("--storage", default=None, help="SQLAlchemy URL (default sqlite:///<out>/study.db; postgresql://… to share)")
+@click.option("--study-name", default="larq2mcu-search", show_default=True)
+@click.option("--max-flash", type=int, default=None, help="bytes (default: the board's flash)")
+@click.option("--max-ram", type=int, default=None, help="bytes, arena + stack + statics (default: the board's RAM)")
+@click.option("--max-instructions", type=int, default=None, help="instructions per inference")
+@click.option("--max-latency-ms", type=float, default=None, help="ms at the board clock, one instruction per cycle")
+@click.option("--epochs", default=1, show_default=True, help="training epochs per trial (same recipe for all)")
+@click.option("--lr", default=5e-3, show_default=True)
+@click.option("--batch-size", default=128, show_default=True)
+@click.option("--train-subset", "n_train", type=int, default=None, help="train on the first N of the training split")
+@click.option("--val", "n_val", type=int, default=None, help="validation images held out of the training split (default 1/6)")
+@click.option("--conv-k", default="1-4", show_default=True, help="conv widths 32·k for k in LO-HI")
+@click.option("--dense-k", default="1-8", show_default=True, help="hidden dense widths 32·k")
+@click.option("--depth", default="1-3", show_default=True, help="number of convs")
+@click.option("--dense-layers", default="0-1", show_default=True, help="number of hidden dense layers")
+@click.option("--float-edges", default="head", show_default=True, help="edges that may stay float: head,stem or none")
+@click.option("--reference", default=None, help="a zoo model (e.g. mnist_bnn) trained the same way, for the front table")
+@click.option("--population", default=8, show_default=True, help="NSGA-II population size")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--distribute", type=click.Choice(["none", "mirrored"]), default="none", show_default=True,
+              help="train each candidate inside tf.distribute.MirroredStrategy")
+@click.option("--worker-only", is_flag=True, help="only run trials (another worker writes the front)")
+def search(board, data, n_trials, out_dir, storage, study_name, max_flash, max_ram, max_instructions,
+           max_latency_ms, epochs, lr, batch_size, n_train, n_val, conv_k, dense_k, depth, dense_layers,
+           float_edges, reference, population, seed, distribute, worker_only):
+    """Search BNN widths that fit BOARD (Optuna NSGA-II: accuracy vs instructions vs flash); print
+    the verified Pareto front and write front.html and a PlatformIO project of the chosen point.
+    Resumable: run the same command again (or on more machines with --storage postgresql://…)."""
+    from . import search as S
+    from .boards import get_board
+    from .search.latency import twin_of
+    twin_of(get_board(board))          # unknown board / no emulated twin: say so before any work
+    limits = S.Limits(max_flash, max_ram, max_instructions, max_latency_ms)
+    limits.resolved(board)
+    edges = () if float_edges in ("", "none") else tuple(e.strip() for e in float_edges.split(","))
+    R = S.space.parse_range
+    space = S.Space(conv_k=R(conv_k, "--conv-k"), dense_k=R(dense_k, "--dense-k"),
+                    depth=R(depth, "--depth"), n_dense=R(dense_layers, "--dense-layers"), float_edges=edges)
+    ref = None
+    if reference:
+        from . import zoo
+        if reference not in zoo.BUILDERS:
+            raise InputError(f"--reference {reference!r}: not a zoo model; supported: {', '.join(zoo.BUILDERS)}")
+    from . import datasets
+    ds = datasets.load(data)
+    if not ds.has_train:
+        raise InputError(f"--data {data}: {ds.name} has no training split to search with")
+    if reference:
+        ref = (reference, lambda: zoo.BUILDERS[reference](ds.input_shape, ds.num_classes))
+    S.search(ds, board, n_trials, out_dir, space=space, storage=storage, study_name=study_name,
+             limits=limits,
+             recipe=S.Recipe(epochs, batch_size, lr, seed, distribute), seed=seed, population=population,
+             n_train=n_train, n_val=n_val, export_front=not worker_only, reference=ref, data_spec=data)
+
+
 if __name__ == "__main__":
     main()
