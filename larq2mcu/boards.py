@@ -173,9 +173,9 @@ def _choice(board: str, field: str, value: str, allowed: tuple[str, ...]) -> str
     return value
 
 
-def _positive(board: str, field: str, value: int) -> int:
+def _positive(board: str, field: str, value: int, unit: str = "bytes") -> int:
     if value <= 0:
-        raise BoardError(f"board '{board}': field '{field}' must be > 0 bytes, got {value}")
+        raise BoardError(f"board '{board}': field '{field}' must be > 0 {unit}, got {value}")
     return value
 
 
@@ -221,7 +221,7 @@ def _parse_board(name: str, data: Any) -> Board:
         kernel_variant=data["kernel_variant"], print=_choice(name, "print", data["print"], PRINTS),
         cycle_counter=_choice(name, "cycle_counter", data["cycle_counter"], CYCLE_COUNTERS),
         qemu=qemu, memory=memory, host_check=host_check,
-        clock_hz=_positive(name, "clock_hz", data["clock_hz"]) if "clock_hz" in data else None,
+        clock_hz=_positive(name, "clock_hz", data["clock_hz"], "Hz") if "clock_hz" in data else None,
         console=console, uart_emulator=uart_emu)
 
 

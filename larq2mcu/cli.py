@@ -36,7 +36,8 @@ def main():
 @click.option("--data", default=None, help="samples embedded in the board demo (default: 4 random inputs)")
 @click.option("--kernels", type=click.Choice(["ref", "hs", "clz", "usad8", "zbb", "hw", "builtin"]), default=None,
               help="kernel variant of a library export (default ref; with --board the board's own)")
-def export(model, out_dir, name, force, board, data, kernels):
+@click.option("--emulated", is_flag=True, help="with --board: also add an env per emulated board (qemu_*)")
+def export(model, out_dir, name, force, board, data, kernels, emulated):
     """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO
     project (lib/<name>/ + src/main.c demo harness + platformio.ini)."""
     from .export import export as do_export
@@ -48,8 +49,10 @@ def export(model, out_dir, name, force, board, data, kernels):
     if kernels is not None:
         raise click.UsageError("--kernels applies to library exports; with --board the board's variant is used")
     from .project import export_project
-    exp, files, b = export_project(model, out_dir, name, board, data, force)
+    exp, files, b = export_project(model, out_dir, name, board, data, force, emulated_envs=emulated)
     click.echo(exp.report())
+    from .outdir import read_manifest
+    click.echo((read_manifest(out_dir) or {}).get("fit", ""))
     click.echo(f"\nwrote a PlatformIO project for {b.name} ({len(files)} files) to {out_dir}")
     click.echo(f"build and run: larq2mcu flash --board {b.name} {out_dir}")
 
@@ -149,8 +152,18 @@ def _project_board(project, board):
 def flash(project, board):
     """Build PROJECT (from `export --board`) with PlatformIO and upload it (real boards) or run it
     in QEMU (emulated boards). PlatformIO's output is streamed."""
+    import configparser
+    from pathlib import Path
+
     from . import platformio
+    from .errors import BoardError
     b = _project_board(project, board)
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read(Path(project) / "platformio.ini")
+    envs = [s[4:] for s in ini.sections() if s.startswith("env:")]
+    if b.name not in envs:
+        raise BoardError(f"{project}/platformio.ini has no [env:{b.name}]; its envs: {', '.join(envs) or 'none'} "
+                         f"(re-export with --board {b.name}, or --emulated for the qemu_* envs)")
     res = platformio.run_pio(project, b.name, "exec" if b.emulated else "upload")
     sys.exit(res.returncode)
 

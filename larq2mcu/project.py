@@ -84,9 +84,13 @@ def run_and_compare(model, board, data, n, mode, name, latency: bool = True):
         y_host = host.predict(x, check_finite=False)
         ag = compare(exp, host, x, check_intermediates=False)
         y_board, results = boardrun.run_on_board(exp, b, x, expected=y_host)
+        note = None
         if latency:
-            from .targets import latency as _lat
-            lat = _lat.measure(exp, b, tmp, sample=x[0])
+            try:
+                from .targets import latency as _lat
+                lat = _lat.measure(exp, b, tmp, sample=x[0])
+            except ImportError as e:     # pyelftools (symbol table of the ELF) not installed
+                note = f"per-layer instructions need pyelftools ({e}): pip install pyelftools"
     same = np.array_equal(y_board.view(np.uint32), y_host.view(np.uint32))
     lines = [f"board {b.name}: {len(x)} samples in {len(results)} build(s)",
              f"outputs bit-identical to the host library: {'yes' if same else 'NO'}",
@@ -95,4 +99,6 @@ def run_and_compare(model, board, data, n, mode, name, latency: bool = True):
         lines.append(f"board classes = host classes: {100 * float(np.mean(y_board.argmax(1) == y_host.argmax(1))):.2f} %")
     if lat is not None:
         lines.append(latency_text(lat))
+    elif note:
+        lines.append(note)
     return "\n".join(lines), bool(same and ag.ok)
