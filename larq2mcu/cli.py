@@ -53,6 +53,8 @@ def export(model, out_dir, name, force, board, data, kernels, emulated):
     click.echo(exp.report())
     from .outdir import read_manifest
     click.echo((read_manifest(out_dir) or {}).get("fit", ""))
+    if "platformio.l2m.ini" in files:
+        click.echo("kept your edited platformio.ini; the freshly generated one is platformio.l2m.ini")
     click.echo(f"\nwrote a PlatformIO project for {b.name} ({len(files)} files) to {out_dir}")
     click.echo(f"build and run: larq2mcu flash --board {b.name} {out_dir}")
 

@@ -28,9 +28,9 @@ import socket
 import subprocess
 import time
 import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -111,7 +111,7 @@ class SerialLink:
     def close(self) -> None:
         self.port.close()
 
-    def __enter__(self) -> "SerialLink":
+    def __enter__(self) -> SerialLink:
         return self
 
     def __exit__(self, *exc) -> None:

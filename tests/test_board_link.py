@@ -19,7 +19,13 @@ import pytest
 
 from larq2mcu import boardrun, targets
 from larq2mcu.boards import load_boards
-from larq2mcu.serial_link import SerialLink, crc32_words, emulated_uart, encode_sample, parse_sample
+from larq2mcu.serial_link import (
+    SerialLink,
+    crc32_words,
+    emulated_uart,
+    encode_sample,
+    parse_sample,
+)
 from larq2mcu.targets import latency
 
 BOARDS = load_boards()
@@ -41,9 +47,10 @@ def _need(name: str, emulator: bool = True):
 def dense_export(tmp_path_factory, tfm):
     """dense_mix (float, binary-weight and binary dense layers, sigmoid outputs: no saturated
     one-hot outputs that would make bit-identity trivial), exported for the M4's usad8 kernels."""
+    from model_cases import dense_mix
+
     import larq2mcu
     from larq2mcu import zoo
-    from model_cases import dense_mix
     m = dense_mix()
     zoo.randomize_bn(m)
     exp = larq2mcu.export(m, tmp_path_factory.mktemp("dm") / "lib", name="net", kernel_variant="usad8")
