@@ -26,7 +26,7 @@ ARCHES = ("arm", "riscv", "xtensa")
 PRINTS = ("uart", "semihosting")
 CYCLE_COUNTERS = ("dwt", "ccount", "mcycle", "rp2040_timer", "none")
 # console glue in firmware/targets/boards/<console>.c(pp); semihosting = the emulated families' own
-CONSOLES = ("semihosting", "stm32f4_usart2", "espidf_uart0", "arduino_serial", "none")
+CONSOLES = ("semihosting", "stm32f4_usart2", "espidf_uart0", "arduino_serial", "cmsdk_uart", "none")
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -52,6 +52,7 @@ class UartEmulator:
     binary: str
     machine: str
     serial: int
+    console: str | None = None     # glue of the emulated build (default: the board's console)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,8 @@ _FIELDS: dict[str, tuple[Any, bool]] = {
     "qemu": (dict, False), "memory": (dict, False), "host_check": (dict, False),
     "clock_hz": (int, False), "console": (str, False), "uart_emulator": (dict, False),
 }
-_UART_EMU_FIELDS = {"binary": (str, True), "machine": (str, True), "serial": (int, True)}
+_UART_EMU_FIELDS = {"binary": (str, True), "machine": (str, True), "serial": (int, True),
+                    "console": (str, False)}
 _QEMU_FIELDS: dict[str, tuple[Any, bool]] = {
     "binary": (str, True), "machine": (str, True), "cpu": ((str, type(None)), False),
     "flash_origin": (int, True), "flash_size": (int, True), "ram_origin": (int, True),
@@ -202,7 +204,9 @@ def _parse_board(name: str, data: Any) -> Board:
     if "uart_emulator" in data:
         u = data["uart_emulator"]
         _check_fields(name, "uart_emulator", u, _UART_EMU_FIELDS)
-        uart_emu = UartEmulator(u["binary"], u["machine"], u["serial"])
+        uart_emu = UartEmulator(u["binary"], u["machine"], u["serial"],
+                                _choice(name, "uart_emulator.console", u["console"], CONSOLES)
+                                if "console" in u else None)
     console = _choice(name, "console", data.get("console", "semihosting"), CONSOLES)
     if data["print"] == "semihosting" and console != "semihosting":
         raise BoardError(f"board '{name}': field 'console' is {console!r} but 'print' is semihosting")

@@ -188,8 +188,10 @@ def emulated_command(elf: str | Path, board: Board, port: int) -> list[str]:
     (QEMU waits for the client before starting the guest, so no output is lost)."""
     u = board.uart_emulator
     if u is None:
+        from .boards import load_boards
+        can = [n for n, b in load_boards().items() if b.uart_emulator is not None]
         raise BoardError(f"board '{board.name}' has no 'uart_emulator' in boards.yaml, so it cannot "
-                         f"be validated under emulation; boards with one: nucleo_f446re")
+                         f"be validated under emulation; boards with one: {', '.join(can)}")
     return [u.binary, "-M", u.machine, "-display", "none", "-monitor", "none",
             *(["-serial", "null"] * u.serial), "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
             "-chardev", "stdio,id=l2msh", "-semihosting-config", "enable=on,target=native,chardev=l2msh",

@@ -26,7 +26,7 @@ import numpy as np
 
 from .boards import Board
 from .errors import BoardError
-from .serial_link import Ready, Reply, SerialLink, SerialLinkError, emulated_uart
+from .serial_link import Ready, Reply, SerialLink, SerialLinkError, emulated_command, emulated_uart
 
 
 @dataclass
@@ -154,7 +154,10 @@ def on_target(model_dir, name: str, board: Board, x, y_host, labels=None, *, por
     if emulated:
         with tempfile.TemporaryDirectory(prefix=f"l2m-validate-{board.name}-") as tmp:
             wd = Path(workdir or tmp)
-            elf = targets.build(model_dir, board, x[:1], y_host[:1], wd / "fw")
+            if board.uart_emulator is None:
+                emulated_command("-", board, 0)     # raises the BoardError naming the boards that can
+            elf = targets.build(model_dir, board, x[:1], y_host[:1], wd / "fw",
+                                console=board.uart_emulator.console)
             extra, sym_info = [], None
             if count:
                 from .targets import counter

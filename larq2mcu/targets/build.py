@@ -141,25 +141,27 @@ def cycles_define(board: Board) -> list[str]:
 
 
 # consoles whose glue compiles without a vendor framework (registers when there is no HAL)
-BARE_CONSOLES = ("stm32f4_usart2",)
+BARE_CONSOLES = ("stm32f4_usart2", "cmsdk_uart")
 
 
-def console_glue(board: Board) -> tuple[list[Path], list[str]]:
-    """(glue sources, -D switches) of the board's console in a bare-metal build: the glue, a
-    UART console instead of semihosting printing, and the serial link (L2M_LINK)."""
-    if board.console not in BARE_CONSOLES:
+def console_glue(board: Board, console: str | None = None) -> tuple[list[Path], list[str]]:
+    """(glue sources, -D switches) of the console (default the board's) in a bare-metal build:
+    the glue, a UART console instead of semihosting printing, and the serial link (L2M_LINK)."""
+    console = console or board.console
+    if console not in BARE_CONSOLES:
         return [], []
-    return [targets_dir() / "boards" / f"{board.console}.c"], ["-DL2M_CONSOLE_UART", "-DL2M_LINK"]
+    return [targets_dir() / "boards" / f"{console}.c"], ["-DL2M_CONSOLE_UART", "-DL2M_LINK"]
 
 
 def build(model_dir: str | Path, board: Board, samples: Sequence[Sequence[float]],
           expected: Sequence[Sequence[float]] | None, workdir: str | Path, *,
           extra_cflags: Sequence[str] = (), opt: str | None = None,
-          labels: Sequence[int] | None = None) -> Path:
+          labels: Sequence[int] | None = None, console: str | None = None) -> Path:
     """Build `<workdir>/<name>_<board>.elf` from the exported model in `model_dir`.
 
     `extra_cflags` are appended to every compile (e.g. -D switches); `opt` replaces -O2. A board
-    whose console glue builds bare (console_glue) gets it, with the serial link."""
+    whose console glue builds bare (console_glue; `console` overrides the board's, e.g. the
+    uart_emulator's) gets it, with the serial link."""
     model_dir, workdir = Path(model_dir).resolve(), Path(workdir).resolve()
     name = model_name(model_dir)
     tc = resolve_toolchain(board)
@@ -167,7 +169,7 @@ def build(model_dir: str | Path, board: Board, samples: Sequence[Sequence[float]
     main_c = workdir / "l2m_harness_main.c"
     main_c.write_text(render_harness(name, samples, expected, labels), encoding="utf-8")
     srcs, inc, link = arch_sources(tc)
-    glue, glue_defs = console_glue(board)
+    glue, glue_defs = console_glue(board, console)
     srcs = [*glue, *srcs]
     cflags = [*COMMON_CFLAGS, *WARNINGS, *tc.cflags, *cycles_define(board), *glue_defs, *inc,
               f"-I{model_dir}", *extra_cflags]
