@@ -24,12 +24,45 @@ def footprint(exp) -> tuple:
 
 
 def check_fit(exp, board) -> None:
-    """BoardError with need vs have when weights + arena cannot fit the board."""
+    """BoardError with need vs have when weights + arena cannot fit the board (an estimate
+    without code and stack; `exact_fit` links the image where a toolchain exists)."""
     b = get(board)
     flash, ram = footprint(exp)
     fit = _boards.fits(b, flash, ram)
     if not fit:
         raise BoardError(f"model '{exp.name}' does not fit {b.name}: {fit.message}")
+
+
+def fit_message(board, flash: int, ram: int, detail_flash: str, detail_ram: str) -> str:
+    """'fits <board>: flash x of y B (p %, what), RAM x of y B (p %, what)' or 'does not fit'."""
+    b = get(board)
+    ok = flash <= b.flash and ram <= b.ram
+    return (f"{'fits' if ok else 'does NOT fit'} {b.name}: flash {flash:,} of {b.flash:,} B "
+            f"({100 * flash / b.flash:.1f} %, {detail_flash}), RAM {ram:,} of {b.ram:,} B "
+            f"({100 * ram / b.ram:.1f} %, {detail_ram})")
+
+
+def exact_fit(exp, board, workdir=None) -> str:
+    """Link the image (harness with one sample + board glue) with the board's toolchain and check
+    its real flash (every loaded section: code, weights, constants) and static RAM (data + bss)
+    against the board; without a toolchain fall back to `check_fit`'s estimate. Returns the
+    "fits …" message; raises BoardError when it does not fit (also from the linker's overflow)."""
+    from . import targets
+    from .targets import latency
+    b = get(board)
+    if targets.toolchain_available(b) is not None:
+        check_fit(exp, b)
+        flash, ram = footprint(exp)
+        return fit_message(b, flash, ram, "weights only: no cross compiler to link code",
+                           "arena only")
+    with tempfile.TemporaryDirectory(prefix=f"l2m-fit-{b.name}-") as tmp:
+        x = np.zeros((1, exp.graph.tensors[exp.graph.inputs[0]].numel), np.float32)
+        elf = targets.build(exp.out_dir, b, x, None, Path(workdir or tmp) / "fit")
+        flash, ram = latency.flash_ram(latency.sections(elf, targets.resolve_toolchain(b).prefix))
+    msg = fit_message(b, flash, ram, "linked image: code + weights", "data + bss, stack not measured")
+    if flash > b.flash or ram > b.ram:
+        raise BoardError(f"model '{exp.name}' {msg}")
+    return msg
 
 
 def chunk_size(exp, board, n: int) -> int:
@@ -63,12 +96,34 @@ def run_on_board(exp, board, x, expected=None, timeout: float = 120.0, workdir=N
     return np.stack(outs).astype(np.float32).reshape(shape), results
 
 
-def project_files(exp, board, samples, expected) -> dict:
-    """{relative path: text} of a PlatformIO project for `exp` on `board`."""
-    from . import platformio
+def project_files(exp, board, samples, expected, labels=None, emulated_envs: bool = False,
+                  out_dir=None) -> dict:
+    """{relative path: text} of a PlatformIO project for `exp` on `board`.
+
+    platformio.ini is the user's: when `out_dir` holds one that differs from what larq2mcu last
+    wrote there (its sha256 in the manifest's "platformio_ini_sha256"), it is kept as is and the
+    fresh one is written beside it as platformio.l2m.ini."""
+    import hashlib
+
+    from . import outdir, platformio
     b = get(board)
     with tempfile.TemporaryDirectory(prefix="l2m-pio-") as tmp:
         proj = Path(tmp) / "proj"
         platformio.write_project(proj, exp.out_dir, exp.name, b, _boards.load_boards(),
-                                 samples=samples, expected=expected)
-        return {str(p.relative_to(proj)): p.read_text() for p in sorted(proj.rglob("*")) if p.is_file()}
+                                 samples=samples, expected=expected, labels=labels,
+                                 emulated_envs=emulated_envs)
+        files = {p.relative_to(proj).as_posix(): p.read_text() for p in sorted(proj.rglob("*")) if p.is_file()}
+    old = Path(out_dir) / "platformio.ini" if out_dir is not None else None
+    if old is not None and old.is_file():
+        mine = (outdir.read_manifest(Path(out_dir)) or {}).get("platformio_ini_sha256")
+        text = old.read_text()
+        if hashlib.sha256(text.encode()).hexdigest() != mine and text != files["platformio.ini"]:
+            files["platformio.l2m.ini"] = files["platformio.ini"]
+            files["platformio.ini"] = text
+    return files
+
+
+def ini_hash(files: dict) -> str:
+    """sha256 of the platformio.ini larq2mcu generated in `files` (see project_files)."""
+    import hashlib
+    return hashlib.sha256(files.get("platformio.l2m.ini", files["platformio.ini"]).encode()).hexdigest()

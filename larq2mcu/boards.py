@@ -25,7 +25,9 @@ from .variants import VARIANTS
 
 ARCHES = ("arm", "riscv", "xtensa")
 PRINTS = ("uart", "semihosting")
-CYCLE_COUNTERS = ("dwt", "ccount", "mcycle", "none")
+CYCLE_COUNTERS = ("dwt", "ccount", "mcycle", "rp2040_timer", "none")
+# console glue in firmware/targets/boards/<console>.c(pp); semihosting = the emulated families' own
+CONSOLES = ("semihosting", "stm32f4_usart2", "espidf_uart0", "arduino_serial", "cmsdk_uart", "none")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,18 @@ class QemuConfig:
     flash_size: int
     ram_origin: int
     ram_size: int
+
+
+@dataclass(frozen=True)
+class UartEmulator:
+    """A QEMU machine that runs a real board's console build unchanged (same UART at the same
+    address): `larq2mcu validate --emulated` and CI talk to it over `serial` (the index of the
+    machine's -serial options that is the board's console UART)."""
+
+    binary: str
+    machine: str
+    serial: int
+    console: str | None = None     # glue of the emulated build (default: the board's console)
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,9 @@ class Board:
     qemu: QemuConfig | None = None
     memory: tuple[int, int] | None = None   # (flash_origin, ram_origin) for real-board size links
     host_check: HostCheck | None = None
+    clock_hz: int | None = None          # core clock the board runs at (ms = cycles / clock_hz)
+    console: str = "semihosting"         # the harness' console glue (CONSOLES)
+    uart_emulator: UartEmulator | None = None
 
     @property
     def emulated(self) -> bool:
@@ -103,7 +120,10 @@ _FIELDS: dict[str, tuple[Any, bool]] = {
     "flash": (int, True), "ram": (int, True), "cflags": (list, True), "toolchain": (str, True),
     "kernel_variant": (str, True), "print": (str, True), "cycle_counter": (str, True),
     "qemu": (dict, False), "memory": (dict, False), "host_check": (dict, False),
+    "clock_hz": (int, False), "console": (str, False), "uart_emulator": (dict, False),
 }
+_UART_EMU_FIELDS = {"binary": (str, True), "machine": (str, True), "serial": (int, True),
+                    "console": (str, False)}
 _QEMU_FIELDS: dict[str, tuple[Any, bool]] = {
     "binary": (str, True), "machine": (str, True), "cpu": ((str, type(None)), False),
     "flash_origin": (int, True), "flash_size": (int, True), "ram_origin": (int, True),
@@ -155,9 +175,9 @@ def _choice(board: str, field: str, value: str, allowed: tuple[str, ...]) -> str
     return value
 
 
-def _positive(board: str, field: str, value: int) -> int:
+def _positive(board: str, field: str, value: int, unit: str = "bytes") -> int:
     if value <= 0:
-        raise BoardError(f"board '{board}': field '{field}' must be > 0 bytes, got {value}")
+        raise BoardError(f"board '{board}': field '{field}' must be > 0 {unit}, got {value}")
     return value
 
 
@@ -180,6 +200,16 @@ def _parse_board(name: str, data: Any) -> Board:
         h = data["host_check"]
         _check_fields(name, "host_check", h, _HOST_CHECK_FIELDS)
         host_check = HostCheck(h["toolchain"], _str_list(name, "host_check.cflags", h["cflags"]), h["note"])
+    uart_emu = None
+    if "uart_emulator" in data:
+        u = data["uart_emulator"]
+        _check_fields(name, "uart_emulator", u, _UART_EMU_FIELDS)
+        uart_emu = UartEmulator(u["binary"], u["machine"], u["serial"],
+                                _choice(name, "uart_emulator.console", u["console"], CONSOLES)
+                                if "console" in u else None)
+    console = _choice(name, "console", data.get("console", "semihosting"), CONSOLES)
+    if data["print"] == "semihosting" and console != "semihosting":
+        raise BoardError(f"board '{name}': field 'console' is {console!r} but 'print' is semihosting")
     if qemu is None and memory is None:
         raise BoardError(f"board '{name}': missing field 'memory' (flash_origin, ram_origin); a board "
                          f"without a 'qemu' entry needs it for the size-check link")
@@ -194,7 +224,9 @@ def _parse_board(name: str, data: Any) -> Board:
         cflags=_str_list(name, "cflags", data["cflags"]), toolchain=data["toolchain"],
         kernel_variant=data["kernel_variant"], print=_choice(name, "print", data["print"], PRINTS),
         cycle_counter=_choice(name, "cycle_counter", data["cycle_counter"], CYCLE_COUNTERS),
-        qemu=qemu, memory=memory, host_check=host_check)
+        qemu=qemu, memory=memory, host_check=host_check,
+        clock_hz=_positive(name, "clock_hz", data["clock_hz"], "Hz") if "clock_hz" in data else None,
+        console=console, uart_emulator=uart_emu)
 
 
 def parse_boards(doc: Any, source: str = "boards.yaml") -> dict[str, Board]:

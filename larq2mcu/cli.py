@@ -46,7 +46,8 @@ def main():
 @click.option("--layout", type=click.Choice(["flat", "arduino"]), default="flat", show_default=True,
               help="flat: C files + library.json (PlatformIO), CMakeLists.txt (CMake, ESP-IDF), <name>.mk "
               "(Make); arduino: an Arduino IDE library (library.properties + src/)")
-def export(model, out_dir, name, force, board, data, cpu, kernels, layout):
+@click.option("--emulated", is_flag=True, help="with --board: also add an env per emulated board (qemu_*)")
+def export(model, out_dir, name, force, board, data, cpu, kernels, layout, emulated):
     """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO
     project (lib/<name>/ + src/main.c demo harness + platformio.ini)."""
     check_model_path(model)
@@ -72,8 +73,12 @@ def export(model, out_dir, name, force, board, data, cpu, kernels, layout):
     from .project import export_project
     with progress() as prog:
         prog.add_task(f"exporting for {board} (export, host build, project)", total=None)
-        exp, files, b = export_project(model, out_dir, name, board, data, force)
+        exp, files, b = export_project(model, out_dir, name, board, data, force, emulated_envs=emulated)
     click.echo(rep.format_text(rep.collect(exp)))
+    from .outdir import read_manifest
+    click.echo((read_manifest(out_dir) or {}).get("fit", ""))
+    if "platformio.l2m.ini" in files:
+        click.echo("kept your edited platformio.ini; the freshly generated one is platformio.l2m.ini")
     click.echo(f"\nwrote a PlatformIO project for {b.name} ({len(files)} files) to {out_dir}")
     click.echo(f"build and run: larq2mcu flash --board {b.name} {out_dir}")
 
@@ -219,14 +224,36 @@ def run(model, board, data, n, mode, name):
     sys.exit(0 if ok else 1)
 
 
+def _project_board(project, board):
+    """--board, else the board recorded in the project's larq2mcu.json (export --board)."""
+    from . import boardrun
+    from .errors import BoardError
+    from .outdir import read_manifest
+    if board is None:
+        board = (read_manifest(project) or {}).get("board")
+        if board is None:
+            raise BoardError(f"{project} records no board (not an `export --board` project): pass --board")
+    return boardrun.get(board)
+
+
 @main.command()
 @click.argument("project", type=click.Path(file_okay=False, exists=True))
-@click.option("--board", required=True)
+@click.option("--board", default=None, help="default: the board the project was exported for")
 def flash(project, board):
     """Build PROJECT (from `export --board`) with PlatformIO and upload it (real boards) or run it
     in QEMU (emulated boards). PlatformIO's output is streamed."""
-    from . import boardrun, platformio
-    b = boardrun.get(board)
+    import configparser
+    from pathlib import Path
+
+    from . import platformio
+    from .errors import BoardError
+    b = _project_board(project, board)
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read(Path(project) / "platformio.ini")
+    envs = [s[4:] for s in ini.sections() if s.startswith("env:")]
+    if b.name not in envs:
+        raise BoardError(f"{project}/platformio.ini has no [env:{b.name}]; its envs: {', '.join(envs) or 'none'} "
+                         f"(re-export with --board {b.name}, or --emulated for the qemu_* envs)")
     res = platformio.run_pio(project, b.name, "exec" if b.emulated else "upload")
     sys.exit(res.returncode)
 
@@ -276,7 +303,7 @@ def search(board, data, n_trials, out_dir, storage, study_name, max_flash, max_r
                     depth=R(depth, "--depth"), n_dense=R(dense_layers, "--dense-layers"), float_edges=edges)
     ref = None
     if reference:
-        from . import zoo
+        from .dev import zoo
         if reference not in zoo.BUILDERS:
             raise InputError(f"--reference {reference!r}: not a zoo model; supported: {', '.join(zoo.BUILDERS)}")
     from . import datasets
@@ -289,6 +316,44 @@ def search(board, data, n_trials, out_dir, storage, study_name, max_flash, max_r
              limits=limits,
              recipe=S.Recipe(epochs, batch_size, lr, seed, distribute), seed=seed, population=population,
              n_train=n_train, n_val=n_val, export_front=not worker_only, reference=ref, data_spec=data)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--board", required=True, help="the board (see boards.yaml); emulated runs need a uart_emulator")
+@click.option("--port", default=None, help="serial port or pyserial URL (/dev/ttyACM0, COM3, socket://host:port)")
+@click.option("--emulated", is_flag=True, help="run the board's own UART firmware in QEMU instead (CI, no hardware)")
+@click.option("--data", default=None, help="mnist | fashion-mnist | digits | file.npz | idx folder (default: random)")
+@click.option("-n", "n", default=20, show_default=True, help="samples streamed over the serial link")
+@click.option("--preprocess", "mode", type=click.Choice(["sym", "unit"]), default="sym", show_default=True)
+@click.option("--project", default=None, type=click.Path(file_okay=False),
+              help="PlatformIO project to flash (default: a fresh export --board of MODEL)")
+@click.option("--no-flash", is_flag=True, help="the board already runs this model's harness")
+@click.option("--name", default="model", show_default=True)
+@click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="also write the results")
+def validate(model, board, port, emulated, data, n, mode, project, no_flash, name, json_out):
+    """Run MODEL on BOARD over its serial console: stream samples, read outputs and per-layer
+    cycles back, compare with the host library bit for bit and with the labels."""
+    import json
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from . import boardrun
+    from .validate import validate_model
+    b = boardrun.get(board)
+    con = Console()
+    with Progress(console=con, transient=True) as bar:
+        task = bar.add_task(f"validating on {b.name}", total=n)
+        res = validate_model(model, b, data, n, mode, name=name, port=port, project=project,
+                             flash=not no_flash, emulated=emulated,
+                             progress=lambda k: bar.update(task, completed=k))
+    for item in res.table():
+        con.print(item)
+    if json_out:
+        with open(json_out, "w", encoding="utf-8") as f:
+            json.dump(res.to_dict(), f, indent=2)
+    sys.exit(0 if res.ok else 1)
 
 
 if __name__ == "__main__":

@@ -62,15 +62,21 @@ def test_offline_core_is_idempotent(core):
     assert (core / "l2m-toolchains" / "toolchain-l2m-arm" / "package.json").is_file()
 
 
-def test_written_project_has_its_toolchain_packages(tmp_path):
-    """platformio.ini names core/l2m-toolchains/<pkg> by path: writing the project creates them,
-    so a plain `pio run` works there without run_pio having prepared that core first."""
-    fresh = tmp_path / "fresh-core"
-    write_project(tmp_path / "proj", FAKE, "fake", BOARDS["qemu_m4"], BOARDS, samples=SAMPLES, core_dir=fresh)
-    ini = (tmp_path / "proj" / "platformio.ini").read_text()
-    for pkg in ("toolchain-l2m-arm", "toolchain-l2m-riscv", "toolchain-l2m-lx106"):
-        assert f"symlink://{fresh / 'l2m-toolchains' / pkg}" in ini
-        assert (fresh / "l2m-toolchains" / pkg / "package.json").is_file()
+def test_written_project_names_no_path_outside_itself(tmp_path):
+    """No generated file holds an absolute path (the venv, the core dir, this checkout): the
+    emulated envs find the l2m-qemu platform in .l2m/ by ${PROJECT_DIR}, compilers on PATH."""
+    proj = write_project(tmp_path / "proj", FAKE, "fake", BOARDS["qemu_m4"], BOARDS, samples=SAMPLES,
+                         emulated_envs=True)
+    repo = str(Path(__file__).resolve().parents[1])
+    for f in proj.rglob("*"):
+        if f.is_file():
+            text = f.read_text()
+            for bad in (repo, str(Path.home()), sys.prefix, "symlink:///", str(tmp_path)):
+                assert bad not in text, f"{f.relative_to(proj)} names {bad}"
+    ini = (proj / "platformio.ini").read_text()
+    assert "platform = symlink://${PROJECT_DIR}/.l2m/platformio/platform-l2m-qemu" in ini
+    assert (proj / ".l2m" / "targets" / "arm" / "startup.c").is_file()
+    assert (proj / ".l2m" / "platformio" / "platform-l2m-qemu" / "builder" / "main.py").is_file()
 
 
 def test_board_manifests_in_sync_with_boards_yaml():
@@ -85,8 +91,10 @@ def test_board_manifests_in_sync_with_boards_yaml():
 
 @pytest.mark.parametrize("board_name", ["nucleo_f446re", "esp32dev", "pico", "esp32-c3-devkitm-1"])
 def test_project_config_parses_offline(board_name, core, tmp_path):
+    plain = write_project(tmp_path / "plain", FAKE, "fake", BOARDS[board_name], BOARDS, samples=SAMPLES)
+    assert "[env:qemu_" not in (plain / "platformio.ini").read_text()   # emulated envs only when asked
     proj = write_project(tmp_path / "proj", FAKE, "fake", BOARDS[board_name], BOARDS,
-                         samples=SAMPLES, core_dir=core)
+                         samples=SAMPLES, emulated_envs=True)
     r = _pio(["project", "config", "--json-output"], proj, core)
     assert r.returncode == 0, r.stdout + r.stderr
     sections = dict(json.loads(r.stdout))
@@ -94,7 +102,14 @@ def test_project_config_parses_offline(board_name, core, tmp_path):
     assert env["platform"] == BOARDS[board_name].platform and env["board"] == BOARDS[board_name].board
     assert {f"env:{n}" for n, b in BOARDS.items() if b.emulated} <= set(sections)
     assert (proj / "lib" / "fake" / "library.json").is_file() and (proj / "src" / "main.c").is_file()
-    assert (proj / "src" / "l2m_arduino.cpp").exists() == (BOARDS[board_name].framework == "arduino")
+    assert (proj / "src" / "l2m_console_arduino_serial.cpp").exists() == (BOARDS[board_name].framework == "arduino")
+    # the board's console glue is in src/, kept out of the emulated envs' builds
+    glue = {"stm32cube": "l2m_console_stm32f4_usart2.c", "espidf": "l2m_console_espidf_uart0.c",
+            "arduino": "l2m_console_arduino_serial.cpp"}[BOARDS[board_name].framework]
+    assert (proj / "src" / glue).is_file() and (proj / "src" / "l2m_board.h").is_file()
+    flags = env["build_flags"]
+    assert "-DL2M_LINK" in (" ".join(flags) if isinstance(flags, list) else flags)
+    assert dict(sections["env:qemu_m4"])["build_src_filter"]
 
 
 @pytest.mark.toolchain
@@ -120,7 +135,7 @@ def test_pio_exec_qemu_m4_passes_and_fails_on_corruption(core, expected, tmp_pat
 def test_pio_upload_other_arches(env_name, core, expected, tmp_path):
     _need(env_name)
     proj = write_project(tmp_path / "proj", FAKE, "fake", BOARDS["qemu_m4"], BOARDS,
-                         samples=SAMPLES, core_dir=core)
+                         samples=SAMPLES, emulated_envs=True)
     r = run_pio(proj, env_name, "upload", core_dir=core, stream=None)
     assert r.returncode == 0, r.output
     samples, complete = targets.parse_output(r.output)

@@ -6,7 +6,9 @@ Public API:
   size(elf, board=None) -> SizeInfo(text, data, bss)   (.flash / .ram totals)
   toolchain_available(board, emulator=False) -> ToolchainMissingError | None
   require_toolchain(board, emulator=False)              (raises ToolchainMissingError)
-  render_harness(name, samples, expected) -> str        (main.c text)
+  render_harness(name, samples, expected, labels=None) -> str   (main.c text)
+  latency.measure(exp, board, workdir) -> dict          (per-layer instructions, image, stack)
+  latency.store(out_dir, data)                          (into the export's report data)
 """
 from __future__ import annotations
 

@@ -50,8 +50,10 @@ class SizeInfo:
 
 
 def render_harness(name: str, samples: Sequence[Sequence[float]],
-                   expected: Sequence[Sequence[float]] | None = None) -> str:
-    """main.c source running `<name>_invoke` on `samples`, checking against `expected` if given."""
+                   expected: Sequence[Sequence[float]] | None = None,
+                   labels: Sequence[int] | None = None) -> str:
+    """main.c source running `<name>_invoke` on `samples`, checking against `expected` if given;
+    `labels` (data-set classes) are printed beside the predicted class."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     samples = [[float(v) for v in s] for s in samples]
@@ -59,8 +61,13 @@ def render_harness(name: str, samples: Sequence[Sequence[float]],
         expected = [[float(v) for v in s] for s in expected]
         if len(expected) != len(samples):
             raise ValueError(f"{len(samples)} samples but {len(expected)} expected outputs")
+    if labels is not None:
+        labels = [int(v) for v in labels]
+        if len(labels) != len(samples):
+            raise ValueError(f"{len(samples)} samples but {len(labels)} labels")
     return env.get_template("harness_main.c.j2").render(
-        name=name, NAME=name.upper(), samples=samples, expected=expected, num_samples=len(samples))
+        name=name, NAME=name.upper(), samples=samples, expected=expected, labels=labels,
+        num_samples=len(samples))
 
 
 def model_name(model_dir: Path) -> str:
@@ -122,23 +129,49 @@ def arch_sources(tc: Toolchain) -> tuple[list[Path], list[str], list[str]]:
 
 
 def cycles_define(board: Board) -> list[str]:
-    return [] if board.cycle_counter == "none" else [f"-DL2M_CYCLES_{board.cycle_counter.upper()}"]
+    """-D switches of the harness' tick counter: which counter, and (real boards only: emulated
+    cycles are no timing) its rate L2M_TICK_HZ, the core clock or the RP2040's 1 MHz timer."""
+    if board.cycle_counter == "none":
+        return []
+    flags = [f"-DL2M_CYCLES_{board.cycle_counter.upper()}"]
+    if not board.emulated and board.clock_hz:
+        hz = 1000000 if board.cycle_counter == "rp2040_timer" else board.clock_hz
+        flags.append(f"-DL2M_TICK_HZ={hz}u")
+    return flags
+
+
+# consoles whose glue compiles without a vendor framework (registers when there is no HAL)
+BARE_CONSOLES = ("stm32f4_usart2", "cmsdk_uart")
+
+
+def console_glue(board: Board, console: str | None = None) -> tuple[list[Path], list[str]]:
+    """(glue sources, -D switches) of the console (default the board's) in a bare-metal build:
+    the glue, a UART console instead of semihosting printing, and the serial link (L2M_LINK)."""
+    console = console or board.console
+    if console not in BARE_CONSOLES:
+        return [], []
+    return [targets_dir() / "boards" / f"{console}.c"], ["-DL2M_CONSOLE_UART", "-DL2M_LINK"]
 
 
 def build(model_dir: str | Path, board: Board, samples: Sequence[Sequence[float]],
           expected: Sequence[Sequence[float]] | None, workdir: str | Path, *,
-          extra_cflags: Sequence[str] = (), opt: str | None = None) -> Path:
+          extra_cflags: Sequence[str] = (), opt: str | None = None,
+          labels: Sequence[int] | None = None, console: str | None = None) -> Path:
     """Build `<workdir>/<name>_<board>.elf` from the exported model in `model_dir`.
 
-    `extra_cflags` are appended to every compile (e.g. -D switches); `opt` replaces -O2."""
+    `extra_cflags` are appended to every compile (e.g. -D switches); `opt` replaces -O2. A board
+    whose console glue builds bare (console_glue; `console` overrides the board's, e.g. the
+    uart_emulator's) gets it, with the serial link."""
     model_dir, workdir = Path(model_dir).resolve(), Path(workdir).resolve()
     name = model_name(model_dir)
     tc = resolve_toolchain(board)
     workdir.mkdir(parents=True, exist_ok=True)
     main_c = workdir / "l2m_harness_main.c"
-    main_c.write_text(render_harness(name, samples, expected), encoding="utf-8")
+    main_c.write_text(render_harness(name, samples, expected, labels), encoding="utf-8")
     srcs, inc, link = arch_sources(tc)
-    cflags = [*COMMON_CFLAGS, *WARNINGS, *tc.cflags, *cycles_define(board), *inc,
+    glue, glue_defs = console_glue(board, console)
+    srcs = [*glue, *srcs]
+    cflags = [*COMMON_CFLAGS, *WARNINGS, *tc.cflags, *cycles_define(board), *glue_defs, *inc,
               f"-I{model_dir}", *extra_cflags]
     if opt:
         cflags = [opt if f == "-O2" else f for f in cflags]

@@ -92,33 +92,48 @@ def plugin() -> Path:
     return _PLUGIN
 
 
-def count(elf: str | Path, board, name: str, timeout: float = 300.0) -> Count:
-    """See the module docstring. Raises RuntimeError when QEMU fails or the window never opens."""
+def plugin_option(elf: str | Path, name: str, out: str | Path) -> tuple[list[str], Symbols, tuple]:
+    """(QEMU arguments `-plugin qcount.so,...` that count the first `<name>_invoke` of `elf` into
+    file `out`, the ELF's symbols, the stack range) for any QEMU command line running `elf`
+    (the semihosting run of `count`, or the serial session of larq2mcu.validate)."""
     sym = Symbols(Path(elf))
     entry = sym.range(f"{name}_invoke")[0]
     body = [sym.range(f) for f in (f"{name}_invoke", f"{name}_invoke_partial") if f in sym.by_name]
-    stop = [sym.range(f) for f in ("l2m_harness_run", "main") if f in sym.by_name]
+    # the harness functions calling invoke: back in one of them closes the window
+    stop = [sym.range(f) for f in ("l2m_measure", "l2m_harness_run", "l2m_link_serve", "main")
+            if f in sym.by_name][:4]
     stack = (sym.values["__bss_end"], sym.values["__stack_top"])
+    args = [f"entry={entry:x}", *(f"body={lo:x}-{hi:x}" for lo, hi in body),
+            *(f"stop={lo:x}-{hi:x}" for lo, hi in stop), f"stack={stack[0]:x}-{stack[1]:x}",
+            f"out={out}"]
+    return ["-plugin", ",".join([str(plugin()), *args])], sym, stack
+
+
+def parse_counts(text: str, sym: Symbols, stack: tuple, exit_ok: bool) -> Count:
+    """The plugin's output file (see firmware/qemu/qcount.c) as a Count."""
+    res = Count()
+    for line in text.splitlines():
+        k, *v = line.split()
+        if k == "total":
+            res.total = int(v[0])
+        elif k == "ok":
+            res.ok = v[0] == "1" and exit_ok
+        elif k == "stack_min_all":
+            lo = int(v[0], 16)
+            res.stack_hwm = stack[1] - lo if lo < stack[1] else 0
+        elif k == "call":
+            res.calls.append((sym.name_at(int(v[0], 16)), int(v[1])))
+    return res
+
+
+def count(elf: str | Path, board, name: str, timeout: float = 300.0) -> Count:
+    """See the module docstring. Raises RuntimeError when QEMU fails or the window never opens."""
     with tempfile.TemporaryDirectory(prefix="l2m-count-") as tmp:
         out = Path(tmp) / "count.txt"
-        args = [f"entry={entry:x}", *(f"body={lo:x}-{hi:x}" for lo, hi in body),
-                *(f"stop={lo:x}-{hi:x}" for lo, hi in stop), f"stack={stack[0]:x}-{stack[1]:x}",
-                f"out={out}"]
-        cmd = qemu_command(elf, board) + ["-plugin", ",".join([str(plugin()), *args])]
+        opt, sym, stack = plugin_option(elf, name, out)
+        cmd = qemu_command(elf, board) + opt
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=timeout)
         if not out.exists():
             raise RuntimeError(f"qcount wrote nothing (exit {proc.returncode}): {proc.stderr[-500:]}")
-        res = Count()
-        for line in out.read_text().splitlines():
-            k, *v = line.split()
-            if k == "total":
-                res.total = int(v[0])
-            elif k == "ok":
-                res.ok = v[0] == "1" and proc.returncode == 0
-            elif k == "stack_min_all":
-                lo = int(v[0], 16)
-                res.stack_hwm = stack[1] - lo if lo < stack[1] else 0
-            elif k == "call":
-                res.calls.append((sym.name_at(int(v[0], 16)), int(v[1])))
-        return res
+        return parse_counts(out.read_text(), sym, stack, proc.returncode == 0)

@@ -1,5 +1,6 @@
 /* Cortex-M bare-metal startup for QEMU (and size-check links of real boards): vector table,
- * .data copy / .bss clear, FPU enable, and the l2m_board_* API over semihosting.
+ * .data copy / .bss clear, FPU enable, and the l2m_board_* API over semihosting (exit always,
+ * printing unless a UART console glue is linked).
  * Any fault ends the program with exit code 254, which larq2mcu reports as a guest fault. */
 #include <stdint.h>
 
@@ -23,7 +24,11 @@ __attribute__((section(".vectors"), used)) void (*const l2m_vector_table[16])(vo
     l2m_fault_handler, l2m_fault_handler, 0, l2m_fault_handler, l2m_fault_handler,
 };
 
+/* With a UART console (-DL2M_CONSOLE_UART: the firmware/targets/boards glue prints), semihosting
+ * stays for the exit status and fault reports only. */
+#ifndef L2M_CONSOLE_UART
 void l2m_board_puts(const char *s) { l2m_sh_puts(s); }
+#endif
 
 void l2m_board_exit(int code) { l2m_sh_exit(code); }
 
