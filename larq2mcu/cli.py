@@ -260,10 +260,13 @@ def flash(project, board):
 
 @main.command()
 @click.option("--board", required=True, help="board the candidates must fit (boards.yaml), e.g. nucleo_f446re")
-@click.option("--data", required=True, help="digits | mnist | fashion-mnist | file.npz | idx folder (needs a train split)")
-@click.option("--trials", "n_trials", default=16, show_default=True, help="finished trials in the whole study (all workers)")
+@click.option("--data", required=True, 
+              help="digits | mnist | fashion-mnist | file.npz | idx folder (needs a train split)")
+@click.option("--trials", "n_trials", default=16, show_default=True,
+              help="finished trials in the whole study (all workers)")
 @click.option("-o", "--out", "out_dir", default="out/search", show_default=True, help="study folder")
-@click.option("--storage", default=None, help="SQLAlchemy URL (default sqlite:///<out>/study.db; postgresql://… to share)")
+@click.option("--storage", default=None,
+              help="SQLAlchemy URL (default sqlite:///<out>/study.db; postgresql://… to share)")
 @click.option("--study-name", default="larq2mcu-search", show_default=True)
 @click.option("--max-flash", type=int, default=None, help="bytes (default: the board's flash)")
 @click.option("--max-ram", type=int, default=None, help="bytes, arena + stack + statics (default: the board's RAM)")
@@ -273,13 +276,15 @@ def flash(project, board):
 @click.option("--lr", default=5e-3, show_default=True)
 @click.option("--batch-size", default=128, show_default=True)
 @click.option("--train-subset", "n_train", type=int, default=None, help="train on the first N of the training split")
-@click.option("--val", "n_val", type=int, default=None, help="validation images held out of the training split (default 1/6)")
+@click.option("--val", "n_val", type=int, default=None,
+              help="validation images held out of the training split (default 1/6)")
 @click.option("--conv-k", default="1-4", show_default=True, help="conv widths 32·k for k in LO-HI")
 @click.option("--dense-k", default="1-8", show_default=True, help="hidden dense widths 32·k")
 @click.option("--depth", default="1-3", show_default=True, help="number of convs")
 @click.option("--dense-layers", default="0-1", show_default=True, help="number of hidden dense layers")
 @click.option("--float-edges", default="head", show_default=True, help="edges that may stay float: head,stem or none")
-@click.option("--reference", default=None, help="a zoo model (e.g. mnist_bnn) trained the same way, for the front table")
+@click.option("--reference", default=None,
+              help="a zoo model (e.g. mnist_bnn) trained the same way, for the front table")
 @click.option("--population", default=8, show_default=True, help="NSGA-II population size")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--distribute", type=click.Choice(["none", "mirrored"]), default="none", show_default=True,

@@ -7,7 +7,8 @@
 All are rendered from templates/ (StrictUndefined). The export stays a flat folder of C files.
 
 `arduino_layout(name, files, variant)` is the Arduino IDE copy (`larq2mcu export --layout
-arduino`): library.properties + src/ + examples/<name>_demo/<name>_demo.ino. It is a separate layout, not part of every export, because
+arduino`): library.properties + src/ + examples/<name>_demo/<name>_demo.ino. It is a separate
+layout, not part of every export, because
 the Arduino builder compiles .c files in GNU C mode with flags a library cannot change
 (library.properties has no compiler-flag field) and GNU C contracts a*b+c into fused
 multiply-adds on FPU cores; so each .c file of that copy starts with a pragma restoring

@@ -96,9 +96,11 @@ def run_and_compare(model, board, data, n, mode, name, latency: bool = True):
     same = np.array_equal(y_board.view(np.uint32), y_host.view(np.uint32))
     lines = [f"board {b.name}: {len(x)} samples in {len(results)} build(s)",
              f"outputs bit-identical to the host library: {'yes' if same else 'NO'}",
-             f"host library vs Keras: max |Δ| = {ag.max_abs_diff:.3g}, argmax agreement {100 * ag.argmax_agreement:.2f} %"]
+             f"host library vs Keras: max |Δ| = {ag.max_abs_diff:.3g}, "
+             f"argmax agreement {100 * ag.argmax_agreement:.2f} %"]
     if y_board.ndim == 2 and y_board.shape[1] > 1:
-        lines.append(f"board classes = host classes: {100 * float(np.mean(y_board.argmax(1) == y_host.argmax(1))):.2f} %")
+        same_class = float(np.mean(y_board.argmax(1) == y_host.argmax(1)))
+        lines.append(f"board classes = host classes: {100 * same_class:.2f} %")
     if lat is not None:
         lines.append(latency_text(lat))
     elif note:

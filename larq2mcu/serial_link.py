@@ -99,7 +99,8 @@ class SerialLink:
         try:
             import serial
         except ImportError as e:   # pragma: no cover - pyserial is a dependency
-            raise ToolchainMissingError("the serial link needs pyserial: pip install 'larq2mcu[boards]' (or pip install pyserial)") from e
+            raise ToolchainMissingError("the serial link needs pyserial: pip install 'larq2mcu[boards]' "
+                                        "(or pip install pyserial)") from e
         self.timeout, self.retries = timeout, retries
         try:
             self.port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.2)

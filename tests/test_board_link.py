@@ -50,7 +50,7 @@ def dense_export(tmp_path_factory, tfm):
     from model_cases import dense_mix
 
     import larq2mcu
-    from larq2mcu import zoo
+    from larq2mcu.dev import zoo
     m = dense_mix()
     zoo.randomize_bn(m)
     exp = larq2mcu.export(m, tmp_path_factory.mktemp("dm") / "lib", name="net", kernel_variant="usad8")

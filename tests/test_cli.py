@@ -24,7 +24,7 @@ def model_path(tmp_path_factory, tfm):
                           lq.layers.QuantDense(10, **kw), keras.layers.BatchNormalization(),
                           keras.layers.Activation("softmax")])
     from larq2mcu import datasets
-from larq2mcu.dev import zoo
+    from larq2mcu.dev import zoo
     ds = datasets.load_digits()
     xtr, _ = ds.inputs()
     zoo.train(m, xtr, ds.y_train, epochs=2)

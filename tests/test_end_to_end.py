@@ -66,7 +66,7 @@ def test_trained_mnist_bnn_agrees_on_real_data(tmp_path, tfm):
     """Item 2 of the spine: a BNN trained briefly on MNIST (8k train / 2k held out) — the C gives
     Keras' class on 100 % of the held-out images, identical binary activations everywhere."""
     from larq2mcu import datasets
-from larq2mcu.dev import zoo
+    from larq2mcu.dev import zoo
     try:
         ds = datasets.split(datasets.load_mnist())
     except larq2mcu.DataError as e:

@@ -28,7 +28,7 @@ def test_space_round_trip_and_family(tfm):
     study.enqueue_trial(Space().params_of(g))
     assert Space().suggest(study.ask()) == g
     m = build_bnn(g, (28, 28, 1), 10)             # the hand-designed zoo.mnist_bnn, as a genome
-    from larq2mcu import zoo
+    from larq2mcu.dev import zoo
     ref = zoo.mnist_bnn((28, 28, 1), 10)
     assert [type(a).__name__ for a in m.layers] == [type(b).__name__ for b in ref.layers]
     assert m.count_params() == ref.count_params()
@@ -94,7 +94,8 @@ def test_object_cache_key_follows_contents_not_paths(tmp_path):
         (tmp_path / d / "k.h").write_text("#define N 1\n")
         (tmp_path / d / "m.h").write_text('#include "k.h"\n')
         (tmp_path / d / "x.c").write_text('#include "m.h"\nint x = N;\n')
-    cmd = lambda d, o="x.o": ["gcc", "-O2", f"-I{tmp_path / d}", "-c", str(tmp_path / d / "x.c"), "-o", o]
+    def cmd(d, o="x.o"):
+        return ["gcc", "-O2", f"-I{tmp_path / d}", "-c", str(tmp_path / d / "x.c"), "-o", o]
     assert key(cmd("a")) == key(cmd("b", "other.o"))            # paths do not matter
     (tmp_path / "b" / "k.h").write_text("#define N 2\n")         # a transitively included header does
     assert key(cmd("a")) != key(cmd("b"))

@@ -15,7 +15,8 @@ LAYERS = [
     ("report", "library"),
     ("html_report", "export"),
     ("verify", "targets"),
-    ("keras", "platformio", "boardrun", "project"),
+    ("keras", "platformio", "boardrun", "project", "serial_link"),
+    ("validate", "search"),
     ("demo", "cli", "cli_util", "__main__", ""),
 ]
 DEV = ("dev",)                 # dev-only: may import anything; only the CLI may import it

@@ -116,8 +116,11 @@ def svg(points: list[dict], xkey: str, xlabel: str) -> str:
     x0, x1 = min(xs), max(xs)
     y0, y1 = min(ys), max(ys)
     x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
-    px = lambda v: L + 10 + (W - L - 50) * (v - x0) / (x1 - x0)
-    py = lambda v: 20 + (H - B - 30) * (y1 - v) / (y1 - y0)
+    def px(v):
+        return L + 10 + (W - L - 50) * (v - x0) / (x1 - x0)
+
+    def py(v):
+        return 20 + (H - B - 30) * (y1 - v) / (y1 - y0)
     col = {"trial": "#aaaaaa", "front": "#1f5fbf", "reference": "#d62728"}
     pts = [{"x": f"{px(x):.1f}", "y": f"{py(y):.1f}", "r": 3 if p["kind"] == "trial" else 5,
             "c": col[p["kind"]], "t": f"{p['label']}: {y:.2f} %, {x:,}"} for p, x, y in zip(points, xs, ys)]

@@ -97,12 +97,18 @@ class Space:
         return p
 
 
+def _binary_kwargs(lq, clip: float = 1.0) -> dict:
+    """Sign input and kernel quantizers (input clip `clip`), weight clipping, no bias."""
+    q = lq.quantizers.SteSign(clip_value=clip) if clip != 1.0 else "ste_sign"
+    return dict(input_quantizer=q, kernel_quantizer="ste_sign", kernel_constraint="weight_clip", use_bias=False)
+
+
 def build_bnn(g: Genome, input_shape, num_classes: int):
     """The family above as an uncompiled tf_keras Sequential model (see the module docstring)."""
     from .._tf import tf_modules
-    from ..zoo import _bin_kw
     tf, keras, lq = tf_modules()
     L = keras.layers
+    _bin_kw = _binary_kwargs
     wq = dict(kernel_quantizer="ste_sign", kernel_constraint="weight_clip", use_bias=False)
     layers = [keras.Input(tuple(input_shape))]
     layers.append(L.Conv2D(g.convs[0], 3, use_bias=False) if g.float_stem

@@ -49,7 +49,8 @@ def storage(url: str, heartbeat_interval: int = 10, grace_period: int = 30, max_
                 return RDBStorage(url, engine_kwargs=kw, heartbeat_interval=heartbeat_interval,
                                   grace_period=grace_period,
                                   heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry))
-        except (IntegrityError, OperationalError):   # workers started together on a new database race to create the schema
+        # workers started together on a new database race to create the schema
+        except (IntegrityError, OperationalError):
             if attempt == 4:
                 raise
             time.sleep(0.5 * (attempt + 1))
@@ -57,7 +58,8 @@ def storage(url: str, heartbeat_interval: int = 10, grace_period: int = 30, max_
 
 def open_study(url: str, name: str, seed: int = 0, population: int = 8, **storage_kw):
     """Create or load the study `name` (NSGA-II, three objectives; the constraints are what
-    each trial sets with `trial.set_constraint`, see objective.py). Loading an existing study keeps every finished trial."""
+    each trial sets with `trial.set_constraint`, see objective.py). Loading an existing study keeps
+    every finished trial."""
     import optuna
     sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
     st = storage(url, **storage_kw)

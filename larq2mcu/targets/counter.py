@@ -37,7 +37,8 @@ def _elffile():
         from elftools.elf.elffile import ELFFile
     except ImportError:
         raise ToolchainMissingError("the instruction counter reads ELF symbols with pyelftools, which is "
-                                    "not installed: pip install 'larq2mcu[bench]' (or pip install pyelftools)") from None
+                                    "not installed: pip install 'larq2mcu[bench]' (or pip install pyelftools)"
+                                    ) from None
     return ELFFile
 
 
