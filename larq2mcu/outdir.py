@@ -169,11 +169,11 @@ def _unlock(lock: tuple) -> None:
     os.close(fd)
 
 
-def _own(folder: Path, wait: bool = True):
-    """flock `folder` → fd; None when another process holds it (wait=False)."""
+def _own(folder: Path):
+    """flock `folder` → fd; None when another process holds it (never waits: no deadlock)."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         return None
@@ -239,7 +239,7 @@ def _move_user_entries(src: Path, dst: Path, ours: set) -> list:
 def recover(out: Path) -> None:
     """Recover the abandoned folders of `out` (see the module docstring). Caller holds the lock."""
     for role, folder in _folders_of(out):
-        fd = _own(folder, wait=False)
+        fd = _own(folder)
         if fd is None:
             continue              # its writer is alive: never touch a live folder
         try:
@@ -348,6 +348,9 @@ def _write(out: Path, files: dict, manifest: dict, kind: str) -> Path:
 def _swap_in(out: Path, tmp: Path, kind: str) -> None:
     """Swap the staging folder `tmp` with the old export `out`, move the user's files across."""
     old_fd = _own(out)                    # after the swap the old export is ours to recover too
+    if old_fd is None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputDirError(f"another process is writing to {out}; wait for it to finish or choose another folder")
     try:
         try:
             swapped = _exchange(tmp, out)
