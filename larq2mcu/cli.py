@@ -19,6 +19,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except Larq2McuError as e:
             _fail(e)
+        except OSError as e:       # a path the user gave (full disk, permissions, /proc …)
+            click.echo(f"error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", err=True)
+            sys.exit(2)
 
 
 @click.group(cls=_Group)
@@ -59,6 +62,8 @@ def load_samples(spec: str, model_shape: tuple, n: int, mode: str):
     import numpy as np
 
     from . import datasets
+    if n < 1:
+        raise InputError(f"-n must be at least 1 (got {n})")
     ds = datasets.load(spec)
     if spec == "mnist" and not ds.has_train:
         ds = datasets.split(ds)        # held-out 2k of the 10k test set (train on the other 8k)
@@ -69,6 +74,14 @@ def load_samples(spec: str, model_shape: tuple, n: int, mode: str):
             x = x.reshape((len(x),) + tuple(model_shape))
         else:
             raise InputError(f"data samples have shape {x.shape[1:]}, the model expects {tuple(model_shape)}")
+    if len(x) == 0:
+        raise InputError(f"{spec} holds no samples")
+    bad = ~np.isfinite(np.asarray(x, np.float64)).reshape(len(x), -1)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(1))
+        raise InputError(f"{spec}: {int(bad.sum())} NaN or infinite values in {len(rows)} of the {len(x)} samples "
+                         f"(first: sample {int(rows[0])}); Keras and the C code cannot be compared on them "
+                         "(NaN binarizes to +1 in C): clean the data")
     return x, y
 
 

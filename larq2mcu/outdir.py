@@ -97,7 +97,7 @@ def _probe_writable(folder: Path, out: Path) -> None:
         os.mkdir(probe)
         os.rmdir(probe)
     except OSError as e:
-        raise OutputDirError(f"cannot write to {out}: {folder} is not writable ({_cause(e)})") from None
+        raise OutputDirError(f"cannot write to {out}: cannot create a folder in {folder} ({e.strerror or e})") from None
 
 
 def check_destination(out: Path, force: bool) -> str:

@@ -30,11 +30,15 @@ def load_model(model):
         raise ModelLoadError(f"model file not found: {p}")
     if p.is_dir() or p.suffix.lower() not in (".keras", ".h5", ".hdf5"):
         raise ModelLoadError(f"{p} is not a model file: expected a .keras or .h5 file")
+    from .safe_load import inspect_file
+    inspect_file(p)           # Lambda / custom classes / Keras 3, before anything is deserialized
     try:
         loaded = keras.models.load_model(str(p), compile=False)
     except Exception as e:  # corrupt/truncated files raise many different exception types
-        raise ModelLoadError(f"cannot load {p}: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-                             ) from None
+        why = " ".join(str(e).split())          # the full cause, on one line
+        hint = ("; the file looks saved with Keras 3 (batch_shape): larq needs tf-keras, so build and save the "
+                "model with tf_keras") if "batch_shape" in why else ""
+        raise ModelLoadError(f"cannot load {p}: {type(e).__name__}: {why}{hint}") from None
     if not isinstance(loaded, keras.Model):
         raise ModelLoadError(f"{p} does not hold a Keras model")
     return loaded
