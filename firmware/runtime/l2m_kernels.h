@@ -22,7 +22,9 @@
 /* Status codes returned by generated <name>_invoke(). */
 #define L2M_OK 0
 #define L2M_ERR_NULL -1      /* a NULL input/output/arena pointer */
-#define L2M_ERR_ALIGN -2     /* arena not 8-byte aligned */
+#define L2M_ERR_ALIGN -2     /* arena not 8-byte aligned (_invoke_checked: or input/output not 4-byte aligned) */
+#define L2M_ERR_ARENA_SIZE -3 /* _invoke_checked: arena_bytes < <NAME>_ARENA_SIZE */
+#define L2M_ERR_OVERLAP -4   /* _invoke_checked: input or output lies inside the arena */
 
 /* For the always-inline engines of the l2m_*_impl.h headers (runtime and generated code): their
  * helpers must inline so that a layer's constant sizes reach every loop. */

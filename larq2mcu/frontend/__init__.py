@@ -57,6 +57,8 @@ def to_ir(model, name: str = "model") -> ir.Graph:
     in_shape = tuple(model.inputs[0].shape[1:])
     if any(d is None for d in in_shape):
         raise ModelStructureError(f"the input shape {in_shape} is not fully defined")
+    if any(d < 1 for d in in_shape):
+        raise ModelStructureError(f"the input shape {in_shape} has a zero-size axis")
     b = Builder()
     kmap = {}          # id(KerasTensor) → IR tensor name
     x = b.tensor(in_shape, ir.F32, stem="input", origin=ir.Origin(model.input_names[0]
@@ -86,6 +88,9 @@ def to_ir(model, name: str = "model") -> ir.Graph:
             if len(outs) != 1:
                 raise UnsupportedLayerError(layer.name, type(layer).__name__, "outputs", len(outs), [1])
             want = tuple(outs[0].shape[1:])
+            if any(d is not None and d < 1 for d in want):
+                raise UnsupportedLayerError(layer.name, type(layer).__name__, "output shape", want, "no zero-size axis",
+                                            hint="a zero-size tensor cannot be exported (zero-size C array)")
             if tuple(b.shape(out)) != want:
                 raise ModelStructureError(f"internal: layer '{layer.name}' IR shape {b.shape(out)} != Keras {want}")
             transform = "sign" if b.dtype(out) == ir.BITS else "identity"
