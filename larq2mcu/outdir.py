@@ -5,6 +5,7 @@ Contract of `write_atomic(out, files, manifest, force)`:
     beside the destination. A second writer does not wait: it gets OutputDirError("another export
     (pid N) is writing to X") at once, before it touches anything. The holder deletes the lock file
     when done; a locker re-checks that the path still names the inode it locked, so that is safe.
+    A killed writer leaves the (unlocked) lock file behind; the next export takes and removes it.
   * The files are written to a staging folder `.<name>.l2m-new-<pid>-<token>` beside the
     destination, owned by its process (flock on the folder; the kernel drops it when the process
     dies), then placed:
