@@ -25,6 +25,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except Larq2McuError as e:
             _fail(e)
+        except OSError as e:       # a path the user gave (full disk, permissions, /proc …)
+            click.echo(f"error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", err=True)
+            sys.exit(2)
 
 
 @click.group(cls=_Group)
@@ -260,7 +263,7 @@ def flash(project, board):
 
 @main.command()
 @click.option("--board", required=True, help="board the candidates must fit (boards.yaml), e.g. nucleo_f446re")
-@click.option("--data", required=True, 
+@click.option("--data", required=True,
               help="digits | mnist | fashion-mnist | file.npz | idx folder (needs a train split)")
 @click.option("--trials", "n_trials", default=16, show_default=True,
               help="finished trials in the whole study (all workers)")

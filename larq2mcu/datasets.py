@@ -365,6 +365,8 @@ def load_samples(spec: str, model_shape: tuple, n: int, mode: str, warn=None):
     ds = load(spec)
     if spec == "mnist" and not ds.has_train:
         ds = split(ds)        # held-out 2k of the 10k test set (train on the other 8k)
+    if n < 1:
+        raise InputError(f"-n must be at least 1 (got {n})")
     warning = scaling_warning(ds.x_test[:n], mode, ds.max_value)
     if warning and warn is not None:
         warn(warning)
@@ -375,4 +377,12 @@ def load_samples(spec: str, model_shape: tuple, n: int, mode: str, warn=None):
             x = x.reshape((len(x),) + tuple(model_shape))
         else:
             raise InputError(f"data samples have shape {x.shape[1:]}, the model expects {tuple(model_shape)}")
+    if len(x) == 0:
+        raise InputError(f"{spec} holds no samples")
+    bad = ~np.isfinite(np.asarray(x, np.float64)).reshape(len(x), -1)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(1))
+        raise InputError(f"{spec}: {int(bad.sum())} NaN or infinite values in {len(rows)} of the {len(x)} samples "
+                         f"(first: sample {int(rows[0])}); Keras and the C code cannot be compared on them "
+                         "(NaN binarizes to +1 in C): clean the data")
     return x, y

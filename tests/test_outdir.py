@@ -90,7 +90,7 @@ def test_failure_during_write_leaves_old_content(tmp_path, monkeypatch):
 
 def test_exports_are_deterministic(model, tmp_path):
     e1 = larq2mcu.export(model, tmp_path / "x", name="m")
-    e2 = larq2mcu.export(model, tmp_path / "y", name="m")
+    larq2mcu.export(model, tmp_path / "y", name="m")
     for f in e1.files:
         assert (tmp_path / "x" / f).read_bytes() == (tmp_path / "y" / f).read_bytes()
     assert "larq2mcu" in e1.files["m.c"].splitlines()[0] and e1.model_hash in e1.files["m.c"]
@@ -134,3 +134,148 @@ def test_killed_export_leaves_old_or_new(tmp_path):
             assert len(names) == 41 and all((out / n).read_text() == "new" for n in names if n.endswith(".c"))
         write_atomic(out, {"old.c": "old"}, {"name": "old"})
         assert sorted(x.name for x in tmp_path.iterdir()) == ["o"]
+
+
+# -- issue 15: permissions, symlinks, OS failures, collisions -------------------------------------
+
+import errno  # noqa: E402
+import stat  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import larq2mcu.outdir as od  # noqa: E402
+
+
+def _tree(root):
+    return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_permissions_follow_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        out = write_atomic(tmp_path / "o", {"m.c": "x", "lib/m/k.h": "y"}, {"name": "m"})
+        write_atomic(out, {"m.c": "x2", "lib/m/k.h": "y2"}, {"name": "m"})      # the swap path too
+    finally:
+        os.umask(old)
+    for d in (out, out / "lib", out / "lib" / "m"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o777 & ~umask, d
+    assert stat.S_IMODE((out / "m.c").stat().st_mode) == 0o666 & ~umask
+
+
+def test_symlink_to_previous_export_is_written_through(tmp_path):
+    target = write_atomic(tmp_path / "v1", {"a.c": "old"}, {"name": "a"})
+    (target / "mine.txt").write_text("user")
+    link = tmp_path / "current"
+    link.symlink_to(target)
+    assert write_atomic(link, {"b.c": "new"}, {"name": "b"}) == target
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert _tree(target) == {"b.c": "new", "mine.txt": "user", MANIFEST: (target / MANIFEST).read_text()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "v1"]    # no stray link or folder
+
+
+def test_symlink_to_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "l").symlink_to(tmp_path / "empty")
+    write_atomic(tmp_path / "l", {"m.c": "x"}, {"name": "m"})
+    assert (tmp_path / "l").is_symlink() and (tmp_path / "empty" / "m.c").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "l"]
+
+
+def test_proc_path_fails_at_once(tmp_path):
+    with pytest.raises(larq2mcu.OutputDirError, match="cannot write to /proc/l2m_new: cannot create a folder in /proc"):
+        od.check_destination(od.Path("/proc/l2m_new"), False)
+    with pytest.raises(larq2mcu.OutputDirError, match="/proc"):
+        write_atomic("/proc/l2m_new", {"m.c": "x"}, {"name": "m"})
+
+
+def test_disk_full_while_writing_keeps_old_export(tmp_path, monkeypatch):
+    out = write_atomic(tmp_path / "o", {"a.c": "old"}, {"name": "a"})
+    (out / "mine.txt").write_text("user")
+    before = _tree(out)
+    real, n = od._write_file, [0]
+
+    def full(path, text):
+        n[0] += 1
+        if n[0] == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path, text)
+    monkeypatch.setattr(od, "_write_file", full)
+    with pytest.raises(larq2mcu.OutputDirError, match=r"No space left on device: .*b\.c.*previous content .* unchanged"):
+        write_atomic(out, {"a.c": "new", "b.c": "new"}, {"name": "b"})
+    assert _tree(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+def test_permission_denied_at_the_swap_keeps_old_export(tmp_path, monkeypatch):
+    out = write_atomic(tmp_path / "o", {"a.c": "old"}, {"name": "a"})
+    before = _tree(out)
+
+    def denied(a, b):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(b))
+    monkeypatch.setattr(od, "_exchange", denied)
+    with pytest.raises(larq2mcu.OutputDirError, match="Permission denied"):
+        write_atomic(out, {"a.c": "new"}, {"name": "b"})
+    assert _tree(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+NOSPACE = r"""
+import os, sys
+from larq2mcu.errors import OutputDirError
+from larq2mcu.outdir import write_atomic
+out = sys.argv[1] + "/o"
+write_atomic(out, {"a.c": "old"}, {"name": "a"})
+try:
+    write_atomic(out, {f"f{i}.c": "x" * 4096 for i in range(40)}, {"name": "b"})
+except OutputDirError as e:
+    print("ERR", e)
+print("OLD", sorted(os.listdir(out)), open(out + "/a.c").read(), sorted(os.listdir(sys.argv[1])))
+"""
+
+
+def test_real_full_disk(tmp_path):
+    """A 64 KiB tmpfs (in a private mount namespace): the old export survives a real ENOSPC."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare (user + mount namespaces) not available")
+    r = subprocess.run(["unshare", "-rm", "sh", "-c", f'mount -t tmpfs -o size=64k tmpfs "{mnt}" && '
+                        f'"{sys.executable}" -c \'{NOSPACE}\' "{mnt}"'], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "ERR cannot write the export to" in r.stdout and "No space left on device" in r.stdout
+    assert "OLD ['a.c', 'larq2mcu.json'] old ['o']" in r.stdout, r.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
+def test_real_permission_denied(tmp_path):
+    """As an unprivileged user, a root-owned folder: one OutputDirError, nothing written."""
+    import multiprocessing as mp
+    (tmp_path / "ro").mkdir()
+    tmp_path.chmod(0o755)
+    q = mp.get_context("fork").Queue()
+
+    def child():
+        os.setuid(65534)
+        try:
+            write_atomic(tmp_path / "ro" / "o", {"m.c": "x"}, {"name": "m"})
+            q.put("written")
+        except larq2mcu.OutputDirError as e:
+            q.put(str(e))
+    p = mp.get_context("fork").Process(target=child)
+    p.start()
+    p.join(20)
+    msg = q.get(timeout=5)
+    assert ("not writable" in msg or "Permission denied" in msg) and list((tmp_path / "ro").iterdir()) == []
+
+
+def test_user_file_where_the_new_export_writes_is_refused(tmp_path):
+    out = write_atomic(tmp_path / "o", {"a.c": "old"}, {"name": "a"})
+    (out / "b.c").write_text("my own b.c")
+    before = _tree(out)
+    with pytest.raises(larq2mcu.OutputDirError, match=r"holds b\.c, not written by larq2mcu"):
+        write_atomic(out, {"b.c": "new"}, {"name": "b"})
+    assert _tree(out) == before
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "m.c").write_text("mine")
+    with pytest.raises(larq2mcu.OutputDirError, match=r"holds m\.c"):
+        write_atomic(tmp_path / "f", {"m.c": "new"}, {"name": "m"}, force=True)
+    assert (tmp_path / "f" / "m.c").read_text() == "mine"

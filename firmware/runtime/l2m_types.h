@@ -14,8 +14,9 @@
 typedef enum {
     L2M_OK = 0,
     L2M_ERR_NULL = -1,        /* a NULL input/output/arena pointer */
-    L2M_ERR_ALIGN = -2,       /* arena not 8-byte aligned */
-    L2M_ERR_ARENA_SIZE = -3   /* arena smaller than <NAME>_ARENA_SIZE */
+    L2M_ERR_ALIGN = -2,       /* arena not 8-byte aligned (_invoke_checked: or input/output not 4-byte aligned) */
+    L2M_ERR_ARENA_SIZE = -3,  /* _invoke_checked: arena smaller than <NAME>_ARENA_SIZE */
+    L2M_ERR_OVERLAP = -4      /* _invoke_checked: input or output lies inside the arena */
 } l2m_status;
 
 /* For the always-inline engines of the l2m_*_impl.h headers (runtime and generated code): their

@@ -22,12 +22,22 @@ volatile while _Bool _Complex _Imaginary main""".split())
 
 
 def validate_name(name: str) -> str:
-    """A model name becomes a C symbol prefix: [A-Za-z_][A-Za-z0-9_]*, ≤ 48 chars, not reserved."""
+    """A model name becomes a C symbol prefix and the file names <name>.h/.c: [A-Za-z_][A-Za-z0-9_]*,
+    ≤ 48 chars, not a C keyword, not the runtime's 'l2m_' prefix, not '__', and <name>.h must not
+    shadow a standard header (C99/C11 and the common POSIX/newlib ones, compared case-insensitively
+    for case-insensitive file systems)."""
+    std_headers = frozenset("""assert complex ctype errno fenv float inttypes iso646 limits locale math setjmp
+    signal stdalign stdarg stdatomic stdbool stddef stdint stdio stdlib stdnoreturn string tgmath threads time
+    uchar wchar wctype alloca dirent dlfcn fcntl getopt malloc memory poll pthread sched semaphore strings
+    syslog termios unistd utime""".split())
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,47}", name or ""):
         raise InvalidNameError(f"model name {name!r} is not a valid C identifier prefix "
                                "(letters, digits, '_'; not starting with a digit; at most 48 characters)")
     if name in C_KEYWORDS or name.lower().startswith("l2m_") or name.startswith("__"):
         raise InvalidNameError(f"model name {name!r} is reserved (C keyword, 'l2m_' runtime prefix or '__')")
+    if name.lower() in std_headers:
+        raise InvalidNameError(f"model name {name!r} would write {name}.h, which shadows the C header "
+                               f"<{name.lower()}.h> so the export would not compile; choose another name")
     return name
 
 

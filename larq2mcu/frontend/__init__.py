@@ -30,11 +30,15 @@ def load_model(model):
         raise ModelLoadError(f"model file not found: {p}")
     if p.is_dir() or p.suffix.lower() not in (".keras", ".h5", ".hdf5"):
         raise ModelLoadError(f"{p} is not a model file: expected a .keras or .h5 file")
+    from .safe_load import inspect_file
+    inspect_file(p)           # Lambda / custom classes / Keras 3, before anything is deserialized
     try:
         loaded = keras.models.load_model(str(p), compile=False)
     except Exception as e:  # corrupt/truncated files raise many different exception types
-        raise ModelLoadError(f"cannot load {p}: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-                             ) from None
+        why = " ".join(str(e).split())          # the full cause, on one line
+        hint = ("; the file looks saved with Keras 3 (batch_shape): larq needs tf-keras, so build and save the "
+                "model with tf_keras") if "batch_shape" in why else ""
+        raise ModelLoadError(f"cannot load {p}: {type(e).__name__}: {why}{hint}") from None
     if not isinstance(loaded, keras.Model):
         raise ModelLoadError(f"{p} does not hold a Keras model")
     return loaded
@@ -53,6 +57,8 @@ def to_ir(model, name: str = "model") -> ir.Graph:
     in_shape = tuple(model.inputs[0].shape[1:])
     if any(d is None for d in in_shape):
         raise ModelStructureError(f"the input shape {in_shape} is not fully defined")
+    if any(d < 1 for d in in_shape):
+        raise ModelStructureError(f"the input shape {in_shape} has a zero-size axis")
     b = Builder()
     kmap = {}          # id(KerasTensor) → IR tensor name
     x = b.tensor(in_shape, ir.F32, stem="input", origin=ir.Origin(model.input_names[0]
@@ -82,6 +88,9 @@ def to_ir(model, name: str = "model") -> ir.Graph:
             if len(outs) != 1:
                 raise UnsupportedLayerError(layer.name, type(layer).__name__, "outputs", len(outs), [1])
             want = tuple(outs[0].shape[1:])
+            if any(d is not None and d < 1 for d in want):
+                raise UnsupportedLayerError(layer.name, type(layer).__name__, "output shape", want, "no zero-size axis",
+                                            hint="a zero-size tensor cannot be exported (zero-size C array)")
             if tuple(b.shape(out)) != want:
                 raise ModelStructureError(f"internal: layer '{layer.name}' IR shape {b.shape(out)} != Keras {want}")
             transform = "sign" if b.dtype(out) == ir.BITS else "identity"

@@ -48,6 +48,13 @@ def _finish(b: Builder, layer, out: str) -> str:
     return b.emit(ir.Activation, [b.as_f32(out, layer.name)], b.shape(out), ir.F32, layer.name, fn=fn)
 
 
+def _nonzero(layer, attribute: str, n) -> None:
+    """A layer with no outputs would become a zero-size C array (not C99)."""
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise UnsupportedLayerError(layer.name, type(layer).__name__, attribute, n, "≥ 1",
+                                    hint="a layer with no outputs cannot be exported (zero-size array)")
+
+
 @register(lambda keras, lq: [lq.layers.QuantConv2D, keras.layers.Conv2D])
 def conv2d(b: Builder, layer, inputs):
     cls = type(layer).__name__
@@ -68,6 +75,7 @@ def conv2d(b: Builder, layer, inputs):
     oh = ir.conv_out_size(h, kh, sh, pads[0], pads[1])
     ow = ir.conv_out_size(w, kw, sw, pads[2], pads[3])
     cout = layer.filters
+    _nonzero(layer, "filters", cout)
     pad_value = float(getattr(layer, "pad_values", 0.0)) if layer.padding == "same" else 0.0
     iq, kq = _quantizers(layer)
     bias = _bias(layer)
@@ -96,6 +104,7 @@ def dense(b: Builder, layer, inputs):
     iq, kq = _quantizers(layer)
     bias = _bias(layer)
     units = layer.units
+    _nonzero(layer, "units", units)
     if iq and kq:
         out = b.emit(ir.BinaryDense, [b.as_bits(x, layer.name)], (units,), ir.F32, layer.name,
                      weights=_binary_kernel(layer), bias=bias)

@@ -40,14 +40,20 @@ def compile_shared(src_dir: Path, out_so: Path, extra=()) -> None:
         raise BuildError(f"host compilation failed:\n{' '.join(cmd)}\n{r.stderr.strip()}")
 
 
+# <name>_invoke_checked statuses (firmware/runtime/l2m_kernels.h) → what predict() says
+STATUS = {-1: "a NULL pointer", -2: "a misaligned arena, input or output", -3: "an arena smaller than the model needs",
+          -4: "an input or output lying inside the arena"}
+
+
 class HostModel:
-    """The exported C model loaded in this process."""
+    """The exported C model loaded in this process. `close()` (or leaving a `with` block) unloads
+    the library and removes its build folder; afterwards every call raises InputError."""
 
     def __init__(self, so_path: Path, name: str, graph: ir.Graph, plan, workdir: Path):
         self.graph, self.plan, self.name = graph, plan, name
         self._lib = ctypes.CDLL(str(so_path))
-        self._invoke = getattr(self._lib, f"{name}_invoke")
-        self._invoke.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        self._invoke = getattr(self._lib, f"{name}_invoke_checked")
+        self._invoke.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
         self._invoke.restype = ctypes.c_int
         self._partial = getattr(self._lib, f"{name}_invoke_partial")
         self._partial.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
@@ -56,6 +62,43 @@ class HostModel:
         self.output_shape = graph.tensors[graph.outputs[0]].shape
         self.arena_size = plan.arena_size
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(workdir), True)
+
+    def close(self) -> None:
+        """dlclose the library and remove the build folder; idempotent."""
+        lib, self._lib, self._invoke, self._partial = self._lib, None, None, None
+        if lib is not None:
+            import _ctypes
+            try:
+                _ctypes.dlclose(lib._handle)
+            except OSError:
+                pass
+        self._finalizer()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _open(self):
+        if self._lib is None:
+            raise InputError(f"the host build of '{self.name}' was closed; build it again (Export.build_host())")
+
+    def check_arena(self, arena) -> np.ndarray:
+        """The arena contract of <name>.h, checked from Python: a writeable, C-contiguous ndarray of
+        a plain numeric dtype, ≥ arena_size bytes, 8-byte aligned; else InputError."""
+        if not isinstance(arena, np.ndarray):
+            raise InputError(f"arena must be a numpy array (see new_arena()), got {type(arena).__name__}")
+        if arena.dtype.hasobject or arena.dtype.kind not in "biufc":
+            raise InputError(f"arena dtype {arena.dtype} is not a plain numeric dtype; use new_arena()")
+        if not arena.flags.c_contiguous or not arena.flags.writeable:
+            raise InputError("arena must be a writeable C-contiguous array; use new_arena()")
+        if arena.nbytes < self.arena_size:
+            raise InputError(f"arena holds {arena.nbytes} bytes, the model needs {self.arena_size} "
+                             f"({self.name.upper()}_ARENA_SIZE); use new_arena()")
+        if arena.ctypes.data % 8:
+            raise InputError("arena is not 8-byte aligned (the C code reads 64-bit words); use new_arena()")
+        return arena
 
     def new_arena(self) -> np.ndarray:
         """A zeroed arena; float64 storage guarantees the 8-byte alignment the C code checks."""
@@ -79,18 +122,21 @@ class HostModel:
 
         Inputs of any real numeric dtype are cast to float32 (as Keras does). Non-finite values
         raise InputError unless check_finite=False."""
+        self._open()
         a = self._check(x, check_finite)
         out = np.zeros((a.shape[0],) + tuple(self.output_shape), np.float32)
-        arena = self.new_arena() if arena is None else arena
+        arena = self.new_arena() if arena is None else self.check_arena(arena)
         for i in range(a.shape[0]):
-            st = self._invoke(a[i].ctypes.data, out[i].ctypes.data, arena.ctypes.data)
+            st = self._invoke(a[i].ctypes.data, out[i].ctypes.data, arena.ctypes.data, arena.nbytes)
             if st != 0:
-                raise RuntimeError(f"{self.name}_invoke returned {st}")
+                raise InputError(f"{self.name}_invoke_checked refused sample {i}: status {st} "
+                                 f"({STATUS.get(st, 'unknown status')})")
         return out
 
     def intermediates(self, x, tensors) -> dict:
         """Logical values of the named tensors for each sample (bits as int8 ±1), computed by
         running the C code up to each tensor's producer and reading the arena."""
+        self._open()
         a = self._check(x, False)
         step_of = {op.output: i for i, op in enumerate(self.graph.ops)}
         res = {t: [] for t in tensors}

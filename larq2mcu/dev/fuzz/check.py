@@ -125,16 +125,8 @@ class FastBuilder:
 
 
 def release(host) -> None:
-    """dlclose the model's library (thousands of models run in one process)."""
-    lib = getattr(host, "_lib", None)
-    if lib is not None:
-        import _ctypes
-        handle = lib._handle
-        host._lib = host._invoke = host._partial = None
-        try:
-            _ctypes.dlclose(handle)
-        except OSError:
-            pass
+    """Unload the model's library and its build folder (thousands of models run in one process)."""
+    host.close()
 
 
 def ir_coverage(g: ir.Graph) -> Counter:
