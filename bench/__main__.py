@@ -72,9 +72,9 @@ def flash_bound(exp, variant: str = "ref") -> tuple[int, int]:
 
 
 def count_elf(elf, board, extra: dict | None = None) -> dict:
-    from larq2mcu import targets
+    from larq2mcu import board as targets
 
-    from larq2mcu.targets import counter as trace
+    from larq2mcu.board import counter as trace
     c = trace.count(elf, board, "net")
     sz = targets.size(elf, board)
     # a layer-specialized kernel function net_op<i>_<kernel>_<variant> is listed as l2m_<kernel>_<variant>
@@ -85,7 +85,7 @@ def count_elf(elf, board, extra: dict | None = None) -> dict:
 
 
 def run_variant(exp, board, x, workdir: Path) -> dict:
-    from larq2mcu import targets
+    from larq2mcu import board as targets
     from larq2mcu.errors import BoardError
     try:
         elf = targets.build(exp.out_dir, board, x, None, workdir)
@@ -95,7 +95,8 @@ def run_variant(exp, board, x, workdir: Path) -> dict:
 
 
 def run_baseline(g, kind, board, x, root: Path, cache: dict) -> dict:
-    from larq2mcu import boards, targets
+    from larq2mcu.board import profiles as boards
+    from larq2mcu import board as targets
     from larq2mcu.errors import BoardError
 
     from . import baselines
@@ -122,7 +123,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(HERE))
     args = ap.parse_args(argv)
     import larq2mcu
-    from larq2mcu import boardrun, boards
+    from larq2mcu.board import runs as boardrun
+    from larq2mcu.board import profiles as boards
     from larq2mcu.dev import zoo
     from larq2mcu._tf import tf_modules
     from larq2mcu.errors import BoardError

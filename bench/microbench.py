@@ -70,10 +70,10 @@ def write_program(out: Path) -> None:
 
 def per_word(board, workdir: Path) -> dict:
     """See the module docstring; {"skipped": why} when the board cannot build or run it."""
-    from larq2mcu import targets
+    from larq2mcu import board as targets
     from larq2mcu.errors import Larq2McuError as L2MError
 
-    from larq2mcu.targets import counter as trace
+    from larq2mcu.board import counter as trace
     src = Path(workdir) / "src"
     write_program(src)
     try:

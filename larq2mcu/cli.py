@@ -73,7 +73,7 @@ def export(model, out_dir, name, force, board, data, cpu, kernels, layout, emula
     if layout != "flat":
         raise click.UsageError("--layout applies to library exports; --board writes a PlatformIO project")
     from . import report as rep
-    from .project import export_project
+    from .board.project import export_project
     with progress() as prog:
         prog.add_task(f"exporting for {board} (export, host build, project)", total=None)
         exp, files, b = export_project(model, out_dir, name, board, data, force, emulated_envs=emulated)
@@ -173,7 +173,7 @@ def boards_cmd(boards_file):
     """List the boards of boards.yaml: CPU, kernel variant, flash, RAM, framework."""
     from rich.console import Console
 
-    from .boards import load_boards
+    from .board.profiles import load_boards
     from .cli_util import boards_table
     Console(width=None if sys.stdout.isatty() else 200).print(boards_table(load_boards(boards_file)))
 
@@ -221,7 +221,7 @@ def bench(args):
 @click.option("--name", default="model", show_default=True)
 def run(model, board, data, n, mode, name):
     """Cross-compile MODEL for BOARD, run it under QEMU and compare with the host library and Keras."""
-    from .project import run_and_compare
+    from .board.project import run_and_compare
     text, ok = run_and_compare(model, board, data, n, mode, name)
     click.echo(text)
     sys.exit(0 if ok else 1)
@@ -229,7 +229,7 @@ def run(model, board, data, n, mode, name):
 
 def _project_board(project, board):
     """--board, else the board recorded in the project's larq2mcu.json (export --board)."""
-    from . import boardrun
+    from .board import runs as boardrun
     from .errors import BoardError
     from .outdir import read_manifest
     if board is None:
@@ -248,7 +248,7 @@ def flash(project, board):
     import configparser
     from pathlib import Path
 
-    from . import platformio
+    from .board import platformio
     from .errors import BoardError
     b = _project_board(project, board)
     ini = configparser.ConfigParser(interpolation=None)
@@ -300,7 +300,7 @@ def search(board, data, n_trials, out_dir, storage, study_name, max_flash, max_r
     the verified Pareto front and write front.html and a PlatformIO project of the chosen point.
     Resumable: run the same command again (or on more machines with --storage postgresql://…)."""
     from . import search as S
-    from .boards import get_board
+    from .board.profiles import get_board
     from .search.latency import twin_of
     twin_of(get_board(board))          # unknown board / no emulated twin: say so before any work
     limits = S.Limits(max_flash, max_ram, max_instructions, max_latency_ms)
@@ -347,8 +347,8 @@ def validate(model, board, port, emulated, data, n, mode, project, no_flash, nam
     from rich.console import Console
     from rich.progress import Progress
 
-    from . import boardrun
-    from .validate import validate_model
+    from .board import runs as boardrun
+    from .board.validate import validate_model
     b = boardrun.get(board)
     con = Console()
     with Progress(console=con, transient=True) as bar:

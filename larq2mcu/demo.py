@@ -62,44 +62,22 @@ def _silence():
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distance in units in the last place between float32 arrays (sign-magnitude → integers)."""
-    ia = np.ascontiguousarray(a, np.float32).view(np.int32).astype(np.int64)
-    ib = np.ascontiguousarray(b, np.float32).view(np.int32).astype(np.int64)
-    ia = np.where(ia < 0, -(ia & 0x7FFFFFFF), ia)
-    ib = np.where(ib < 0, -(ib & 0x7FFFFFFF), ib)
-    return np.abs(ia - ib)
-
-
 def run_qemu(exp, x, host_out, console, workdir: Path):
-    """Cross-compile for qemu_m4 and compare QEMU's outputs with the host library's.
+    """Cross-compile for qemu_m4 and compare QEMU's outputs with the host library's, through the
+    one build → run → compare path (board.runs.compare_on_board).
 
     Returns (status, message): status "ok", "fail" or "skipped"."""
-    try:
-        from . import targets
-        from .boards import get_board
-    except ImportError as e:
-        return "skipped", f"larq2mcu.targets is not available ({e})"
+    from .board import runs, toolchain_available
+    from .board.profiles import get_board
     board = get_board(QEMU_BOARD)
-    missing = targets.toolchain_available(board, emulator=True)
+    missing = toolchain_available(board, emulator=True)
     if missing is not None:
         return "skipped", str(missing)
-    with console.status(f"cross-compiling for {QEMU_BOARD} ({board.toolchain}-gcc)"):
-        t = time.time()
-        elf = targets.build(exp.out_dir, board, x.reshape(len(x), -1).tolist(), None, workdir)
-        sz = targets.size(elf, board)
-    console.print(f"  built {elf.name} in {time.time() - t:.1f} s: flash {sz.flash:,} B, RAM {sz.ram:,} B "
-                  f"(board has {board.flash:,} / {board.ram:,} B)")
-    with console.status(f"running {len(x)} samples under {board.qemu.binary} -M {board.qemu.machine}"):
-        t = time.time()
-        res = targets.run(elf, board, timeout=120).check()
-    got = np.stack(res.outputs).reshape(host_out.shape).astype(np.float32)
-    exact = int(np.sum(np.all(got.view(np.uint32) == host_out.view(np.uint32), axis=1)))
-    ulps = int(_ulps(got, host_out).max())
-    same_class = float(np.mean(got.argmax(1) == host_out.argmax(1)))
-    msg = (f"{len(x)} samples in {time.time() - t:.1f} s: {exact}/{len(x)} outputs bit-identical to the host "
-           f"library (max {ulps} ulp apart), argmax agreement {100 * same_class:.2f} %")
-    return ("ok" if ulps <= QEMU_MAX_ULPS and same_class == 1.0 else "fail"), msg
+    with console.status(f"cross-compiling for {QEMU_BOARD} and running {len(x)} samples under "
+                        f"{board.qemu.binary} -M {board.qemu.machine}"):
+        cmp = runs.compare_on_board(exp, board, x, host_out, workdir=workdir)
+    ok = cmp.max_ulps <= QEMU_MAX_ULPS and cmp.class_agreement in (None, 1.0)
+    return ("ok" if ok else "fail"), cmp.summary()
 
 
 def main(argv=None) -> int:

@@ -7,7 +7,7 @@ It renders report.py's data (the same numbers as the text report) and nothing el
   folder, so `report.report_dir` can rebuild the full report later.
 
 `accuracy` is a fraction in [0, 1]; `agreement` a verify.Agreement; `board` a boards.Board, a
-board name (resolved through larq2mcu.boards), or a mapping with name/flash/ram in bytes.
+board name (resolved through larq2mcu.board.profiles), or a mapping with name/flash/ram in bytes.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _board_info(board) -> dict | None:
     if board is None:
         return None
     if isinstance(board, str):
-        from .boards import get_board
+        from .board.profiles import get_board
         board = get_board(board)
     if isinstance(board, dict):
         return dict(name=str(board.get("name", "board")), flash=int(board["flash"]), ram=int(board["ram"]))

@@ -27,14 +27,14 @@ log = logging.getLogger("larq2mcu")
 
 def _resolve_board(board):
     """(name, Board or None) for `board` (a name or a boards.Board), validated against
-    boards.yaml when larq2mcu.boards is importable; without it the name is kept unchecked."""
+    boards.yaml when larq2mcu.board.profiles is importable; without it the name is kept unchecked."""
     if board is None:
         return None, None
     name = getattr(board, "name", board)
     if not isinstance(name, str):
         raise BoardError(f"board must be a board name or a Board, got {board!r}")
     try:
-        from . import boards
+        from .board import profiles as boards
     except ImportError:      # the boards work is optional; keep the name as given
         return name, None
     if isinstance(board, boards.Board):
@@ -65,7 +65,7 @@ def _split_verify_data(data):
 class ExportOnTrainEnd(_keras.callbacks.Callback):
     """Export `self.model` to `out_dir` when training ends; verify against Keras when asked.
 
-    `board` (name or Board) is validated when larq2mcu.boards exists; its name is kept in
+    `board` (name or Board) is validated when larq2mcu.board.profiles exists; its name is kept in
     `.board`, the Board in `.board_info`; its kernel_variant is passed to export(), and its
     flash/RAM sizes appear in the HTML report. `force` is passed to `larq2mcu.export`.
     `html` (optional path) also writes the HTML report there.

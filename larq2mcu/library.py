@@ -65,7 +65,7 @@ def arduino_layout(name: str, files, variant: str) -> dict:
 def cpu_variants(boards=None) -> dict:
     """{cpu: kernel variant} from boards.yaml. A CPU listed by several boards must name one variant
     (BoardError otherwise): the variant depends on the instruction set, not on the board."""
-    from .boards import load_boards
+    from .board.profiles import load_boards
     table: dict = {}
     for b in (load_boards() if boards is None else boards).values():
         prev = table.setdefault(b.cpu, (b.kernel_variant, b.name))

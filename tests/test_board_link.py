@@ -17,16 +17,18 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from larq2mcu import boardrun, targets
-from larq2mcu.boards import load_boards
-from larq2mcu.serial_link import (
+from larq2mcu.board import runs as boardrun
+
+from larq2mcu import board as targets
+from larq2mcu.board.profiles import load_boards
+from larq2mcu.board.serial_link import (
     SerialLink,
     crc32_words,
     emulated_uart,
     encode_sample,
     parse_sample,
 )
-from larq2mcu.targets import latency
+from larq2mcu.board import latency
 
 BOARDS = load_boards()
 FAKE = Path(__file__).parent / "fixtures" / "fake_model"
@@ -80,7 +82,7 @@ def test_serial_validation_end_to_end_on_emulated_uart(board_name, dense_export,
     the M4 profile over the CMSDK UART of mps2-an386; pyserial over a socket chardev; outputs
     bit-identical to the host library; per-layer ticks present for every op and exact per-layer
     instructions from the same QEMU run."""
-    from larq2mcu.validate import on_target
+    from larq2mcu.board.validate import on_target
     b = _need(board_name)
     exp, x, y_host = dense_export
     v = on_target(exp.out_dir, exp.name, b, x, y_host, labels=[0, 1, 2, 3], emulated=True,
@@ -126,7 +128,7 @@ def test_link_naks_a_corrupted_sample_and_recovers(tmp_path):
 
 @pytest.mark.toolchain
 def test_run_prints_per_layer_instructions_and_fit(dense_export, tmp_path):
-    from larq2mcu.project import latency_text
+    from larq2mcu.board.project import latency_text
     b = _need("qemu_m4")
     exp, x, _ = dense_export
     d = latency.measure(exp, b, tmp_path, sample=x[0])
@@ -222,7 +224,7 @@ def test_edited_platformio_ini_is_kept(tmp_path):
 def test_moved_project_still_builds_and_runs(tmp_path):
     if importlib.util.find_spec("platformio") is None or importlib.util.find_spec("SCons") is None:
         pytest.skip("PlatformIO / scons not installed: pip install 'larq2mcu[boards]'")
-    from larq2mcu.platformio import run_pio, write_project
+    from larq2mcu.board.platformio import run_pio, write_project
     _need("qemu_m4")
     core = tmp_path / "core"
     first = write_project(tmp_path / "here", FAKE, "fake", BOARDS["qemu_m4"], BOARDS, samples=SAMPLES)

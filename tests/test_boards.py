@@ -7,7 +7,7 @@ import copy
 import pytest
 import yaml
 
-from larq2mcu.boards import Board, fits, get_board, load_boards, parse_boards, require_fit
+from larq2mcu.board.profiles import Board, fits, get_board, load_boards, parse_boards, require_fit
 from larq2mcu.errors import BoardError
 from larq2mcu.paths import boards_yaml
 

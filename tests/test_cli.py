@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from larq2mcu import targets
-from larq2mcu.boards import get_board
+from larq2mcu import board as targets
+from larq2mcu.board.profiles import get_board
 
 
 def cli(*args):

@@ -80,7 +80,7 @@ def test_report_on_a_board_project(tmp_path, tfm):
     m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
                           lq.layers.QuantDense(10, input_quantizer="ste_sign", kernel_quantizer="ste_sign",
                                                kernel_constraint="weight_clip")])
-    from larq2mcu.project import export_project
+    from larq2mcu.board.project import export_project
     export_project(m, tmp_path / "proj", "bp", "nucleo_f446re", None, False)
     r = cli("report", tmp_path / "proj", "--html", tmp_path / "r.html")
     assert r.returncode == 0, r.stderr

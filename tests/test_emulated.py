@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 import larq2mcu
-from larq2mcu import boardrun, boards, datasets, targets
+from larq2mcu import datasets
+from larq2mcu.board import runs as boardrun
+from larq2mcu.board import profiles as boards
+from larq2mcu import board as targets
 from larq2mcu.dev import zoo
 from larq2mcu.verify import compare
 
@@ -100,7 +103,7 @@ def test_real_board_cross_compile_and_size(exports, board, tmp_path):
 @pytest.mark.toolchain
 def test_platformio_exec_on_exported_project(exports, tmp_path, monkeypatch):
     pytest.importorskip("platformio")
-    from larq2mcu import platformio
+    from larq2mcu.board import platformio
     exp, x, y_host = exports["mnist_bnn"]
     b = ALL["qemu_m4"]
     if targets.toolchain_available(b, emulator=True) is not None:

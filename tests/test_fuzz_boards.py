@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 import larq2mcu
-from larq2mcu import boardrun, boards, targets
+from larq2mcu.board import runs as boardrun
+from larq2mcu.board import profiles as boards
+from larq2mcu import board as targets
 from larq2mcu.errors import BoardError
 from larq2mcu.dev.fuzz import gen, inputs
 

@@ -19,7 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from larq2mcu import boardrun, boards, bits, paths, targets
+from larq2mcu import bits, paths
+
+from larq2mcu.board import runs as boardrun
+
+from larq2mcu.board import profiles as boards
+
+from larq2mcu import board as targets
 
 from larq2mcu.dev import zoo
 from larq2mcu.layout import sliced

@@ -13,7 +13,7 @@ import pytest
 
 import larq2mcu
 from larq2mcu import library
-from larq2mcu.boards import load_boards
+from larq2mcu.board.profiles import load_boards
 from larq2mcu.errors import BoardError
 
 ARM_CC = shutil.which("arm-none-eabi-gcc")

@@ -106,7 +106,7 @@ def test_bench_only_dependencies_are_extras(monkeypatch):
     monkeypatch.setitem(sys.modules, "elftools", None)                 # makes `import elftools...` fail
     monkeypatch.setitem(sys.modules, "elftools.elf", None)
     monkeypatch.setitem(sys.modules, "elftools.elf.elffile", None)
-    monkeypatch.delitem(sys.modules, "larq2mcu.targets.counter", raising=False)
-    counter = importlib.import_module("larq2mcu.targets.counter")
+    monkeypatch.delitem(sys.modules, "larq2mcu.board.counter", raising=False)
+    counter = importlib.import_module("larq2mcu.board.counter")
     with pytest.raises(ToolchainMissingError, match=r"larq2mcu\[bench\]"):
         counter._elffile()

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from larq2mcu import targets
-from larq2mcu.boards import load_boards
-from larq2mcu.platformio import (board_manifest, ensure_offline_core, platform_dir, run_pio,
+from larq2mcu import board as targets
+from larq2mcu.board.profiles import load_boards
+from larq2mcu.board.platformio import (board_manifest, ensure_offline_core, platform_dir, run_pio,
                                  write_project)
 
 FAKE = Path(__file__).parent / "fixtures" / "fake_model"
@@ -148,7 +148,7 @@ def test_missing_platformio_says_how_to_install(monkeypatch, tmp_path):
     import importlib.util
 
     from larq2mcu.errors import ToolchainMissingError
-    from larq2mcu.platformio import run_pio
+    from larq2mcu.board.platformio import run_pio
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ToolchainMissingError, match="pip install"):
         run_pio(tmp_path, "qemu_m4", "exec")

@@ -9,7 +9,8 @@ import re
 import pytest
 
 import model_cases as mc
-from larq2mcu import boardrun, report, variants
+from larq2mcu import report, variants
+from larq2mcu.board import runs as boardrun
 from larq2mcu._tf import tf_modules
 
 tf, keras, lq = tf_modules()

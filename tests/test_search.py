@@ -15,7 +15,8 @@ BIG = G((64,), (256,))      # 3·3·64 · 256 binary weights = 18 KiB more than 
 
 
 def _needs_qemu_m4():
-    from larq2mcu import boards, targets
+    from larq2mcu.board import profiles as boards
+    from larq2mcu import board as targets
     err = targets.toolchain_available(boards.get_board("qemu_m4"), emulator=True)
     if err is not None:
         pytest.skip(str(err))

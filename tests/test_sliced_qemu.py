@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from larq2mcu import bits, targets
-from larq2mcu.boards import get_board
+from larq2mcu import bits
+
+from larq2mcu import board as targets
+from larq2mcu.board.profiles import get_board
 from larq2mcu.layout import sliced
 from larq2mcu.layout import weights as wt
 from larq2mcu.paths import runtime_dir

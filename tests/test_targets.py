@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from larq2mcu import targets
-from larq2mcu.boards import load_boards
+from larq2mcu import board as targets
+from larq2mcu.board.profiles import load_boards
 from larq2mcu.errors import BoardError, BuildError, EmulationError
 
 FAKE = Path(__file__).parent / "fixtures" / "fake_model"

@@ -98,7 +98,7 @@ def finish(study, objective: Objective, out_dir, *, reference=None, data_spec=No
     console.print(table(rows + ([ref] if ref else [])))
     res = SearchResult(study, rows, choose(rows), reference=ref)
     if res.chosen is not None and project:
-        from ..project import export_project
+        from ..board.project import export_project
         t = next(t for t in study.get_trials(deepcopy=False) if t.number == res.chosen["trial"])
         export_project(model_of(t, objective), out / "project", "net", objective.board, data_spec, True)
         res.project = out / "project"

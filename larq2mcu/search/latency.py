@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import boards as _boards
+from ..board import profiles as _boards
 from ..errors import BoardError
 from .objcache import cached_compiles
 
@@ -73,9 +73,9 @@ def twin_of(board: _boards.Board) -> _boards.Board:
 
 def measure(exp, board, sample: np.ndarray, workdir: str | Path) -> Cost:
     """See the module docstring. `exp` must have been exported with `board`'s kernel variant."""
-    from .. import targets
-    from ..boardrun import footprint
-    from ..targets.counter import count
+    from .. import board as targets
+    from ..board.runs import footprint
+    from ..board.counter import count
     b = board_of(board)
     twin = twin_of(b)
     x = np.asarray(sample, np.float32).reshape(1, -1)

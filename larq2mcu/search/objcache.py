@@ -86,7 +86,7 @@ def key(cmd: list[str]) -> str | None:
 def cached_compiles():
     """Within the block, `targets.build` reuses objects compiled before from the same inputs."""
     import importlib
-    B = importlib.import_module("larq2mcu.targets.build")   # the module (the package exports the function)
+    B = importlib.import_module("larq2mcu.board.build")   # the module (the package exports the function)
     try:
         _cache_dir()
     except OSError:                # no writable cache folder: build without the cache

@@ -2,7 +2,7 @@
 
 Builds src/ + lib/ + larq2mcu's firmware/targets/<arch> board support with the board's Debian
 cross toolchain, links with the per-arch linker script (memory map via --defsym, as in
-larq2mcu.targets.build), and defines `exec` / `upload` targets that run the ELF in QEMU with
+larq2mcu.board.build), and defines `exec` / `upload` targets that run the ELF in QEMU with
 semihosting; QEMU exits with the guest's status, so a failing guest fails `pio run`.
 """
 import os

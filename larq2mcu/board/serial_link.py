@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .boards import Board
-from .errors import BoardError, Larq2McuError, ToolchainMissingError
+from .profiles import Board
+from ..errors import BoardError, Larq2McuError, ToolchainMissingError
 
 _READY = re.compile(r"^L2M ready v1 inputs=(\d+) outputs=(\d+) ops=(\d+) hz=(\d+)\s*$")
 _SAMPLE = re.compile(r"^L2M sample (\d+) st=(-?\d+) ticks=(\d+) hz=(\d+) layers=(\S+) "
@@ -189,7 +189,7 @@ def emulated_command(elf: str | Path, board: Board, port: int) -> list[str]:
     (QEMU waits for the client before starting the guest, so no output is lost)."""
     u = board.uart_emulator
     if u is None:
-        from .boards import load_boards
+        from .profiles import load_boards
         can = [n for n, b in load_boards().items() if b.uart_emulator is not None]
         raise BoardError(f"board '{board.name}' has no 'uart_emulator' in boards.yaml, so it cannot "
                          f"be validated under emulation; boards with one: {', '.join(can)}")

@@ -28,14 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
-import jinja2
-
-from .boards import Board
-from .errors import BoardError, ToolchainMissingError
-from .paths import firmware_dir, templates_dir
-from .targets.build import cycles_define, render_harness
-from .targets.run import qemu_command
-from .targets.toolchain import targets_dir
+from .profiles import Board
+from .. import templating
+from ..errors import BoardError, ToolchainMissingError
+from ..paths import firmware_dir
+from .build import cycles_define, render_harness
+from .run import qemu_command
+from .toolchain import targets_dir
 
 SCONS_VERSION = "4.11.1"               # PlatformIO 6.2 requires tool-scons ~4.41101.0
 TOOL_SCONS_VERSION = "4.41101.0"
@@ -198,8 +197,7 @@ def write_project(out_dir: str | Path, model_dir: str | Path, name: str, board: 
     out, model_dir = Path(out_dir), Path(model_dir)
     if not (model_dir / f"{name}.h").is_file():
         raise BoardError(f"{model_dir} has no {name}.h: not an export of model '{name}'")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env = templating.environment(trim=False)
     extra = [b for b in boards.values() if b.emulated and b.name != board.name] if emulated_envs else []
     envs = [_env(board)] + [_env(b) for b in extra]
     lib = out / "lib" / name

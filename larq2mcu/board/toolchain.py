@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..boards import Board
+from .profiles import Board
 from ..errors import ToolchainMissingError
 from ..paths import firmware_dir
 

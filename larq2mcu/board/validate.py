@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .boards import Board
-from .errors import BoardError
+from .profiles import Board
+from ..errors import BoardError
 from .serial_link import Ready, Reply, SerialLink, SerialLinkError, emulated_command, emulated_uart
 
 
@@ -144,7 +144,7 @@ def on_target(model_dir, name: str, board: Board, x, y_host, labels=None, *, por
               project=None, flash: bool = True, emulated: bool = False, workdir=None, count: bool = True,
               rows=None, progress: Callable[[int], None] | None = None, timeout: float = 60.0) -> Validation:
     """See the module docstring."""
-    from . import targets
+    from .. import board as targets
     model_dir = Path(model_dir)
     x = np.asarray(x, np.float32).reshape(len(x), -1)
     y_host = np.asarray(y_host, np.float32).reshape(len(x), -1)
@@ -160,7 +160,7 @@ def on_target(model_dir, name: str, board: Board, x, y_host, labels=None, *, por
                                 console=board.uart_emulator.console)
             extra, sym_info = [], None
             if count:
-                from .targets import counter
+                from . import counter
                 try:
                     extra, sym, stack = counter.plugin_option(elf, name, wd / "count.txt")
                     sym_info = (sym, stack)
@@ -174,7 +174,7 @@ def on_target(model_dir, name: str, board: Board, x, y_host, labels=None, *, por
             if rc != 0:
                 notes.append(f"the emulated board exited with status {rc} (1: an embedded sample differed)")
             if sym_info is not None and (wd / "count.txt").is_file():
-                from .targets import counter, latency
+                from . import counter, latency
                 c = counter.parse_counts((wd / "count.txt").read_text(), *sym_info, rc == 0)
                 model_c = model_dir / f"{name}.c"
                 if c.ok and model_c.is_file():
@@ -206,7 +206,7 @@ def validate_model(model, board: Board, data=None, n: int = 20, mode: str = "sym
     """Export `model` for `board` into a temporary folder, take n samples (data set `data`, or
     random inputs), predict them with the host library and run `on_target` (when flashing, the
     project is `project` or a fresh `export --board` of this model)."""
-    from .export import export as do_export
+    from ..export import export as do_export
     from .project import demo_samples
     with tempfile.TemporaryDirectory(prefix="l2m-validate-") as tmp:
         exp = do_export(model, f"{tmp}/lib", name=name, kernel_variant=board.kernel_variant)

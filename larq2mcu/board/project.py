@@ -5,9 +5,11 @@ import tempfile
 
 import numpy as np
 
-from . import boardrun, outdir, report
-from .version import __version__
-from .export import export as do_export
+from .. import outdir, report
+
+from . import runs as boardrun
+from ..version import __version__
+from ..export import export as do_export
 
 
 def demo_samples(exp, data, n: int, mode: str = "sym"):
@@ -15,7 +17,7 @@ def demo_samples(exp, data, n: int, mode: str = "sym"):
     inputs (no labels)."""
     shape = tuple(exp.graph.tensors[exp.graph.inputs[0]].shape)
     if data:
-        from .datasets import load_samples
+        from ..datasets import load_samples
         x, y = load_samples(data, shape, n, mode)
         return x, np.asarray(y).astype(int)
     return np.random.default_rng(0).normal(size=(n,) + shape).astype(np.float32), None
@@ -76,7 +78,7 @@ def run_and_compare(model, board, data, n, mode, name, latency: bool = True):
     """Run on an emulated board; compare with the host library (bit for bit) and Keras (classes);
     with `latency`, count the instructions of one inference per layer (targets.latency).
     Returns (summary text, ok)."""
-    from .verify import compare
+    from ..verify import compare
     b = boardrun.get(board)
     lat = None
     with tempfile.TemporaryDirectory(prefix="l2m-run-") as tmp:
@@ -85,15 +87,16 @@ def run_and_compare(model, board, data, n, mode, name, latency: bool = True):
         host = exp.build_host()
         y_host = host.predict(x, check_finite=False)
         ag = compare(exp, host, x, check_intermediates=False)
-        y_board, results = boardrun.run_on_board(exp, b, x, expected=y_host)
+        cmp = boardrun.compare_on_board(exp, b, x, y_host)
+        y_board, results = cmp.outputs, cmp.results
         note = None
         if latency:
             try:
-                from .targets import latency as _lat
+                from . import latency as _lat
                 lat = _lat.measure(exp, b, tmp, sample=x[0])
             except ImportError as e:     # pyelftools (symbol table of the ELF) not installed
                 note = f"per-layer instructions need pyelftools ({e}): pip install pyelftools"
-    same = np.array_equal(y_board.view(np.uint32), y_host.view(np.uint32))
+    same = cmp.ok
     lines = [f"board {b.name}: {len(x)} samples in {len(results)} build(s)",
              f"outputs bit-identical to the host library: {'yes' if same else 'NO'}",
              f"host library vs Keras: max |Δ| = {ag.max_abs_diff:.3g}, "

@@ -6,12 +6,13 @@ gets them in several builds; chunk size = what fits in half the flash beside the
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import boards as _boards
-from .errors import BoardError
+from . import profiles as _boards
+from ..errors import BoardError
 
 
 def get(board):
@@ -47,8 +48,8 @@ def exact_fit(exp, board, workdir=None) -> str:
     its real flash (every loaded section: code, weights, constants) and static RAM (data + bss)
     against the board; without a toolchain fall back to `check_fit`'s estimate. Returns the
     "fits …" message; raises BoardError when it does not fit (also from the linker's overflow)."""
-    from . import targets
-    from .targets import latency
+    from .. import board as targets
+    from . import latency
     b = get(board)
     if targets.toolchain_available(b) is not None:
         check_fit(exp, b)
@@ -76,7 +77,7 @@ def run_on_board(exp, board, x, expected=None, timeout: float = 120.0, workdir=N
     """Run the export on an emulated board for every sample of x; return (outputs, results).
 
     `expected` (defaults to nothing) is embedded and checked bit for bit by the guest itself."""
-    from . import targets
+    from .. import board as targets
     b = get(board)
     if not b.emulated:
         raise BoardError(f"board {b.name} is not emulated; use an emulated board (qemu_*) to run")
@@ -96,6 +97,66 @@ def run_on_board(exp, board, x, expected=None, timeout: float = 120.0, workdir=N
     return np.stack(outs).astype(np.float32).reshape(shape), results
 
 
+def ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance in units in the last place between float32 arrays (sign-magnitude → integers)."""
+    ia = np.ascontiguousarray(a, np.float32).view(np.int32).astype(np.int64)
+    ib = np.ascontiguousarray(b, np.float32).view(np.int32).astype(np.int64)
+    ia = np.where(ia < 0, -(ia & 0x7FFFFFFF), ia)
+    ib = np.where(ib < 0, -(ib & 0x7FFFFFFF), ib)
+    return np.abs(ia - ib)
+
+
+@dataclass
+class BoardComparison:
+    """What `compare_on_board` found: the board's outputs against the host library's."""
+    board: str
+    outputs: np.ndarray
+    host_outputs: np.ndarray
+    results: list
+    seconds: float
+
+    @property
+    def identical(self) -> np.ndarray:
+        """Per sample: every output float bit for bit equal to the host library's."""
+        n = len(self.outputs)
+        return np.all(self.outputs.reshape(n, -1).view(np.uint32) == self.host_outputs.reshape(n, -1).view(np.uint32),
+                      axis=1)
+
+    @property
+    def max_ulps(self) -> int:
+        return int(ulps(self.outputs, self.host_outputs).max()) if self.outputs.size else 0
+
+    @property
+    def class_agreement(self) -> float | None:
+        n = len(self.outputs)
+        a, b = self.outputs.reshape(n, -1), self.host_outputs.reshape(n, -1)
+        return float(np.mean(a.argmax(1) == b.argmax(1))) if a.shape[1] > 1 else None
+
+    @property
+    def ok(self) -> bool:
+        """The runtime brings its own expf/tanhf, so every target must match the host exactly."""
+        return bool(self.identical.all())
+
+    def summary(self) -> str:
+        n = len(self.outputs)
+        cls = self.class_agreement
+        return (f"{n} samples in {self.seconds:.1f} s: {int(self.identical.sum())}/{n} outputs bit-identical to the "
+                f"host library (max {self.max_ulps} ulp apart)"
+                + (f", argmax agreement {100 * cls:.2f} %" if cls is not None else ""))
+
+
+def compare_on_board(exp, board, x, host_outputs, timeout: float = 120.0, workdir=None) -> BoardComparison:
+    """THE build → run → compare path (demo, `larq2mcu run`, the tests): cross-compile the export
+    with the samples x, run them on the emulated board, compare every output with the host
+    library's `host_outputs` bit for bit (the guest gets no expected values, so a difference is
+    reported, not a failed run)."""
+    import time
+    t0 = time.time()
+    y, results = run_on_board(exp, board, x, expected=None, timeout=timeout, workdir=workdir)
+    return BoardComparison(get(board).name, y, np.asarray(host_outputs, np.float32).reshape(y.shape), results,
+                           time.time() - t0)
+
+
 def project_files(exp, board, samples, expected, labels=None, emulated_envs: bool = False,
                   out_dir=None) -> dict:
     """{relative path: text} of a PlatformIO project for `exp` on `board`.
@@ -105,7 +166,9 @@ def project_files(exp, board, samples, expected, labels=None, emulated_envs: boo
     fresh one is written beside it as platformio.l2m.ini."""
     import hashlib
 
-    from . import outdir, platformio
+    from .. import outdir
+
+    from . import platformio
     b = get(board)
     with tempfile.TemporaryDirectory(prefix="l2m-pio-") as tmp:
         proj = Path(tmp) / "proj"

@@ -20,11 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import jinja2
-
-from ..boards import Board
+from .profiles import Board
+from .. import templating
 from ..errors import BoardError, BuildError, ToolchainMissingError
-from ..paths import templates_dir
 from .toolchain import Toolchain, resolve_toolchain, targets_dir
 
 WARNINGS = ("-Wall", "-Wextra", "-Wconversion", "-Werror")
@@ -54,8 +52,7 @@ def render_harness(name: str, samples: Sequence[Sequence[float]],
                    labels: Sequence[int] | None = None) -> str:
     """main.c source running `<name>_invoke` on `samples`, checking against `expected` if given;
     `labels` (data-set classes) are printed beside the predicted class."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env = templating.environment(trim=False)
     samples = [[float(v) for v in s] for s in samples]
     if expected is not None:
         expected = [[float(v) for v in s] for s in expected]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..boards import Board
+from .profiles import Board
 from ..errors import EmulationError, ToolchainMissingError
 from .toolchain import require_toolchain
 

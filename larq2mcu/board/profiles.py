@@ -19,9 +19,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from .errors import BoardError
-from .paths import boards_yaml
-from .variants import VARIANTS
+from ..errors import BoardError
+from ..paths import boards_yaml
+from ..variants import VARIANTS
 
 ARCHES = ("arm", "riscv", "xtensa")
 PRINTS = ("uart", "semihosting")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..boards import Board
+from .profiles import Board
 from ..errors import BuildError
 from ..outdir import MANIFEST
 from .build import build
