@@ -41,11 +41,12 @@ def format_array(arr: np.ndarray, ctype: str, per_line: int = 8) -> str:
 
 
 @lru_cache(maxsize=None)
-def environment(html: bool = False) -> jinja2.Environment:
-    """The cached Jinja2 environment over templates/ (StrictUndefined, trimmed blocks, the c_float
-    and c_array filters); `html` turns autoescape on."""
+def environment(html: bool = False, trim: bool = True) -> jinja2.Environment:
+    """The cached Jinja2 environment over templates/ (StrictUndefined, the c_float and c_array
+    filters): `html` turns autoescape on; `trim` makes block tags take no lines (the model C
+    templates) — the board templates (harness, platformio.ini) place their whitespace by hand."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=trim, lstrip_blocks=trim,
                              keep_trailing_newline=True, autoescape=html)
     env.filters["c_float"] = c_float
     env.filters["c_array"] = lambda values, ctype: format_array(values, ctype)
