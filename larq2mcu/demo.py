@@ -5,7 +5,7 @@
 2. export it to `out/demo` (no force: a previous larq2mcu export there is replaced, a folder of
    foreign files is refused);
 3. build the C on the host and check exact agreement with Keras on the whole test split;
-4. if larq2mcu.targets exists and the qemu_m4 toolchain + QEMU are installed, cross-compile for
+4. if the qemu_m4 toolchain + QEMU are installed, cross-compile for
    qemu_m4, run the test samples under QEMU and compare with the host library's outputs;
    otherwise say what was skipped and why;
 5. print the layer report and write `out/demo/report.html`.

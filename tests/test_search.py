@@ -33,7 +33,7 @@ def test_space_round_trip_and_family(tfm):
     ref = zoo.mnist_bnn((28, 28, 1), 10)
     assert [type(a).__name__ for a in m.layers] == [type(b).__name__ for b in ref.layers]
     assert m.count_params() == ref.count_params()
-    assert twin_of(__import__("larq2mcu").boards.get_board("nucleo_f446re")).name == EMULATED_TWIN["nucleo_f446re"]
+    assert twin_of(__import__("larq2mcu.board.profiles").board.profiles.get_board("nucleo_f446re")).name == EMULATED_TWIN["nucleo_f446re"]
 
 
 def test_tiny_study_prunes_before_training_and_exports_best(tmp_path, monkeypatch, tfm):
