@@ -367,9 +367,6 @@ def load_samples(spec: str, model_shape: tuple, n: int, mode: str, warn=None):
         ds = split(ds)        # held-out 2k of the 10k test set (train on the other 8k)
     if n < 1:
         raise InputError(f"-n must be at least 1 (got {n})")
-    warning = scaling_warning(ds.x_test[:n], mode, ds.max_value)
-    if warning and warn is not None:
-        warn(warning)
     _, x = ds.inputs(mode)
     x, y = x[:n], ds.y_test[:n]
     if tuple(x.shape[1:]) != tuple(model_shape):
@@ -385,4 +382,7 @@ def load_samples(spec: str, model_shape: tuple, n: int, mode: str, warn=None):
         raise InputError(f"{spec}: {int(bad.sum())} NaN or infinite values in {len(rows)} of the {len(x)} samples "
                          f"(first: sample {int(rows[0])}); Keras and the C code cannot be compared on them "
                          "(NaN binarizes to +1 in C): clean the data")
+    warning = scaling_warning(ds.x_test[:n], mode, ds.max_value)
+    if warning and warn is not None:
+        warn(warning)
     return x, y

@@ -54,9 +54,10 @@ class Agreement:
         the derived bound) or by Keras itself (inf/NaN, flushed subnormal inputs). Unclassified:
         no bit mismatch, outputs within FLOAT_ATOL + FLOAT_RTOL·|keras|, no class mismatch
         outside near-ties."""
-        if self.issues is not None:
-            return not self.failures
-        return self.bit_mismatches == 0 and self.outputs_within_tol and self.class_mismatches == 0
+        raw_ok = self.bit_mismatches == 0 and self.outputs_within_tol and self.class_mismatches == 0
+        if self.issues is not None:      # a raw disagreement is forgiven only where it was classified
+            return not self.failures and (raw_ok or bool(self.issues))
+        return raw_ok
 
     def summary(self) -> str:
         """Multi-line text: per-tensor results, output max |Δ|, argmax agreement, then AGREE or DISAGREE."""

@@ -65,7 +65,11 @@ def test_scaling_warning():
 
 
 def test_load_samples_warns_and_none_keeps_values(tmp_path, capsys):
-    from larq2mcu.cli import load_samples
+    import functools
+    import sys
+
+    from larq2mcu.datasets import load_samples as _load
+    load_samples = functools.partial(_load, warn=lambda w: print(f"WARNING: {w}", file=sys.stderr))
     x = np.random.default_rng(1).uniform(-1, 1, (6, 8, 8)).astype(np.float32)
     np.savez(tmp_path / "s.npz", x=x, y=np.arange(6))
     xs, _ = load_samples(str(tmp_path / "s.npz"), (8, 8, 1), 6, "sym")

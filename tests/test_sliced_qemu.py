@@ -57,7 +57,9 @@ def _program(out, rng):
     floats = int(sum(map(len, fexpected)))
     (out / "net.h").write_text(
         "#ifndef NET_H\n#define NET_H\n#include <stdint.h>\n#define NET_ARENA_SIZE 8\n#define NET_INPUT_LEN 1\n"
-        f"#define NET_OUTPUT_LEN {2 * words + floats}\nint net_invoke(const float *input, float *output, void *arena);\n#endif\n")
+        f"#define NET_OUTPUT_LEN {2 * words + floats}\n#define NET_NUM_OPS 1\n"
+        "int net_invoke(const float *input, float *output, void *arena);\n"
+        "int net_invoke_partial(const float *input, void *arena, int32_t n_ops);\n#endif\n")
     (out / "net_weights.h").write_text("/* test program: no weights */\n")
     (out / "net.c").write_text("\n".join([
         '#include "l2m_sliced_impl.h"', '#include "net.h"', *decls,
@@ -65,7 +67,10 @@ def _program(out, rng):
         f"    uint32_t o[{words}];", "    (void)input; (void)arena;", *calls,
         f"    for (int i = 0; i < {words}; ++i) {{",
         "        output[2 * i] = (float)(o[i] & 0xFFFFu);", "        output[2 * i + 1] = (float)(o[i] >> 16);", "    }",
-        *(f.replace("{words}", str(2 * words)) for f in fcalls), "    return 0;", "}", ""]))
+        *(f.replace("{words}", str(2 * words)) for f in fcalls), "    return 0;", "}",
+        "/* the harness times layers with it; this program has one \"layer\": nothing to stop at */",
+        "int net_invoke_partial(const float *input, void *arena, int32_t n_ops) {",
+        "    (void)input; (void)arena; (void)n_ops;", "    return 0;", "}", ""]))
     return np.concatenate(expected).astype(np.uint32), np.concatenate(fexpected)
 
 

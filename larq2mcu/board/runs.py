@@ -56,9 +56,13 @@ def exact_fit(exp, board, workdir=None) -> str:
         flash, ram = footprint(exp)
         return fit_message(b, flash, ram, "weights only: no cross compiler to link code",
                            "arena only")
+    check_fit(exp, b)      # weights + arena alone too large: say so before linking anything
     with tempfile.TemporaryDirectory(prefix=f"l2m-fit-{b.name}-") as tmp:
         x = np.zeros((1, exp.graph.tensors[exp.graph.inputs[0]].numel), np.float32)
-        elf = targets.build(exp.out_dir, b, x, None, Path(workdir or tmp) / "fit")
+        try:
+            elf = targets.build(exp.out_dir, b, x, None, Path(workdir or tmp) / "fit")
+        except BoardError as e:          # the linker's overflow: code + weights + harness
+            raise BoardError(f"model '{exp.name}' does not fit {b.name}: {e}") from None
         flash, ram = latency.flash_ram(latency.sections(elf, targets.resolve_toolchain(b).prefix))
     msg = fit_message(b, flash, ram, "linked image: code + weights", "data + bss, stack not measured")
     if flash > b.flash or ram > b.ram:

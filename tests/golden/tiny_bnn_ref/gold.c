@@ -65,3 +65,22 @@ int gold_invoke(const float *input, float *output, void *arena) {
     memcpy(output, (const float *)(const void *)(a + 0), 16u);
     return L2M_OK;
 }
+
+size_t gold_arena_size(void) {
+    return (size_t)GOLD_ARENA_SIZE;
+}
+
+/* Overlap is tested on integer addresses: comparing pointers into different objects is undefined. */
+int gold_invoke_checked(const float *input, float *output, void *arena, size_t arena_bytes) {
+    if (input == NULL || output == NULL || arena == NULL) return L2M_ERR_NULL;
+    if (arena_bytes < (size_t)GOLD_ARENA_SIZE) return L2M_ERR_ARENA_SIZE;
+    if ((((uintptr_t)input | (uintptr_t)output) & 3u) != 0u) return L2M_ERR_ALIGN;
+    const uintptr_t a0 = (uintptr_t)arena;
+    const uintptr_t a1 = a0 + (uintptr_t)GOLD_ARENA_SIZE;
+    const uintptr_t i0 = (uintptr_t)input;
+    const uintptr_t i1 = i0 + (uintptr_t)sizeof(float) * (uintptr_t)GOLD_INPUT_LEN;
+    const uintptr_t o0 = (uintptr_t)output;
+    const uintptr_t o1 = o0 + (uintptr_t)sizeof(float) * (uintptr_t)GOLD_OUTPUT_LEN;
+    if ((i0 < a1 && a0 < i1) || (o0 < a1 && a0 < o1)) return L2M_ERR_OVERLAP;
+    return gold_invoke(input, output, arena);
+}

@@ -3,6 +3,7 @@
 #ifndef GOLD_H
 #define GOLD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -32,11 +33,29 @@ extern "C" {
  * multiply-add); -fno-strict-aliasing because the arena is one buffer accessed as floats and as
  * packed uint32_t words at different times.
  *
- * Run the model on one sample. `input`: GOLD_INPUT_LEN floats; `output`:
- * GOLD_OUTPUT_LEN floats; `arena`: GOLD_ARENA_SIZE bytes, 8-byte aligned, owned by the
- * caller (no heap, no globals written: concurrent calls with distinct arenas are safe).
- * Returns 0 (L2M_OK), -1 for a NULL pointer, -2 for a misaligned arena. */
+ * Contract of one inference (no heap, no globals written: concurrent calls with distinct arenas
+ * are safe):
+ *   input   GOLD_INPUT_LEN floats, 4-byte aligned; only read.
+ *   output  GOLD_OUTPUT_LEN floats, 4-byte aligned; written once, after the last layer, so it
+ *           may be the input buffer itself.
+ *   arena   GOLD_ARENA_SIZE bytes (= gold_arena_size()), 8-byte aligned, owned by the
+ *           caller during the call; its content on entry does not matter.
+ *   Neither input nor output may lie inside the arena: the arena is overwritten layer by layer, so
+ *   an input there is overwritten before it is read (a wrong output, and no error from _invoke).
+ *
+ * gold_invoke checks only for NULL (L2M_ERR_NULL) and the arena's alignment (L2M_ERR_ALIGN):
+ * a shorter arena is a buffer overflow and a misaligned input or output is undefined behaviour.
+ * Returns 0 (L2M_OK) or a negative status. */
 int gold_invoke(const float *input, float *output, void *arena);
+
+/* gold_invoke after checking the whole contract above: L2M_ERR_NULL for a NULL pointer,
+ * L2M_ERR_ARENA_SIZE when arena_bytes < GOLD_ARENA_SIZE, L2M_ERR_ALIGN for a misaligned
+ * arena/input/output, L2M_ERR_OVERLAP when input or output overlaps the arena; nothing is read or
+ * written then. */
+int gold_invoke_checked(const float *input, float *output, void *arena, size_t arena_bytes);
+
+/* Bytes of arena one inference needs (GOLD_ARENA_SIZE), for callers without the header's macros. */
+size_t gold_arena_size(void);
 
 /* Run only the first `n_ops` kernel calls, leaving intermediate tensors in the arena (used by
  * larq2mcu's verification to compare every layer). Same status codes as gold_invoke. */
