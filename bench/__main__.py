@@ -8,7 +8,7 @@ bench/RESULTS.md.
 
 Options: --models a,b  --boards x,y  --baseline-boards x,y  --no-host  --out DIR.
 Cost: one export per (model, variant), one build and one inference per (model, board, variant),
-counted by a QEMU plugin (larq2mcu/targets/counter.py). Untrained weights (zoo builders + randomize_bn): the
+counted by a QEMU plugin (larq2mcu/board/counter.py). Untrained weights (zoo builders + randomize_bn): the
 instruction count does not depend on the weights' values.
 """
 from __future__ import annotations
