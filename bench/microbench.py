@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from larq2mcu.codegen.sliced import planes_count
+from larq2mcu.layout.sliced import planes_count
 from larq2mcu.paths import runtime_dir
 
 MODES = ("hs", "usad8", "zbb", "hw", "builtin")
