@@ -53,8 +53,9 @@ def write_program(out: Path) -> None:
     calls += [f"    l2m_opt_sliced_dense({n}, A, R, P, &o); acc += (int32_t)(o & 1u);" for n in SLICED_SIZES]
     (out / "net.h").write_text(
         "#ifndef NET_H\n#define NET_H\n#include <stdint.h>\n#define NET_ARENA_SIZE 8\n"
-        "#define NET_INPUT_LEN 1\n#define NET_OUTPUT_LEN 1\n"
-        "int net_invoke(const float *input, float *output, void *arena);\n#endif\n")
+        "#define NET_INPUT_LEN 1\n#define NET_OUTPUT_LEN 1\n#define NET_NUM_OPS 1\n"
+        "int net_invoke(const float *input, float *output, void *arena);\n"
+        "int net_invoke_partial(const float *input, void *arena, int32_t n_ops);\n#endif\n")
     (out / "net_weights.h").write_text("/* micro-benchmark: no weights */\n")
     (out / "net.c").write_text("\n".join([
         "/* bench/microbench.py: per-word cost of each variant's XOR+popcount inner loop. */",
@@ -65,7 +66,10 @@ def write_program(out: Path) -> None:
         f"static const uint32_t P[{planes.size}] = {{{arr(planes)}}};",
         "int net_invoke(const float *input, float *output, void *arena) {",
         "    int32_t acc = 0;", "    uint32_t o = 0;", "    (void)input; (void)arena;", *calls,
-        "    output[0] = (float)acc;", "    return 0;", "}", ""]))
+        "    output[0] = (float)acc;", "    return 0;", "}",
+        "/* the harness's per-layer timing: one layer, nothing to stop at */",
+        "int net_invoke_partial(const float *input, void *arena, int32_t n_ops) {",
+        "    (void)input; (void)arena; (void)n_ops;", "    return 0;", "}", ""]))
 
 
 def per_word(board, workdir: Path) -> dict:
