@@ -18,6 +18,7 @@ KERNELS = {v.name: v.summary for v in VARIANTS.values()}
 
 
 def kernels_help() -> str:
+    """Help text of the kernel option: the default rule and every KERNELS variant with its description."""
     return ("kernel variant of a library export (default: from --cpu, else ref). "
             + "; ".join(f"{k}: {v}" for k, v in KERNELS.items()))
 

@@ -50,10 +50,12 @@ class Dataset:
 
     @property
     def has_train(self) -> bool:
+        """True when the training split is present and non-empty."""
         return self.x_train is not None and len(self.x_train) > 0
 
     @property
     def num_classes(self) -> int:
+        """1 + the largest label of the test split (and of the training split when present)."""
         ys = [self.y_test] + ([self.y_train] if self.has_train else [])
         return int(max(int(y.max()) for y in ys if len(y)) + 1)
 

@@ -81,6 +81,7 @@ def run_qemu(exp, x, host_out, console, workdir: Path):
 
 
 def main(argv=None) -> int:
+    """Entry point of `python -m larq2mcu.demo` (arguments: see --help); returns the exit status."""
     p = argparse.ArgumentParser(prog="python -m larq2mcu.demo", description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=int(os.environ.get("LARQ2MCU_DEMO_EPOCHS", EPOCHS)))
     p.add_argument("--out", default="out/demo", help="export folder (default out/demo)")

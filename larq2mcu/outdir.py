@@ -73,6 +73,7 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def read_manifest(path: Path):
+    """The parsed MANIFEST of folder `path`; None when it is missing or not valid JSON."""
     try:
         return json.loads((Path(path) / MANIFEST).read_text())
     except (OSError, ValueError):

@@ -71,16 +71,20 @@ def data_root() -> Path:
 
 
 def templates_dir() -> Path:
+    """The Jinja2 templates folder, data_root()/templates."""
     return data_root() / "templates"
 
 
 def firmware_dir() -> Path:
+    """The firmware folder, data_root()/firmware."""
     return data_root() / "firmware"
 
 
 def runtime_dir() -> Path:
+    """The C runtime folder, firmware/runtime."""
     return firmware_dir() / "runtime"
 
 
 def boards_yaml() -> Path:
+    """The board profiles file, data_root()/boards.yaml."""
     return data_root() / "boards.yaml"

@@ -40,10 +40,12 @@ class SizeInfo:
 
     @property
     def flash(self) -> int:
+        """Flash bytes: `.text` + `.data` (the initial values of data live in flash)."""
         return self.text + self.data
 
     @property
     def ram(self) -> int:
+        """Static RAM bytes: `.data` + `.bss`."""
         return self.data + self.bss
 
 

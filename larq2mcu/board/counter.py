@@ -44,6 +44,7 @@ def _elffile():
 
 @dataclass
 class Count:
+    """Instructions counted in one guest run (see the module docstring); `stack_hwm` in bytes."""
     total: int = 0
     calls: list = field(default_factory=list)   # [(function, instructions)] in call order
     ok: bool = False                            # the invoke window opened and closed
@@ -68,12 +69,14 @@ class Symbols:
         self.by_name = {n: (a, sz) for a, (n, sz) in zip(self.addrs, self.info)}
 
     def name_at(self, pc: int) -> str:
+        """Name of the function whose [address, address + size) holds `pc`; `?0x…` when none does."""
         i = bisect.bisect_right(self.addrs, pc) - 1
         if i >= 0 and pc < self.addrs[i] + self.info[i][1]:
             return self.info[i][0]
         return f"?{pc:#x}"
 
     def range(self, name: str):
+        """(start, end) address of function `name`, end exclusive; KeyError when there is none."""
         a, sz = self.by_name[name]
         return a, a + sz
 

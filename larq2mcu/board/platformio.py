@@ -47,10 +47,12 @@ PACKAGE_FOR_ARCH = {"arm": "toolchain-l2m-arm", "riscv": "toolchain-l2m-riscv", 
 
 
 def platform_dir() -> Path:
+    """The bundled PlatformIO platform folder, firmware/platformio/platform-l2m-qemu."""
     return firmware_dir() / "platformio" / "platform-l2m-qemu"
 
 
 def default_core_dir() -> Path:
+    """$PLATFORMIO_CORE_DIR when set, else ~/.platformio."""
     return Path(os.environ.get("PLATFORMIO_CORE_DIR") or Path.home() / ".platformio")
 
 
@@ -229,6 +231,7 @@ def write_project(out_dir: str | Path, model_dir: str | Path, name: str, board: 
 
 @dataclass
 class PioResult:
+    """Outcome of `run_pio`: pio's exit code and output, plus the guest's exit status if it failed."""
     returncode: int
     output: str
     guest_exit: int | None    # the guest's exit status when `exec`/`upload` ran it and it failed

@@ -66,6 +66,7 @@ class HostCheck:
 
 @dataclass(frozen=True)
 class Board:
+    """One board profile of boards.yaml (toolchain, PlatformIO ids, memory sizes in bytes, how it runs)."""
     name: str
     description: str
     arch: str
@@ -90,6 +91,7 @@ class Board:
 
     @property
     def emulated(self) -> bool:
+        """True when the board runs under QEMU (it has a `qemu` section)."""
         return self.qemu is not None
 
     def link_map(self) -> tuple[int, int, int, int]:

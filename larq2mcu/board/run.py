@@ -26,6 +26,7 @@ _RES = re.compile(r"^res (\d+): status=(-?\d+) pred=(-?\d+) expected=(-?\d+) cyc
 
 @dataclass
 class SampleResult:
+    """One sample's result as the guest printed it."""
     outputs: np.ndarray          # float32, bit-exact copy of what the guest computed
     status: int                  # return value of <name>_invoke
     predicted: int
@@ -36,6 +37,7 @@ class SampleResult:
 
 @dataclass
 class RunResult:
+    """Outcome of one emulated run: exit code, captured output, command and per-sample results."""
     exit_code: int
     stdout: str
     stderr: str
@@ -45,14 +47,17 @@ class RunResult:
 
     @property
     def faulted(self) -> bool:
+        """True when the guest exited through the fault handler (exit code FAULT_EXIT)."""
         return self.exit_code == FAULT_EXIT
 
     @property
     def outputs(self) -> list[np.ndarray]:
+        """Each sample's outputs, in order."""
         return [s.outputs for s in self.samples]
 
     @property
     def ok(self) -> bool:
+        """True when the guest exited 0 and printed the closing "L2M end" line."""
         return self.exit_code == 0 and self.complete
 
     def check(self) -> "RunResult":

@@ -16,6 +16,7 @@ from ..errors import BoardError
 
 
 def get(board):
+    """`board` itself when it is a Board, else the profile of that name (get_board)."""
     return board if isinstance(board, _boards.Board) else _boards.get_board(board)
 
 
@@ -71,6 +72,7 @@ def exact_fit(exp, board, workdir=None) -> str:
 
 
 def chunk_size(exp, board, n: int) -> int:
+    """Samples per firmware image: min(n, (flash/2 − weight bytes) // (4·(inputs + 2·outputs))), at least 1."""
     b = get(board)
     flash_budget = b.link_map()[1] // 2 - footprint(exp)[0]
     per = 4 * (exp.graph.tensors[exp.graph.inputs[0]].numel + 2 * exp.graph.tensors[exp.graph.outputs[0]].numel)
@@ -128,10 +130,12 @@ class BoardComparison:
 
     @property
     def max_ulps(self) -> int:
+        """Largest ulp distance between a board output and the host's; 0 when there are no outputs."""
         return int(ulps(self.outputs, self.host_outputs).max()) if self.outputs.size else 0
 
     @property
     def class_agreement(self) -> float | None:
+        """Fraction of samples whose argmax equals the host's; None for a single-output model."""
         n = len(self.outputs)
         a, b = self.outputs.reshape(n, -1), self.host_outputs.reshape(n, -1)
         return float(np.mean(a.argmax(1) == b.argmax(1))) if a.shape[1] > 1 else None
@@ -142,6 +146,7 @@ class BoardComparison:
         return bool(self.identical.all())
 
     def summary(self) -> str:
+        """One line: samples, seconds, bit-identical count, max ulp distance, argmax agreement."""
         n = len(self.outputs)
         cls = self.class_agreement
         return (f"{n} samples in {self.seconds:.1f} s: {int(self.identical.sum())}/{n} outputs bit-identical to the "

@@ -51,6 +51,7 @@ class SerialLinkError(Larq2McuError):
 
 @dataclass(frozen=True)
 class Ready:
+    """The device's ready line: counts of inputs, outputs and ops, and its tick rate in Hz."""
     inputs: int
     outputs: int
     ops: int
@@ -59,6 +60,7 @@ class Ready:
 
 @dataclass
 class Reply:
+    """The device's reply to one inference request `seq` (ticks counted at `hz` per second)."""
     seq: int
     status: int                  # <name>_invoke's return value
     ticks: int
@@ -110,6 +112,7 @@ class SerialLink:
         self.skipped: list[str] = []   # non-protocol lines seen (the human-readable output)
 
     def close(self) -> None:
+        """Close the serial port."""
         self.port.close()
 
     def __enter__(self) -> SerialLink:
@@ -171,6 +174,7 @@ class SerialLink:
                               f"tries ({'; '.join(problems)})")
 
     def quit(self, timeout: float = 5.0) -> None:
+        """Send `Q` and wait up to `timeout` s for the device's "L2M bye" line (no error on timeout)."""
         self.port.write(b"Q\n")
         deadline = time.monotonic() + timeout
         while (line := self._line(deadline)) is not None:

@@ -43,10 +43,12 @@ class Toolchain:
 
     @property
     def gcc(self) -> str:
+        """The cross compiler's name, `<prefix>-gcc`."""
         return f"{self.prefix}-gcc"
 
     @property
     def has_libc(self) -> bool:
+        """False for a toolchain prefix listed in NO_LIBC."""
         return self.prefix not in NO_LIBC
 
 

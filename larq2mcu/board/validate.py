@@ -31,6 +31,7 @@ from .serial_link import Ready, Reply, SerialLink, SerialLinkError, emulated_com
 
 @dataclass
 class Validation:
+    """Result of a serial validation: the device's replies beside the host library's outputs."""
     board: str
     emulated: bool
     ready: Ready
@@ -45,21 +46,25 @@ class Validation:
 
     @property
     def identical(self) -> np.ndarray:
+        """Per reply: every output float bit for bit equal to the host library's."""
         return np.array([np.array_equal(r.outputs.view(np.uint32), h.reshape(-1).view(np.uint32))
                          for r, h in zip(self.replies, self.y_host)], dtype=bool)
 
     @property
     def ok(self) -> bool:
+        """True when there is a reply, every invoke returned 0 and every output is bit-identical."""
         return bool(self.replies) and all(r.status == 0 for r in self.replies) and bool(self.identical.all())
 
     def _ms(self, ticks: float, hz: int) -> float | None:
         return ticks * 1000.0 / hz if hz else None
 
     def mean_layer_ticks(self) -> list[float] | None:
+        """Mean ticks per op over the replies that measured ops; None when none did."""
         rows = [r.layers for r in self.replies if r.layers is not None]
         return list(np.mean(np.array(rows, dtype=np.float64), axis=0)) if rows else None
 
     def to_dict(self) -> dict:
+        """JSON-ready summary: totals, mean ticks/ms, accuracy, and per op its ticks and instructions."""
         per = self.mean_layer_ticks()
         hz = self.ready.hz
         ticks = [r.ticks for r in self.replies]

@@ -57,6 +57,8 @@ def _nonzero(layer, attribute: str, n) -> None:
 
 @register(lambda keras, lq: [lq.layers.QuantConv2D, keras.layers.Conv2D])
 def conv2d(b: Builder, layer, inputs):
+    """(Quant)Conv2D → BinaryConv2D when input and kernel are binarised, else a float Conv2D (stride,
+    valid/same pads; UnsupportedLayerError for other data formats, dilations, groups, ranks)."""
     cls = type(layer).__name__
     require(layer, "data_format", cfg(layer, "data_format"), ["channels_last"])
     require(layer, "dilation_rate", tuple(cfg(layer, "dilation_rate")), [(1, 1)])
@@ -96,6 +98,8 @@ def conv2d(b: Builder, layer, inputs):
 
 @register(lambda keras, lq: [lq.layers.QuantDense, keras.layers.Dense])
 def dense(b: Builder, layer, inputs):
+    """(Quant)Dense on a rank-1 input → BinaryDense when input and kernel are binarised, else a float
+    Dense; UnsupportedLayerError for a higher-rank input."""
     x = inputs[0]
     if len(b.shape(x)) != 1:
         raise UnsupportedLayerError(

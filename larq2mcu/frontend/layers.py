@@ -11,6 +11,8 @@ from .registry import Builder, cfg, np_weight, register, require
 
 @register(lambda keras, lq: [keras.layers.BatchNormalization])
 def batchnorm(b: Builder, layer, inputs):
+    """BatchNormalization on the last axis → BatchNorm, y = (x − μ)·s + β with s = γ/√(σ² + ε);
+    UnsupportedLayerError for another axis, renorm, non-finite or negative statistics."""
     x = b.as_f32(inputs[0], layer.name)
     rank = len(b.shape(x))
     axis = list(np.atleast_1d(cfg(layer, "axis")))
@@ -87,6 +89,7 @@ def _pool_geometry(b: Builder, layer, x: str):
 
 @register(lambda keras, lq: [keras.layers.MaxPooling2D])
 def maxpool(b: Builder, layer, inputs):
+    """MaxPooling2D → BinaryMaxPool2D on a bit-packed input, else a float MaxPool2D."""
     x = inputs[0]
     geo, shape = _pool_geometry(b, layer, x)
     if b.dtype(x) == ir.BITS:
@@ -96,6 +99,7 @@ def maxpool(b: Builder, layer, inputs):
 
 @register(lambda keras, lq: [keras.layers.AveragePooling2D])
 def avgpool(b: Builder, layer, inputs):
+    """AveragePooling2D → a float AvgPool2D."""
     x = b.as_f32(inputs[0], layer.name)
     geo, shape = _pool_geometry(b, layer, x)
     return b.emit(ir.AvgPool2D, [x], shape, ir.F32, layer.name, **geo)
@@ -103,6 +107,7 @@ def avgpool(b: Builder, layer, inputs):
 
 @register(lambda keras, lq: [keras.layers.GlobalAveragePooling2D])
 def global_avgpool(b: Builder, layer, inputs):
+    """GlobalAveragePooling2D (channels_last, rank-4 input) → GlobalAvgPool of shape (c,) or (1, 1, c)."""
     require(layer, "data_format", cfg(layer, "data_format"), ["channels_last"])
     x = b.as_f32(inputs[0], layer.name)
     if len(b.shape(x)) != 3:
@@ -125,6 +130,7 @@ def _reshape(b: Builder, layer, x: str, shape: tuple) -> str:
 
 @register(lambda keras, lq: [keras.layers.Flatten])
 def flatten(b: Builder, layer, inputs):
+    """Flatten → a reshape to (prod(shape),); a rank-1 input passes through unchanged."""
     require(layer, "data_format", cfg(layer, "data_format"), ["channels_last", None])
     x = inputs[0]
     if len(b.shape(x)) == 1:
@@ -134,6 +140,7 @@ def flatten(b: Builder, layer, inputs):
 
 @register(lambda keras, lq: [keras.layers.Reshape])
 def reshape(b: Builder, layer, inputs):
+    """Reshape → a reshape to `target_shape` (one -1 inferred from the input size)."""
     target = list(layer.target_shape)
     if -1 in target:
         known = int(np.prod([t for t in target if t != -1]))
@@ -143,11 +150,13 @@ def reshape(b: Builder, layer, inputs):
 
 @register(lambda keras, lq: [keras.layers.Dropout, keras.layers.InputLayer])
 def identity(b: Builder, layer, inputs):
+    """Dropout and InputLayer are identities at inference: the input tensor itself."""
     return inputs[0]
 
 
 @register(lambda keras, lq: [keras.layers.Add])
 def add(b: Builder, layer, inputs):
+    """Add of identically shaped float inputs (no broadcasting) → Add."""
     xs = [b.as_f32(t, layer.name) for t in inputs]
     shapes = {b.shape(t) for t in xs}
     if len(shapes) != 1:
@@ -158,6 +167,7 @@ def add(b: Builder, layer, inputs):
 
 @register(lambda keras, lq: [keras.layers.Concatenate])
 def concatenate(b: Builder, layer, inputs):
+    """Concatenate on the last axis → Concat, bit-packed when every input is, else float."""
     rank = len(b.shape(inputs[0]))
     require(layer, "axis", cfg(layer, "axis"), [-1, rank])
     if len({b.shape(t)[:-1] for t in inputs}) != 1:

@@ -26,6 +26,7 @@ CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wconversi
 
 
 def compiler() -> str:
+    """The host C compiler, $CC (default `cc`); ToolchainMissingError when it is not on PATH."""
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         raise ToolchainMissingError(f"C compiler '{cc}' not found; install gcc (apt-get install gcc) or set CC")
@@ -33,6 +34,8 @@ def compiler() -> str:
 
 
 def compile_shared(src_dir: Path, out_so: Path, extra=()) -> None:
+    """Compile every .c of `src_dir` into the shared library `out_so` (CFLAGS + `extra`, -lm); BuildError
+    with the compiler's stderr on failure."""
     sources = sorted(str(p) for p in Path(src_dir).glob("*.c"))
     cmd = [compiler(), *CFLAGS, *extra, "-I", str(src_dir), *sources, "-o", str(out_so), "-lm"]
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -166,6 +169,7 @@ class HostModel:
 
 
 def build(src_dir, name: str, graph: ir.Graph, plan) -> HostModel:
+    """Compile the C library in `src_dir` into a HostModel in a fresh temporary folder (removed on failure)."""
     work = Path(tempfile.mkdtemp(prefix="larq2mcu-host-"))
     so = work / f"lib{name}.so"
     try:

@@ -21,6 +21,7 @@ from .study import counts, default_storage, open_study, run_worker
 
 @dataclass
 class SearchResult:
+    """What `search` returns: the study, the verified front rows, the chosen row and the written paths."""
     study: object
     rows: list = field(default_factory=list)       # verified front rows (see front.point)
     chosen: dict | None = None
@@ -42,6 +43,8 @@ def as_data(data, n_train=None, n_val=None, seed: int = 0) -> Data:
 def make_objective(data, board: str, *, space: Space | None = None, limits: Limits | None = None,
                    recipe: Recipe | None = None, build=None, out_dir=None, n_train=None,
                    n_val=None, progress: bool = False) -> Objective:
+    """An Objective for `data` on `board`; defaults Space(), Limits(), Recipe(), build_bnn; trained models
+    are saved under out_dir/models when `out_dir` is given."""
     return Objective(as_data(data, n_train, n_val), board, space or Space(), limits or Limits(),
                      recipe or Recipe(), None if out_dir is None else Path(out_dir) / "models",
                      build or build_bnn, progress)

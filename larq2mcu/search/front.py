@@ -74,6 +74,7 @@ def verify_front(study, objective: Objective, out_dir, n_verify: int = 1000) -> 
 
 
 def table(rows: list[dict], title: str = "Pareto front"):
+    """A rich Table of `rows`, one line per front row."""
     from rich.table import Table
     tb = Table(title=title)
     for c in ("trial", "genome", "val acc", "test acc (C)", "instructions", "ms", "flash", "RAM",
@@ -88,6 +89,7 @@ def table(rows: list[dict], title: str = "Pareto front"):
 
 
 def choose(rows: list[dict]) -> dict | None:
+    """The front row (a row with a trial) of highest validation accuracy, ties to fewer instructions; None if none."""
     front = [r for r in rows if "trial" in r]
     return max(front, key=lambda r: (r["val_acc"], -r["instructions"])) if front else None
 
@@ -163,6 +165,7 @@ def plot_points(study, rows: list[dict], reference: dict | None = None) -> list[
 
 
 def write_html(path, title: str, note: str, points: list[dict]) -> Path:
+    """Write the HTML report to `path` (instructions and flash scatter plots, a table of `points`); return it."""
     svgs = [svg(points, "instructions", "instructions per inference"), svg(points, "flash", "flash bytes")]
     head = ["genome", "kind", "val acc", "test acc (C)", "instructions", "ms", "flash", "RAM"]
     Path(path).write_text(_HTML.render(title=title, note=note, svgs=svgs, head=head, rows=points),

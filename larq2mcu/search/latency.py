@@ -37,6 +37,8 @@ CLOCK_HZ = {"nucleo_f446re": 180e6, "nano33ble": 64e6, "nucleo_h743zi": 480e6,
 
 @dataclass(frozen=True)
 class Cost:
+    """Measured cost of one model on a board: sizes in bytes, instructions per inference, ms (None when the
+    clock is unknown) and the emulated board it was measured on."""
     flash: int
     ram: int
     weights: int
@@ -48,13 +50,16 @@ class Cost:
 
     @property
     def code(self) -> int:
+        """Flash bytes that are not weights: flash − weights."""
         return self.flash - self.weights
 
     def as_dict(self) -> dict:
+        """The fields as a dict, plus `code`."""
         return {**dataclasses.asdict(self), "code": self.code}
 
 
 def board_of(board) -> _boards.Board:
+    """`board` itself when it is a Board, else the profile of that name (get_board)."""
     return board if isinstance(board, _boards.Board) else _boards.get_board(board)
 
 

@@ -56,6 +56,7 @@ class Limits:
     max_ms: float | None = None
 
     def resolved(self, board) -> Limits:
+        """These limits with unset flash/RAM taken from `board`; InputError: a ms limit, board clock unknown."""
         b = board_of(board)
         if self.max_ms is not None and b.name not in CLOCK_HZ:
             raise InputError(f"a latency limit in ms needs the clock of board '{b.name}', which is not "
@@ -97,10 +98,12 @@ class Data:
 
     @property
     def input_shape(self):
+        """Per-sample input shape of the training split."""
         return tuple(int(d) for d in self.x_train.shape[1:])
 
     @property
     def num_classes(self) -> int:
+        """1 + the largest label of the training and test splits."""
         return int(max(self.y_train.max(), self.y_test.max()) + 1)
 
 
@@ -131,6 +134,7 @@ def train(build, x, y, recipe: Recipe, label: str = "", progress: bool = False):
 
 
 def accuracy(model, x, y) -> float:
+    """Fraction of `x` whose argmax prediction equals the label `y`."""
     return float(np.mean(model.predict(x, batch_size=512, verbose=0).argmax(1) == y))
 
 
@@ -157,11 +161,14 @@ class Objective:
     progress: bool = False
 
     def model_for(self, g: Genome):
+        """The model of genome `g`, built after seeding with `recipe.seed` (same initial weights every time)."""
         from .._tf import tf_modules
         tf_modules()[1].utils.set_random_seed(self.recipe.seed)   # same init for a genome, always
         return self.build(g, self.data.input_shape, self.data.num_classes)
 
     def __call__(self, trial):
+        """Evaluate one trial: (val accuracy, instructions, flash bytes); optuna.TrialPruned when the untrained
+        model is already over a limit. A genome seen before reuses that trial's result."""
         import optuna
         limits = self.limits.resolved(self.board)
         g = self.space.suggest(trial)
@@ -234,4 +241,5 @@ def feasible(t) -> bool:
 
 
 def recipe_dict(r: Recipe) -> dict:
+    """`r` as a plain dict (dataclasses.asdict)."""
     return asdict(r)

@@ -39,4 +39,5 @@ class Progress:
         self.n, self.console = n_trials, console or Console(highlight=False)
 
     def __call__(self, study, t):
+        """Print the line of finished trial `t`."""
         self.console.print(line(study, t, self.n))

@@ -39,11 +39,13 @@ class Genome:
     float_head: bool = False
 
     def label(self) -> str:
+        """Short genome name `c<convs>[_d<dense>][_f<S><H>]`, e.g. c16-32_d64_fS."""
         edges = "".join(["S" if self.float_stem else "", "H" if self.float_head else ""])
         return "c" + "-".join(map(str, self.convs)) + ("_d" + "-".join(map(str, self.dense)) if self.dense else "") \
             + (f"_f{edges}" if edges else "")
 
     def as_dict(self) -> dict:
+        """The genome's fields as a dict."""
         return asdict(self)
 
 

@@ -28,6 +28,7 @@ class SurplusTrial(Exception):
 
 
 def default_storage(out_dir) -> str:
+    """SQLite URL of the absolute path `out_dir`/study.db."""
     return f"sqlite:///{Path(out_dir).resolve() / 'study.db'}"
 
 
@@ -71,6 +72,7 @@ def open_study(url: str, name: str, seed: int = 0, population: int = 8, **storag
 
 
 def counts(study) -> dict:
+    """{trial state name: number of trials} of `study`."""
     from collections import Counter
     return dict(Counter(t.state.name for t in study.get_trials(deepcopy=False)))
 

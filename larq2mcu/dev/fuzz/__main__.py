@@ -36,6 +36,7 @@ def _merge(a) -> int:
 
 
 def main(argv=None) -> int:
+    """Entry point of `python -m larq2mcu.dev.fuzz`: run a campaign, or merge shard summaries (--merge)."""
     p = argparse.ArgumentParser(prog="python -m larq2mcu.dev.fuzz", description=__doc__.splitlines()[0])
     p.add_argument("--models", type=int, default=200, help="number of random models (default 200)")
     p.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")

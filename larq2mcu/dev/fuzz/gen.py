@@ -39,6 +39,7 @@ class T:
 
 @dataclass
 class Generated:
+    """A random model, its seed, the Counter of features it covers and a description of its layers."""
     model: object
     seed: int
     coverage: Counter = field(default_factory=Counter)

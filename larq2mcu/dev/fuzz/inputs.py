@@ -56,6 +56,8 @@ def _image_like(shape, rng, imgs) -> np.ndarray:
 
 
 def make_inputs(shape, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` float32 inputs of `shape`: the first up to 11 are edge cases (±0, ±1e30, subnormals, small
+    integers), half of the rest image-like (when real images exist), the others scaled normals."""
     shape = tuple(int(s) for s in shape)
     x = rng.normal(size=(n,) + shape).astype(np.float32)
     sgn = np.where(rng.random((11,) + shape) < 0.5, -1.0, 1.0).astype(np.float32)
