@@ -26,11 +26,6 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def is_view(g: ir.Graph, op: ir.Op) -> bool:
-    """A Reshape whose output can alias its input buffer (see ir.is_view)."""
-    return ir.is_view(g, op)
-
-
 def _alias_in_place(g: ir.Graph, alias: dict, external: set) -> None:
     """Let in-place-capable ops reuse the buffer of an input that dies at them."""
     last_read: dict = {}
@@ -75,7 +70,7 @@ def plan(g: ir.Graph) -> Plan:
     lifetimes, place each owner greedily (largest first) at the lowest free 8-byte-aligned offset."""
     alias = {t: t for t in g.tensors}
     for op in g.ops:
-        if is_view(g, op):
+        if ir.is_view(g, op):
             alias[op.output] = alias[op.inputs[0]]
     external = {alias[t] for t in g.inputs}
     _alias_in_place(g, alias, external)
