@@ -173,6 +173,51 @@ def postgres(tmp_path):
         shutil.rmtree(data, ignore_errors=True)
 
 
+def test_schema_race_is_retried(monkeypatch):
+    """CI saw it: two workers on a fresh PostgreSQL both CREATE TYPE studydirection and one gets
+    DuplicateObject (a ProgrammingError); storage() must retry, not die. Other programming errors
+    (a bad URL's SQL, a permission) are raised at once."""
+    pytest.importorskip("optuna")
+    from sqlalchemy.exc import ProgrammingError
+
+    import optuna.storages
+    from larq2mcu.search import study as st
+    calls = []
+
+    class Flaky:
+        def __init__(self, *a, **k):
+            calls.append(1)
+            if len(calls) == 1:
+                raise ProgrammingError("CREATE TYPE", {}, Exception('type "studydirection" already exists'))
+    monkeypatch.setattr(optuna.storages, "RDBStorage", Flaky)
+    monkeypatch.setattr(st.time, "sleep", lambda s: None)
+    assert isinstance(st.storage("sqlite:///:memory:"), Flaky) and len(calls) == 2
+
+    class Denied:
+        def __init__(self, *a, **k):
+            calls.append(1)
+            raise ProgrammingError("CREATE TABLE", {}, Exception("permission denied for schema public"))
+    monkeypatch.setattr(optuna.storages, "RDBStorage", Denied)
+    calls.clear()
+    with pytest.raises(ProgrammingError):
+        st.storage("sqlite:///:memory:")
+    assert len(calls) == 1
+
+
+def test_four_workers_create_one_postgresql_schema(postgres):
+    """Four processes open the same new study on an empty server at the same instant."""
+    pytest.importorskip("optuna")
+    code = ("import sys,time; from larq2mcu.search.study import open_study;"
+            "t=float(sys.argv[2]); time.sleep(max(0.0, t-time.time())); open_study(sys.argv[1], 'race')")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    start = str(time.time() + 4.0)
+    ps = [subprocess.Popen([sys.executable, "-c", code, postgres, start], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(4)]
+    for p in ps:
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0, out
+
+
 def test_two_workers_share_postgresql(postgres, tmp_path):
     pytest.importorskip("optuna")
     _two_workers(postgres, tmp_path)

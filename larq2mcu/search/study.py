@@ -42,7 +42,7 @@ def storage(url: str, heartbeat_interval: int = 10, grace_period: int = 30, max_
     if url.startswith(("postgresql://", "postgres://")):   # psycopg 3, whatever SQLAlchemy's default
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     kw = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    from sqlalchemy.exc import IntegrityError, OperationalError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
     for attempt in range(5):
         try:
             with warnings.catch_warnings():   # heartbeats are "experimental" in Optuna; we rely on them
@@ -50,9 +50,11 @@ def storage(url: str, heartbeat_interval: int = 10, grace_period: int = 30, max_
                 return RDBStorage(url, engine_kwargs=kw, heartbeat_interval=heartbeat_interval,
                                   grace_period=grace_period,
                                   heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry))
-        # workers started together on a new database race to create the schema
-        except (IntegrityError, OperationalError):
-            if attempt == 4:
+        # workers started together on a new database race to create the schema: SQLite says
+        # "locked"/unique, PostgreSQL "type studydirection already exists" (DuplicateObject, a
+        # ProgrammingError); the loser retries and then finds the schema complete
+        except (IntegrityError, OperationalError, ProgrammingError) as e:
+            if attempt == 4 or (isinstance(e, ProgrammingError) and "already exists" not in str(e)):
                 raise
             time.sleep(0.5 * (attempt + 1))
 
