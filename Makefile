@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -c constraints-ci.txt -e '.[test,compare,boards,bench,search]'
+	@# larq-zoo (tests only) pins protobuf<3.21, which TF 2.21 cannot use: its model builders need
+	@# neither, so it and zookeeper go in without their pins; zookeeper only imports tfds/typeguard
+	$(VENV)/bin/pip install -q --no-deps larq-zoo==2.4.0 zookeeper==1.4.0
+	$(VENV)/bin/pip install -q -c constraints-ci.txt typeguard tensorflow-datasets
 	touch $(STAMP)
 
 # Debian toolchains and data: installed when we are root and they are missing; otherwise say so.
