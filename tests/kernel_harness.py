@@ -138,6 +138,9 @@ def declared_kernels(header: str = "l2m_kernels.h") -> set:
     return set(re.findall(r"^\s*void\s+(l2m_\w+)\s*\(", text, flags=re.M))
 
 
+# Float glue kernels with an `_opt` twin (l2m_float_opt.c, declared in l2m_kernels_opt.h).
+GLUE_OPT = ("maxpool_f32_f32", "avgpool_f32_f32", "quantize_f32_b32", "dequantize_b32_f32")
+
 # The four binary dot kernels that optimized variants (l2m_kernels_opt.h) re-implement.
 DOT_KERNELS = ("conv2d_b32_f32", "conv2d_b32_b32", "dense_b32_f32", "dense_b32_b32")
 
@@ -168,6 +171,7 @@ def lib() -> ctypes.CDLL:
     sigs = dict(_SIGNATURES)
     for v in opt_variants()[1:]:
         sigs.update({f"l2m_{k}_{v}": _SIGNATURES[f"l2m_{k}_ref"] for k in DOT_KERNELS})
+    sigs.update({f"l2m_{k}_opt": _SIGNATURES[f"l2m_{k}_ref"] for k in GLUE_OPT})
     for name, sig in sigs.items():
         fn = getattr(dll, name)
         fn.argtypes = [_CT[k] for k in sig]
@@ -224,20 +228,20 @@ def _call(name: str, out: _Out, args: list, inputs: list) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ binary kernels
-def quantize(x: np.ndarray) -> np.ndarray:
-    """float32 (groups, c) → packed (groups, words(c))."""
+def quantize(x: np.ndarray, impl: str = "ref") -> np.ndarray:
+    """float32 (groups, c) → packed (groups, words(c)); `impl` "ref" or "opt" (GLUE_OPT)."""
     x = _in(x, np.float32)
     groups, c = x.shape
     out = _Out((groups, bits.words(c)), np.uint32)
-    return _call("l2m_quantize_f32_b32_ref", out, [groups, c, _p(x), out.ptr], [x])
+    return _call(f"l2m_quantize_f32_b32_{impl}", out, [groups, c, _p(x), out.ptr], [x])
 
 
-def dequantize(packed: np.ndarray, c: int) -> np.ndarray:
+def dequantize(packed: np.ndarray, c: int, impl: str = "ref") -> np.ndarray:
     """packed (groups, words(c)) → float32 (groups, c) of ±1.0."""
     x = _in(packed, np.uint32)
     groups = x.shape[0]
     out = _Out((groups, c), np.float32)
-    return _call("l2m_dequantize_b32_f32_ref", out, [groups, c, _p(x), out.ptr], [x])
+    return _call(f"l2m_dequantize_b32_f32_{impl}", out, [groups, c, _p(x), out.ptr], [x])
 
 
 def conv2d_b32_f32(g: Geom, pad_one: int, x, w, bias=None, impl: str = "ref") -> np.ndarray:
@@ -354,16 +358,16 @@ def batchnorm(x, mean, scale, offset, alias: bool = False) -> np.ndarray:
                  [pixels, c, _p(x), _p(mean), _p(scale), _p(offset), out.ptr], [x, mean, scale, offset])
 
 
-def maxpool_f32(g: Geom, x) -> np.ndarray:
+def maxpool_f32(g: Geom, x, impl: str = "ref") -> np.ndarray:
     x = _in(x, np.float32)
     out = _Out((g.out_h, g.out_w, g.in_c), np.float32)
-    return _call("l2m_maxpool_f32_f32_ref", out, [ctypes.byref(g), _p(x), out.ptr], [x])
+    return _call(f"l2m_maxpool_f32_f32_{impl}", out, [ctypes.byref(g), _p(x), out.ptr], [x])
 
 
-def avgpool_f32(g: Geom, x) -> np.ndarray:
+def avgpool_f32(g: Geom, x, impl: str = "ref") -> np.ndarray:
     x = _in(x, np.float32)
     out = _Out((g.out_h, g.out_w, g.in_c), np.float32)
-    return _call("l2m_avgpool_f32_f32_ref", out, [ctypes.byref(g), _p(x), out.ptr], [x])
+    return _call(f"l2m_avgpool_f32_f32_{impl}", out, [ctypes.byref(g), _p(x), out.ptr], [x])
 
 
 def global_avgpool(x) -> np.ndarray:

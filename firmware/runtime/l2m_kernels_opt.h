@@ -93,6 +93,13 @@ void l2m_dense_b32_f32_builtin(int32_t groups, int32_t c, int32_t out_n, const u
 void l2m_dense_b32_b32_builtin(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in,
                                const uint32_t *w, const int32_t *thr, uint32_t *out);
 
+/* Float glue, optimized (l2m_float_opt.c): bit-identical to the _ref twins of l2m_kernels.h, same
+ * contracts (in and out must not overlap). Generated code calls them for every variant but `ref`. */
+void l2m_maxpool_f32_f32_opt(const l2m_geom *g, const float *in, float *out);
+void l2m_avgpool_f32_f32_opt(const l2m_geom *g, const float *in, float *out);
+void l2m_quantize_f32_b32_opt(int32_t groups, int32_t c, const float *in, uint32_t *out);
+void l2m_dequantize_b32_f32_opt(int32_t groups, int32_t c, const uint32_t *in, float *out);
+
 /* Micro-benchmark hook (bench/, defined in l2m_bench_hooks.c): popcount(a ^ w) over n contiguous words with the variant's
  * inner loop (mode: 0 hs, 1 usad8, 2 zbb, 3 hw, 4 builtin). Not used by generated code. */
 int32_t l2m_opt_xor_popcount(int32_t mode, const uint32_t *a, const uint32_t *w, int32_t n);

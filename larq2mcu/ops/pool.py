@@ -86,7 +86,9 @@ def _bounds_global_avg(op, args, out_shape):
 
 
 # --------------------------------------------------------------------------------- lowering
-def _pool(kernel):
+def _pool(kernel, opt: bool = False):
+    """Lowering of a windowed pool: `kernel` (a _ref), or its `_opt` twin (l2m_float_opt.c,
+    bit-identical) when `opt` and the variant is specialised."""
     def lower(ctx, op, s):
         t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
         geom = ctx.geom(s, geom_values(t_in.shape, t_out.shape, op.pool, op.strides, op.pads))
@@ -94,7 +96,8 @@ def _pool(kernel):
         if isinstance(op, ir.BinaryMaxPool2D):
             extra = (ctx.array(s, "or_mask", "uint32_t", wt.pack_mask(op.or_mask)) if op.or_mask is not None
                      else NULL,)
-        s.calls.append(Call(kernel, (geom, *extra, *ctx.io(op))))
+        name = kernel[:-len("_ref")] + "_opt" if opt and ctx.variant.specialised else kernel
+        s.calls.append(Call(name, (geom, *extra, *ctx.io(op))))
     return lower
 
 
@@ -104,9 +107,9 @@ def _lower_global_avg(ctx, op, s):
 
 
 _POOL = ("pool", "strides", "pads")
-register(OpDef(ir.MaxPool2D, lambda op, a, t: maxpool_f32(a[0], op), _pool("l2m_maxpool_f32_f32_ref"), no_cost,
+register(OpDef(ir.MaxPool2D, lambda op, a, t: maxpool_f32(a[0], op), _pool("l2m_maxpool_f32_f32_ref", opt=True), no_cost,
                _bounds_max, _POOL))
-register(OpDef(ir.AvgPool2D, lambda op, a, t: avgpool_f32(a[0], op), _pool("l2m_avgpool_f32_f32_ref"), no_cost,
+register(OpDef(ir.AvgPool2D, lambda op, a, t: avgpool_f32(a[0], op), _pool("l2m_avgpool_f32_f32_ref", opt=True), no_cost,
                _bounds_avg, _POOL))
 register(OpDef(ir.BinaryMaxPool2D, lambda op, a, t: binary_maxpool(a[0], op), _pool("l2m_maxpool_b32_b32_ref"),
                no_cost, _bounds_max, _POOL + ("or_mask",)))

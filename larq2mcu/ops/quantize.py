@@ -28,14 +28,19 @@ def _bounds_dequantize(op, args, out_shape):
     return v, np.zeros_like(v)
 
 
+def _impl(ctx) -> str:
+    """`opt` (firmware/runtime/l2m_float_opt.c, bit-identical to _ref) for specialised variants."""
+    return "opt" if ctx.variant.specialised else "ref"
+
+
 def _lower_quantize(ctx, op, s):
     groups, c = ctx.tensor(op.output).packing
-    s.calls.append(Call("l2m_quantize_f32_b32_ref", (Int(groups), Int(c), *ctx.io(op))))
+    s.calls.append(Call(f"l2m_quantize_f32_b32_{_impl(ctx)}", (Int(groups), Int(c), *ctx.io(op))))
 
 
 def _lower_dequantize(ctx, op, s):
     groups, c = ctx.tensor(op.inputs[0]).packing
-    s.calls.append(Call("l2m_dequantize_b32_f32_ref", (Int(groups), Int(c), *ctx.io(op))))
+    s.calls.append(Call(f"l2m_dequantize_b32_f32_{_impl(ctx)}", (Int(groups), Int(c), *ctx.io(op))))
 
 
 register(OpDef(ir.Quantize, _ref_quantize, _lower_quantize, no_cost, _bounds_quantize, ()))

@@ -50,7 +50,7 @@ int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {
 
     if (n_ops <= 0) return L2M_OK;
     /* op 0: Quantize (ste_sign) */
-    l2m_quantize_f32_b32_ref(121, 4, input, (uint32_t *)(void *)(a + 0));
+    l2m_quantize_f32_b32_opt(121, 4, input, (uint32_t *)(void *)(a + 0));
 
     if (n_ops <= 1) return L2M_OK;
     /* op 1: BinaryConv2D (quant_conv2d) */
@@ -70,11 +70,11 @@ int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {
 
     if (n_ops <= 5) return L2M_OK;
     /* op 5: AvgPool2D (average_pooling2d) */
-    l2m_avgpool_f32_f32_ref(&gold_g5, (const float *)(const void *)(a + 0), (float *)(void *)(a + 768));
+    l2m_avgpool_f32_f32_opt(&gold_g5, (const float *)(const void *)(a + 0), (float *)(void *)(a + 768));
 
     if (n_ops <= 6) return L2M_OK;
     /* op 6: Quantize (quant_conv2d_2) */
-    l2m_quantize_f32_b32_ref(4, 12, (const float *)(const void *)(a + 768), (uint32_t *)(void *)(a + 96));
+    l2m_quantize_f32_b32_opt(4, 12, (const float *)(const void *)(a + 768), (uint32_t *)(void *)(a + 96));
 
     if (n_ops <= 7) return L2M_OK;
     /* op 7: BinaryConv2D (quant_conv2d_2) */

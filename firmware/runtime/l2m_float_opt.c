@@ -1,0 +1,134 @@
+/* larq2mcu runtime — optimized float glue kernels (declared in l2m_kernels_opt.h).
+ *
+ * Each is bit-identical to its _ref twin (l2m_float.c, l2m_binary.c) for every argument the _ref
+ * contract allows: the same IEEE operations on each element in the same order, only the loop
+ * structure differs (window bounds hoisted out of the channel loop, four channels per pass held
+ * in registers, signs read from the float's bit pattern). Contracts: NHWC, 4-byte aligned
+ * pointers, in and out must not overlap, no heap, no globals, reentrant, cannot fail. Built with
+ * -ffp-contract=off like the whole runtime (no fused multiply-add). */
+#include "l2m_kernels.h"
+
+/* Float <-> bit pattern through a union (C99 TC3 6.5.2.3; not memcpy: board builds are
+ * -ffreestanding, which makes memcpy a real call) where a value is built in a core register. */
+typedef union {
+    float f;
+    uint32_t u;
+} l2mi_pun;
+
+/* The taps of output (oy, ox) that lie inside the image: rows [*y0, *y1), columns [*x0, *x1). */
+static void window(const l2m_geom *g, int32_t oy, int32_t ox, int32_t *y0, int32_t *y1, int32_t *x0,
+                   int32_t *x1) {
+    const int32_t iy = oy * g->stride_h - g->pad_top, ix = ox * g->stride_w - g->pad_left;
+    *y0 = iy < 0 ? 0 : iy;
+    *y1 = iy + g->k_h > g->in_h ? g->in_h : iy + g->k_h;
+    *x0 = ix < 0 ? 0 : ix;
+    *x1 = ix + g->k_w > g->in_w ? g->in_w : ix + g->k_w;
+}
+
+/* One output pixel of a pool: every channel's taps in the _ref order (rows, then columns). A sum
+ * starts from +0.0f and adds each tap (0.0f + -0.0f = +0.0f, as in _ref); a max starts from the
+ * first tap and takes a later one only when it is greater (NaN never replaces, as in _ref). */
+static void pool_pixel(const l2m_geom *g, const float *in, float *out, int32_t oy, int32_t ox, int is_max) {
+    int32_t y0, y1, x0, x1;
+    window(g, oy, ox, &y0, &y1, &x0, &x1);
+    const int32_t c = g->in_c, row = g->in_w * c;
+    const float *first = in + (y0 * g->in_w + x0) * c;
+    int32_t i = 0;
+    for (; i + 4 <= c; i += 4) {
+        float a0, a1, a2, a3;
+        if (is_max) {
+            a0 = first[i]; a1 = first[i + 1]; a2 = first[i + 2]; a3 = first[i + 3];
+        } else {
+            a0 = 0.0f; a1 = 0.0f; a2 = 0.0f; a3 = 0.0f;
+        }
+        for (int32_t y = y0; y < y1; ++y) {
+            const float *p = in + y * row + x0 * c + i;
+            for (int32_t x = x0; x < x1; ++x, p += c) {
+                if (is_max) {
+                    a0 = p[0] > a0 ? p[0] : a0; a1 = p[1] > a1 ? p[1] : a1;
+                    a2 = p[2] > a2 ? p[2] : a2; a3 = p[3] > a3 ? p[3] : a3;
+                } else {
+                    a0 += p[0]; a1 += p[1]; a2 += p[2]; a3 += p[3];
+                }
+            }
+        }
+        out[i] = a0; out[i + 1] = a1; out[i + 2] = a2; out[i + 3] = a3;
+    }
+    for (; i < c; ++i) {
+        float a = is_max ? first[i] : 0.0f;
+        for (int32_t y = y0; y < y1; ++y) {
+            const float *p = in + y * row + x0 * c + i;
+            for (int32_t x = x0; x < x1; ++x, p += c) a = is_max ? (*p > a ? *p : a) : a + *p;
+        }
+        out[i] = a;
+    }
+    if (!is_max) {
+        const float n = (float)((y1 - y0) * (x1 - x0));
+        for (i = 0; i < c; ++i) out[i] = out[i] / n;
+    }
+}
+
+static void pool_f32(const l2m_geom *g, const float *in, float *out, int is_max) {
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+        for (int32_t ox = 0; ox < g->out_w; ++ox) {
+            pool_pixel(g, in, out, oy, ox, is_max);
+            out += g->in_c;
+        }
+    }
+}
+
+void l2m_maxpool_f32_f32_opt(const l2m_geom *g, const float *in, float *out) { pool_f32(g, in, out, 1); }
+
+void l2m_avgpool_f32_f32_opt(const l2m_geom *g, const float *in, float *out) { pool_f32(g, in, out, 0); }
+
+/* bit = (x <= -FLT_MIN), as _ref, from the bit pattern u alone: that is u in [0x80800000,
+ * 0xFF800000] (negative normals and -inf; -0.0, negative subnormals and NaNs give 0). With
+ * t = u - 0x80800000 the test is t <= 0x7F000000, i.e. bit 31 clear in both t and t + 0x00FFFFFF
+ * (checked against the float compare on all 2^32 patterns), so the bit is bit 31 of ~(t | s): no
+ * compare, no branch, and the word is built by shifting each bit in from the top. */
+#define L2MI_QBIT(v) (~(((v) - 0x80800000u) | ((v) - 0x80800000u + 0x00FFFFFFu)) & 0x80000000u)
+
+/* The floats are read as uint32_t (the runtime is built with -fno-strict-aliasing, a stated
+ * requirement): through a union the compiler loads each into an FPU register and moves it over. */
+static uint32_t sign_word(const uint32_t *p, int32_t n) {
+    uint32_t word = 0;
+    int32_t b = 0;
+    for (; b + 4 <= n; b += 4) {
+        word = (word >> 1) | L2MI_QBIT(p[b]);
+        word = (word >> 1) | L2MI_QBIT(p[b + 1]);
+        word = (word >> 1) | L2MI_QBIT(p[b + 2]);
+        word = (word >> 1) | L2MI_QBIT(p[b + 3]);
+    }
+    for (; b < n; ++b) word = (word >> 1) | L2MI_QBIT(p[b]);
+    return n < 32 ? word >> (uint32_t)(32 - n) : word;    /* element 0 to bit 0; pad bits 0 */
+}
+
+void l2m_quantize_f32_b32_opt(int32_t groups, int32_t c, const float *in, uint32_t *out) {
+    const uint32_t *u = (const uint32_t *)(const void *)in;
+    const int32_t nw = L2M_WORDS(c);
+    if (c == 1) {              /* one word per group (a 1-channel map): no word assembly at all */
+        for (int32_t g = 0; g < groups; ++g) out[g] = L2MI_QBIT(u[g]) >> 31;
+        return;
+    }
+    for (int32_t g = 0; g < groups; ++g) {
+        for (int32_t wi = 0; wi < nw; ++wi) {
+            out[wi] = sign_word(u + wi * 32, (c - wi * 32) < 32 ? (c - wi * 32) : 32);
+        }
+        u += c;
+        out += nw;
+    }
+}
+
+/* -1.0f / +1.0f written as bit patterns: 0x3F800000 with the sign bit taken from the input bit. */
+void l2m_dequantize_b32_f32_opt(int32_t groups, int32_t c, const uint32_t *in, float *out) {
+    const int32_t nw = L2M_WORDS(c);
+    for (int32_t g = 0; g < groups; ++g) {
+        for (int32_t i = 0; i < c; ++i) {
+            l2mi_pun v;
+            v.u = 0x3F800000u | (((in[i >> 5] >> (i & 31)) & 1u) << 31);
+            out[i] = v.f;
+        }
+        in += nw;
+        out += c;
+    }
+}
