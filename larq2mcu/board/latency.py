@@ -16,13 +16,13 @@ Contract:
      image_flash, sections, stack_hwm, static_ram, ram_total, flash_capacity, ram_capacity, fits}
     where ms = total * 1000 / clock_hz (one instruction per cycle: a lower bound on cores with
     multi-cycle loads or multiplies; real cycles come from `larq2mcu validate`).
-  * `store(out_dir, data)` puts that dict into the export folder's report data (manifest
-    "report" -> "latency" -> {board: data}), for the text/HTML reports.
+  * `store(out_dir, data, kind="emulated")` puts that dict (or, kind="target", a validation's
+    to_dict()) into the export folder's `latency.json` sidecar (larq2mcu.latency_report), which
+    the text and HTML reports read.
 """
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .profiles import Board
+from .. import latency_report
 from ..errors import BuildError
 from ..outdir import MANIFEST
 from .build import build
@@ -129,12 +130,10 @@ def measure(exp, board: Board, workdir: str | Path, sample=None) -> dict:
                 fits=flash <= board.flash and ram_total <= board.ram)
 
 
-def store(out_dir: str | Path, data: dict) -> Path:
-    """See the module docstring. Rewrites larq2mcu.json atomically (temp file + rename)."""
-    path = Path(out_dir) / MANIFEST
-    m = json.loads(path.read_text(encoding="utf-8"))
-    m.setdefault("report", {}).setdefault("latency", {})[data["board"]] = data
-    tmp = path.with_name(MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(m, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+def store(out_dir: str | Path, data: dict, kind: str = "emulated") -> Path:
+    """See the module docstring: `data` (a `measure` dict, or with kind="target" a
+    validate.Validation.to_dict()) into the export folder's latency.json sidecar, keyed by the
+    model hash and kernel variant its manifest records (latency_report.store)."""
+    m = json.loads((Path(out_dir) / MANIFEST).read_text(encoding="utf-8"))
+    variant = m.get("kernel_variant") or (m.get("report") or {}).get("kernel_variant")
+    return latency_report.store(out_dir, kind, data, m["model_hash"], variant)
