@@ -116,7 +116,7 @@ def render_html(data: dict, accuracy=None, agreement=None, board=None) -> str:
     linked = fp.get(bd["name"]) if bd is not None else next(iter(fp.values()), None)
     if linked is not None:     # the linked image and the measured stack (board.latency.measure)
         bd = dict(name=linked["board"], flash=linked["flash_capacity"], ram=linked["ram_capacity"])
-        secs = ", ".join(f"{k} {v:,}" for k, v in linked["sections"].items())
+        secs = ", ".join(f"{k} {v:,}" for k, v in latency_report.split_sections(linked["sections"])[0].items())
         usage = [_usage("flash", linked["image_flash"], bd["flash"], f"linked image incl. code ({secs})"),
                  _usage("RAM", linked["ram_total"], bd["ram"],
                         f"static {linked['static_ram']:,} B (data + bss: arena, buffers) + measured stack "

@@ -28,6 +28,7 @@ SIDECAR = "latency.json"
 KINDS = ("emulated", "target")
 BAR_FILL = "#d6336c"          # the latency bars' colour (the screenshot test looks for it)
 TICK_FILL = "#1c7ed6"         # measured-on-target bars
+RAM_ONLY = (".bss", ".noinit", ".stack", ".heap")   # sections with no load image in flash
 
 
 def merged(old: dict | None, kind: str, data: dict, model_hash: str, kernel_variant: str | None = None) -> dict:
@@ -88,14 +89,24 @@ def _mhz(hz) -> str:
     return f"{hz / 1e6:g} MHz"
 
 
+def split_sections(secs: dict) -> tuple[dict, dict]:
+    """({section: bytes} loaded from flash, {section: bytes} in RAM) of a linked image: .data is in
+    both (its load image in flash, its run copy in RAM); .bss and the like only in RAM."""
+    flash = {k: v for k, v in secs.items() if not k.startswith(RAM_ONLY)}
+    ram = {k: v for k, v in secs.items() if k.startswith((".data", *RAM_ONLY))}
+    return flash, ram
+
+
 def footprint_line(d: dict) -> str:
-    """'fits <board>: flash x of y B (p %, linked image: .text …), RAM x of y B (static s + stack h)'."""
+    """'fits <board>: flash x of y B (p %, linked image incl. code: .text …), RAM x of y B (p %,
+    .data … + .bss … + measured stack high-water mark h)'."""
     fl, fc, ram, rc = d["image_flash"], d["flash_capacity"], d["ram_total"], d["ram_capacity"]
     ok = fl <= fc and ram <= rc
-    secs = ", ".join(f"{k} {v:,}" for k, v in d.get("sections", {}).items())
+    fsec, rsec = split_sections(d.get("sections", {}))
+    parts = " + ".join(f"{k} {v:,}" for k, v in rsec.items()) or f"static {d['static_ram']:,}"
     return (f"{'fits' if ok else 'does NOT fit'} {d['board']}: flash {fl:,} of {fc:,} B ({100 * fl / fc:.1f} %, "
-            f"linked image incl. code: {secs}), RAM {ram:,} of {rc:,} B ({100 * ram / rc:.1f} %, static "
-            f"{d['static_ram']:,} + measured stack high-water mark {d['stack_hwm']:,})")
+            f"linked image incl. code: {', '.join(f'{k} {v:,}' for k, v in fsec.items())}), RAM {ram:,} of "
+            f"{rc:,} B ({100 * ram / rc:.1f} %, {parts} + measured stack high-water mark {d['stack_hwm']:,})")
 
 
 def _emulated_lines(d: dict) -> list[str]:

@@ -42,7 +42,6 @@ _CALL = re.compile(r"\b([A-Za-z_]\w*)\(")
 _NOT_CALLS = {"if", "return", "sizeof", "for", "while", "switch"}
 # sections the size tool lists that occupy no target memory
 _NOT_ALLOC = re.compile(r"^\.(debug|comment|ARM\.attributes|riscv\.attributes|xtensa\.info|xt\.|stab)")
-_RAM_ONLY = (".bss", ".noinit", ".stack", ".heap")
 
 
 def op_calls(model_c: str, name: str) -> list[tuple[int, str]]:
@@ -100,9 +99,8 @@ def sections(elf: str | Path, prefix: str) -> dict[str, int]:
 
 def flash_ram(secs: dict[str, int]) -> tuple[int, int]:
     """(flash, static RAM) of a section table: .data is in both (load image and run copy)."""
-    flash = sum(n for s, n in secs.items() if not s.startswith(_RAM_ONLY))
-    ram = sum(n for s, n in secs.items() if s.startswith((".data", *_RAM_ONLY)))
-    return flash, ram
+    flash, ram = latency_report.split_sections(secs)
+    return sum(flash.values()), sum(ram.values())
 
 
 def measure(exp, board: Board, workdir: str | Path, sample=None) -> dict:
