@@ -14,6 +14,10 @@ _PREPROCESS_HELP = ("scaling of --data images: sym = [0, full scale] -> [-1, 1],
                     "none = use the values as given (already-scaled float data)")
 
 
+def _warn(text: str) -> None:
+    click.echo(f"WARNING: {text}", err=True)
+
+
 def _fail(e: Larq2McuError):
     click.echo(f"error: {e}", err=True)
     sys.exit(e.exit_code)
@@ -79,7 +83,8 @@ def export(model, out_dir, name, force, board, data, mode, cpu, kernels, layout,
     with progress() as prog:
         prog.add_task(f"exporting for {board} (export, fit check, latency where emulated, host build, project)",
                       total=None)
-        exp, files, b = export_project(model, out_dir, name, board, data, force, emulated_envs=emulated, mode=mode)
+        exp, files, b = export_project(model, out_dir, name, board, data, force, emulated_envs=emulated, mode=mode,
+                                       warn=_warn)
     click.echo(report_text(out_dir))           # with the per-layer instructions where they were measured
     if SIDECAR not in files:
         from .outdir import read_manifest
@@ -235,7 +240,7 @@ def run(model, boards, data, n, mode, name, out_dir, force):
     check_model_path(model)
     with progress() as prog:
         text, ok = run_and_compare(model, list(boards), data, n, mode, name, out_dir=out_dir, force=force,
-                                   progress=prog)
+                                   progress=prog, warn=_warn)
     click.echo(text)
     sys.exit(0 if ok else 1)
 
@@ -371,7 +376,7 @@ def validate(model, board, port, emulated, data, n, mode, project, no_flash, nam
     with Progress(console=con, transient=True) as bar:
         task = bar.add_task(f"validating on {b.name}", total=n)
         res = validate_model(model, b, data, n, mode, name=name, port=port, project=project,
-                             flash=not no_flash, emulated=emulated, store_in=store_in or project,
+                             flash=not no_flash, emulated=emulated, store_in=store_in or project, warn=_warn,
                              progress=lambda k: bar.update(task, completed=k))
     for item in res.table():
         con.print(item)

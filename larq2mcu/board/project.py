@@ -13,19 +13,19 @@ from ..version import __version__
 from ..export import export as do_export
 
 
-def demo_samples(exp, data, n: int, mode: str = "sym"):
+def demo_samples(exp, data, n: int, mode: str = "sym", warn=None):
     """(samples, labels or None) for a board harness: from a data set, or deterministic random
-    inputs (no labels)."""
+    inputs (no labels). `warn(text)`: called when the data look already scaled for `mode`."""
     shape = tuple(exp.graph.tensors[exp.graph.inputs[0]].shape)
     if data:
         from ..datasets import load_samples
-        x, y = load_samples(data, shape, n, mode)
+        x, y = load_samples(data, shape, n, mode, warn=warn)
         return x, np.asarray(y).astype(int)
     return np.random.default_rng(0).normal(size=(n,) + shape).astype(np.float32), None
 
 
 def export_project(model, out_dir, name, board, data, force, n: int = 4, emulated_envs: bool = False,
-                   mode: str = "sym", latency: bool = True):
+                   mode: str = "sym", latency: bool = True, warn=None):
     """Export `model` and write a PlatformIO project for `board` into out_dir (atomically).
     `data` samples are scaled by `mode` (datasets.PREPROCESS_MODES). The manifest's "fit" holds
     the "fits …" message: of the linked image (boardrun.exact_fit), and where the board runs under
@@ -37,7 +37,7 @@ def export_project(model, out_dir, name, board, data, force, n: int = 4, emulate
     with tempfile.TemporaryDirectory(prefix="l2m-export-") as tmp:
         exp = do_export(model, f"{tmp}/lib", name=name, kernel_variant=b.kernel_variant)
         fit = boardrun.exact_fit(exp, b)
-        x, labels = demo_samples(exp, data, n, mode)
+        x, labels = demo_samples(exp, data, n, mode, warn)
         lat = _measure_if_emulated(exp, b, x[0], tmp) if latency else None
         if lat is not None:
             fit = latency_report.footprint_line(lat)
@@ -100,7 +100,7 @@ def latency_text(data: dict) -> str:
 
 
 def run_and_compare(model, board, data, n, mode, name, latency: bool = True, out_dir=None, force: bool = False,
-                    progress=None):
+                    progress=None, warn=None):
     """Run on emulated boards; compare with the host library (bit for bit) and Keras (classes);
     with `latency`, count the instructions of one inference per layer (board.latency).
 
@@ -108,7 +108,8 @@ def run_and_compare(model, board, data, n, mode, name, latency: bool = True, out
     `out_dir`: the export of the first board's variant is written there (not a temporary
     folder), with the latency measurements of the boards using it in its latency.json sidecar,
     so `larq2mcu report` and the HTML report show them. `progress`: a rich Progress (add_task,
-    update, advance) that counts exports, then builds × boards. Returns (summary text, ok)."""
+    update, advance) that counts exports, then builds × boards; `warn` as in demo_samples.
+    Returns (summary text, ok)."""
     from .. import frontend
     from ..verify import compare
     from . import latency as _lat
@@ -127,7 +128,7 @@ def run_and_compare(model, board, data, n, mode, name, latency: bool = True, out
             keep = out_dir is not None and k == 0
             exp = do_export(keras_model, out_dir if keep else f"{tmp}/lib_{v}", name=name, kernel_variant=v,
                             force=force)
-            x, _ = demo_samples(exp, data, n, mode)
+            x, _ = demo_samples(exp, data, n, mode, warn if k == 0 else None)
             host = exp.build_host()
             y_host = host.predict(x, check_finite=False)
             exports[v] = (exp, x, y_host, compare(exp, host, x, check_intermediates=False), keep)

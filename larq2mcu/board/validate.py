@@ -207,7 +207,7 @@ def on_target(model_dir, name: str, board: Board, x, y_host, labels=None, *, por
 
 def validate_model(model, board: Board, data=None, n: int = 20, mode: str = "sym", *, name: str = "model",
                    port=None, project=None, flash: bool = True, emulated: bool = False,
-                   progress: Callable[[int], None] | None = None, store_in=None) -> Validation:
+                   progress: Callable[[int], None] | None = None, store_in=None, warn=None) -> Validation:
     """Export `model` for `board` into a temporary folder, take n samples (data set `data`, or
     random inputs), predict them with the host library and run `on_target` (when flashing, the
     project is `project` or a fresh `export --board` of this model). `store_in`: an export folder
@@ -218,7 +218,7 @@ def validate_model(model, board: Board, data=None, n: int = 20, mode: str = "sym
     from .project import demo_samples
     with tempfile.TemporaryDirectory(prefix="l2m-validate-") as tmp:
         exp = do_export(model, f"{tmp}/lib", name=name, kernel_variant=board.kernel_variant)
-        x, labels = demo_samples(exp, data, n, mode)
+        x, labels = demo_samples(exp, data, n, mode, warn)
         y_host = exp.build_host().predict(np.asarray(x, np.float32), check_finite=False)
         if not emulated and flash and project is None:
             from .project import export_project
