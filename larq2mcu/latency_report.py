@@ -8,6 +8,8 @@ Sidecar `latency.json`: {"model_hash": h, "kernel_variant": v,
   * emulated (board.latency.measure): {board, layers: [{index, op, layer, instructions}], glue,
     total, clock_hz, ms, image_flash, sections, stack_hwm, static_ram, ram_total,
     flash_capacity, ram_capacity, fits}; ms = total · 1000 / clock_hz (one instruction per cycle).
+    A real board measured on its emulated twin (export --board) adds "emulated_on": the twin's
+    name; its instructions and stack are the twin's, its sections those of the board's image.
   * target (board.validate.Validation.to_dict): {board, emulated, samples, bit_identical, ok,
     tick_hz, mean_ticks, mean_ms, layers: [{index, layer, op, ticks, instructions}], ...};
     ticks are the board's own counter (DWT CYCCNT, CCOUNT, mcycle: cycles; RP2040: 1 MHz timer)
@@ -109,9 +111,16 @@ def footprint_line(d: dict) -> str:
             f"{rc:,} B ({100 * ram / rc:.1f} %, {parts} + measured stack high-water mark {d['stack_hwm']:,})")
 
 
+def _where(d: dict) -> str:
+    """'QEMU, exact', or for a real board measured on its emulated twin 'QEMU qemu_m4, exact;
+    stack measured there'."""
+    twin = d.get("emulated_on")
+    return f"QEMU {twin} with this board's flags and kernels, exact; stack measured there" if twin else "QEMU, exact"
+
+
 def _emulated_lines(d: dict) -> list[str]:
     ms = f" = {d['ms']:.3f} ms at {_mhz(d['clock_hz'])} (1 instruction per cycle)" if d.get("ms") is not None else ""
-    out = [f"instructions per inference on {d['board']} (QEMU, exact):"]
+    out = [f"instructions per inference on {d['board']} ({_where(d)}):"]
     top = max([r["instructions"] for r in d["layers"]], default=0)
     total = max(d["total"], 1)
     for r in d["layers"]:
@@ -188,7 +197,7 @@ def html_context(lat: dict | None) -> list[dict]:
                         for r in d["layers"]], BAR_FILL)
         ms = "" if d.get("ms") is None else f" = {d['ms']:.3f} ms at {_mhz(d['clock_hz'])} (1 instruction per cycle)"
         blocks.append(dict(kind="emulated", board=d["board"], unit="instructions (QEMU, exact)",
-                           title=f"Instructions per layer on {d['board']} (QEMU, exact)",
+                           title=f"Instructions per layer on {d['board']} ({_where(d)})",
                            summary=f"{d['total']:,} instructions per inference{ms}; invoke glue {d['glue']:,}",
                            rows=rows, chart=chart, footprint=footprint_line(d) if "image_flash" in d else None))
     for d in ((lat or {}).get("target") or {}).values():

@@ -152,24 +152,34 @@ def test_validation_results_stored_beside_the_export(run_out, tmp_path):
 
 
 @pytest.mark.toolchain
-def test_export_board_project_measures_and_reports_latency(tmp_path, tfm):
-    """export --board on an emulated board: latency.json is one of the project's files, the fit
-    line is the measured one (code + stack), and `report` on the project shows it."""
-    _need("qemu_m0")
+@pytest.mark.parametrize("board_name,twin,variant", [("qemu_m0", None, "hs"), ("nucleo_f446re", "qemu_m4", "usad8")])
+def test_export_board_project_measures_and_reports_latency(board_name, twin, variant, tmp_path, tfm):
+    """export --board: latency.json is one of the project's files, the fit line is the measured
+    one (code + stack), and `report` on the project shows it. A real board is measured on its
+    emulated twin (instructions, stack) with its own linked image's sections and capacities."""
+    _need(twin or board_name)
     from model_cases import dense_mix
 
     from larq2mcu.board.project import export_project
     from larq2mcu.cli_util import report_text
     out = tmp_path / "proj"
-    exp, files, b = export_project(dense_mix(), out, "net", "qemu_m0", None, force=False)
+    exp, files, b = export_project(dense_mix(), out, "net", board_name, None, force=False)
     assert latency_report.SIDECAR in files
     man = json.loads((out / "larq2mcu.json").read_text())
-    assert latency_report.SIDECAR in man["files"] and man["kernel_variant"] == "hs"
-    d = json.loads((out / latency_report.SIDECAR).read_text())["emulated"]["qemu_m0"]
+    assert latency_report.SIDECAR in man["files"] and man["kernel_variant"] == variant
+    d = json.loads((out / latency_report.SIDECAR).read_text())["emulated"][board_name]
     assert man["fit"] == latency_report.footprint_line(d) and "stack high-water mark" in man["fit"]
-    assert d["ram_total"] == d["static_ram"] + d["stack_hwm"] <= 16384
+    assert d.get("emulated_on") == twin and d["flash_capacity"] == BOARDS[board_name].flash
+    assert d["ram_total"] == d["static_ram"] + d["stack_hwm"] <= BOARDS[board_name].ram and d["stack_hwm"] > 0
+    assert d["ms"] == pytest.approx(d["total"] * 1000 / BOARDS[board_name].clock_hz)
     text = report_text(out)
-    assert f"total {d['total']:,} instructions" in text and "fits qemu_m0: flash" in text
+    assert f"total {d['total']:,} instructions" in text and f"fits {board_name}: flash" in text
+    if twin:   # the board's image carries its UART console and serial link: more code than the twin's
+        assert "QEMU qemu_m4 with this board's flags" in text
+        from larq2mcu import board as targets
+        from larq2mcu.board import latency
+        twin_elf = targets.build(out / "lib" / "net", BOARDS[twin], np.zeros((1, 40), np.float32), None, tmp_path / "t")
+        assert d["image_flash"] > latency.flash_ram(latency.sections(twin_elf, "arm-none-eabi"))[0]
 
 
 def test_export_cpu_argument_picks_the_variant(tmp_path, tfm):

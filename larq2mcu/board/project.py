@@ -28,9 +28,10 @@ def export_project(model, out_dir, name, board, data, force, n: int = 4, emulate
                    mode: str = "sym", latency: bool = True, warn=None):
     """Export `model` and write a PlatformIO project for `board` into out_dir (atomically).
     `data` samples are scaled by `mode` (datasets.PREPROCESS_MODES). The manifest's "fit" holds
-    the "fits …" message: of the linked image (boardrun.exact_fit), and where the board runs under
-    QEMU here (emulated, with `latency`) of the measured image incl. the stack high-water mark,
-    whose per-layer instructions go to the project's latency.json (the reports show them)."""
+    the "fits …" message: of the linked image (boardrun.exact_fit), and where the board or its
+    emulated twin runs under QEMU here (with `latency`) of the linked image incl. the measured
+    stack high-water mark, whose per-layer instructions go to the project's latency.json (the
+    reports show them)."""
     import json
 
     b = boardrun.get(board)
@@ -62,17 +63,32 @@ def export_project(model, out_dir, name, board, data, force, n: int = 4, emulate
 
 
 def _measure_if_emulated(exp, b, sample, tmp) -> dict | None:
-    """board.latency.measure on an emulated board whose toolchain, QEMU and pyelftools are here;
-    None otherwise (a real board's cycles come from `larq2mcu validate`)."""
+    """board.latency.measure of the export under QEMU, where the toolchain, QEMU and pyelftools
+    are here: on `b` itself when emulated, else on its emulated twin (boardrun.emulated_twin,
+    with `b`'s flags and kernels), then with the flash and static RAM of `b`'s own linked image
+    (its console and serial link) and `b`'s capacities and clock; the stack high-water mark and
+    the instructions are the twin's ("emulated_on"). None where it cannot run (a real board's
+    cycles come from `larq2mcu validate`)."""
     from .. import board as targets
     from ..errors import ToolchainMissingError
-    if not b.emulated or targets.toolchain_available(b, emulator=True) is not None:
+    twin = boardrun.emulated_twin(b)
+    if twin is None or targets.toolchain_available(twin, emulator=True) is not None:
         return None
     from . import latency as _lat
     try:
-        return _lat.measure(exp, b, f"{tmp}/latency", sample=sample)
+        lat = _lat.measure(exp, twin, f"{tmp}/latency", sample=sample)
     except (ImportError, ToolchainMissingError):
         return None
+    if twin is b:
+        return lat
+    elf = targets.build(exp.out_dir, b, np.asarray(sample, np.float32).reshape(1, -1), None, f"{tmp}/image")
+    secs = _lat.sections(elf, targets.resolve_toolchain(b).prefix)
+    flash, static = _lat.flash_ram(secs)
+    ram = static + lat["stack_hwm"]
+    return dict(lat, board=b.name, emulated_on=twin.name, sections=secs, image_flash=flash, static_ram=static,
+                ram_total=ram, flash_capacity=b.flash, ram_capacity=b.ram, clock_hz=b.clock_hz,
+                ms=lat["total"] * 1000.0 / b.clock_hz if b.clock_hz else None,
+                fits=flash <= b.flash and ram <= b.ram)
 
 
 def latency_text(data: dict) -> str:

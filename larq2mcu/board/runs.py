@@ -20,6 +20,22 @@ def get(board):
     return board if isinstance(board, _boards.Board) else _boards.get_board(board)
 
 
+def emulated_twin(board):
+    """The emulated board that runs `board`'s code: itself when emulated, else the qemu_* board
+    of boards.yaml with the same cpu (a Cortex-M0+ falls back to the M0: both ARMv6-M), carrying
+    `board`'s cflags and kernel variant; None when there is none (Xtensa LX6/LX7)."""
+    import dataclasses
+    b = get(board)
+    if b.emulated:
+        return b
+    emulated = [e for e in _boards.load_boards().values() if e.emulated and e.arch == b.arch]
+    for cpu in (b.cpu, b.cpu.replace("plus", "")):
+        match = next((e for e in emulated if e.cpu == cpu), None)
+        if match is not None:
+            return dataclasses.replace(match, cflags=b.cflags, kernel_variant=b.kernel_variant)
+    return None
+
+
 def footprint(exp) -> tuple:
     """(flash bytes of constant data, RAM bytes of the arena) the model itself needs."""
     return exp.weight_bytes, exp.plan.arena_size
