@@ -14,6 +14,10 @@ _PREPROCESS_HELP = ("scaling of --data images: sym = [0, full scale] -> [-1, 1],
                     "none = use the values as given (already-scaled float data)")
 
 
+def _warn(text: str) -> None:
+    click.echo(f"WARNING: {text}", err=True)
+
+
 def _fail(e: Larq2McuError):
     click.echo(f"error: {e}", err=True)
     sys.exit(e.exit_code)
@@ -43,6 +47,8 @@ def main():
 @click.option("--force", is_flag=True, help="write into a folder holding foreign files (they are kept)")
 @click.option("--board", default=None, help="write a PlatformIO project for this board (`larq2mcu boards` lists them)")
 @click.option("--data", default=None, help="samples embedded in the board demo (default: 4 random inputs)")
+@click.option("--preprocess", "mode", type=click.Choice(PREPROCESS_MODES), default="sym", show_default=True,
+              help=_PREPROCESS_HELP + " (with --board --data)")
 @click.option("--cpu", default=None, help="target core of a library export (cortex-m4, esp32, rv32imc, ...): "
               "picks the kernel variant boards.yaml uses for it")
 @click.option("--kernels", type=click.Choice(list(KERNELS)), default=None, help=kernels_help())
@@ -50,7 +56,7 @@ def main():
               help="flat: C files + library.json (PlatformIO), CMakeLists.txt (CMake, ESP-IDF), <name>.mk "
               "(Make); arduino: an Arduino IDE library (library.properties + src/)")
 @click.option("--emulated", is_flag=True, help="with --board: also add an env per emulated board (qemu_*)")
-def export(model, out_dir, name, force, board, data, cpu, kernels, layout, emulated):
+def export(model, out_dir, name, force, board, data, mode, cpu, kernels, layout, emulated):
     """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO
     project (lib/<name>/ + src/main.c demo harness + platformio.ini)."""
     check_model_path(model)
@@ -72,14 +78,17 @@ def export(model, out_dir, name, force, board, data, cpu, kernels, layout, emula
         raise click.UsageError("--kernels applies to library exports; with --board the board's variant is used")
     if layout != "flat":
         raise click.UsageError("--layout applies to library exports; --board writes a PlatformIO project")
-    from . import report as rep
     from .board.project import export_project
+    from .latency_report import SIDECAR
     with progress() as prog:
-        prog.add_task(f"exporting for {board} (export, host build, project)", total=None)
-        exp, files, b = export_project(model, out_dir, name, board, data, force, emulated_envs=emulated)
-    click.echo(rep.format_text(rep.collect(exp)))
-    from .outdir import read_manifest
-    click.echo((read_manifest(out_dir) or {}).get("fit", ""))
+        prog.add_task(f"exporting for {board} (export, fit check, latency where emulated, host build, project)",
+                      total=None)
+        exp, files, b = export_project(model, out_dir, name, board, data, force, emulated_envs=emulated, mode=mode,
+                                       warn=_warn)
+    click.echo(report_text(out_dir))           # with the per-layer instructions where they were measured
+    if SIDECAR not in files:
+        from .outdir import read_manifest
+        click.echo((read_manifest(out_dir) or {}).get("fit", ""))
     if "platformio.l2m.ini" in files:
         click.echo("kept your edited platformio.ini; the freshly generated one is platformio.l2m.ini")
     click.echo(f"\nwrote a PlatformIO project for {b.name} ({len(files)} files) to {out_dir}")
@@ -214,15 +223,24 @@ def bench(args):
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--board", required=True, help="an emulated board (qemu_m0, qemu_m4, qemu_rv32, …)")
+@click.option("--board", "boards", required=True, multiple=True,
+              help="an emulated board (qemu_m0, qemu_m4, qemu_rv32, …); repeat for several")
 @click.option("--data", default=None, help="mnist | fashion-mnist | digits | file.npz | idx folder (default: random)")
 @click.option("-n", "n", default=100, show_default=True)
-@click.option("--preprocess", "mode", type=click.Choice(["sym", "unit"]), default="sym", show_default=True)
+@click.option("--preprocess", "mode", type=click.Choice(PREPROCESS_MODES), default="sym", show_default=True,
+              help=_PREPROCESS_HELP)
 @click.option("--name", default="model", show_default=True)
-def run(model, board, data, n, mode, name):
-    """Cross-compile MODEL for BOARD, run it under QEMU and compare with the host library and Keras."""
+@click.option("-o", "--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="keep the export there with the measured latency (latency.json) for `larq2mcu report`")
+@click.option("--force", is_flag=True, help="with --out: write into a folder holding foreign files")
+def run(model, boards, data, n, mode, name, out_dir, force):
+    """Cross-compile MODEL for BOARD, run it under QEMU and compare with the host library and Keras;
+    print the exact instructions per layer and the linked image's flash and RAM (with stack)."""
     from .board.project import run_and_compare
-    text, ok = run_and_compare(model, board, data, n, mode, name)
+    check_model_path(model)
+    with progress() as prog:
+        text, ok = run_and_compare(model, list(boards), data, n, mode, name, out_dir=out_dir, force=force,
+                                   progress=prog, warn=_warn)
     click.echo(text)
     sys.exit(0 if ok else 1)
 
@@ -333,13 +351,17 @@ def search(board, data, n_trials, out_dir, storage, study_name, max_flash, max_r
 @click.option("--emulated", is_flag=True, help="run the board's own UART firmware in QEMU instead (CI, no hardware)")
 @click.option("--data", default=None, help="mnist | fashion-mnist | digits | file.npz | idx folder (default: random)")
 @click.option("-n", "n", default=20, show_default=True, help="samples streamed over the serial link")
-@click.option("--preprocess", "mode", type=click.Choice(["sym", "unit"]), default="sym", show_default=True)
+@click.option("--preprocess", "mode", type=click.Choice(PREPROCESS_MODES), default="sym", show_default=True,
+              help=_PREPROCESS_HELP)
 @click.option("--project", default=None, type=click.Path(file_okay=False),
               help="PlatformIO project to flash (default: a fresh export --board of MODEL)")
 @click.option("--no-flash", is_flag=True, help="the board already runs this model's harness")
 @click.option("--name", default="model", show_default=True)
 @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="also write the results")
-def validate(model, board, port, emulated, data, n, mode, project, no_flash, name, json_out):
+@click.option("--store", "store_in", default=None, type=click.Path(file_okay=False, exists=True),
+              help="export folder of this model to store the results in (latency.json, shown by `larq2mcu "
+              "report`); default: --project")
+def validate(model, board, port, emulated, data, n, mode, project, no_flash, name, json_out, store_in):
     """Run MODEL on BOARD over its serial console: stream samples, read outputs and per-layer
     cycles back, compare with the host library bit for bit and with the labels."""
     import json
@@ -354,7 +376,7 @@ def validate(model, board, port, emulated, data, n, mode, project, no_flash, nam
     with Progress(console=con, transient=True) as bar:
         task = bar.add_task(f"validating on {b.name}", total=n)
         res = validate_model(model, b, data, n, mode, name=name, port=port, project=project,
-                             flash=not no_flash, emulated=emulated,
+                             flash=not no_flash, emulated=emulated, store_in=store_in or project, warn=_warn,
                              progress=lambda k: bar.update(task, completed=k))
     for item in res.table():
         con.print(item)

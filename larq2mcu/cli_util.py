@@ -112,7 +112,7 @@ def report_data(out_dir) -> tuple[dict, str]:
     if m is None or "name" not in m:
         raise OutputDirError(f"{out} holds no larq2mcu export ({MANIFEST} missing or unreadable)")
     if isinstance(m.get("report"), dict):
-        return dict(m["report"], name=m["name"], model_hash=m.get("model_hash", "?")), ""
+        return report.with_latency(dict(m["report"], name=m["name"], model_hash=m.get("model_hash", "?")), out), ""
     lib = out / "lib" / m["name"]
     src = lib if (lib / f"{m['name']}.c").is_file() else out
     if not (src / f"{m['name']}.c").is_file():

@@ -67,11 +67,17 @@ def lower(model, name: str, kernel_variant: str = "ref"):
     return model, src, g, plan, files, low
 
 
-def export(model, out_dir, name: str = "model", force: bool = False, kernel_variant: str = "ref") -> Export:
+def export(model, out_dir, name: str = "model", force: bool = False, kernel_variant: str | None = None,
+           cpu: str | None = None) -> Export:
     """Export `model` (tf.keras Model or .keras/.h5 path) as a self-contained C library in
     `out_dir`. Nothing is written unless the whole export succeeds; see outdir.py.
     `kernel_variant` picks optimized kernels (larq2mcu.variants; boards.yaml names one per
-    board); every variant is bit-identical to the reference kernels."""
+    board); every variant is bit-identical to the reference kernels. Without it, `cpu` (the
+    target core as boards.yaml spells it: cortex-m4, esp32, rv32imc, … — the CLI's --cpu) picks
+    the variant boards.yaml uses for that core (library.variant_for_cpu; BoardError for an
+    unknown core), else "ref". An explicit `kernel_variant` wins over `cpu`, as --kernels does."""
+    if kernel_variant is None:
+        kernel_variant = library.variant_for_cpu(cpu) if cpu is not None else "ref"
     if out_dir is None or str(out_dir) == "":
         raise OutputDirError("no output folder given")
     get_variant(kernel_variant)                           # a misspelt variant fails before the slow part

@@ -2,6 +2,9 @@
 It renders report.py's data (the same numbers as the text report) and nothing else.
 
 * `render_html(data, accuracy=None, agreement=None, board=None) -> str` (data: report.collect);
+* `data["latency"]` (report.with_latency: the latency.json sidecar, latency_report.py) adds the
+  per-layer latency tables and bar charts, and the linked image's flash and RAM with the measured
+  stack replace the weights/arena estimate in the fit bars;
 * `write_html(exp, path, accuracy=None, agreement=None, board=None) -> Path` renders
   templates/report.html.j2 and also stores the collected data as `report.json` in the export
   folder, so `report.report_dir` can rebuild the full report later.
@@ -14,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import templating
+from . import latency_report, templating
 from .report import BINARY_OPS, SIDECAR, collect, totals
 from .version import __version__
 
@@ -108,11 +111,22 @@ def render_html(data: dict, accuracy=None, agreement=None, board=None) -> str:
     bd = _board_info(board)
     tot = totals(data)
     usage = []
-    if bd is not None:
+    lat = data.get("latency")
+    fp = latency_report.footprints(lat)
+    linked = fp.get(bd["name"]) if bd is not None else next(iter(fp.values()), None)
+    if linked is not None:     # the linked image and the measured stack (board.latency.measure)
+        bd = dict(name=linked["board"], flash=linked["flash_capacity"], ram=linked["ram_capacity"])
+        secs = ", ".join(f"{k} {v:,}" for k, v in latency_report.split_sections(linked["sections"])[0].items())
+        usage = [_usage("flash", linked["image_flash"], bd["flash"], f"linked image incl. code ({secs})"),
+                 _usage("RAM", linked["ram_total"], bd["ram"],
+                        f"static {linked['static_ram']:,} B (data + bss: arena, buffers) + measured stack "
+                        f"high-water mark {linked['stack_hwm']:,} B")]
+    elif bd is not None:
         usage = [_usage("flash", tot["weight_bytes"], bd["flash"], "model constants only; code not included"),
                  _usage("RAM", data["arena_size"], bd["ram"], "tensor arena only; stack and input buffer not included")]
     return templating.render("report.html.j2", html=True, d=data, tot=tot, flash=flash_chart(data),
                              mem=memory_chart(data), board=bd, usage=usage, ag=ag, version=__version__,
+                             lat=latency_report.html_context(lat),
                              accuracy=None if accuracy is None else 100 * float(accuracy))
 
 
@@ -122,7 +136,8 @@ def write_html(exp, path, accuracy=None, agreement=None, board=None) -> Path:
     data = collect(exp)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(data, accuracy, agreement, board), encoding="utf-8")
+    from .report import with_latency
+    path.write_text(render_html(with_latency(data, exp.out_dir), accuracy, agreement, board), encoding="utf-8")
     side = dict(data, accuracy=accuracy, agreement=_agreement_info(agreement), board=_board_info(board))
     (Path(exp.out_dir) / SIDECAR).write_text(json.dumps(side, indent=1) + "\n", encoding="utf-8")
     return path

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ir
+from . import ir, latency_report
 from .ops import opdef
 from .outdir import MANIFEST, read_manifest
 
@@ -168,7 +168,8 @@ def format_text(data: dict) -> str:
     if any(r["binary_macs"] is not None for r in L):
         out.append(f"binary MACs: {tot['binary_macs']:,}   float MACs: {tot['float_macs']:,}")
     bd = data.get("board")
-    if bd:
+    lat = data.get("latency")
+    if bd and bd["name"] not in latency_report.footprints(lat):   # else the linked image's line below
         for label, used, have in (("flash", tot["weight_bytes"], bd["flash"]), ("RAM", data["arena_size"], bd["ram"])):
             out.append(f"{bd['name']} {label}: {_bar(used, have, 20):<20} {used:,}/{have:,} B "
                        f"({100 * used / have:.1f} %)")
@@ -179,7 +180,15 @@ def format_text(data: dict) -> str:
         out.append(f"agreement on {ag['n']:,} samples: {'AGREE' if ag['ok'] else 'DISAGREE'} (bit mismatches "
                    f"{ag['bit_mismatches']:,}/{ag['bits_total']:,}, argmax {100 * ag['argmax_agreement']:.2f} %, "
                    f"max |Δ| {ag['max_abs_diff']:.3g})")
+    out += latency_report.text_lines(lat)
     return "\n".join(out)
+
+
+def with_latency(data: dict, out_dir) -> dict:
+    """`data` plus the export folder's latency sidecar (latency_report.load) under "latency",
+    when there is one for this model."""
+    lat = latency_report.load(out_dir, data.get("model_hash"), data.get("kernel_variant"))
+    return dict(data, latency=lat) if lat else data
 
 
 _OP_LINE = re.compile(r"/\* op (\d+): (\w+) \((.*)\) \*/")
@@ -234,4 +243,4 @@ def report_dir(out_dir) -> str:
         data = _from_c(out, manifest)
         note = (f"\n(shapes, bit widths, MACs and the arena timeline are not recorded in {MANIFEST}; "
                 f"they appear when the export is followed by html_report.write_html)")
-    return format_text(data) + note
+    return format_text(with_latency(data, out)) + note

@@ -89,7 +89,8 @@ def test_board_manifests_in_sync_with_boards_yaml():
         assert json.loads(path.read_text()) == board_manifest(b), f"{path} is stale"
 
 
-@pytest.mark.parametrize("board_name", ["nucleo_f446re", "esp32dev", "pico", "esp32-c3-devkitm-1"])
+@pytest.mark.parametrize("board_name", ["nucleo_f446re", "nucleo_h743zi", "nucleo_l552ze_q", "esp32dev", "pico",
+                                        "esp32-c3-devkitm-1"])
 def test_project_config_parses_offline(board_name, core, tmp_path):
     plain = write_project(tmp_path / "plain", FAKE, "fake", BOARDS[board_name], BOARDS, samples=SAMPLES)
     assert "[env:qemu_" not in (plain / "platformio.ini").read_text()   # emulated envs only when asked
@@ -104,8 +105,8 @@ def test_project_config_parses_offline(board_name, core, tmp_path):
     assert (proj / "lib" / "fake" / "library.json").is_file() and (proj / "src" / "main.c").is_file()
     assert (proj / "src" / "l2m_console_arduino_serial.cpp").exists() == (BOARDS[board_name].framework == "arduino")
     # the board's console glue is in src/, kept out of the emulated envs' builds
-    glue = {"stm32cube": "l2m_console_stm32f4_usart2.c", "espidf": "l2m_console_espidf_uart0.c",
-            "arduino": "l2m_console_arduino_serial.cpp"}[BOARDS[board_name].framework]
+    b = BOARDS[board_name]
+    glue = f"l2m_console_{b.console}.{'cpp' if b.framework == 'arduino' else 'c'}"
     assert (proj / "src" / glue).is_file() and (proj / "src" / "l2m_board.h").is_file()
     flags = env["build_flags"]
     assert "-DL2M_LINK" in (" ".join(flags) if isinstance(flags, list) else flags)

@@ -12,7 +12,7 @@ LAYERS = [
     ("ops",),
     ("reference", "rounding", "passes", "planner"),
     ("frontend", "codegen", "outdir", "datasets", "host"),
-    ("report", "library"),
+    ("report", "library", "latency_report"),
     ("html_report", "export"),
     ("verify", "board.toolchain", "board.build", "board.run", "board.counter", "board.latency"),
     ("keras", "board.platformio", "board.runs", "board.project", "board.serial_link", "board"),

@@ -8,7 +8,7 @@ Public API:
   require_toolchain(board, emulator=False)              (raises ToolchainMissingError)
   render_harness(name, samples, expected, labels=None) -> str   (main.c text)
   latency.measure(exp, board, workdir) -> dict          (per-layer instructions, image, stack)
-  latency.store(out_dir, data)                          (into the export's report data)
+  latency.store(out_dir, data, kind)                    (latency.json beside the export, for the reports)
 """
 from __future__ import annotations
 

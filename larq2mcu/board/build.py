@@ -140,7 +140,7 @@ def cycles_define(board: Board) -> list[str]:
 
 
 # consoles whose glue compiles without a vendor framework (registers when there is no HAL)
-BARE_CONSOLES = ("stm32f4_usart2", "cmsdk_uart")
+BARE_CONSOLES = ("stm32f4_usart2", "cmsdk_uart", "stm32h7_usart3", "stm32l5_lpuart1", "nrf51_uart")
 
 
 def console_glue(board: Board, console: str | None = None) -> tuple[list[Path], list[str]]:

@@ -16,13 +16,13 @@ Contract:
      image_flash, sections, stack_hwm, static_ram, ram_total, flash_capacity, ram_capacity, fits}
     where ms = total * 1000 / clock_hz (one instruction per cycle: a lower bound on cores with
     multi-cycle loads or multiplies; real cycles come from `larq2mcu validate`).
-  * `store(out_dir, data)` puts that dict into the export folder's report data (manifest
-    "report" -> "latency" -> {board: data}), for the text/HTML reports.
+  * `store(out_dir, data, kind="emulated")` puts that dict (or, kind="target", a validation's
+    to_dict()) into the export folder's `latency.json` sidecar (larq2mcu.latency_report), which
+    the text and HTML reports read.
 """
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .profiles import Board
+from .. import latency_report
 from ..errors import BuildError
 from ..outdir import MANIFEST
 from .build import build
@@ -41,7 +42,6 @@ _CALL = re.compile(r"\b([A-Za-z_]\w*)\(")
 _NOT_CALLS = {"if", "return", "sizeof", "for", "while", "switch"}
 # sections the size tool lists that occupy no target memory
 _NOT_ALLOC = re.compile(r"^\.(debug|comment|ARM\.attributes|riscv\.attributes|xtensa\.info|xt\.|stab)")
-_RAM_ONLY = (".bss", ".noinit", ".stack", ".heap")
 
 
 def op_calls(model_c: str, name: str) -> list[tuple[int, str]]:
@@ -99,9 +99,8 @@ def sections(elf: str | Path, prefix: str) -> dict[str, int]:
 
 def flash_ram(secs: dict[str, int]) -> tuple[int, int]:
     """(flash, static RAM) of a section table: .data is in both (load image and run copy)."""
-    flash = sum(n for s, n in secs.items() if not s.startswith(_RAM_ONLY))
-    ram = sum(n for s, n in secs.items() if s.startswith((".data", *_RAM_ONLY)))
-    return flash, ram
+    flash, ram = latency_report.split_sections(secs)
+    return sum(flash.values()), sum(ram.values())
 
 
 def measure(exp, board: Board, workdir: str | Path, sample=None) -> dict:
@@ -129,12 +128,10 @@ def measure(exp, board: Board, workdir: str | Path, sample=None) -> dict:
                 fits=flash <= board.flash and ram_total <= board.ram)
 
 
-def store(out_dir: str | Path, data: dict) -> Path:
-    """See the module docstring. Rewrites larq2mcu.json atomically (temp file + rename)."""
-    path = Path(out_dir) / MANIFEST
-    m = json.loads(path.read_text(encoding="utf-8"))
-    m.setdefault("report", {}).setdefault("latency", {})[data["board"]] = data
-    tmp = path.with_name(MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(m, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+def store(out_dir: str | Path, data: dict, kind: str = "emulated") -> Path:
+    """See the module docstring: `data` (a `measure` dict, or with kind="target" a
+    validate.Validation.to_dict()) into the export folder's latency.json sidecar, keyed by the
+    model hash and kernel variant its manifest records (latency_report.store)."""
+    m = json.loads((Path(out_dir) / MANIFEST).read_text(encoding="utf-8"))
+    variant = m.get("kernel_variant") or (m.get("report") or {}).get("kernel_variant")
+    return latency_report.store(out_dir, kind, data, m["model_hash"], variant)

@@ -27,7 +27,8 @@ ARCHES = ("arm", "riscv", "xtensa")
 PRINTS = ("uart", "semihosting")
 CYCLE_COUNTERS = ("dwt", "ccount", "mcycle", "rp2040_timer", "none")
 # console glue in firmware/targets/boards/<console>.c(pp); semihosting = the emulated families' own
-CONSOLES = ("semihosting", "stm32f4_usart2", "espidf_uart0", "arduino_serial", "cmsdk_uart", "none")
+CONSOLES = ("semihosting", "stm32f4_usart2", "espidf_uart0", "arduino_serial", "cmsdk_uart", "none",
+            "stm32h7_usart3", "stm32l5_lpuart1", "nrf51_uart")
 
 
 @dataclass(frozen=True)

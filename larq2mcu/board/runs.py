@@ -20,6 +20,22 @@ def get(board):
     return board if isinstance(board, _boards.Board) else _boards.get_board(board)
 
 
+def emulated_twin(board):
+    """The emulated board that runs `board`'s code: itself when emulated, else the qemu_* board
+    of boards.yaml with the same cpu (a Cortex-M0+ falls back to the M0: both ARMv6-M), carrying
+    `board`'s cflags and kernel variant; None when there is none (Xtensa LX6/LX7)."""
+    import dataclasses
+    b = get(board)
+    if b.emulated:
+        return b
+    emulated = [e for e in _boards.load_boards().values() if e.emulated and e.arch == b.arch]
+    for cpu in (b.cpu, b.cpu.replace("plus", "")):
+        match = next((e for e in emulated if e.cpu == cpu), None)
+        if match is not None:
+            return dataclasses.replace(match, cflags=b.cflags, kernel_variant=b.kernel_variant)
+    return None
+
+
 def footprint(exp) -> tuple:
     """(flash bytes of constant data, RAM bytes of the arena) the model itself needs."""
     return exp.weight_bytes, exp.plan.arena_size
@@ -79,10 +95,11 @@ def chunk_size(exp, board, n: int) -> int:
     return int(max(1, min(n, flash_budget // max(per, 1))))
 
 
-def run_on_board(exp, board, x, expected=None, timeout: float = 120.0, workdir=None):
+def run_on_board(exp, board, x, expected=None, timeout: float = 120.0, workdir=None, on_build=None):
     """Run the export on an emulated board for every sample of x; return (outputs, results).
 
-    `expected` (defaults to nothing) is embedded and checked bit for bit by the guest itself."""
+    `expected` (defaults to nothing) is embedded and checked bit for bit by the guest itself.
+    `on_build(done, total)` is called after each build + run (progress display)."""
     from .. import board as targets
     b = get(board)
     if not b.emulated:
@@ -99,6 +116,8 @@ def run_on_board(exp, board, x, expected=None, timeout: float = 120.0, workdir=N
             res = targets.run(elf, b, timeout=timeout).check()
             outs.extend(res.outputs)
             results.append(res)
+            if on_build is not None:
+                on_build(len(results), -(-len(x) // step))
     shape = (len(x),) + tuple(exp.graph.tensors[exp.graph.outputs[0]].shape)
     return np.stack(outs).astype(np.float32).reshape(shape), results
 
@@ -154,14 +173,15 @@ class BoardComparison:
                 + (f", argmax agreement {100 * cls:.2f} %" if cls is not None else ""))
 
 
-def compare_on_board(exp, board, x, host_outputs, timeout: float = 120.0, workdir=None) -> BoardComparison:
+def compare_on_board(exp, board, x, host_outputs, timeout: float = 120.0, workdir=None,
+                     on_build=None) -> BoardComparison:
     """THE build → run → compare path (demo, `larq2mcu run`, the tests): cross-compile the export
     with the samples x, run them on the emulated board, compare every output with the host
     library's `host_outputs` bit for bit (the guest gets no expected values, so a difference is
     reported, not a failed run)."""
     import time
     t0 = time.time()
-    y, results = run_on_board(exp, board, x, expected=None, timeout=timeout, workdir=workdir)
+    y, results = run_on_board(exp, board, x, expected=None, timeout=timeout, workdir=workdir, on_build=on_build)
     return BoardComparison(get(board).name, y, np.asarray(host_outputs, np.float32).reshape(y.shape), results,
                            time.time() - t0)
 

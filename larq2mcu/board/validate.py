@@ -78,7 +78,7 @@ class Validation:
                          ticks=None if per is None else per[k],
                          instructions=None if self.instructions is None else self.instructions[k])
                     for k, (i, layer, op) in enumerate(self.layer_names)],
-            total_instructions=self.total_instructions, notes=list(self.notes))
+            total_instructions=self.total_instructions, clock_hz=self.clock_hz, notes=list(self.notes))
 
     def _accuracy(self) -> dict | None:
         if self.labels is None or self.y_host.ndim < 2 or self.y_host.reshape(len(self.y_host), -1).shape[1] < 2:
@@ -207,19 +207,39 @@ def on_target(model_dir, name: str, board: Board, x, y_host, labels=None, *, por
 
 def validate_model(model, board: Board, data=None, n: int = 20, mode: str = "sym", *, name: str = "model",
                    port=None, project=None, flash: bool = True, emulated: bool = False,
-                   progress: Callable[[int], None] | None = None) -> Validation:
+                   progress: Callable[[int], None] | None = None, store_in=None, warn=None) -> Validation:
     """Export `model` for `board` into a temporary folder, take n samples (data set `data`, or
     random inputs), predict them with the host library and run `on_target` (when flashing, the
-    project is `project` or a fresh `export --board` of this model)."""
+    project is `project` or a fresh `export --board` of this model). `store_in`: an export folder
+    (library export or `export --board` project) of the same model and kernel variant; the
+    results (per-layer ticks and ms at the board's tick rate) go to its latency.json, which the
+    reports read (a folder of another model gets a note instead)."""
     from ..export import export as do_export
     from .project import demo_samples
     with tempfile.TemporaryDirectory(prefix="l2m-validate-") as tmp:
         exp = do_export(model, f"{tmp}/lib", name=name, kernel_variant=board.kernel_variant)
-        x, labels = demo_samples(exp, data, n, mode)
+        x, labels = demo_samples(exp, data, n, mode, warn)
         y_host = exp.build_host().predict(np.asarray(x, np.float32), check_finite=False)
         if not emulated and flash and project is None:
             from .project import export_project
             project = Path(tmp) / "project"
             export_project(model, project, name, board, None, force=False)
-        return on_target(exp.out_dir, name, board, x, y_host, labels, port=port, project=project, flash=flash,
-                         emulated=emulated, workdir=Path(tmp) / "work", rows=exp.rows(), progress=progress)
+        v = on_target(exp.out_dir, name, board, x, y_host, labels, port=port, project=project, flash=flash,
+                      emulated=emulated, workdir=Path(tmp) / "work", rows=exp.rows(), progress=progress)
+        if store_in is not None:
+            v.notes.append(store_result(v, store_in, exp.model_hash, exp.kernel_variant))
+        return v
+
+
+def store_result(v: Validation, folder, model_hash: str, kernel_variant: str) -> str:
+    """Put `v.to_dict()` into `folder`'s latency.json when the folder's manifest is of this model
+    hash and kernel variant; return the line saying what happened."""
+    from .. import latency_report
+    from ..outdir import read_manifest
+    m = read_manifest(Path(folder)) or {}
+    variant = m.get("kernel_variant") or (m.get("report") or {}).get("kernel_variant")
+    if m.get("model_hash") != model_hash or variant not in (None, kernel_variant):
+        return (f"not stored in {folder}: it holds another export (model {m.get('model_hash', 'none')}, "
+                f"kernels {variant}) than the one validated ({model_hash}, {kernel_variant})")
+    latency_report.store(folder, "target", v.to_dict(), model_hash, kernel_variant)
+    return f"stored in {Path(folder) / latency_report.SIDECAR} (larq2mcu report {folder} shows it)"

@@ -12,6 +12,10 @@
 
 #include "l2m_board.h"
 
+#ifndef L2M_REG /* a register; tests/test_board_consoles.py maps these to simulated memory on the host */
+#define L2M_REG(addr) (*(volatile uint32_t *)(addr))
+#endif
+
 #define L2M_UART_BAUD 115200u
 
 #ifdef USE_HAL_DRIVER
@@ -74,7 +78,6 @@ uint32_t l2m_board_tick_hz(void) { return HAL_RCC_GetHCLKFreq(); }
 #define L2M_STM32_HCLK_HZ 16000000u /* HSI, the reset clock; APB1 undivided */
 #endif
 
-#define L2M_REG(addr) (*(volatile uint32_t *)(addr))
 #define L2M_RCC_AHB1ENR L2M_REG(0x40023830u)
 #define L2M_RCC_APB1ENR L2M_REG(0x40023840u)
 #define L2M_GPIOA_MODER L2M_REG(0x40020000u)
