@@ -23,12 +23,14 @@ def demo_samples(exp, data, n: int, mode: str = "sym"):
     return np.random.default_rng(0).normal(size=(n,) + shape).astype(np.float32), None
 
 
-def export_project(model, out_dir, name, board, data, force, n: int = 4, emulated_envs: bool = False):
+def export_project(model, out_dir, name, board, data, force, n: int = 4, emulated_envs: bool = False,
+                   max_weight_bytes: int | None = None):
     """Export `model` and write a PlatformIO project for `board` into out_dir (atomically).
     The manifest's "fit" holds the linked image's "fits …" message (boardrun.exact_fit)."""
     b = boardrun.get(board)
     with tempfile.TemporaryDirectory(prefix="l2m-export-") as tmp:
-        exp = do_export(model, f"{tmp}/lib", name=name, kernel_variant=b.kernel_variant)
+        exp = do_export(model, f"{tmp}/lib", name=name, kernel_variant=b.kernel_variant, board=b,
+                        max_weight_bytes=max_weight_bytes)      # refuses from shapes if it cannot fit
         fit = boardrun.exact_fit(exp, b)
         x, labels = demo_samples(exp, data, n)
         try:
@@ -82,7 +84,7 @@ def run_and_compare(model, board, data, n, mode, name, latency: bool = True):
     b = boardrun.get(board)
     lat = None
     with tempfile.TemporaryDirectory(prefix="l2m-run-") as tmp:
-        exp = do_export(model, f"{tmp}/lib", name=name, kernel_variant=b.kernel_variant)
+        exp = do_export(model, f"{tmp}/lib", name=name, kernel_variant=b.kernel_variant, board=b)
         x, _ = demo_samples(exp, data, n, mode)
         host = exp.build_host()
         y_host = host.predict(x, check_finite=False)
