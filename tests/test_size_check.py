@@ -94,10 +94,12 @@ def test_bounds_never_exceed_the_export(case, tmp_path):
     sizes = size_check.model_sizes(m)
     assert 0 < sum(s.weight_bytes for s in sizes) <= low.weight_bytes
     assert 0 < max(s.arena_bytes for s in sizes) <= plan.arena_size
-    m.save(tmp_path / "m.h5")
-    fs = size_check.file_sizes(tmp_path / "m.h5", size_check.read_config(tmp_path / "m.h5"))
-    assert fs and sum(s.weight_bytes for s in fs) <= low.weight_bytes
-    assert {s.layer for s in fs} <= {lay.name for lay in m.layers}
+    for f in ("m.h5", "m.keras"):
+        m.save(tmp_path / f)
+        fs = size_check.file_sizes(tmp_path / f, size_check.read_config(tmp_path / f))
+        kernels = [s for s in sizes if s.weight_bytes]
+        assert len(fs) == len(kernels) and sum(s.weight_bytes for s in fs) <= low.weight_bytes, f
+        assert {s.layer for s in fs} == {s.layer for s in kernels}, f
 
 
 def test_limit_parsing(monkeypatch):

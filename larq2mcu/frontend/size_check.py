@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,34 +80,80 @@ def _configs(cfg: dict) -> dict:
     return out
 
 
+def _snake(cls: str) -> str:
+    """tf-keras' generic_utils.to_snake_case (the .keras weights file names layers by class)."""
+    s = re.sub("([a-z])([A-Z])", r"\1_\2", re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", cls)).lower()
+    return s if not s.startswith("_") else "private" + s
+
+
+def _keras_paths(cfg: dict) -> dict:
+    """.keras weights path under `layers/` → layer name: snake_case of the class, then _1, _2, …
+    for the next layers of that class, in model order (saving_lib._save_container_state)."""
+    used, out = {}, {}
+    inner = cfg.get("config", {})
+    top = inner if isinstance(inner, list) else inner.get("layers", []) if isinstance(inner, dict) else []
+    for lay in top:
+        if not (isinstance(lay, dict) and isinstance(lay.get("config"), dict)):
+            continue
+        name, cls = str(lay["config"].get("name")), str(lay.get("class_name"))
+        key = _snake(cls)
+        if key in used:
+            used[key] += 1
+            key = f"{key}_{used[key]}"
+        else:
+            used[key] = 0
+        out[key] = name
+    return out
+
+
+def _h5_kernels(f, layers: dict, cfg: dict) -> list:
+    """[(layer, shape)] of the kernels in an opened weights file: legacy .h5 (`model_weights/
+    <layer>/…/kernel:0`) or the weights of a .keras zip (`layers/<layer>/vars/0`, the kernel of a
+    layer with `units`/`filters`)."""
+    import h5py
+    found = []
+    if "layers" in f and "model_weights" not in f:
+        for key, name in _keras_paths(cfg).items():
+            lc = layers[name][1]
+            ds = f["layers"].get(f"{key}/vars/0") if ("units" in lc or "filters" in lc) and key in f["layers"] else None
+            if isinstance(ds, h5py.Dataset):
+                found.append((name, tuple(ds.shape)))
+        return found
+    root = f["model_weights"] if "model_weights" in f else f
+    for name in root:
+        grp = root[name]
+        if isinstance(grp, h5py.Group):
+            grp.visititems(lambda sub, obj, name=name: found.append((name, tuple(obj.shape)))
+                           if isinstance(obj, h5py.Dataset) and "kernel" in sub.rsplit("/", 1)[-1] else None)
+    return found
+
+
 def file_sizes(path: Path, cfg: dict | None) -> list:
-    """Kernel lower bounds from the weight datasets' shapes in a legacy .h5 file (no data read).
-    A float kernel counts 1 bit per value here (its values are not read). Other files: []."""
-    if Path(path).suffix.lower() == ".keras" or not isinstance(cfg, dict):
-        return []           # .keras: checked on the loaded model (its weights sit inside a zip)
+    """Kernel lower bounds from the weight datasets' shapes in a .h5 or .keras file (no weight
+    data is read). A float kernel counts 1 bit per value here (its values are not read)."""
+    if not isinstance(cfg, dict):
+        return []
     try:
         import h5py
     except ImportError:
         return []
     layers = _configs(cfg)
-    out = []
     try:
-        with h5py.File(path, "r") as f:
-            root = f["model_weights"] if "model_weights" in f else f
-            for name in root:
-                cls, lc = layers.get(name, ("?", {}))
-                binary_k = _binary_quantizer(lc.get("kernel_quantizer"))
-                grp = root[name]
-
-                def visit(sub, obj, name=name, cls=cls, binary_k=binary_k):
-                    if isinstance(obj, h5py.Dataset) and "kernel" in sub.rsplit("/", 1)[-1]:
-                        ks = _kernel_size(name, cls, tuple(obj.shape), True)
-                        what = ks.what if binary_k else ks.what.replace("binary", "float").replace("at", "at least")
-                        out.append(LayerSize(name, cls, ks.weight_bytes, what))
-                if isinstance(grp, h5py.Group):
-                    grp.visititems(visit)
-    except (OSError, KeyError, ValueError):
+        if Path(path).suffix.lower() == ".keras":
+            with zipfile.ZipFile(path) as z, z.open("model.weights.h5") as fh, h5py.File(fh, "r") as f:
+                kernels = _h5_kernels(f, layers, cfg)
+        else:
+            with h5py.File(path, "r") as f:
+                kernels = _h5_kernels(f, layers, cfg)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return []           # unreadable: the loader reports it
+    out = []
+    for name, shape in kernels:
+        cls, lc = layers.get(name, ("?", {}))
+        ks = _kernel_size(name, cls, shape, True)
+        binary_k = _binary_quantizer(lc.get("kernel_quantizer"))
+        what = ks.what if binary_k else ks.what.replace("binary", "float").replace("at", "at least")
+        out.append(LayerSize(name, cls, ks.weight_bytes, what))
     return out
 
 
