@@ -21,6 +21,7 @@ from .errors import (  # noqa: E402
     Larq2McuError,
     ModelLoadError, ModelStructureError, OutputDirError, ToolchainMissingError, UnsupportedLayerError,
     UnsupportedQuantizerError, VerificationError)
+from .errors import ModelTooLargeError  # noqa: E402
 
 
 # Binding the function *after* importing the submodule of the same name keeps
@@ -32,5 +33,5 @@ __all__ = [
     "export", "Export", "__version__", "Larq2McuError", "UnsupportedLayerError", "UnsupportedQuantizerError",
     "ModelLoadError", "ModelStructureError", "InvalidNameError", "InvalidVariantError", "OutputDirError", "InputError",
     "DataError", "BoardError", "BuildError", "ToolchainMissingError", "EmulationError",
-    "VerificationError",
+    "VerificationError", "ModelTooLargeError",
 ]

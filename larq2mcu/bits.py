@@ -39,25 +39,26 @@ def to_pm1(bits: np.ndarray) -> np.ndarray:
 def pack(values: np.ndarray) -> np.ndarray:
     """Pack ±1 values (or bools, True = −1) along the last axis → uint32 (..., words(C)).
 
-    Pad bits are 0.
+    Pad bits are 0. Memory: one byte per padded bit (np.packbits, little bit order, read as
+    little-endian words) — linear in the bits, no per-bit integer temporaries.
     """
     v = np.asarray(values)
     b = v.astype(bool) if v.dtype == bool else (v < 0)
     c = b.shape[-1]
     nw = words(c)
-    padded = np.zeros(b.shape[:-1] + (nw * WORD_BITS,), dtype=np.uint64)
-    padded[..., :c] = b
-    padded = padded.reshape(b.shape[:-1] + (nw, WORD_BITS))
-    weights = (np.uint64(1) << np.arange(WORD_BITS, dtype=np.uint64))
-    return (padded * weights).sum(axis=-1).astype(np.uint32)
+    if nw * WORD_BITS != c:
+        padded = np.zeros(b.shape[:-1] + (nw * WORD_BITS,), dtype=bool)
+        padded[..., :c] = b
+        b = padded
+    by = np.packbits(b, axis=-1, bitorder="little")            # (..., 4·nw) bytes, bit i of byte j = bit 8j+i
+    return np.ascontiguousarray(by).view("<u4").astype(np.uint32, copy=False).reshape(b.shape[:-1] + (nw,))
 
 
 def unpack(packed: np.ndarray, channels: int) -> np.ndarray:
     """Inverse of `pack`: uint32 (..., words) → int8 ±1 values (..., channels)."""
-    p = np.asarray(packed, dtype=np.uint32)
-    shifts = np.arange(WORD_BITS, dtype=np.uint32)
-    b = (p[..., :, None] >> shifts) & np.uint32(1)
-    b = b.reshape(p.shape[:-1] + (p.shape[-1] * WORD_BITS,))[..., :channels]
+    p = np.ascontiguousarray(np.asarray(packed, dtype=np.uint32).astype("<u4", copy=False))
+    by = p.view(np.uint8).reshape(p.shape[:-1] + (4 * p.shape[-1],))
+    b = np.unpackbits(by, axis=-1, count=channels, bitorder="little")
     return to_pm1(b)
 
 

@@ -29,6 +29,10 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except Larq2McuError as e:
             _fail(e)
+        except MemoryError:        # under a memory limit (ulimit -v): one line, not a traceback
+            click.echo("error: out of memory while exporting; the model is too large for this machine "
+                       "(see --max-weight-bytes)", err=True)
+            sys.exit(2)
         except OSError as e:       # a path the user gave (full disk, permissions, /proc …)
             click.echo(f"error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", err=True)
             sys.exit(2)
@@ -56,10 +60,17 @@ def main():
               help="flat: C files + library.json (PlatformIO), CMakeLists.txt (CMake, ESP-IDF), <name>.mk "
               "(Make); arduino: an Arduino IDE library (library.properties + src/)")
 @click.option("--emulated", is_flag=True, help="with --board: also add an env per emulated board (qemu_*)")
-def export(model, out_dir, name, force, board, data, mode, cpu, kernels, layout, emulated):
+@click.option("--max-weight-bytes", type=click.IntRange(min=1), default=None,
+              help="refuse models whose weights need more (estimated from shapes first; default 256 MiB "
+              "or $L2M_MAX_WEIGHT_BYTES)")
+def export(model, out_dir, name, force, board, data, mode, cpu, kernels, layout, emulated,
+           max_weight_bytes):
     """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO
     project (lib/<name>/ + src/main.c demo harness + platformio.ini)."""
     check_model_path(model)
+    if max_weight_bytes is not None:        # read by frontend/size_check.py on every export path
+        import os
+        os.environ["L2M_MAX_WEIGHT_BYTES"] = str(max_weight_bytes)
     if board is None:
         variant, hint = choose_variant(kernels, cpu)
         if layout == "arduino":

@@ -88,3 +88,12 @@ class VerificationError(Larq2McuError):
     """Host C and Keras disagree."""
 
     exit_code = 1
+
+
+class ModelTooLargeError(Larq2McuError):
+    """The model needs more weight bytes than the limit (estimated from shapes before any weight
+    array is built); `layer` is the largest layer, `need` and `limit` are bytes."""
+
+    def __init__(self, msg: str, layer: str | None = None, need: int | None = None, limit: int | None = None):
+        self.layer, self.need, self.limit = layer, need, limit
+        super().__init__(msg)

@@ -4,10 +4,12 @@ manifest and the board-fit check alike."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 
 from . import codegen, frontend, ir, library, outdir, passes, planner, report
 from .errors import OutputDirError
+from .frontend import size_check
 from .variants import get_variant
 from .version import __version__
 
@@ -54,11 +56,17 @@ class Export:
         return report.format_table(self.lowered, extra or None)
 
 
-def lower(model, name: str, kernel_variant: str = "ref"):
-    """Return (keras model, source graph, lowered graph, plan, files, Lowered) without writing."""
+def lower(model, name: str, kernel_variant: str = "ref", max_weight_bytes: int | None = None, board=None):
+    """Return (keras model, source graph, lowered graph, plan, files, Lowered) without writing.
+    Before any weight array is built, lower bounds from shapes (frontend/size_check.py) are held
+    against `max_weight_bytes` and, given a `board` (board.profiles.Board), its flash and RAM."""
     name = codegen.validate_name(name)
     variant = get_variant(kernel_variant)
+    if isinstance(model, (str, PathLike)) and Path(model).is_file():     # before Keras loads the file
+        size_check.check(size_check.file_sizes(Path(model), size_check.read_config(Path(model))),
+                         max_weight_bytes, board, "weight shapes in the model file")
     model = frontend.load_model(model)
+    size_check.check(size_check.model_sizes(model), max_weight_bytes, board, "Keras layer shapes")
     src = frontend.to_ir(model, name)
     g = passes.run_pipeline(src)
     plan = planner.plan(g)
@@ -68,14 +76,16 @@ def lower(model, name: str, kernel_variant: str = "ref"):
 
 
 def export(model, out_dir, name: str = "model", force: bool = False, kernel_variant: str | None = None,
-           cpu: str | None = None) -> Export:
+           cpu: str | None = None, max_weight_bytes: int | None = None, board=None) -> Export:
     """Export `model` (tf.keras Model or .keras/.h5 path) as a self-contained C library in
     `out_dir`. Nothing is written unless the whole export succeeds; see outdir.py.
     `kernel_variant` picks optimized kernels (larq2mcu.variants; boards.yaml names one per
     board); every variant is bit-identical to the reference kernels. Without it, `cpu` (the
     target core as boards.yaml spells it: cortex-m4, esp32, rv32imc, … — the CLI's --cpu) picks
     the variant boards.yaml uses for that core (library.variant_for_cpu; BoardError for an
-    unknown core), else "ref". An explicit `kernel_variant` wins over `cpu`, as --kernels does."""
+    unknown core), else "ref". An explicit `kernel_variant` wins over `cpu`, as --kernels does.
+    `max_weight_bytes` and `board` set the limits checked from shapes before the slow part (see
+    `lower`)."""
     if kernel_variant is None:
         kernel_variant = library.variant_for_cpu(cpu) if cpu is not None else "ref"
     if out_dir is None or str(out_dir) == "":
@@ -83,7 +93,7 @@ def export(model, out_dir, name: str = "model", force: bool = False, kernel_vari
     get_variant(kernel_variant)                           # a misspelt variant fails before the slow part
     out = Path(out_dir)
     outdir.check_destination(out.absolute(), force)      # fail early, before the slow part
-    model, src, g, plan, files, low = lower(model, name, kernel_variant)
+    model, src, g, plan, files, low = lower(model, name, kernel_variant, max_weight_bytes, board)
     manifest = {"larq2mcu": __version__, "name": name, "model_hash": low.model_hash,
                 "arena_size": plan.arena_size, "kernel_variant": low.variant.name,
                 "weight_bytes": low.weight_bytes, "input_shape": list(g.tensors[g.inputs[0]].shape),

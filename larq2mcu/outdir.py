@@ -24,6 +24,9 @@ Contract of `write_atomic(out, files, manifest, force)`:
     staging is completed, and the folder is deleted. So after SIGKILL at any instant the destination
     holds the old complete export or the new complete one (for `force`: completed by the next
     export), and the next export puts every user file back in place.
+    Folders left by a killed older larq2mcu (mkdtemp-named staging, `<name>.l2m-old`) are
+    recovered the same way once quiet for a minute; what cannot be proven ours is kept
+    (outdir_legacy.py).
   * Permissions as mkdir/touch give them (0777/0666 minus the umask).
   * A symlinked destination is written through: the export goes to the link's target, the link
     stays as it was.
@@ -42,6 +45,7 @@ import secrets
 import shutil
 from pathlib import Path
 
+from . import outdir_legacy
 from .errors import OutputDirError
 
 MANIFEST = "larq2mcu.json"
@@ -239,38 +243,54 @@ def _move_user_entries(src: Path, dst: Path, ours: set) -> list:
 
 
 def recover(out: Path) -> None:
-    """Recover the abandoned folders of `out` (see the module docstring). Caller holds the lock."""
+    """Recover the abandoned folders of `out` (see the module docstring), then those an older
+    larq2mcu left (outdir_legacy.py). Caller holds the lock."""
     for role, folder in _folders_of(out):
-        fd = _own(folder)
-        if fd is None:
-            continue              # its writer is alive: never touch a live folder
-        try:
-            m = read_manifest(folder)
-            if os.path.lexists(out) and not os.path.isdir(out):
-                continue          # check_destination refuses the file; keep everything
-            if m is None:
-                if role == "old" and any(folder.iterdir()):
-                    continue      # an aside folder is made from an export: without MANIFEST, keep it
-            elif not os.path.lexists(out):
-                os.rename(folder, out)     # an old export renamed aside, or a complete new one
-                _step("recovered")
-                continue
-            elif role == "force":          # complete an interrupted forced export (MANIFEST last)
-                for f in sorted(set(m.get("files", []))) + [MANIFEST]:
-                    if os.path.lexists(folder / f):
-                        (out / f).parent.mkdir(parents=True, exist_ok=True)
-                        os.replace(folder / f, out / f)
-                        _step("recovered")
-            else:
-                left = _move_user_entries(folder, out, set(m.get("files", [])) | {MANIFEST})
-                if left:
-                    raise OutputDirError(
-                        f"files from an interrupted export are kept in {folder} because {out} already holds "
-                        f"{', '.join(left[:5])}{' …' if len(left) > 5 else ''}; move them yourself, then export again")
-            shutil.rmtree(folder)
+        _recover_folder(out, role, folder)
+    for kind, entry in outdir_legacy.find(out):
+        if kind == "link":
+            os.unlink(entry)       # a symlinked destination swapped out: the link only, its target stays
             _step("recovered")
-        finally:
-            os.close(fd)
+            continue
+        role = outdir_legacy.classify(kind, entry, read_manifest(entry), out, read_manifest(out))
+        if role == "delete":
+            shutil.rmtree(entry)
+            _step("recovered")
+        elif role != "keep":
+            _recover_folder(out, role, entry)
+
+
+def _recover_folder(out: Path, role: str, folder: Path) -> None:
+    fd = _own(folder)
+    if fd is None:
+        return                    # its writer is alive: never touch a live folder
+    try:
+        m = read_manifest(folder)
+        if os.path.lexists(out) and not os.path.isdir(out):
+            return                # check_destination refuses the file; keep everything
+        if m is None:
+            if role == "old" and any(folder.iterdir()):
+                return            # an aside folder is made from an export: without MANIFEST, keep it
+        elif not os.path.lexists(out):
+            os.rename(folder, out)     # an old export renamed aside, or a complete new one
+            _step("recovered")
+            return
+        elif role == "force":          # complete an interrupted forced export (MANIFEST last)
+            for f in sorted(set(m.get("files", []))) + [MANIFEST]:
+                if os.path.lexists(folder / f):
+                    (out / f).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(folder / f, out / f)
+                    _step("recovered")
+        else:
+            left = _move_user_entries(folder, out, set(m.get("files", [])) | {MANIFEST})
+            if left:
+                raise OutputDirError(
+                    f"files from an interrupted export are kept in {folder} because {out} already holds "
+                    f"{', '.join(left[:5])}{' …' if len(left) > 5 else ''}; move them yourself, then export again")
+        shutil.rmtree(folder)
+        _step("recovered")
+    finally:
+        os.close(fd)
 
 
 # -- writing -------------------------------------------------------------------------------------

@@ -124,6 +124,16 @@ def _unpacked_concat_inputs(g):
             if g.tensors[t].packing != ir.default_packing(g.tensors[t].shape)]
 
 
+def _flat_sign_map():
+    """sign(Flatten(x)) of a 1-channel map into a binary dense: one word per pixel until packed densely."""
+    return mc._seq((6, 6, 1), [mc.L.Flatten(), mc.lq.layers.QuantDense(4, **mc.BIN)])
+
+
+def _wasteful_flat_bits(g):
+    return [t for t in g.tensors.values() if t.dtype == ir.BITS and len(t.shape) == 1
+            and t.packing[0] * ((t.packing[1] + 31) // 32) > (t.numel + 31) // 32]
+
+
 FIRES = {
     "hoist_quantize": ("conv_pad1_s1", lambda b, a: _hoistable(b) and not _hoistable(a)
                        and len(_kinds(a, ir.BinaryMaxPool2D)) > len(_kinds(b, ir.BinaryMaxPool2D))),
@@ -133,6 +143,7 @@ FIRES = {
     "fold_binary_avgpool": (_sign_avgpool_sign, lambda b, a: _kinds(b, ir.AvgPool2D) and not _kinds(a, ir.AvgPool2D)
                             and _kinds(a, ir.BinaryAvgPool2D)),
     "concat_packing": (_concat_of_flat_signs, lambda b, a: _unpacked_concat_inputs(b) and not _unpacked_concat_inputs(a)),
+    "flatten_packing": (_flat_sign_map, lambda b, a: _wasteful_flat_bits(b) and not _wasteful_flat_bits(a)),
 }
 
 

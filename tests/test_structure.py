@@ -11,7 +11,7 @@ LAYERS = [
     ("ir", "variants", "templating", "board.profiles", "layout"),
     ("ops",),
     ("reference", "rounding", "passes", "planner"),
-    ("frontend", "codegen", "outdir", "datasets", "host"),
+    ("frontend", "codegen", "outdir", "datasets", "host", "outdir_legacy"),
     ("report", "library", "latency_report"),
     ("html_report", "export"),
     ("verify", "board.toolchain", "board.build", "board.run", "board.counter", "board.latency"),

@@ -25,7 +25,7 @@ def demo_samples(exp, data, n: int, mode: str = "sym", warn=None):
 
 
 def export_project(model, out_dir, name, board, data, force, n: int = 4, emulated_envs: bool = False,
-                   mode: str = "sym", latency: bool = True, warn=None):
+                   mode: str = "sym", latency: bool = True, warn=None, max_weight_bytes: int | None = None):
     """Export `model` and write a PlatformIO project for `board` into out_dir (atomically).
     `data` samples are scaled by `mode` (datasets.PREPROCESS_MODES). The manifest's "fit" holds
     the "fits …" message: of the linked image (boardrun.exact_fit), and where the board or its
@@ -36,7 +36,8 @@ def export_project(model, out_dir, name, board, data, force, n: int = 4, emulate
 
     b = boardrun.get(board)
     with tempfile.TemporaryDirectory(prefix="l2m-export-") as tmp:
-        exp = do_export(model, f"{tmp}/lib", name=name, kernel_variant=b.kernel_variant)
+        exp = do_export(model, f"{tmp}/lib", name=name, kernel_variant=b.kernel_variant, board=b,
+                        max_weight_bytes=max_weight_bytes)      # refuses from shapes if it cannot fit
         fit = boardrun.exact_fit(exp, b)
         x, labels = demo_samples(exp, data, n, mode, warn)
         lat = _measure_if_emulated(exp, b, x[0], tmp) if latency else None
@@ -142,8 +143,9 @@ def run_and_compare(model, board, data, n, mode, name, latency: bool = True, out
         exports = {}
         for k, v in enumerate(variants):
             keep = out_dir is not None and k == 0
+            first = next(b for b in boards if b.kernel_variant == v)     # shapes checked against it early
             exp = do_export(keras_model, out_dir if keep else f"{tmp}/lib_{v}", name=name, kernel_variant=v,
-                            force=force)
+                            force=force, board=first)
             x, _ = demo_samples(exp, data, n, mode, warn if k == 0 else None)
             host = exp.build_host()
             y_host = host.predict(x, check_finite=False)

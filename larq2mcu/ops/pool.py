@@ -107,10 +107,10 @@ def _lower_global_avg(ctx, op, s):
 
 
 _POOL = ("pool", "strides", "pads")
-register(OpDef(ir.MaxPool2D, lambda op, a, t: maxpool_f32(a[0], op), _pool("l2m_maxpool_f32_f32_ref", opt=True), no_cost,
-               _bounds_max, _POOL))
-register(OpDef(ir.AvgPool2D, lambda op, a, t: avgpool_f32(a[0], op), _pool("l2m_avgpool_f32_f32_ref", opt=True), no_cost,
-               _bounds_avg, _POOL))
+register(OpDef(ir.MaxPool2D, lambda op, a, t: maxpool_f32(a[0], op), _pool("l2m_maxpool_f32_f32_ref", opt=True),
+               no_cost, _bounds_max, _POOL))
+register(OpDef(ir.AvgPool2D, lambda op, a, t: avgpool_f32(a[0], op), _pool("l2m_avgpool_f32_f32_ref", opt=True),
+               no_cost, _bounds_avg, _POOL))
 register(OpDef(ir.BinaryMaxPool2D, lambda op, a, t: binary_maxpool(a[0], op), _pool("l2m_maxpool_b32_b32_ref"),
                no_cost, _bounds_max, _POOL + ("or_mask",)))
 register(OpDef(ir.BinaryAvgPool2D, lambda op, a, t: binary_avgpool(a[0], op), _pool("l2m_avgpool_b32_b32_ref"),

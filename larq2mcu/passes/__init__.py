@@ -6,6 +6,7 @@ from .. import ir
 from .concat_packing import concat_packing
 from .dedupe_quantize import dedupe_quantize
 from .fold_binary_avgpool import fold_binary_avgpool
+from .flatten_packing import flatten_packing
 from .fold_threshold import fold_threshold
 from .hoist_quantize import hoist_quantize
 
@@ -15,6 +16,7 @@ PIPELINE = (
     fold_threshold,        # dot → [maxpool] → [BN] → sign  ⇒  integer thresholds
     fold_binary_avgpool,   # dequantize → avgpool → sign  ⇒  popcount majority
     concat_packing,        # bit maps entering a Concat get the (pixels, channels) packing
+    flatten_packing,       # a flattened few-channel bit map is packed densely (1, N)
 )
 
 
