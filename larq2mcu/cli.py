@@ -50,7 +50,10 @@ def main():
               help="flat: C files + library.json (PlatformIO), CMakeLists.txt (CMake, ESP-IDF), <name>.mk "
               "(Make); arduino: an Arduino IDE library (library.properties + src/)")
 @click.option("--emulated", is_flag=True, help="with --board: also add an env per emulated board (qemu_*)")
-def export(model, out_dir, name, force, board, data, cpu, kernels, layout, emulated):
+@click.option("--input-dtype", type=click.Choice(["float32", "uint8", "int8"]), default="float32", show_default=True,
+              help="uint8/int8: the C takes raw bytes and sums the first layer in integers (the model must start "
+              "with [Rescaling | Normalization] -> a 1-bit-weight conv/dense -> BN + sign; docs/MATH.md §8)")
+def export(model, out_dir, name, force, board, data, cpu, kernels, layout, emulated, input_dtype):
     """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO
     project (lib/<name>/ + src/main.c demo harness + platformio.ini)."""
     check_model_path(model)
@@ -62,7 +65,8 @@ def export(model, out_dir, name, force, board, data, cpu, kernels, layout, emula
             from .export import export as do_export
             with progress() as prog:
                 prog.add_task(f"exporting {model}", total=None)
-                n_files = len(do_export(model, out_dir, name=name, force=force, kernel_variant=variant).files)
+                n_files = len(do_export(model, out_dir, name=name, force=force, kernel_variant=variant,
+                                        input_dtype=input_dtype).files)
         click.echo(report_text(out_dir))
         click.echo(f"\nwrote {n_files + 1} files ({layout} layout, kernels {variant}) to {out_dir}")
         if hint:
@@ -72,6 +76,8 @@ def export(model, out_dir, name, force, board, data, cpu, kernels, layout, emula
         raise click.UsageError("--kernels applies to library exports; with --board the board's variant is used")
     if layout != "flat":
         raise click.UsageError("--layout applies to library exports; --board writes a PlatformIO project")
+    if input_dtype != "float32":
+        raise click.UsageError("--input-dtype applies to flat library exports (the board demo feeds floats)")
     from . import report as rep
     from .board.project import export_project
     with progress() as prog:

@@ -54,35 +54,43 @@ class Export:
         return report.format_table(self.lowered, extra or None)
 
 
-def lower(model, name: str, kernel_variant: str = "ref"):
+def lower(model, name: str, kernel_variant: str = "ref", input_dtype: str = "float32"):
     """Return (keras model, source graph, lowered graph, plan, files, Lowered) without writing."""
     name = codegen.validate_name(name)
     variant = get_variant(kernel_variant)
     model = frontend.load_model(model)
     src = frontend.to_ir(model, name)
     g = passes.run_pipeline(src)
+    if input_dtype not in (None, "float32"):     # raw bytes in: passes/integer_input.py
+        from .passes.integer_input import integer_input
+        g = integer_input(g, input_dtype, {la.name: type(la).__name__ for la in model.layers})
     plan = planner.plan(g)
     low = codegen.lower(g, plan, name, variant)
     files = codegen.render(low)
     return model, src, g, plan, files, low
 
 
-def export(model, out_dir, name: str = "model", force: bool = False, kernel_variant: str = "ref") -> Export:
+def export(model, out_dir, name: str = "model", force: bool = False, kernel_variant: str = "ref",
+           input_dtype: str = "float32") -> Export:
     """Export `model` (tf.keras Model or .keras/.h5 path) as a self-contained C library in
     `out_dir`. Nothing is written unless the whole export succeeds; see outdir.py.
     `kernel_variant` picks optimized kernels (larq2mcu.variants; boards.yaml names one per
-    board); every variant is bit-identical to the reference kernels."""
+    board); every variant is bit-identical to the reference kernels. `input_dtype` "uint8" / "int8"
+    makes the C take raw bytes and sum the first layer in integers (passes/integer_input.py; the
+    model must start with [Rescaling | Normalization] → a 1-bit-weight conv/dense → BN + sign)."""
     if out_dir is None or str(out_dir) == "":
         raise OutputDirError("no output folder given")
     get_variant(kernel_variant)                           # a misspelt variant fails before the slow part
     out = Path(out_dir)
     outdir.check_destination(out.absolute(), force)      # fail early, before the slow part
-    model, src, g, plan, files, low = lower(model, name, kernel_variant)
+    model, src, g, plan, files, low = lower(model, name, kernel_variant, input_dtype)
     manifest = {"larq2mcu": __version__, "name": name, "model_hash": low.model_hash,
                 "arena_size": plan.arena_size, "kernel_variant": low.variant.name,
                 "weight_bytes": low.weight_bytes, "input_shape": list(g.tensors[g.inputs[0]].shape),
                 "output_shape": list(g.tensors[g.outputs[0]].shape),
                 "report": report.report_entry(low)}     # what `larq2mcu report` shows
+    if input_dtype not in (None, "float32"):
+        manifest["input_dtype"] = input_dtype
     files = dict(files, **library.library_files(name, files, kernel_variant))   # build files: library.py
     path = outdir.write_atomic(out, files, manifest, force=force)
     return Export(name, path, g, src, plan, files, model, low)
