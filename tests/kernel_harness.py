@@ -130,6 +130,8 @@ _SIGNATURES = {
     "l2m_normalize_f32_f32_ref": "iipppp",
     "l2m_conv2d_u8_b32_ref": "gppipppp",
     "l2m_conv2d_s8_b32_ref": "gppipppp",
+    "l2m_conv2d_u8_b32_tab": "gppipppp",
+    "l2m_conv2d_s8_b32_tab": "gppipppp",
     "l2m_dense_u8_b32_ref": "iipppp",
     "l2m_dense_s8_b32_ref": "iipppp",
 }

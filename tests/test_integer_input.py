@@ -19,12 +19,12 @@ from larq2mcu.passes.integer_input import _classes
 KIND = {"u8": (np.uint8, 0, 256), "s8": (np.int8, -128, 128)}
 
 
-def conv_8(kind, g, cls_y, cls_x, n_cls_x, u, wbits, thr):
+def conv_8(kind, g, cls_y, cls_x, n_cls_x, u, wbits, thr, impl="ref"):
     dt = KIND[kind][0]
     u8, w = H._in(u, dt), H._in(wbits, np.uint32)
     cy, cx, t = H._in(cls_y, np.int8), H._in(cls_x, np.int8), H._in(thr, np.int32)
     out = H._Out((g.out_h, g.out_w, bits.words(g.out_c)), np.uint32)
-    return H._call(f"l2m_conv2d_{kind}_b32_ref", out,
+    return H._call(f"l2m_conv2d_{kind}_b32_{impl}", out,
                    [ctypes.byref(g), H._p(cy), H._p(cx), n_cls_x, H._p(u8), H._p(w), H._p(t), out.ptr], [u8, w, cy, cx, t])
 
 
@@ -62,8 +62,9 @@ def test_conv_bytes_kernel_matches_oracle(kind, cin, k, stride, padding):
     op = ir.IntConv2D(name="c", inputs=("x",), output="y", weights=w, strides=(stride, stride), pads=pads,
                       cls_y=cy, cls_x=cx, tau=tau)
     want = reference.run_op(op, [u[None]], None)[0]
-    got = conv_8(kind, g, cy, cx, len(mx), u, wt.pack_w1_conv(w), tau.reshape(-1))
-    assert np.array_equal(bits.unpack(got, cout), want)
+    for impl in ("ref", "tab"):
+        got = conv_8(kind, g, cy, cx, len(mx), u, wt.pack_w1_conv(w), tau.reshape(-1), impl)
+        assert np.array_equal(bits.unpack(got, cout), want), impl
     assert 0 < (want < 0).mean() < 1                                # both outcomes occur
 
 

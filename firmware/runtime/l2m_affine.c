@@ -82,6 +82,95 @@ void l2m_conv2d_s8_b32_ref(const l2m_geom *g, const int8_t *cls_y, const int8_t 
     conv_8_b32(g, cls_y, cls_x, n_cls_x, (const uint8_t *)in, 1, w, thr, out);
 }
 
+/* The table engine (contract of conv_8_b32, bit for bit: integer sums are exact in any order).
+ * Per output pixel, the window's taps in (ky, kx, c) order are taken in groups of four; for
+ * group j, tab[j][m] = sum over its taps q of (bit q of m ? -a_q : a_q) (a_q the byte, 0 outside
+ * the image) for all 16 sign patterns m, built by doubling (2 adds per entry). A filter's sum is
+ * then one bit-field extract, load and add per four taps, shared by every filter of the pixel.
+ * Windows of more than TAB_GROUPS groups fall back to the reference loop. Stack: 512 bytes. */
+#define TAB_GROUPS 8
+
+static void conv_8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
+                           const uint8_t *in, int32_t is_signed, const uint32_t *w, const int32_t *thr,
+                           uint32_t *out) {
+    const int32_t taps = g->k_h * g->k_w * g->in_c;
+    const int32_t groups = (taps + 3) / 4;
+    if (groups > TAB_GROUPS) {
+        conv_8_b32(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out);
+        return;
+    }
+    const int32_t fw = L2M_WORDS(taps);
+    const int32_t onw = L2M_WORDS(g->out_c);
+    int32_t tab[TAB_GROUPS][16];
+    int32_t off[TAB_GROUPS * 4];          /* per tap: offset from the window's first byte */
+    int8_t tky[TAB_GROUPS * 4], tkx[TAB_GROUPS * 4];
+    {
+        int32_t tp = 0;
+        for (int32_t ky = 0; ky < g->k_h; ++ky) {
+            for (int32_t kx = 0; kx < g->k_w; ++kx) {
+                for (int32_t c = 0; c < g->in_c; ++c, ++tp) {
+                    off[tp] = (ky * g->in_w + kx) * g->in_c + c;
+                    tky[tp] = (int8_t)ky;
+                    tkx[tp] = (int8_t)kx;
+                }
+            }
+        }
+    }
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+        const int32_t iy0 = oy * g->stride_h - g->pad_top;
+        const int yin = iy0 >= 0 && iy0 + g->k_h <= g->in_h;
+        for (int32_t ox = 0; ox < g->out_w; ++ox) {
+            const int32_t ix0 = ox * g->stride_w - g->pad_left;
+            const int interior = yin && ix0 >= 0 && ix0 + g->k_w <= g->in_w;
+            const int32_t base = (iy0 * g->in_w + ix0) * g->in_c;   /* index of the window's first byte */
+            const int32_t *t = thr + ((int32_t)cls_y[oy] * n_cls_x + (int32_t)cls_x[ox]) * g->out_c;
+            for (int32_t j = 0; j < groups; ++j) {
+                int32_t *tj = tab[j];
+                const int32_t n = taps - 4 * j < 4 ? taps - 4 * j : 4;
+                tj[0] = 0;
+                for (int32_t q = 0; q < n; ++q) {
+                    const int32_t tp = 4 * j + q;
+                    int32_t a;
+                    if (interior) {
+                        a = byte_value(in[base + off[tp]], is_signed);
+                    } else {
+                        const int32_t iy = iy0 + tky[tp], ix = ix0 + tkx[tp];
+                        a = l2mi_inside(g, iy, ix) ? byte_value(in[base + off[tp]], is_signed) : 0;
+                    }
+                    for (int32_t m = (1 << q) - 1; m >= 0; --m) {
+                        tj[m | (1 << q)] = tj[m] - a;
+                        tj[m] = tj[m] + a;
+                    }
+                }
+            }
+            for (int32_t oc0 = 0; oc0 < g->out_c; oc0 += 32) {
+                const int32_t nb = g->out_c - oc0 < 32 ? g->out_c - oc0 : 32;
+                uint32_t cur = 0u;
+                for (int32_t i = 0; i < nb; ++i) {
+                    const uint32_t *wf = w + (oc0 + i) * fw;
+                    int32_t acc = 0;
+                    for (int32_t j = 0; j < groups; ++j) {
+                        acc += tab[j][(wf[j >> 3] >> (uint32_t)((j & 7) * 4)) & 15u];
+                    }
+                    cur |= (uint32_t)(acc < t[oc0 + i]) << (uint32_t)i;
+                }
+                out[oc0 / 32] = cur;
+            }
+            out += onw;
+        }
+    }
+}
+
+void l2m_conv2d_u8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
+                           const uint8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out) {
+    conv_8_b32_tab(g, cls_y, cls_x, n_cls_x, in, 0, w, thr, out);
+}
+
+void l2m_conv2d_s8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
+                           const int8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out) {
+    conv_8_b32_tab(g, cls_y, cls_x, n_cls_x, (const uint8_t *)in, 1, w, thr, out);
+}
+
 static void dense_8_b32(int32_t in_n, int32_t out_n, const uint8_t *in, int32_t is_signed, const uint32_t *w,
                         const int32_t *thr, uint32_t *out) {
     memset(out, 0, (size_t)L2M_WORDS(out_n) * sizeof(uint32_t));

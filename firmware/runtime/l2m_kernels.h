@@ -187,6 +187,12 @@ void l2m_conv2d_u8_b32_ref(const l2m_geom *g, const int8_t *cls_y, const int8_t 
                            const uint8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
 void l2m_conv2d_s8_b32_ref(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
                            const int8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
+/* Same bits as the two kernels above, from per-pixel tables of the 16 signed sums of each group
+ * of four taps (l2m_affine.c); 512 bytes of stack; windows over 32 taps run the reference loop. */
+void l2m_conv2d_u8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
+                           const uint8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
+void l2m_conv2d_s8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
+                           const int8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
 /* Dense: in_n bytes, w: L2M_WORDS(in_n) words per output; bit = (sum (bit ? -u : u)) < thr[o]. */
 void l2m_dense_u8_b32_ref(int32_t in_n, int32_t out_n, const uint8_t *in, const uint32_t *w, const int32_t *thr,
                           uint32_t *out);

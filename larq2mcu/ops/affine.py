@@ -100,7 +100,8 @@ def _lower_int_conv(ctx, op, s):
     cy = ctx.array(s, "cls_y", "int8_t", op.cls_y.astype(np.int8))
     cx = ctx.array(s, "cls_x", "int8_t", op.cls_x.astype(np.int8))
     thr = ctx.array(s, "thr", "int32_t", op.tau.reshape(-1))
-    s.calls.append(Call(f"l2m_conv2d_{_in_kind(ctx, op)}_b32_ref",
+    impl = "ref" if ctx.variant.name == "ref" else "tab"      # tab: per-pixel tables, same bits
+    s.calls.append(Call(f"l2m_conv2d_{_in_kind(ctx, op)}_b32_{impl}",
                         (geom, cy, cx, Int(op.tau.shape[1]), i, w, thr, o)))
 
 
