@@ -87,55 +87,41 @@ void l2m_conv2d_s8_b32_ref(const l2m_geom *g, const int8_t *cls_y, const int8_t 
  * group j, tab[j][m] = sum over its taps q of (bit q of m ? -a_q : a_q) (a_q the byte, 0 outside
  * the image) for all 16 sign patterns m, built by doubling (2 adds per entry). A filter's sum is
  * then one bit-field extract, load and add per four taps, shared by every filter of the pixel.
- * Windows of more than TAB_GROUPS groups fall back to the reference loop. Stack: 512 bytes. */
+ * Windows of more than TAB_GROUPS groups fall back to the reference loop. Stack: ~700 bytes. */
 #define TAB_GROUPS 8
 
-static void conv_8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
-                           const uint8_t *in, int32_t is_signed, const uint32_t *w, const int32_t *thr,
-                           uint32_t *out) {
-    const int32_t taps = g->k_h * g->k_w * g->in_c;
-    const int32_t groups = (taps + 3) / 4;
-    if (groups > TAB_GROUPS) {
-        conv_8_b32(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out);
-        return;
-    }
+/* One pixel-row walk of the table engine with `groups` a compile-time constant at every call
+ * site below (always inlined into a switch): the group loops unroll. Taps past the window
+ * (the last group's tail) read 0 and meet weight pad bits 0: they add +0. */
+L2M_INLINE void conv_tab_core(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
+                              const uint8_t *in, int32_t is_signed, const uint32_t *w, const int32_t *thr,
+                              uint32_t *out, const int32_t groups, const int32_t *off, const int8_t *tky,
+                              const int8_t *tkx) {
+    /* the geometry in locals: with -fno-strict-aliasing every store to tab/out could change *g */
+    const int32_t in_h = g->in_h, in_w = g->in_w, in_c = g->in_c, out_h = g->out_h, out_w = g->out_w;
+    const int32_t out_c = g->out_c, k_h = g->k_h, k_w = g->k_w, s_h = g->stride_h, s_w = g->stride_w;
+    const int32_t p_t = g->pad_top, p_l = g->pad_left;
+    const int32_t taps = k_h * k_w * in_c;
     const int32_t fw = L2M_WORDS(taps);
-    const int32_t onw = L2M_WORDS(g->out_c);
+    const int32_t onw = L2M_WORDS(out_c);
     int32_t tab[TAB_GROUPS][16];
-    int32_t off[TAB_GROUPS * 4];          /* per tap: offset from the window's first byte */
-    int8_t tky[TAB_GROUPS * 4], tkx[TAB_GROUPS * 4];
-    {
-        int32_t tp = 0;
-        for (int32_t ky = 0; ky < g->k_h; ++ky) {
-            for (int32_t kx = 0; kx < g->k_w; ++kx) {
-                for (int32_t c = 0; c < g->in_c; ++c, ++tp) {
-                    off[tp] = (ky * g->in_w + kx) * g->in_c + c;
-                    tky[tp] = (int8_t)ky;
-                    tkx[tp] = (int8_t)kx;
-                }
-            }
-        }
-    }
-    for (int32_t oy = 0; oy < g->out_h; ++oy) {
-        const int32_t iy0 = oy * g->stride_h - g->pad_top;
-        const int yin = iy0 >= 0 && iy0 + g->k_h <= g->in_h;
-        for (int32_t ox = 0; ox < g->out_w; ++ox) {
-            const int32_t ix0 = ox * g->stride_w - g->pad_left;
-            const int interior = yin && ix0 >= 0 && ix0 + g->k_w <= g->in_w;
-            const int32_t base = (iy0 * g->in_w + ix0) * g->in_c;   /* index of the window's first byte */
-            const int32_t *t = thr + ((int32_t)cls_y[oy] * n_cls_x + (int32_t)cls_x[ox]) * g->out_c;
+    for (int32_t oy = 0; oy < out_h; ++oy) {
+        const int32_t iy0 = oy * s_h - p_t;
+        const int yin = iy0 >= 0 && iy0 + k_h <= in_h;
+        for (int32_t ox = 0; ox < out_w; ++ox) {
+            const int32_t ix0 = ox * s_w - p_l;
+            const int interior = yin && ix0 >= 0 && ix0 + k_w <= in_w;
+            const int32_t base = (iy0 * in_w + ix0) * in_c;   /* index of the window's first byte */
+            const int32_t *t = thr + ((int32_t)cls_y[oy] * n_cls_x + (int32_t)cls_x[ox]) * out_c;
             for (int32_t j = 0; j < groups; ++j) {
                 int32_t *tj = tab[j];
-                const int32_t n = taps - 4 * j < 4 ? taps - 4 * j : 4;
                 tj[0] = 0;
-                for (int32_t q = 0; q < n; ++q) {
+                for (int32_t q = 0; q < 4; ++q) {
                     const int32_t tp = 4 * j + q;
-                    int32_t a;
-                    if (interior) {
+                    int32_t a = 0;
+                    if (tp < taps && (interior || (iy0 + tky[tp] >= 0 && iy0 + tky[tp] < in_h &&
+                                                    ix0 + tkx[tp] >= 0 && ix0 + tkx[tp] < in_w))) {
                         a = byte_value(in[base + off[tp]], is_signed);
-                    } else {
-                        const int32_t iy = iy0 + tky[tp], ix = ix0 + tkx[tp];
-                        a = l2mi_inside(g, iy, ix) ? byte_value(in[base + off[tp]], is_signed) : 0;
                     }
                     for (int32_t m = (1 << q) - 1; m >= 0; --m) {
                         tj[m | (1 << q)] = tj[m] - a;
@@ -143,8 +129,8 @@ static void conv_8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t 
                     }
                 }
             }
-            for (int32_t oc0 = 0; oc0 < g->out_c; oc0 += 32) {
-                const int32_t nb = g->out_c - oc0 < 32 ? g->out_c - oc0 : 32;
+            for (int32_t oc0 = 0; oc0 < out_c; oc0 += 32) {
+                const int32_t nb = out_c - oc0 < 32 ? out_c - oc0 : 32;
                 uint32_t cur = 0u;
                 for (int32_t i = 0; i < nb; ++i) {
                     const uint32_t *wf = w + (oc0 + i) * fw;
@@ -159,6 +145,41 @@ static void conv_8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t 
             out += onw;
         }
     }
+}
+
+static void conv_8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
+                           const uint8_t *in, int32_t is_signed, const uint32_t *w, const int32_t *thr,
+                           uint32_t *out) {
+    const int32_t taps = g->k_h * g->k_w * g->in_c;
+    int32_t off[TAB_GROUPS * 4];          /* per tap: offset from the window's first byte */
+    int8_t tky[TAB_GROUPS * 4], tkx[TAB_GROUPS * 4];
+    int32_t tp = 0;
+    if (taps > TAB_GROUPS * 4) {
+        conv_8_b32(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out);
+        return;
+    }
+    for (int32_t ky = 0; ky < g->k_h; ++ky) {
+        for (int32_t kx = 0; kx < g->k_w; ++kx) {
+            for (int32_t c = 0; c < g->in_c; ++c, ++tp) {
+                off[tp] = (ky * g->in_w + kx) * g->in_c + c;
+                tky[tp] = (int8_t)ky;
+                tkx[tp] = (int8_t)kx;
+            }
+        }
+    }
+#define L2MI_TAB_CASE(n) \
+    case n: conv_tab_core(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out, n, off, tky, tkx); break;
+    switch ((taps + 3) / 4) {
+        L2MI_TAB_CASE(1)
+        L2MI_TAB_CASE(2)
+        L2MI_TAB_CASE(3)
+        L2MI_TAB_CASE(4)
+        L2MI_TAB_CASE(5)
+        L2MI_TAB_CASE(6)
+        L2MI_TAB_CASE(7)
+        default: conv_tab_core(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out, 8, off, tky, tkx); break;
+    }
+#undef L2MI_TAB_CASE
 }
 
 void l2m_conv2d_u8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
