@@ -147,8 +147,10 @@ def test_mnist_uint8_bit_identical_to_keras(tmp_path, scale, offset, exact):
     assert np.allclose(y, m.predict(u.astype(np.float32), verbose=0), atol=1e-6)
 
 
-def test_int8_same_padding_per_channel_offsets(tmp_path):
-    """Border classes: a 'same' conv, stride 2, 3 channels with different offsets, int8 bytes."""
+@pytest.mark.parametrize("variant", ["ref", "usad8"])
+def test_int8_same_padding_per_channel_offsets(tmp_path, variant):
+    """Border classes: a 'same' conv, stride 2, 3 channels with different offsets, int8 bytes;
+    `usad8` lowers to the table engine (l2m_conv2d_s8_b32_tab)."""
     import larq as lq_
     from larq2mcu import export
     from larq2mcu._tf import tf_modules
@@ -161,7 +163,8 @@ def test_int8_same_padding_per_channel_offsets(tmp_path):
         lq_.layers.QuantConv2D(8, 3, input_quantizer="ste_sign", kernel_quantizer="ste_sign", use_bias=False),
         keras.layers.Flatten()])
     zoo.randomize_bn(m, seed=5)
-    exp = export(m, tmp_path / "m", name="s8", input_dtype="int8")
+    exp = export(m, tmp_path / "m", name="s8", input_dtype="int8", kernel_variant=variant)
+    assert f"l2m_conv2d_s8_b32_{'ref' if variant == 'ref' else 'tab'}(" in exp.files["s8.c"]
     first = exp.graph.ops[0]
     assert isinstance(first, ir.IntConv2D) and first.exact and first.tau.shape[:2] == (3, 3)
     u = np.random.default_rng(1).integers(-128, 128, (40, 9, 7, 3)).astype(np.int8)

@@ -113,9 +113,11 @@ L2M_INLINE void conv_tab_core(const l2m_geom *g, const int8_t *cls_y, const int8
             const int interior = yin && ix0 >= 0 && ix0 + k_w <= in_w;
             const int32_t base = (iy0 * in_w + ix0) * in_c;   /* index of the window's first byte */
             const int32_t *t = thr + ((int32_t)cls_y[oy] * n_cls_x + (int32_t)cls_x[ox]) * out_c;
+#pragma GCC unroll 8
             for (int32_t j = 0; j < groups; ++j) {
                 int32_t *tj = tab[j];
                 tj[0] = 0;
+#pragma GCC unroll 4
                 for (int32_t q = 0; q < 4; ++q) {
                     const int32_t tp = 4 * j + q;
                     int32_t a = 0;
@@ -123,6 +125,7 @@ L2M_INLINE void conv_tab_core(const l2m_geom *g, const int8_t *cls_y, const int8
                                                     ix0 + tkx[tp] >= 0 && ix0 + tkx[tp] < in_w))) {
                         a = byte_value(in[base + off[tp]], is_signed);
                     }
+#pragma GCC unroll 8
                     for (int32_t m = (1 << q) - 1; m >= 0; --m) {
                         tj[m | (1 << q)] = tj[m] - a;
                         tj[m] = tj[m] + a;
@@ -135,6 +138,7 @@ L2M_INLINE void conv_tab_core(const l2m_geom *g, const int8_t *cls_y, const int8
                 for (int32_t i = 0; i < nb; ++i) {
                     const uint32_t *wf = w + (oc0 + i) * fw;
                     int32_t acc = 0;
+#pragma GCC unroll 8
                     for (int32_t j = 0; j < groups; ++j) {
                         acc += tab[j][(wf[j >> 3] >> (uint32_t)((j & 7) * 4)) & 15u];
                     }
