@@ -233,3 +233,24 @@ def test_unbinarized_output_and_bad_dtype_refused(tmp_path):
     e = _err(m, tmp_path)
     assert e.layer == "first" and "not binarized" in str(e)
     assert _err(m, tmp_path, "uint16").value == "uint16"
+
+
+def test_cli_input_dtype(tmp_path):
+    """`larq2mcu export --input-dtype uint8` writes the byte API; the default stays float."""
+    import subprocess
+    import sys
+
+    import larq as lq_
+    from larq2mcu._tf import tf_modules
+    _, keras, _ = tf_modules()
+    m = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Rescaling(1 / 128, -1.0),
+                          lq_.layers.QuantConv2D(4, 3, kernel_quantizer="ste_sign", use_bias=False),
+                          keras.layers.BatchNormalization(),
+                          lq_.layers.QuantConv2D(2, 3, input_quantizer="ste_sign", kernel_quantizer="ste_sign")])
+    p = tmp_path / "m.keras"
+    m.save(p)
+    for dt, want in (("uint8", "const uint8_t *input"), ("float32", "const float *input")):
+        r = subprocess.run([sys.executable, "-m", "larq2mcu.cli", "export", str(p), "-o", str(tmp_path / dt),
+                            "--name", "cm", "--input-dtype", dt], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert want in (tmp_path / dt / "cm.h").read_text()
