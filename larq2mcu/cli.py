@@ -63,8 +63,11 @@ def main():
 @click.option("--max-weight-bytes", type=click.IntRange(min=1), default=None,
               help="refuse models whose weights need more (estimated from shapes first; default 256 MiB "
               "or $L2M_MAX_WEIGHT_BYTES)")
+@click.option("--input-dtype", type=click.Choice(["float32", "uint8", "int8"]), default="float32", show_default=True,
+              help="uint8/int8: the C takes raw bytes and sums the first layer in integers (the model must start "
+              "with [Rescaling | Normalization] -> a 1-bit-weight conv/dense -> BN + sign; docs/MATH.md §8)")
 def export(model, out_dir, name, force, board, data, mode, cpu, kernels, layout, emulated,
-           max_weight_bytes):
+           max_weight_bytes, input_dtype):
     """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO
     project (lib/<name>/ + src/main.c demo harness + platformio.ini)."""
     check_model_path(model)
@@ -79,7 +82,8 @@ def export(model, out_dir, name, force, board, data, mode, cpu, kernels, layout,
             from .export import export as do_export
             with progress() as prog:
                 prog.add_task(f"exporting {model}", total=None)
-                n_files = len(do_export(model, out_dir, name=name, force=force, kernel_variant=variant).files)
+                n_files = len(do_export(model, out_dir, name=name, force=force, kernel_variant=variant,
+                                        input_dtype=input_dtype).files)
         click.echo(report_text(out_dir))
         click.echo(f"\nwrote {n_files + 1} files ({layout} layout, kernels {variant}) to {out_dir}")
         if hint:
@@ -89,6 +93,8 @@ def export(model, out_dir, name, force, board, data, mode, cpu, kernels, layout,
         raise click.UsageError("--kernels applies to library exports; with --board the board's variant is used")
     if layout != "flat":
         raise click.UsageError("--layout applies to library exports; --board writes a PlatformIO project")
+    if input_dtype != "float32":
+        raise click.UsageError("--input-dtype applies to flat library exports (the board demo feeds floats)")
     from .board.project import export_project
     from .latency_report import SIDECAR
     with progress() as prog:

@@ -56,10 +56,12 @@ class Export:
         return report.format_table(self.lowered, extra or None)
 
 
-def lower(model, name: str, kernel_variant: str = "ref", max_weight_bytes: int | None = None, board=None):
+def lower(model, name: str, kernel_variant: str = "ref", max_weight_bytes: int | None = None, board=None,
+          input_dtype: str = "float32"):
     """Return (keras model, source graph, lowered graph, plan, files, Lowered) without writing.
     Before any weight array is built, lower bounds from shapes (frontend/size_check.py) are held
-    against `max_weight_bytes` and, given a `board` (board.profiles.Board), its flash and RAM."""
+    against `max_weight_bytes` and, given a `board` (board.profiles.Board), its flash and RAM.
+    `input_dtype` uint8/int8: passes/integer_input.py after the pipeline."""
     name = codegen.validate_name(name)
     variant = get_variant(kernel_variant)
     if isinstance(model, (str, PathLike)) and Path(model).is_file():     # before Keras loads the file
@@ -69,6 +71,9 @@ def lower(model, name: str, kernel_variant: str = "ref", max_weight_bytes: int |
     size_check.check(size_check.model_sizes(model), max_weight_bytes, board, "Keras layer shapes")
     src = frontend.to_ir(model, name)
     g = passes.run_pipeline(src)
+    if input_dtype not in (None, "float32"):     # raw bytes in: passes/integer_input.py
+        from .passes.integer_input import integer_input
+        g = integer_input(g, input_dtype, {la.name: type(la).__name__ for la in model.layers})
     plan = planner.plan(g)
     low = codegen.lower(g, plan, name, variant)
     files = codegen.render(low)
@@ -76,7 +81,8 @@ def lower(model, name: str, kernel_variant: str = "ref", max_weight_bytes: int |
 
 
 def export(model, out_dir, name: str = "model", force: bool = False, kernel_variant: str | None = None,
-           cpu: str | None = None, max_weight_bytes: int | None = None, board=None) -> Export:
+           cpu: str | None = None, max_weight_bytes: int | None = None, board=None,
+           input_dtype: str = "float32") -> Export:
     """Export `model` (tf.keras Model or .keras/.h5 path) as a self-contained C library in
     `out_dir`. Nothing is written unless the whole export succeeds; see outdir.py.
     `kernel_variant` picks optimized kernels (larq2mcu.variants; boards.yaml names one per
@@ -85,7 +91,9 @@ def export(model, out_dir, name: str = "model", force: bool = False, kernel_vari
     the variant boards.yaml uses for that core (library.variant_for_cpu; BoardError for an
     unknown core), else "ref". An explicit `kernel_variant` wins over `cpu`, as --kernels does.
     `max_weight_bytes` and `board` set the limits checked from shapes before the slow part (see
-    `lower`)."""
+    `lower`). `input_dtype` "uint8" / "int8" makes the C take raw bytes and sum the first layer in
+    integers (passes/integer_input.py; the model must start with [Rescaling | Normalization] → a
+    1-bit-weight conv/dense → BN + sign)."""
     if kernel_variant is None:
         kernel_variant = library.variant_for_cpu(cpu) if cpu is not None else "ref"
     if out_dir is None or str(out_dir) == "":
@@ -93,12 +101,14 @@ def export(model, out_dir, name: str = "model", force: bool = False, kernel_vari
     get_variant(kernel_variant)                           # a misspelt variant fails before the slow part
     out = Path(out_dir)
     outdir.check_destination(out.absolute(), force)      # fail early, before the slow part
-    model, src, g, plan, files, low = lower(model, name, kernel_variant, max_weight_bytes, board)
+    model, src, g, plan, files, low = lower(model, name, kernel_variant, max_weight_bytes, board, input_dtype)
     manifest = {"larq2mcu": __version__, "name": name, "model_hash": low.model_hash,
                 "arena_size": plan.arena_size, "kernel_variant": low.variant.name,
                 "weight_bytes": low.weight_bytes, "input_shape": list(g.tensors[g.inputs[0]].shape),
                 "output_shape": list(g.tensors[g.outputs[0]].shape),
                 "report": report.report_entry(low)}     # what `larq2mcu report` shows
+    if input_dtype not in (None, "float32"):
+        manifest["input_dtype"] = input_dtype
     files = dict(files, **library.library_files(name, files, kernel_variant))   # build files: library.py
     path = outdir.write_atomic(out, files, manifest, force=force)
     return Export(name, path, g, src, plan, files, model, low)

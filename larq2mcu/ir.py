@@ -23,6 +23,8 @@ from . import bits as _bits
 
 F32 = "f32"
 BITS = "bits"
+U8 = "u8"      # raw unsigned bytes (a graph input under input_dtype="uint8"; frontend/integer_input.py)
+I8 = "i8"      # raw signed bytes (input_dtype="int8")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Tensor:
         """Bytes of storage: 4 per float, 4 per packed word."""
         if self.dtype == F32:
             return 4 * self.numel
+        if self.dtype in (U8, I8):
+            return self.numel
         groups, ch = self.packing
         return 4 * groups * _bits.words(ch)
 
@@ -216,6 +220,45 @@ class Add(Op):
 @dataclass(frozen=True, eq=False)
 class Concat(Op):
     """Concatenation along the last axis (F32, or BITS with default packing)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Rescale(Op):
+    """F32 → F32, Keras `Rescaling`: y = x·scale + offset per channel (last axis), one float32
+    multiply then one float32 add, as Keras computes it (ops/affine.py)."""
+    scale: np.ndarray = None            # float32 [C] (a scalar broadcast)
+    offset: np.ndarray = None           # float32 [C]
+
+
+@dataclass(frozen=True, eq=False)
+class Normalize(Op):
+    """F32 → F32, Keras `Normalization` (axis −1): y = (x − mean) / denom per channel, one float32
+    subtraction then one float32 division; denom = max(√variance, ε) as Keras computes it."""
+    mean: np.ndarray = None             # float32 [C]
+    denom: np.ndarray = None            # float32 [C]
+
+
+@dataclass(frozen=True, eq=False)
+class IntConv2D(Op):
+    """U8/I8 (H, W, Cin) raw bytes → BITS: a 1-bit-weight conv accumulated exactly in integers,
+    acc = Σ over taps inside the image of Σ_c u·w (taps outside add nothing), bit = (acc <
+    tau[cls_y[oy], cls_x[ox], oc]). The border class (cls_y, cls_x) carries the rescale's offset
+    over the taps inside (frontend/integer_input.py, docs/MATH.md §8)."""
+    weights: np.ndarray = None          # int8 ±1, HWIO (per-channel flips already applied)
+    strides: tuple = (1, 1)
+    pads: tuple = (0, 0, 0, 0)
+    cls_y: np.ndarray = None            # uint8 [OH]: border class of each output row
+    cls_x: np.ndarray = None            # uint8 [OW]
+    tau: np.ndarray = None              # int32 [NY, NX, Cout]
+    exact: bool = False                 # bit-identical to Keras for every input (docs/MATH.md §8)
+
+
+@dataclass(frozen=True, eq=False)
+class IntDense(Op):
+    """U8/I8 (N,) raw bytes → BITS (units,): acc = Σ u·w exactly in integers, bit = (acc < tau)."""
+    weights: np.ndarray = None          # int8 ±1, (in, out)
+    tau: np.ndarray = None              # int32 [units]
+    exact: bool = False
 
 
 @dataclass(frozen=True)

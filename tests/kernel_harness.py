@@ -126,6 +126,14 @@ _SIGNATURES = {
     "l2m_chancopy_f32_ref": "iiiipp",
     "l2m_activation_f32_f32_ref": "iipp",
     "l2m_softmax_f32_f32_ref": "iipp",
+    "l2m_rescale_f32_f32_ref": "iipppp",
+    "l2m_normalize_f32_f32_ref": "iipppp",
+    "l2m_conv2d_u8_b32_ref": "gppipppp",
+    "l2m_conv2d_s8_b32_ref": "gppipppp",
+    "l2m_conv2d_u8_b32_tab": "gppipppp",
+    "l2m_conv2d_s8_b32_tab": "gppipppp",
+    "l2m_dense_u8_b32_ref": "iipppp",
+    "l2m_dense_s8_b32_ref": "iipppp",
 }
 WRAPPED = frozenset(_SIGNATURES)
 _CT = {"g": ctypes.POINTER(Geom), "i": ctypes.c_int32, "f": ctypes.c_float, "p": ctypes.c_void_p}

@@ -169,6 +169,36 @@ void l2m_activation_f32_f32_ref(int32_t n, int32_t kind, const float *in, float 
  * maximum is taken before any of it is written, each x is read before its slot is). */
 void l2m_softmax_f32_f32_ref(int32_t rows, int32_t c, const float *in, float *out);
 
+/* ---- input-side affine and the integer first layer (l2m_affine.c) -----------------------
+ * Keras Rescaling: out = in*scale[i] + offset[i]; Keras Normalization: out = (in - mean[i]) /
+ * denom[i]; over `pixels` runs of c channels, each operation one float32 rounding (never fused).
+ * out == in allowed (in place: each element is read before it is written).                 */
+void l2m_rescale_f32_f32_ref(int32_t pixels, int32_t c, const float *in, const float *scale, const float *offset,
+                             float *out);
+void l2m_normalize_f32_f32_ref(int32_t pixels, int32_t c, const float *in, const float *mean, const float *denom,
+                               float *out);
+/* Raw 8-bit input (u8: uint8_t 0..255, s8: int8_t -128..127; any alignment, in_h x in_w x in_c
+ * bytes NHWC), 1-bit weights as the w1 kernels (L2M_WORDS(k_h*k_w*in_c) words per filter, HWI
+ * bit order, bit 1 = -1): acc = sum over taps inside the image of (bit ? -u : u), exact int32;
+ * taps outside add nothing. out: out_h x out_w x L2M_WORDS(out_c) words, bit = acc < thr[(cls_y[oy]
+ * * n_cls_x + cls_x[ox]) * out_c + oc] (the border class of the output position: out_h and
+ * out_w entries of cls_y / cls_x, each >= 0). No float arithmetic.                           */
+void l2m_conv2d_u8_b32_ref(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
+                           const uint8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
+void l2m_conv2d_s8_b32_ref(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
+                           const int8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
+/* Same bits as the two kernels above, from per-pixel tables of the 16 signed sums of each group
+ * of four taps (l2m_affine.c); 512 bytes of stack; windows over 32 taps run the reference loop. */
+void l2m_conv2d_u8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
+                           const uint8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
+void l2m_conv2d_s8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
+                           const int8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
+/* Dense: in_n bytes, w: L2M_WORDS(in_n) words per output; bit = (sum (bit ? -u : u)) < thr[o]. */
+void l2m_dense_u8_b32_ref(int32_t in_n, int32_t out_n, const uint8_t *in, const uint32_t *w, const int32_t *thr,
+                          uint32_t *out);
+void l2m_dense_s8_b32_ref(int32_t in_n, int32_t out_n, const int8_t *in, const uint32_t *w, const int32_t *thr,
+                          uint32_t *out);
+
 /* Optimized variants (_hs, _clz, _usad8, _zbb, _hw, _builtin), bit-identical to the kernels above
  * (that header includes only l2m_types.h: the includes point one way). */
 #include "l2m_kernels_opt.h"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .. import paths, templating
+from .. import ir, paths, templating
 from ..errors import InvalidNameError
 from ..ops import model_hash
 from ..version import __version__
@@ -47,6 +47,10 @@ def runtime_files() -> dict:
     return {p.name: p.read_text() for p in sorted(rd.iterdir()) if p.suffix in (".c", ".h")}
 
 
+# C type of the caller's input buffer per graph-input dtype (raw bytes: passes/integer_input.py)
+INPUT_CTYPES = {ir.F32: "float", ir.U8: "uint8_t", ir.I8: "int8_t"}
+
+
 def render(low: Lowered) -> dict:
     """Return {filename: text} for the lowered model and the runtime."""
     name = validate_name(low.name)
@@ -56,6 +60,7 @@ def render(low: Lowered) -> dict:
         name=name, NAME=name.upper(), version=__version__, model_hash=low.model_hash,
         arena_size=plan.arena_size, arena_lower_bound=plan.lower_bound,
         input_len=g.tensors[g.inputs[0]].numel, output_len=out_t.numel,
+        input_ctype=INPUT_CTYPES[g.tensors[g.inputs[0]].dtype],
         input_shape=list(g.tensors[g.inputs[0]].shape), output_shape=list(out_t.shape),
         num_ops=len(low.steps), variant=low.variant.name, weight_bytes=low.weight_bytes,
         steps=low.steps, arrays=low.arrays, output=low.output)

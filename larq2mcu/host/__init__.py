@@ -114,6 +114,14 @@ class HostModel:
         if a.shape[1:] != tuple(self.input_shape):
             raise InputError(f"input shape {a.shape} does not match the model: expected (N, "
                              f"{', '.join(map(str, self.input_shape))})")
+        byte_t = {ir.U8: np.uint8, ir.I8: np.int8}.get(self.graph.tensors[self.graph.inputs[0]].dtype)
+        if byte_t is not None:                 # raw-byte input (export input_dtype): integers in range only
+            lo, hi = np.iinfo(byte_t).min, np.iinfo(byte_t).max
+            with np.errstate(invalid="ignore"):
+                ok = np.all(np.isfinite(a)) and np.all(a == np.round(a)) and np.all((a >= lo) & (a <= hi))
+            if not ok:
+                raise InputError(f"this model takes raw {np.dtype(byte_t).name} bytes: integers in [{lo}, {hi}]")
+            return np.ascontiguousarray(a, dtype=byte_t)
         a = np.ascontiguousarray(a, dtype=np.float32)
         if check_finite and not np.all(np.isfinite(a)):
             raise InputError("input contains NaN or infinite values (pass check_finite=False to run anyway; "

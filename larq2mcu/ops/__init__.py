@@ -6,7 +6,7 @@ import hashlib
 import numpy as np
 
 from .. import ir
-from . import dot, elementwise, pool, quantize  # noqa: F401  (register the entries)
+from . import affine, dot, elementwise, pool, quantize  # noqa: F401  (register the entries)
 from .base import OPS, Cost, LowerCtx, OpDef, opdef
 
 __all__ = ["OPS", "OpDef", "Cost", "LowerCtx", "opdef", "model_hash"]
