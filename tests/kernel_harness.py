@@ -126,6 +126,9 @@ _SIGNATURES = {
     "l2m_chancopy_f32_ref": "iiiipp",
     "l2m_activation_f32_f32_ref": "iipp",
     "l2m_softmax_f32_f32_ref": "iipp",
+    "l2m_gconv2d_b32_f32_ref": "giiiipppp",
+    "l2m_gconv2d_b32_b32_ref": "giiiipppp",
+    "l2m_gconv2d_f32_f32_ref": "giiifpppp",
 }
 WRAPPED = frozenset(_SIGNATURES)
 _CT = {"g": ctypes.POINTER(Geom), "i": ctypes.c_int32, "f": ctypes.c_float, "p": ctypes.c_void_p}

@@ -148,7 +148,8 @@ def fold_threshold(g: ir.Graph) -> ir.Graph:
     while changed:
         changed = False
         for op in g.ops:
-            if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense, ir.Conv2D, ir.Dense)) and op.threshold is None:
+            if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense, ir.Conv2D, ir.Dense, ir.BinaryGroupConv2D)) \
+                    and op.threshold is None:
                 nxt = _fold_one(g, op)
                 if nxt is not None:
                     g, changed = nxt, True

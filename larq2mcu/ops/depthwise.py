@@ -1,0 +1,136 @@
+"""Grouped, dilated convolutions: BinaryGroupConv2D (XOR/popcount on bits) and GroupConv2D (float).
+Depthwise convs are groups = Cin (Keras' (kh, kw, Cin, M) kernel reshaped to (kh, kw, 1, Cin·M), so
+output channel c·M + m reads input channel c); grouped convs keep Keras' (kh, kw, Cin/G, Cout).
+
+Oracles: per group g, the integer (binary) or float32 product of the dilated patches of the input
+channel slice [g·Cin/G, (g+1)·Cin/G) with the group's filters [g·Cout/G, (g+1)·Cout/G); padding
+reads +1 (pad_one) / 0 (binary) or `pad_value` (float). Lowering: the `_ref` kernels of
+firmware/runtime/l2m_depthwise.c (l2m_geom plus dilation and group count as extra arguments).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import bits, ir
+from . import _bounds
+from ._np import pad_nhwc
+from .base import Cost, OpDef, geom_values, register
+from .dot import _with_threshold
+from .records import NULL, Call, Flt, Int
+
+# ---------------------------------------------------------------------------------- oracles
+
+
+def dilated_patches(x: np.ndarray, kh: int, kw: int, strides, dilation) -> np.ndarray:
+    """(N, H, W, C) already padded → (N, OH, OW, kh·kw·C), tap (ky, kx) at (ky·d_h, kx·d_w),
+    HWC tap order (matches HWIO); OH = ⌊(H − (kh−1)·d_h − 1) / s_h⌋ + 1."""
+    x = np.ascontiguousarray(x)
+    (sh, sw), (dh, dw) = strides, dilation
+    n, h, w, c = x.shape
+    oh, ow = (h - (kh - 1) * dh - 1) // sh + 1, (w - (kw - 1) * dw - 1) // sw + 1
+    s = x.strides
+    view = np.lib.stride_tricks.as_strided(
+        x, (n, oh, ow, kh, kw, c), (s[0], s[1] * sh, s[2] * sw, s[1] * dh, s[2] * dw, s[3]), writeable=False)
+    return view.reshape(n, oh, ow, kh * kw * c)
+
+
+def group_conv(x, kernel, strides, pads, dilation, groups: int, pad_value, dtype=np.float32) -> np.ndarray:
+    """Σ over each group's taps and input channels of x·kernel, in `dtype` (int32 for ±1 values:
+    exact; float32: numpy's order) → (N, OH, OW, Cout). No bias."""
+    kh, kw, cig, cout = kernel.shape
+    cog = cout // groups
+    xp = pad_nhwc(np.asarray(x, dtype), pads, dtype(pad_value))
+    outs = []
+    for g in range(groups):
+        p = dilated_patches(xp[..., g * cig:(g + 1) * cig], kh, kw, strides, dilation)
+        outs.append(p @ kernel[..., g * cog:(g + 1) * cog].reshape(-1, cog).astype(dtype))
+    return np.concatenate(outs, axis=-1)
+
+
+def _ref_binary(op, args, out_t):
+    acc = group_conv(args[0], op.weights, op.strides, op.pads, op.dilation, op.groups,
+                     1 if op.pad_one else 0, np.int32)
+    if op.threshold is not None:
+        return np.where(acc < op.threshold.tau, -1, 1).astype(np.int8)
+    out = acc.astype(np.float32)
+    return out + op.bias.astype(np.float32) if op.bias is not None else out
+
+
+def _ref_float(op, args, out_t):
+    out = group_conv(args[0], op.kernel, op.strides, op.pads, op.dilation, op.groups, op.pad_value)
+    return out + op.bias if op.bias is not None else out
+
+
+# ------------------------------------------------------------------------------------- cost
+def _cost(g, op):
+    binary = isinstance(op, ir.BinaryGroupConv2D)
+    k = op.weights if binary else op.kernel
+    n = g.tensors[op.output].numel * int(np.prod(k.shape[:3]))
+    return Cost(n, 0) if binary else Cost(0, n)
+
+
+# ----------------------------------------------------------------------------------- bounds
+def _bounds(op, args, out_shape):
+    v, e = args[0]
+    binary = isinstance(op, ir.BinaryGroupConv2D)
+    k = (op.weights if binary else op.kernel).astype(np.float64)
+    kh, kw, cig, cout = k.shape
+    cog = cout // op.groups
+    pad_value = (1.0 if op.pad_one else 0.0) if binary else float(op.pad_value)
+    xp, ep = pad_nhwc(v, op.pads, pad_value), pad_nhwc(e, op.pads, 0.0)
+    bias = None if op.bias is None else op.bias.astype(np.float64)
+    vs, es = [], []
+    for g in range(op.groups):
+        sl, so = slice(g * cig, (g + 1) * cig), slice(g * cog, (g + 1) * cog)
+        p = dilated_patches(xp[..., sl], kh, kw, op.strides, op.dilation)
+        k2 = k[..., so].reshape(-1, cog)
+        if binary:
+            vs.append(p @ k2)
+            continue
+        pe = _bounds.maybe(dilated_patches(ep[..., sl], kh, kw, op.strides, op.dilation))
+        gv, ge = _bounds.dot(p, pe, k2, None if bias is None else bias[so], pre=True)
+        vs.append(gv)
+        es.append(ge)
+    if binary:
+        return _with_threshold(op, _bounds.integer_plus_bias(np.concatenate(vs, axis=-1), bias))
+    return np.concatenate(vs, axis=-1), np.concatenate(es, axis=-1)
+
+
+# --------------------------------------------------------------------------------- lowering
+def pack_filters(weights: np.ndarray) -> np.ndarray:
+    """±1 (kh, kw, Cin/G, Cout) → uint32 (Cout, words(kh·kw·Cin/G)): per output channel its bits
+    in (ky, kx, ci) order, bit t = (ky·kw + kx)·(Cin/G) + ci, pad bits 0 (l2m_kernels.h)."""
+    cout = weights.shape[-1]
+    return bits.pack(np.moveaxis(weights, -1, 0).reshape(cout, -1))
+
+
+def _lead(ctx, op, s, k):
+    t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
+    g = ctx.geom(s, geom_values(t_in.shape, t_out.shape, k.shape[:2], op.strides, op.pads))
+    return (g, Int(op.dilation[0]), Int(op.dilation[1]), Int(op.groups))
+
+
+def _lower_binary(ctx, op, s):
+    lead = _lead(ctx, op, s, op.weights)
+    i, o = ctx.io(op)
+    w = ctx.array(s, "w", "uint32_t", pack_filters(op.weights).reshape(-1))
+    if op.threshold is not None:
+        thr = ctx.array(s, "thr", "int32_t", op.threshold.tau)
+        s.calls.append(Call("l2m_gconv2d_b32_b32_ref", (*lead, Int(int(op.pad_one)), i, w, thr, o)))
+        return
+    b = ctx.array(s, "bias", "float", op.bias) if op.bias is not None else NULL
+    s.calls.append(Call("l2m_gconv2d_b32_f32_ref", (*lead, Int(int(op.pad_one)), i, w, b, o)))
+
+
+def _lower_float(ctx, op, s):
+    lead = _lead(ctx, op, s, op.kernel)
+    i, o = ctx.io(op)
+    w = ctx.array(s, "w", "float", op.kernel)
+    b = ctx.array(s, "bias", "float", op.bias) if op.bias is not None else NULL
+    s.calls.append(Call("l2m_gconv2d_f32_f32_ref", (*lead, Flt(op.pad_value), i, w, b, o)))
+
+
+_GEO = ("strides", "pads", "dilation", "groups")
+register(OpDef(ir.BinaryGroupConv2D, _ref_binary, _lower_binary, _cost, _bounds,
+               ("weights", *_GEO, "pad_one", "bias", "threshold")))
+register(OpDef(ir.GroupConv2D, _ref_float, _lower_float, _cost, _bounds, ("kernel", *_GEO, "pad_value", "bias")))
