@@ -62,7 +62,8 @@ def rows(low) -> list:
 
 def binary_weight_bits(g: ir.Graph) -> int:
     """1-bit weights: binary layers, and ±1 kernels of float-input layers (stored as bits too)."""
-    n = sum(int(op.weights.size) for op in g.ops if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense, ir.BinaryGroupConv2D)))
+    n = sum(int(op.weights.size) for op in g.ops
+            if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense, ir.BinaryGroupConv2D)))
     return n + sum(int(op.kernel.size) for op in g.ops
                    if isinstance(op, (ir.Conv2D, ir.Dense)) and np.all(np.abs(op.kernel) == 1.0))
 

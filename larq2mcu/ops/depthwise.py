@@ -70,7 +70,7 @@ def _cost(g, op):
 
 
 # ----------------------------------------------------------------------------------- bounds
-def _bounds(op, args, out_shape):
+def _bounds_gconv(op, args, out_shape):
     v, e = args[0]
     binary = isinstance(op, ir.BinaryGroupConv2D)
     k = (op.weights if binary else op.kernel).astype(np.float64)
@@ -131,6 +131,6 @@ def _lower_float(ctx, op, s):
 
 
 _GEO = ("strides", "pads", "dilation", "groups")
-register(OpDef(ir.BinaryGroupConv2D, _ref_binary, _lower_binary, _cost, _bounds,
+register(OpDef(ir.BinaryGroupConv2D, _ref_binary, _lower_binary, _cost, _bounds_gconv,
                ("weights", *_GEO, "pad_one", "bias", "threshold")))
-register(OpDef(ir.GroupConv2D, _ref_float, _lower_float, _cost, _bounds, ("kernel", *_GEO, "pad_value", "bias")))
+register(OpDef(ir.GroupConv2D, _ref_float, _lower_float, _cost, _bounds_gconv, ("kernel", *_GEO, "pad_value", "bias")))
