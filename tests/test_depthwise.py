@@ -123,7 +123,7 @@ SIGN = dict(input_quantizer="ste_sign", depthwise_quantizer="ste_sign", depthwis
 def quicknet_like():
     """QuickNet's pieces: a float stem conv + float depthwise, binary depthwise (pad 1, dm 2,
     stride 2), a float blur-pool depthwise (fixed kernel, stride 2), grouped and dilated binary convs."""
-    return mc._seq((13, 11, 3), [
+    return mc._seq((21, 19, 3), [
         L.Conv2D(8, 3, strides=2, padding="same", use_bias=False), L.BatchNormalization(), L.ReLU(),
         L.DepthwiseConv2D(3, padding="same", use_bias=False), L.BatchNormalization(),
         lq.layers.QuantDepthwiseConv2D(3, padding="same", pad_values=1.0, use_bias=False, **SIGN),
@@ -155,6 +155,7 @@ def separable_mix():
         L.BatchNormalization(),
         L.SeparableConv2D(8, 3, dilation_rate=3, padding="same", activation="tanh"),
         lq.layers.QuantConv2D(8, 1, groups=2, **mc.BIN), L.BatchNormalization(),
+        lq.layers.QuantConv2D(4, 3, groups=4, strides=2, padding="same", **mc.BIN), L.BatchNormalization(),
         L.Flatten(), L.Dense(5, activation="softmax")])
 
 
