@@ -221,7 +221,8 @@ class Concat(Op):
 @dataclass(frozen=True, eq=False)
 class BinaryGroupConv2D(Op):
     """BITS (H, W, Cin) → F32 acc(+bias) or, with `threshold`, BITS: a grouped, dilated binary conv
-    (depthwise: groups = Cin). Output channel o reads the input channels of its group
+    (depthwise: groups = Cin); a (W, Cin) tensor is the map (1, W, Cin) (1-D convs). Output
+    channel o reads the input channels of its group
     g = o // (Cout/groups), i.e. the contiguous slice [g·Cin/groups, (g+1)·Cin/groups); tap
     (ky, kx) reads input row oy·s_h − pad_top + ky·dilation_h (columns alike). Padding as
     BinaryConv2D (pad_one: outside taps read +1)."""

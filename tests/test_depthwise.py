@@ -182,3 +182,29 @@ def test_binary_depthwise_refuses_other_pad_values(tmp_path):
     m = mc._seq((5, 5, 4), [lq.layers.QuantDepthwiseConv2D(3, padding="same", pad_values=0.5, **SIGN)])
     with pytest.raises(UnsupportedLayerError, match="pad_values"):
         larq2mcu.export(m, tmp_path / "o", name="bad")
+
+
+def conv1d_mix():
+    """1-D convs (keyword-spotting style): float stem, binary same / causal / dilated / grouped /
+    strided convs with pad_values 1, a Flatten and a dense head."""
+    return mc._seq((23, 5), [
+        L.Conv1D(8, 5, strides=2, padding="same", activation="relu"), L.BatchNormalization(),
+        lq.layers.QuantConv1D(33, 3, padding="same", pad_values=1.0, **mc.BIN), L.BatchNormalization(),
+        lq.layers.QuantConv1D(16, 3, padding="causal", dilation_rate=2, **mc.BIN), L.BatchNormalization(),
+        lq.layers.QuantConv1D(16, 3, groups=4, strides=2, padding="valid", use_bias=True, **mc.BIN),
+        L.BatchNormalization(),
+        L.Flatten(), lq.layers.QuantDense(6, **mc.BIN), L.BatchNormalization(), L.Softmax()])
+
+
+def test_conv1d_matches_keras(tmp_path):
+    keras.utils.set_random_seed(7)
+    m = conv1d_mix()
+    from larq2mcu.dev import zoo
+    zoo.randomize_bn(m, seed=7)
+    x = mc.inputs(m, 48, seed=7)
+    exp = larq2mcu.export(m, tmp_path / "out", name="m_conv1d")
+    folded = [o for o in exp.graph.ops if isinstance(o, ir.BinaryGroupConv2D) and o.threshold is not None]
+    assert len(folded) == 3, "BN + sign after each binary 1-D conv folds into thresholds"
+    ag = compare(exp, exp.build_host(), x)
+    assert ag.ok, ag.summary()
+    assert ag.bit_tensors and all(m_ == 0 for m_, _, _ in ag.bit_tensors.values())

@@ -83,10 +83,11 @@ def _geometry(b: Builder, layer, x: str):
 def _emit(b: Builder, layer, x: str, kernel, kbin: bool, groups: int, geo: dict, out_hw, bias,
           in_quant: bool) -> str:
     """The conv of `kernel` (kh, kw, Cin/groups, Cout) on x: binary when input and kernel are
-    binarised, else float; the plain conv ops when groups = 1 and no dilation."""
+    binarised, else float; the plain conv ops when groups = 1, no dilation and a 2-D map
+    (`out_hw` of length 1: a 1-D conv on a (W, C) tensor, always a group-conv op)."""
     cout = kernel.shape[-1]
     pad_value = float(getattr(layer, "pad_values", 0.0)) if layer.padding == "same" else 0.0
-    plain = groups == 1 and geo["dilation"] == (1, 1)
+    plain = groups == 1 and geo["dilation"] == (1, 1) and len(out_hw) == 2
     shape = tuple(out_hw) + (cout,)
     if in_quant and kbin:
         require(layer, "pad_values", pad_value, [0.0, 1.0])
@@ -150,4 +151,30 @@ def separable_conv2d(b: Builder, layer, inputs):
     pk, _ = _kernel(layer, "pointwise_kernel", "pointwise_quantizer")
     out = b.emit(ir.Conv2D, [mid], tuple(out_hw) + (pk.shape[-1],), ir.F32, layer.name,
                  kernel=pk.astype(np.float32), strides=(1, 1), pads=(0, 0, 0, 0), pad_value=0.0, bias=_bias(layer))
+    return _finish(b, layer, out)
+
+
+@register(lambda keras, lq: [lq.layers.QuantConv1D, keras.layers.Conv1D])
+def conv1d(b: Builder, layer, inputs):
+    """(Quant)Conv1D on a (W, C) map → BinaryGroupConv2D / GroupConv2D over it as a (1, W, C) map:
+    valid / same / causal (left pad (k − 1)·d), strides, dilation, groups, bias, activation.
+    The group-conv ops take the (W, C) tensor as is (H = 1), so BN + sign after it folds."""
+    require(layer, "data_format", cfg(layer, "data_format"), ["channels_last"])
+    require(layer, "padding", cfg(layer, "padding"), ["valid", "same", "causal"])
+    x = inputs[0]
+    if len(b.shape(x)) != 2:
+        raise UnsupportedLayerError(layer.name, type(layer).__name__, "input rank", len(b.shape(x)) + 1, [3])
+    w, cin = b.shape(x)
+    (k,), (s,), (d,) = layer.kernel_size, layer.strides, layer.dilation_rate
+    eff = (k - 1) * d + 1
+    pads = {"same": (0, 0) + ir.same_pads(w, eff, s), "causal": (0, 0, eff - 1, 0)}.get(layer.padding, (0, 0, 0, 0))
+    ow = ir.conv_out_size(w, eff, s, pads[2], pads[3])
+    if ow < 1:
+        raise UnsupportedLayerError(layer.name, type(layer).__name__, "output shape", (ow,), "≥ 1",
+                                    hint="the window is larger than the padded input")
+    _nonzero(layer, "filters", layer.filters)
+    kernel, kbin = _kernel(layer, "kernel", "kernel_quantizer")
+    geo = dict(strides=(1, int(s)), pads=pads, dilation=(1, int(d)))
+    out = _emit(b, layer, x, kernel[None], kbin, int(cfg(layer, "groups", 1)), geo, (ow,), _bias(layer),
+                _quantized(layer, "input_quantizer"))
     return _finish(b, layer, out)

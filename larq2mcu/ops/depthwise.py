@@ -4,7 +4,8 @@ output channel c·M + m reads input channel c); grouped convs keep Keras' (kh, k
 
 Oracles: per group g, the integer (binary) or float32 product of the dilated patches of the input
 channel slice [g·Cin/G, (g+1)·Cin/G) with the group's filters [g·Cout/G, (g+1)·Cout/G); padding
-reads +1 (pad_one) / 0 (binary) or `pad_value` (float). Lowering: the `_ref` kernels of
+reads +1 (pad_one) / 0 (binary) or `pad_value` (float). A rank-2 (W, C) tensor (a 1-D conv) is the
+map (1, W, C). Lowering: the `_ref` kernels of
 firmware/runtime/l2m_depthwise.c (l2m_geom plus dilation and group count as extra arguments).
 """
 from __future__ import annotations
@@ -47,9 +48,15 @@ def group_conv(x, kernel, strides, pads, dilation, groups: int, pad_value, dtype
     return np.concatenate(outs, axis=-1)
 
 
+def _map(a: np.ndarray) -> np.ndarray:
+    """A batch of (W, C) tensors as (N, 1, W, C) maps; (N, H, W, C) unchanged."""
+    return a[:, None] if a.ndim == 3 else a
+
+
 def _ref_binary(op, args, out_t):
-    acc = group_conv(args[0], op.weights, op.strides, op.pads, op.dilation, op.groups,
+    acc = group_conv(_map(args[0]), op.weights, op.strides, op.pads, op.dilation, op.groups,
                      1 if op.pad_one else 0, np.int32)
+    acc = acc.reshape((acc.shape[0],) + tuple(out_t.shape))
     if op.threshold is not None:
         return np.where(acc < op.threshold.tau, -1, 1).astype(np.int8)
     out = acc.astype(np.float32)
@@ -57,7 +64,8 @@ def _ref_binary(op, args, out_t):
 
 
 def _ref_float(op, args, out_t):
-    out = group_conv(args[0], op.kernel, op.strides, op.pads, op.dilation, op.groups, op.pad_value)
+    out = group_conv(_map(args[0]), op.kernel, op.strides, op.pads, op.dilation, op.groups, op.pad_value)
+    out = out.reshape((out.shape[0],) + tuple(out_t.shape))
     return out + op.bias if op.bias is not None else out
 
 
@@ -71,7 +79,7 @@ def _cost(g, op):
 
 # ----------------------------------------------------------------------------------- bounds
 def _bounds_gconv(op, args, out_shape):
-    v, e = args[0]
+    v, e = (_map(a) for a in args[0])
     binary = isinstance(op, ir.BinaryGroupConv2D)
     k = (op.weights if binary else op.kernel).astype(np.float64)
     kh, kw, cig, cout = k.shape
@@ -92,8 +100,9 @@ def _bounds_gconv(op, args, out_shape):
         vs.append(gv)
         es.append(ge)
     if binary:
-        return _with_threshold(op, _bounds.integer_plus_bias(np.concatenate(vs, axis=-1), bias))
-    return np.concatenate(vs, axis=-1), np.concatenate(es, axis=-1)
+        acc = np.concatenate(vs, axis=-1).reshape(out_shape)
+        return _with_threshold(op, _bounds.integer_plus_bias(acc, bias))
+    return np.concatenate(vs, axis=-1).reshape(out_shape), np.concatenate(es, axis=-1).reshape(out_shape)
 
 
 # --------------------------------------------------------------------------------- lowering
@@ -106,7 +115,8 @@ def pack_filters(weights: np.ndarray) -> np.ndarray:
 
 def _lead(ctx, op, s, k):
     t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
-    g = ctx.geom(s, geom_values(t_in.shape, t_out.shape, k.shape[:2], op.strides, op.pads))
+    in_shape, out_shape = ((1,) * (3 - len(t.shape)) + tuple(t.shape) for t in (t_in, t_out))    # (W, C): H = 1
+    g = ctx.geom(s, geom_values(in_shape, out_shape, k.shape[:2], op.strides, op.pads))
     return (g, Int(op.dilation[0]), Int(op.dilation[1]), Int(op.groups))
 
 
