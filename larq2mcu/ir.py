@@ -247,6 +247,7 @@ class GroupConv2D(Op):
     groups: int = 1
     pad_value: float = 0.0
     bias: Optional[np.ndarray] = None
+    threshold: Optional[FloatThreshold] = None    # set: output BITS of the thresholded sum
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from larq2mcu import bits, ir
 from larq2mcu.errors import UnsupportedLayerError
 from larq2mcu.ops._np import pad_nhwc
 from larq2mcu.ops.depthwise import dilated_patches, pack_filters
+from larq2mcu.ops.dot import float_threshold_bits
 from larq2mcu.verify import compare
 
 # (in_c, out_c, groups): depthwise (groups = in_c) with depth multipliers 1 and 2, and grouped convs
@@ -35,11 +36,14 @@ def _geom(h, w, cin, cout, k, stride, dil, padding):
     return H.Geom(h, w, cin, oh, ow, cout, k[0], k[1], stride, stride, pads[0], pads[2]), pads
 
 
-def _kernel(name, g, dil, groups, extra, x, w, p, out_shape, out_dtype):
-    """Call l2m_gconv2d_<name>_ref through the harness (output guard, const inputs checked)."""
+def _kernel(name, g, dil, groups, extra, x, w, p, out_shape, out_dtype, tau=None, mode=None):
+    """Call l2m_gconv2d_<name>_ref through the harness (output guard, const inputs checked);
+    `tau`, `mode`: the float thresholds of l2m_gconv2d_f32_b32_ref."""
     out = H._Out(out_shape, out_dtype)
+    thr = [] if tau is None else [H._p(tau), H._p(mode)]
     return H._call(f"l2m_gconv2d_{name}_ref", out,
-                   [ctypes.byref(g), dil, dil, groups, extra, H._p(x), H._p(w), H._p(p), out.ptr], [x, w, p])
+                   [ctypes.byref(g), dil, dil, groups, extra, H._p(x), H._p(w), H._p(p), *thr, out.ptr],
+                   [x, w, p, tau, mode])
 
 
 def _same_order_f32(x, kernel, bias, op_):
@@ -88,8 +92,15 @@ def check(rng, h, w, cin, cout, groups, k, stride, dil, padding) -> int:
                 pad_value=pad_value, bias=b)
         got = _kernel("f32_f32", g, dil, groups, ctypes.c_float(pad_value), xf, kf, b, (g.out_h, g.out_w, cout),
                       np.float32)
-        assert_same_floats(got, _same_order_f32(xf, kf, b, of))
+        expect = _same_order_f32(xf, kf, b, of)
+        assert_same_floats(got, expect)
         np.testing.assert_allclose(got, ref(of, xf, out_shape=(g.out_h, g.out_w, cout)), rtol=1e-4, atol=1e-4)
+        # thresholds at the sums themselves, around them, and the constant modes 2 / 3
+        tau = np.where(rng.random(cout) < 0.3, expect.reshape(-1, cout)[0], rng.normal(size=cout)).astype(np.float32)
+        thr = ir.FloatThreshold(tau, rng.integers(0, 4, cout).astype(np.int8))
+        got = _kernel("f32_b32", g, dil, groups, ctypes.c_float(pad_value), xf, kf, b, (g.out_h, g.out_w,
+                      bits.words(cout)), np.uint32, tau=thr.tau, mode=thr.mode)
+        assert_bits(got, float_threshold_bits(expect, thr), cout)
     return 1
 
 
@@ -173,6 +184,8 @@ def test_c_matches_keras(build, tmp_path):
     assert "BinaryGroupConv2D" in kinds and "GroupConv2D" in kinds
     folded = [o for o in exp.graph.ops if isinstance(o, ir.BinaryGroupConv2D) and o.threshold is not None]
     assert folded, "BN + sign after a binary group conv folds into thresholds"
+    if build is quicknet_like:       # the float depthwise → BN → sign of the stem: float thresholds
+        assert any(isinstance(o, ir.GroupConv2D) and o.threshold is not None for o in exp.graph.ops)
     ag = compare(exp, exp.build_host(), x)
     assert ag.ok, ag.summary()
     assert ag.bit_tensors and all(m_ == 0 for m_, _, _ in ag.bit_tensors.values())

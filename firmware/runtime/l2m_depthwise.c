@@ -63,28 +63,52 @@ void l2m_gconv2d_b32_b32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, in
     }
 }
 
+/* Float accumulator of one output pixel and channel: from 0.0f in (ky, kx, ci) order, taps
+ * outside reading pad_value (bias not added). */
+static float gconv_f32_acc(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t cin_g, float pad_value,
+                           const float *in, const float *w, int32_t c0, int32_t oy, int32_t ox, int32_t oc) {
+    float acc = 0.0f;
+    for (int32_t ky = 0; ky < g->k_h; ++ky) {
+        const int32_t iy = oy * g->stride_h - g->pad_top + ky * dil_h;
+        for (int32_t kx = 0; kx < g->k_w; ++kx) {
+            const int32_t ix = ox * g->stride_w - g->pad_left + kx * dil_w;
+            const int inside = iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w;
+            const float *a = inside ? in + (iy * g->in_w + ix) * g->in_c + c0 : NULL;
+            const float *wk = w + (ky * g->k_w + kx) * cin_g * g->out_c + oc;
+            for (int32_t ci = 0; ci < cin_g; ++ci) acc += (a ? a[ci] : pad_value) * wk[ci * g->out_c];
+        }
+    }
+    return acc;
+}
+
 void l2m_gconv2d_f32_f32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t groups, float pad_value,
                              const float *in, const float *w, const float *bias, float *out) {
     const int32_t cin_g = g->in_c / groups, cout_g = g->out_c / groups;
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
         for (int32_t ox = 0; ox < g->out_w; ++ox) {
             for (int32_t oc = 0; oc < g->out_c; ++oc) {
-                const int32_t c0 = (oc / cout_g) * cin_g;
-                float acc = 0.0f;
-                for (int32_t ky = 0; ky < g->k_h; ++ky) {
-                    const int32_t iy = oy * g->stride_h - g->pad_top + ky * dil_h;
-                    for (int32_t kx = 0; kx < g->k_w; ++kx) {
-                        const int32_t ix = ox * g->stride_w - g->pad_left + kx * dil_w;
-                        const int inside = iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w;
-                        const float *a = inside ? in + (iy * g->in_w + ix) * g->in_c + c0 : NULL;
-                        const float *wk = w + (ky * g->k_w + kx) * cin_g * g->out_c + oc;
-                        for (int32_t ci = 0; ci < cin_g; ++ci) {
-                            acc += (a ? a[ci] : pad_value) * wk[ci * g->out_c];
-                        }
-                    }
-                }
+                const float acc = gconv_f32_acc(g, dil_h, dil_w, cin_g, pad_value, in, w, (oc / cout_g) * cin_g,
+                                                oy, ox, oc);
                 *out++ = acc + (bias ? bias[oc] : 0.0f);
             }
+        }
+    }
+}
+
+void l2m_gconv2d_f32_b32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t groups, float pad_value,
+                             const float *in, const float *w, const float *bias, const float *tau, const int8_t *mode,
+                             uint32_t *out) {
+    const int32_t cin_g = g->in_c / groups, cout_g = g->out_c / groups;
+    const int32_t onw = L2M_WORDS(g->out_c);
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+        for (int32_t ox = 0; ox < g->out_w; ++ox) {
+            memset(out, 0, (size_t)onw * sizeof(uint32_t));
+            for (int32_t oc = 0; oc < g->out_c; ++oc) {
+                const float acc = gconv_f32_acc(g, dil_h, dil_w, cin_g, pad_value, in, w, (oc / cout_g) * cin_g,
+                                                oy, ox, oc) + (bias ? bias[oc] : 0.0f);
+                if (l2m_float_threshold_bit(acc, tau[oc], mode[oc])) l2m_set_bit(out, oc);
+            }
+            out += onw;
         }
     }
 }

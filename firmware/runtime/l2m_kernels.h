@@ -180,13 +180,18 @@ void l2m_softmax_f32_f32_ref(int32_t rows, int32_t c, const float *in, float *ou
  *   a, w in {-1, +1} (int32). f32 out: (float)acc + bias[oc] (bias may be NULL); b32 out:
  *   L2M_WORDS(out_c) words per pixel, bit = (acc < thr[oc]).
  * Float: w: k_h x k_w x cin_g x out_c floats; acc summed from 0.0f in (ky, kx, ci) order, taps
- *   outside reading pad_value, then + bias[oc] (bias may be NULL).                          */
+ *   outside reading pad_value, then + bias[oc] (bias may be NULL). f32 out: out_h x out_w x
+ *   out_c floats; b32 out: L2M_WORDS(out_c) words per pixel, bit = l2m_float_threshold_bit(acc
+ *   + bias[oc], tau[oc], mode[oc]).                                                          */
 void l2m_gconv2d_b32_f32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t groups, int32_t pad_one,
                              const uint32_t *in, const uint32_t *w, const float *bias, float *out);
 void l2m_gconv2d_b32_b32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t groups, int32_t pad_one,
                              const uint32_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
 void l2m_gconv2d_f32_f32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t groups, float pad_value,
                              const float *in, const float *w, const float *bias, float *out);
+void l2m_gconv2d_f32_b32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t groups, float pad_value,
+                             const float *in, const float *w, const float *bias, const float *tau, const int8_t *mode,
+                             uint32_t *out);
 
 /* Optimized variants (_hs, _clz, _usad8, _zbb, _hw, _builtin), bit-identical to the kernels above
  * (that header includes only l2m_types.h: the includes point one way). */

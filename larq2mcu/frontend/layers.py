@@ -53,7 +53,7 @@ def _float_dot_producer(b: Builder, x: str) -> bool:
     op = b.producer(x)
     while isinstance(op, ir.MaxPool2D):
         op = b.producer(op.inputs[0])
-    return isinstance(op, (ir.Conv2D, ir.Dense))
+    return isinstance(op, (ir.Conv2D, ir.Dense, ir.GroupConv2D))
 
 
 def _probe(b: Builder, layer, x: str, rank: int):

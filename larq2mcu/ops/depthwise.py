@@ -16,7 +16,7 @@ from .. import bits, ir
 from . import _bounds
 from ._np import pad_nhwc
 from .base import Cost, OpDef, geom_values, register
-from .dot import _with_threshold
+from .dot import _with_threshold, float_threshold_bits
 from .records import NULL, Call, Flt, Int
 
 # ---------------------------------------------------------------------------------- oracles
@@ -66,7 +66,8 @@ def _ref_binary(op, args, out_t):
 def _ref_float(op, args, out_t):
     out = group_conv(_map(args[0]), op.kernel, op.strides, op.pads, op.dilation, op.groups, op.pad_value)
     out = out.reshape((out.shape[0],) + tuple(out_t.shape))
-    return out + op.bias if op.bias is not None else out
+    out = out + op.bias if op.bias is not None else out
+    return out if op.threshold is None else float_threshold_bits(out, op.threshold)
 
 
 # ------------------------------------------------------------------------------------- cost
@@ -102,7 +103,8 @@ def _bounds_gconv(op, args, out_shape):
     if binary:
         acc = np.concatenate(vs, axis=-1).reshape(out_shape)
         return _with_threshold(op, _bounds.integer_plus_bias(acc, bias))
-    return np.concatenate(vs, axis=-1).reshape(out_shape), np.concatenate(es, axis=-1).reshape(out_shape)
+    return _with_threshold(op, (np.concatenate(vs, axis=-1).reshape(out_shape),
+                                np.concatenate(es, axis=-1).reshape(out_shape)))
 
 
 # --------------------------------------------------------------------------------- lowering
@@ -137,10 +139,16 @@ def _lower_float(ctx, op, s):
     i, o = ctx.io(op)
     w = ctx.array(s, "w", "float", op.kernel)
     b = ctx.array(s, "bias", "float", op.bias) if op.bias is not None else NULL
-    s.calls.append(Call("l2m_gconv2d_f32_f32_ref", (*lead, Flt(op.pad_value), i, w, b, o)))
+    if op.threshold is None:
+        s.calls.append(Call("l2m_gconv2d_f32_f32_ref", (*lead, Flt(op.pad_value), i, w, b, o)))
+        return
+    tau = ctx.array(s, "tau", "float", op.threshold.tau)
+    mode = ctx.array(s, "mode", "int8_t", op.threshold.mode)
+    s.calls.append(Call("l2m_gconv2d_f32_b32_ref", (*lead, Flt(op.pad_value), i, w, b, tau, mode, o)))
 
 
 _GEO = ("strides", "pads", "dilation", "groups")
 register(OpDef(ir.BinaryGroupConv2D, _ref_binary, _lower_binary, _cost, _bounds_gconv,
                ("weights", *_GEO, "pad_one", "bias", "threshold")))
-register(OpDef(ir.GroupConv2D, _ref_float, _lower_float, _cost, _bounds_gconv, ("kernel", *_GEO, "pad_value", "bias")))
+register(OpDef(ir.GroupConv2D, _ref_float, _lower_float, _cost, _bounds_gconv, ("kernel", *_GEO, "pad_value", "bias",
+                                                                                "threshold")))
