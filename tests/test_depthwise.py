@@ -170,8 +170,9 @@ def separable_mix():
         L.Flatten(), L.Dense(5, activation="softmax")])
 
 
-@pytest.mark.parametrize("build", [quicknet_like, separable_mix], ids=lambda f: f.__name__)
-def test_c_matches_keras(build, tmp_path):
+@pytest.mark.parametrize("build, variant", [(quicknet_like, "ref"), (separable_mix, "ref"), (quicknet_like, "clz")],
+                         ids=["quicknet_like", "separable_mix", "quicknet_like-clz"])
+def test_c_matches_keras(build, variant, tmp_path):
     keras.utils.set_random_seed(5)
     m = build()
     from larq2mcu.dev import zoo
@@ -179,7 +180,7 @@ def test_c_matches_keras(build, tmp_path):
     gammas = np.concatenate([ly.gamma.numpy() for ly in m.layers if isinstance(ly, L.BatchNormalization)])
     assert (gammas < 0).any() and (gammas == 0).any()
     x = mc.inputs(m, 48, seed=5)
-    exp = larq2mcu.export(m, tmp_path / "out", name="m_" + build.__name__)
+    exp = larq2mcu.export(m, tmp_path / "out", name="m_" + build.__name__, kernel_variant=variant)
     kinds = [type(o).__name__ for o in exp.graph.ops]
     assert "BinaryGroupConv2D" in kinds and "GroupConv2D" in kinds
     folded = [o for o in exp.graph.ops if isinstance(o, ir.BinaryGroupConv2D) and o.threshold is not None]
