@@ -17,7 +17,7 @@ from kernel_harness import assert_bits, assert_same_floats, op, pm1, ref, seeded
 from larq2mcu import bits, ir
 from larq2mcu.errors import UnsupportedLayerError
 from larq2mcu.ops._np import pad_nhwc
-from larq2mcu.ops.depthwise import dilated_patches, pack_filters
+from larq2mcu.ops.depthwise import dilated_patches, dw_sliced_layout, dw_sliced_ok, pack_filters
 from larq2mcu.ops.dot import float_threshold_bits
 from larq2mcu.verify import compare
 
@@ -85,6 +85,12 @@ def check(rng, h, w, cin, cout, groups, k, stride, dil, padding) -> int:
         got = _kernel("b32_b32", g, dil, groups, pad_one, xp, wp, thr, (g.out_h, g.out_w, bits.words(cout)),
                       np.uint32)
         assert_bits(got, ref(ob, x, out_shape=shape), cout)
+        if dw_sliced_ok(ob, cin):
+            taps, tp, nb = dw_sliced_layout(wts, thr)
+            out = H._Out((g.out_h, g.out_w, bits.words(cout)), np.uint32)
+            got = H._call("l2m_dwconv2d_b32_b32_sliced", out, [ctypes.byref(g), dil, dil, pad_one, nb, H._p(xp),
+                                                                 H._p(taps), H._p(tp), out.ptr], [xp, taps, tp])
+            assert_bits(got, ref(ob, x, out_shape=shape), cout)
     xf = rng.normal(size=(h, w, cin)).astype(np.float32)
     kf = rng.normal(size=(k[0], k[1], cig, cout)).astype(np.float32)
     for pad_value, b in ((0.0, None), (1.5, bias)):
@@ -185,6 +191,8 @@ def test_c_matches_keras(build, variant, tmp_path):
     assert "BinaryGroupConv2D" in kinds and "GroupConv2D" in kinds
     folded = [o for o in exp.graph.ops if isinstance(o, ir.BinaryGroupConv2D) and o.threshold is not None]
     assert folded, "BN + sign after a binary group conv folds into thresholds"
+    if variant != "ref":             # the bit-sliced depthwise kernel runs in specialised variants
+        assert "l2m_dwconv2d_b32_b32_sliced(" in (tmp_path / "out" / f"m_{build.__name__}.c").read_text()
     if build is quicknet_like:       # the float depthwise → BN → sign of the stem: float thresholds
         assert any(isinstance(o, ir.GroupConv2D) and o.threshold is not None for o in exp.graph.ops)
     ag = compare(exp, exp.build_host(), x)

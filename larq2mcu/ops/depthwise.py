@@ -115,6 +115,38 @@ def pack_filters(weights: np.ndarray) -> np.ndarray:
     return bits.pack(np.moveaxis(weights, -1, 0).reshape(cout, -1))
 
 
+def dw_sliced_layout(weights: np.ndarray, tau: np.ndarray):
+    """For l2m_dwconv2d_b32_b32_sliced (contract in l2m_kernels.h): (tap words (kh·kw, words(C)),
+    tplanes (kh·kw + 1, words(C), B + 2), B) from depthwise ±1 weights (kh, kw, 1, C) and integer
+    thresholds: per n contributing taps, always / never masks and the planes of
+    T = ⌊(n − τ) / 2⌋ + 1 (bit = acc < τ ⇔ m ≥ T for m mismatches, acc = n − 2m)."""
+    kh, kw, _, c = weights.shape
+    k, nw = kh * kw, bits.words(c)
+    nb = max(1, int(k).bit_length())                         # 2^B > k
+    tau = np.asarray(tau, np.int64)
+
+    def plane(mask, fill=False):
+        full = np.full(nw * bits.WORD_BITS, fill, bool)
+        full[:c] = mask
+        return bits.pack(full)
+
+    tp = np.zeros((k + 1, nw, nb + 2), np.uint32)
+    for n in range(k + 1):
+        t = (n - tau) // 2 + 1
+        tp[n, :, 0] = plane(t <= 0)
+        tp[n, :, 1] = plane(t > n, fill=True)                 # pad channels: never set
+        tc = np.clip(t, 0, 2 ** nb - 1)
+        for p in range(nb):
+            tp[n, :, 2 + p] = plane(((tc >> p) & 1).astype(bool))
+    return bits.pack(weights.reshape(k, c)), tp, nb
+
+
+def dw_sliced_ok(op, cin: int) -> bool:
+    """The bit-sliced depthwise kernel applies: thresholds, groups = Cin = Cout, kh·kw ≤ 255."""
+    kh, kw, cig, cout = op.weights.shape
+    return op.threshold is not None and cig == 1 and op.groups == cin == cout and kh * kw <= 255
+
+
 def _lead(ctx, op, s, k):
     t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
     in_shape, out_shape = ((1,) * (3 - len(t.shape)) + tuple(t.shape) for t in (t_in, t_out))    # (W, C): H = 1
@@ -125,6 +157,12 @@ def _lead(ctx, op, s, k):
 def _lower_binary(ctx, op, s):
     lead = _lead(ctx, op, s, op.weights)
     i, o = ctx.io(op)
+    if ctx.variant.specialised and dw_sliced_ok(op, ctx.tensor(op.inputs[0]).shape[-1]):
+        taps, tp, nb = dw_sliced_layout(op.weights, op.threshold.tau)
+        w, t = ctx.array(s, "w", "uint32_t", taps.reshape(-1)), ctx.array(s, "tplanes", "uint32_t", tp.reshape(-1))
+        s.calls.append(Call("l2m_dwconv2d_b32_b32_sliced", (lead[0], lead[1], lead[2], Int(int(op.pad_one)), Int(nb),
+                                                              i, w, t, o)))
+        return
     w = ctx.array(s, "w", "uint32_t", pack_filters(op.weights).reshape(-1))
     if op.threshold is not None:
         thr = ctx.array(s, "thr", "int32_t", op.threshold.tau)
