@@ -9,6 +9,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import kernel_harness as H
 import larq2mcu
@@ -120,6 +122,47 @@ def test_gconv_kernels_bit_exact(case, k, stride, dil, padding):
     rng = seeded("gconv", case, k, stride, dil, padding)
     ran = sum(check(rng, h, w, cin, cout, groups, k, stride, dil, padding) for h, w in SPATIAL)
     assert ran >= 1
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=st.integers(1, 8), w=st.integers(1, 8), cin_g=st.integers(1, 9), cout_g=st.integers(1, 5),
+       groups=st.integers(1, 7), kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3),
+       sw=st.integers(1, 3), dh=st.integers(1, 3), dw=st.integers(1, 3), same=st.booleans(),
+       pad_one=st.integers(0, 1), seed=st.integers(0, 2**32 - 1))
+def test_gconv_property(h, w, cin_g, cout_g, groups, kh, kw, sh, sw, dh, dw, same, pad_one, seed):
+    """Any geometry (non-square kernels, strides and dilations; windows larger than the image
+    with 'same' padding) is bit-exact, the bit-sliced depthwise kernel included."""
+    rng = np.random.default_rng(seed)
+    cin, cout = cin_g * groups, cout_g * groups
+    eh, ew = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    pads = (ir.same_pads(h, eh, sh) + ir.same_pads(w, ew, sw)) if same else (0, 0, 0, 0)
+    oh, ow = ir.conv_out_size(h, eh, sh, *pads[:2]), ir.conv_out_size(w, ew, sw, *pads[2:])
+    if oh < 1 or ow < 1:
+        return
+    g = H.Geom(h, w, cin, oh, ow, cout, kh, kw, sh, sw, pads[0], pads[2])
+    x, wts = pm1(rng, (h, w, cin)), pm1(rng, (kh, kw, cin_g, cout))
+    n = kh * kw * cin_g
+    thr = rng.integers(-n - 1, n + 2, cout).astype(np.int32)
+    o = op(ir.BinaryGroupConv2D, weights=wts, strides=(sh, sw), pads=pads, dilation=(dh, dw), groups=groups,
+           pad_one=bool(pad_one), threshold=ir.Threshold(thr))
+    expect = ref(o, x, out_shape=(oh, ow, cout))
+    xp, wp = bits.pack(x), pack_filters(wts)
+    out = H._Out((oh, ow, bits.words(cout)), np.uint32)
+    got = H._call("l2m_gconv2d_b32_b32_ref", out, [ctypes.byref(g), dh, dw, groups, pad_one, H._p(xp), H._p(wp),
+                                                     H._p(thr), out.ptr], [xp, wp, thr])
+    assert_bits(got, expect, cout)
+    if dw_sliced_ok(o, cin):
+        taps, tp, nb = dw_sliced_layout(wts, thr)
+        out = H._Out((oh, ow, bits.words(cout)), np.uint32)
+        got = H._call("l2m_dwconv2d_b32_b32_sliced", out, [ctypes.byref(g), dh, dw, pad_one, nb, H._p(xp),
+                                                             H._p(taps), H._p(tp), out.ptr], [xp, taps, tp])
+        assert_bits(got, expect, cout)
+    xf, kf = rng.normal(size=(h, w, cin)).astype(np.float32), rng.normal(size=(kh, kw, cin_g, cout)).astype(np.float32)
+    of = op(ir.GroupConv2D, kernel=kf, strides=(sh, sw), pads=pads, dilation=(dh, dw), groups=groups, pad_value=-0.5)
+    out = H._Out((oh, ow, cout), np.float32)
+    got = H._call("l2m_gconv2d_f32_f32_ref", out, [ctypes.byref(g), dh, dw, groups, ctypes.c_float(-0.5), H._p(xf),
+                                                     H._p(kf), None, out.ptr], [xf, kf])
+    assert_same_floats(got, _same_order_f32(xf, kf, None, of))
 
 
 def test_pack_filters_bit_order():
