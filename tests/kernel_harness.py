@@ -131,6 +131,7 @@ _SIGNATURES = {
     "l2m_gconv2d_f32_f32_ref": "giiifpppp",
     "l2m_gconv2d_f32_b32_ref": "giiifpppppp",
     "l2m_dwconv2d_b32_b32_sliced": "giiiipppp",
+    "l2m_dwconv2d_b32_f32_sliced": "giiiipppp",
 }
 WRAPPED = frozenset(_SIGNATURES)
 _CT = {"g": ctypes.POINTER(Geom), "i": ctypes.c_int32, "f": ctypes.c_float, "p": ctypes.c_void_p}

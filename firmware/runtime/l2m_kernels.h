@@ -192,8 +192,8 @@ void l2m_gconv2d_f32_f32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, in
 void l2m_gconv2d_f32_b32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t groups, float pad_value,
                              const float *in, const float *w, const float *bias, const float *tau, const int8_t *mode,
                              uint32_t *out);
-/* Depthwise binary conv with thresholds (groups = in_c = out_c), bit-identical to
- * l2m_gconv2d_b32_b32_ref, 32 channels per word operation (bit-sliced mismatch counters).
+/* Depthwise binary conv (groups = in_c = out_c), bit-identical to l2m_gconv2d_b32_b32_ref /
+ * l2m_gconv2d_b32_f32_ref, 32 channels per word operation (bit-sliced mismatch counters).
  * w: k_h*k_w taps x L2M_WORDS(in_c) words, bit c of tap (ky*k_w + kx) = weight bit of channel c.
  * nplanes: counter planes, 1 <= nplanes <= 8, 2^nplanes > k_h*k_w. tplanes: for each n in
  * [0, k_h*k_w] (the pixel's contributing taps: inside ones, all with pad_one) and each channel
@@ -202,6 +202,9 @@ void l2m_gconv2d_f32_b32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, in
  * bit = always | (m >= T & ~never), m = mismatching taps (larq2mcu/ops/depthwise.py builds it). */
 void l2m_dwconv2d_b32_b32_sliced(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t pad_one, int32_t nplanes,
                                  const uint32_t *in, const uint32_t *w, const uint32_t *tplanes, uint32_t *out);
+/* Float outputs: out_h x out_w x out_c floats, (float)(n - 2m) + bias[c] (bias may be NULL). */
+void l2m_dwconv2d_b32_f32_sliced(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t pad_one, int32_t nplanes,
+                                 const uint32_t *in, const uint32_t *w, const float *bias, float *out);
 
 /* Optimized variants (_hs, _clz, _usad8, _zbb, _hw, _builtin), bit-identical to the kernels above
  * (that header includes only l2m_types.h: the includes point one way). */

@@ -142,9 +142,9 @@ def dw_sliced_layout(weights: np.ndarray, tau: np.ndarray):
 
 
 def dw_sliced_ok(op, cin: int) -> bool:
-    """The bit-sliced depthwise kernel applies: thresholds, groups = Cin = Cout, kh·kw ≤ 255."""
+    """The bit-sliced depthwise kernels apply: groups = Cin = Cout, kh·kw ≤ 255."""
     kh, kw, cig, cout = op.weights.shape
-    return op.threshold is not None and cig == 1 and op.groups == cin == cout and kh * kw <= 255
+    return cig == 1 and op.groups == cin == cout and kh * kw <= 255
 
 
 def _lead(ctx, op, s, k):
@@ -158,10 +158,15 @@ def _lower_binary(ctx, op, s):
     lead = _lead(ctx, op, s, op.weights)
     i, o = ctx.io(op)
     if ctx.variant.specialised and dw_sliced_ok(op, ctx.tensor(op.inputs[0]).shape[-1]):
-        taps, tp, nb = dw_sliced_layout(op.weights, op.threshold.tau)
-        w, t = ctx.array(s, "w", "uint32_t", taps.reshape(-1)), ctx.array(s, "tplanes", "uint32_t", tp.reshape(-1))
-        s.calls.append(Call("l2m_dwconv2d_b32_b32_sliced", (lead[0], lead[1], lead[2], Int(int(op.pad_one)), Int(nb),
-                                                              i, w, t, o)))
+        tau = op.threshold.tau if op.threshold is not None else np.zeros(op.weights.shape[-1], np.int32)
+        taps, tp, nb = dw_sliced_layout(op.weights, tau)
+        w = ctx.array(s, "w", "uint32_t", taps.reshape(-1))
+        if op.threshold is not None:
+            t = ctx.array(s, "tplanes", "uint32_t", tp.reshape(-1))
+        else:
+            t = ctx.array(s, "bias", "float", op.bias) if op.bias is not None else NULL
+        out = "b32" if op.threshold is not None else "f32"
+        s.calls.append(Call(f"l2m_dwconv2d_b32_{out}_sliced", (*lead[:3], Int(int(op.pad_one)), Int(nb), i, w, t, o)))
         return
     w = ctx.array(s, "w", "uint32_t", pack_filters(op.weights).reshape(-1))
     if op.threshold is not None:
