@@ -261,6 +261,38 @@ class IntDense(Op):
     exact: bool = False
 
 
+@dataclass(frozen=True, eq=False)
+class BinaryGroupConv2D(Op):
+    """BITS (H, W, Cin) → F32 acc(+bias) or, with `threshold`, BITS: a grouped, dilated binary conv
+    (depthwise: groups = Cin); a (W, Cin) tensor is the map (1, W, Cin) (1-D convs). Output
+    channel o reads the input channels of its group
+    g = o // (Cout/groups), i.e. the contiguous slice [g·Cin/groups, (g+1)·Cin/groups); tap
+    (ky, kx) reads input row oy·s_h − pad_top + ky·dilation_h (columns alike). Padding as
+    BinaryConv2D (pad_one: outside taps read +1)."""
+    weights: np.ndarray = None          # int8 ±1, (kh, kw, Cin/groups, Cout) — Keras grouped HWIO
+    strides: tuple = (1, 1)
+    pads: tuple = (0, 0, 0, 0)
+    dilation: tuple = (1, 1)
+    groups: int = 1
+    pad_one: bool = False
+    bias: Optional[np.ndarray] = None
+    threshold: Optional[Threshold] = None
+
+
+@dataclass(frozen=True, eq=False)
+class GroupConv2D(Op):
+    """F32 grouped, dilated conv (depthwise: groups = Cin), channel slices as BinaryGroupConv2D:
+    out = Σ x·k + bias; outside taps read `pad_value`."""
+    kernel: np.ndarray = None           # float32 (kh, kw, Cin/groups, Cout)
+    strides: tuple = (1, 1)
+    pads: tuple = (0, 0, 0, 0)
+    dilation: tuple = (1, 1)
+    groups: int = 1
+    pad_value: float = 0.0
+    bias: Optional[np.ndarray] = None
+    threshold: Optional[FloatThreshold] = None    # set: output BITS of the thresholded sum
+
+
 @dataclass(frozen=True)
 class Graph:
     """The whole model: tensors by name, ops in a topological (execution) order, and the graph's

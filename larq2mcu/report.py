@@ -24,7 +24,7 @@ from .ops import opdef
 from .outdir import MANIFEST, read_manifest
 
 SIDECAR = "report.json"
-BINARY_OPS = ("BinaryConv2D", "BinaryDense")
+BINARY_OPS = ("BinaryConv2D", "BinaryDense", "BinaryGroupConv2D")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def rows(low) -> list:
         op = s.op
         t = g.tensors[op.output]
         cost = opdef(op).cost(g, op)
-        packed = isinstance(op, (ir.BinaryConv2D, ir.BinaryDense)) or (
+        packed = isinstance(op, (ir.BinaryConv2D, ir.BinaryDense, ir.BinaryGroupConv2D)) or (
             isinstance(op, (ir.Conv2D, ir.Dense)) and bool(np.all(np.abs(op.kernel) == 1.0)))
         wbytes = s.weight_bytes
         res.append(Row(s.index, type(op).__name__, op.layer, t.shape, 1 if t.dtype == ir.BITS else 32,
@@ -62,7 +62,8 @@ def rows(low) -> list:
 
 def binary_weight_bits(g: ir.Graph) -> int:
     """1-bit weights: binary layers, and ±1 kernels of float-input layers (stored as bits too)."""
-    n = sum(int(op.weights.size) for op in g.ops if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense)))
+    n = sum(int(op.weights.size) for op in g.ops
+            if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense, ir.BinaryGroupConv2D)))
     return n + sum(int(op.kernel.size) for op in g.ops
                    if isinstance(op, (ir.Conv2D, ir.Dense)) and np.all(np.abs(op.kernel) == 1.0))
 
@@ -84,9 +85,9 @@ def format_table(low, extra: dict | None = None) -> str:
     out += [line(b) for b in body]
     wb = sum(r.weight_bytes for r in rs)
     bits_bound = (binary_weight_bits(g) + 7) // 8
-    packed = sum(r.weight_bytes for r in rs if r.op in ("BinaryConv2D", "BinaryDense"))
+    packed = sum(r.weight_bytes for r in rs if r.op in ("BinaryConv2D", "BinaryDense", "BinaryGroupConv2D"))
     thr = sum(4 * int(op.threshold.tau.size) for op in g.ops
-              if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense)) and op.threshold is not None)
+              if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense, ir.BinaryGroupConv2D)) and op.threshold is not None)
     out.append("")
     out.append(f"weights (flash): {wb:,} B total; binary layers {packed:,} B incl. {thr:,} B thresholds "
                f"(binary weight bound ceil(bits/8) = {bits_bound:,} B)")

@@ -134,6 +134,12 @@ _SIGNATURES = {
     "l2m_conv2d_s8_b32_tab": "gppipppp",
     "l2m_dense_u8_b32_ref": "iipppp",
     "l2m_dense_s8_b32_ref": "iipppp",
+    "l2m_gconv2d_b32_f32_ref": "giiiipppp",
+    "l2m_gconv2d_b32_b32_ref": "giiiipppp",
+    "l2m_gconv2d_f32_f32_ref": "giiifpppp",
+    "l2m_gconv2d_f32_b32_ref": "giiifpppppp",
+    "l2m_dwconv2d_b32_b32_sliced": "giiiipppp",
+    "l2m_dwconv2d_b32_f32_sliced": "giiiipppp",
 }
 WRAPPED = frozenset(_SIGNATURES)
 _CT = {"g": ctypes.POINTER(Geom), "i": ctypes.c_int32, "f": ctypes.c_float, "p": ctypes.c_void_p}

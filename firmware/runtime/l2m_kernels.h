@@ -198,6 +198,42 @@ void l2m_dense_u8_b32_ref(int32_t in_n, int32_t out_n, const uint8_t *in, const 
                           uint32_t *out);
 void l2m_dense_s8_b32_ref(int32_t in_n, int32_t out_n, const int8_t *in, const uint32_t *w, const int32_t *thr,
                           uint32_t *out);
+/* ---- grouped convolution (grouped, dilated, depthwise; l2m_depthwise.c) --------------------
+ * groups >= 1 divides in_c and out_c; cin_g = in_c / groups, cout_g = out_c / groups. Output
+ * channel oc reads input channels [c0, c0 + cin_g), c0 = (oc / cout_g) * cin_g (depthwise:
+ * groups = in_c). Tap (ky, kx) reads row oy*stride_h - pad_top + ky*dil_h and column
+ * ox*stride_w - pad_left + kx*dil_w (dil_h, dil_w >= 1; k_h, k_w are the undilated sizes).
+ * Binary: in: in_h x in_w x L2M_WORDS(in_c) words; w: out_c filters of L2M_WORDS(k_h*k_w*cin_g)
+ * words, bit t = (ky*k_w + kx)*cin_g + ci of filter oc, pad bits 0.
+ *   acc = sum over taps inside of sum_ci a*w + (pad_one ? sum over taps outside of sum_ci w : 0),
+ *   a, w in {-1, +1} (int32). f32 out: (float)acc + bias[oc] (bias may be NULL); b32 out:
+ *   L2M_WORDS(out_c) words per pixel, bit = (acc < thr[oc]).
+ * Float: w: k_h x k_w x cin_g x out_c floats; acc summed from 0.0f in (ky, kx, ci) order, taps
+ *   outside reading pad_value, then + bias[oc] (bias may be NULL). f32 out: out_h x out_w x
+ *   out_c floats; b32 out: L2M_WORDS(out_c) words per pixel, bit = l2m_float_threshold_bit(acc
+ *   + bias[oc], tau[oc], mode[oc]).                                                          */
+void l2m_gconv2d_b32_f32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t groups, int32_t pad_one,
+                             const uint32_t *in, const uint32_t *w, const float *bias, float *out);
+void l2m_gconv2d_b32_b32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t groups, int32_t pad_one,
+                             const uint32_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
+void l2m_gconv2d_f32_f32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t groups, float pad_value,
+                             const float *in, const float *w, const float *bias, float *out);
+void l2m_gconv2d_f32_b32_ref(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t groups, float pad_value,
+                             const float *in, const float *w, const float *bias, const float *tau, const int8_t *mode,
+                             uint32_t *out);
+/* Depthwise binary conv (groups = in_c = out_c), bit-identical to l2m_gconv2d_b32_b32_ref /
+ * l2m_gconv2d_b32_f32_ref, 32 channels per word operation (bit-sliced mismatch counters).
+ * w: k_h*k_w taps x L2M_WORDS(in_c) words, bit c of tap (ky*k_w + kx) = weight bit of channel c.
+ * nplanes: counter planes, 1 <= nplanes <= 8, 2^nplanes > k_h*k_w. tplanes: for each n in
+ * [0, k_h*k_w] (the pixel's contributing taps: inside ones, all with pad_one) and each channel
+ * word, nplanes + 2 words: always-set mask, never-set mask (pad channels included), then planes
+ * of T = floor((n - thr[c]) / 2) + 1 (bits past 0 <= T <= n are don't-care under the masks);
+ * bit = always | (m >= T & ~never), m = mismatching taps (larq2mcu/ops/depthwise.py builds it). */
+void l2m_dwconv2d_b32_b32_sliced(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t pad_one, int32_t nplanes,
+                                 const uint32_t *in, const uint32_t *w, const uint32_t *tplanes, uint32_t *out);
+/* Float outputs: out_h x out_w x out_c floats, (float)(n - 2m) + bias[c] (bias may be NULL). */
+void l2m_dwconv2d_b32_f32_sliced(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t pad_one, int32_t nplanes,
+                                 const uint32_t *in, const uint32_t *w, const float *bias, float *out);
 
 /* Optimized variants (_hs, _clz, _usad8, _zbb, _hw, _builtin), bit-identical to the kernels above
  * (that header includes only l2m_types.h: the includes point one way). */

@@ -173,6 +173,8 @@ def _fan_in(model, layer) -> int:
         i = layers.index(layer) if layer in layers else 0
         src = layers[i - 1] if i > 0 else None
     kernel = getattr(src, "kernel", None)
+    if kernel is None and getattr(src, "depthwise_kernel", None) is not None:
+        return max(1, int(np.prod(src.depthwise_kernel.shape[:2])))     # per channel: kh·kw taps
     if kernel is None:
         return 1
     return max(1, int(np.prod(kernel.shape[:-1])))

@@ -13,6 +13,7 @@ from .. import ir
 from ..errors import ModelLoadError, ModelStructureError, UnsupportedLayerError
 from . import activations, dot, layers  # noqa: F401  (registers the handlers)
 from . import affine  # noqa: F401,E402  (Rescaling, Normalization)
+from . import depthwise  # noqa: F401,E402  (grouped / depthwise / separable convs)
 from .registry import Builder, handler_for
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from .. import ir
 from ..errors import UnsupportedLayerError
 from .activations import activation_name
+from .depthwise import grouped_conv2d
 from .quantizers import classify
 from .registry import Builder, cfg, np_weight, register, require
 
@@ -58,11 +59,12 @@ def _nonzero(layer, attribute: str, n) -> None:
 @register(lambda keras, lq: [lq.layers.QuantConv2D, keras.layers.Conv2D])
 def conv2d(b: Builder, layer, inputs):
     """(Quant)Conv2D → BinaryConv2D when input and kernel are binarised, else a float Conv2D (stride,
-    valid/same pads; UnsupportedLayerError for other data formats, dilations, groups, ranks)."""
+    valid/same pads; groups > 1 or dilation > 1: frontend/depthwise.py; UnsupportedLayerError for other
+    data formats and ranks)."""
     cls = type(layer).__name__
     require(layer, "data_format", cfg(layer, "data_format"), ["channels_last"])
-    require(layer, "dilation_rate", tuple(cfg(layer, "dilation_rate")), [(1, 1)])
-    require(layer, "groups", cfg(layer, "groups", 1), [1])
+    if tuple(cfg(layer, "dilation_rate")) != (1, 1) or cfg(layer, "groups", 1) != 1:
+        return grouped_conv2d(b, layer, inputs)
     require(layer, "padding", cfg(layer, "padding"), ["valid", "same"])
     x = inputs[0]
     if len(b.shape(x)) != 3:

@@ -53,7 +53,7 @@ def _float_dot_producer(b: Builder, x: str) -> bool:
     op = b.producer(x)
     while isinstance(op, ir.MaxPool2D):
         op = b.producer(op.inputs[0])
-    return isinstance(op, (ir.Conv2D, ir.Dense))
+    return isinstance(op, (ir.Conv2D, ir.Dense, ir.GroupConv2D))
 
 
 def _probe(b: Builder, layer, x: str, rank: int):
@@ -62,7 +62,7 @@ def _probe(b: Builder, layer, x: str, rank: int):
     op = b.producer(x)
     while isinstance(op, ir.MaxPool2D):
         op = b.producer(op.inputs[0])
-    if not isinstance(op, (ir.BinaryConv2D, ir.BinaryDense)):
+    if not isinstance(op, (ir.BinaryConv2D, ir.BinaryDense, ir.BinaryGroupConv2D)):
         return None, 0
     k = int(np.prod(op.weights.shape[:-1]))
     c = op.weights.shape[-1]

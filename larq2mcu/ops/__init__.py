@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import ir
 from . import affine, dot, elementwise, pool, quantize  # noqa: F401  (register the entries)
+from . import depthwise  # noqa: F401,E402  (grouped / dilated / depthwise convs)
 from .base import OPS, Cost, LowerCtx, OpDef, opdef
 
 __all__ = ["OPS", "OpDef", "Cost", "LowerCtx", "opdef", "model_hash"]

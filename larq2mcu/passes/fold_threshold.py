@@ -91,7 +91,7 @@ def _fold_one(g: ir.Graph, dot):
     if m is None:
         return None
     mp, bn, q = m
-    if isinstance(dot, (ir.Conv2D, ir.Dense)):
+    if isinstance(dot, (ir.Conv2D, ir.Dense, ir.GroupConv2D)):
         thr = _float_threshold(dot, bn)
         if thr is None:
             return None
@@ -140,6 +140,9 @@ def _rewrite(g: ir.Graph, dot, mp, bn, q, new_dot, flip):
     return g.replace(ops=tuple(ops), tensors=tensors).prune()
 
 
+DOTS = (ir.BinaryConv2D, ir.BinaryDense, ir.Conv2D, ir.Dense, ir.BinaryGroupConv2D, ir.GroupConv2D)
+
+
 def fold_threshold(g: ir.Graph) -> ir.Graph:
     """Fold every dot → [MaxPool2D] → [BatchNorm] → Quantize chain into a thresholded dot (see the
     module docstring) until none is left. A chain stays unfolded when its BN has no probe /
@@ -148,7 +151,7 @@ def fold_threshold(g: ir.Graph) -> ir.Graph:
     while changed:
         changed = False
         for op in g.ops:
-            if isinstance(op, (ir.BinaryConv2D, ir.BinaryDense, ir.Conv2D, ir.Dense)) and op.threshold is None:
+            if isinstance(op, DOTS) and op.threshold is None:
                 nxt = _fold_one(g, op)
                 if nxt is not None:
                     g, changed = nxt, True
