@@ -169,6 +169,19 @@ void l2m_activation_f32_f32_ref(int32_t n, int32_t kind, const float *in, float 
  * maximum is taken before any of it is written, each x is read before its slot is). */
 void l2m_softmax_f32_f32_ref(int32_t rows, int32_t c, const float *in, float *out);
 
+/* ---- element-wise quantizers and output scales (l2m_step.c) ----------------------------- */
+/* Step function: out[i] = levels[#{j < nbp: bp[j] <= in[i]}]; bp ascending (nbp values),
+ * levels nbp + 1 values. out == in allowed (in place). */
+void l2m_step_f32_f32_ref(int32_t n, int32_t nbp, const float *bp, const float *levels, const float *in,
+                          float *out);
+/* Clip: x = in[i], with flush a subnormal x first becomes +-0.0 (sign kept); then strict:
+ * x < lo -> lo, x > hi -> hi; else x <= lo -> lo, x >= hi -> hi; otherwise x. out == in allowed. */
+void l2m_clip_f32_f32_ref(int32_t n, float lo, float hi, int32_t strict, int32_t flush, const float *in,
+                          float *out);
+/* In place over pixels x c floats: out[p*c + k] = out[p*c + k] * scale[k] (+ bias[k]); one
+ * rounding per operation (build with -ffp-contract=off). bias may be NULL. */
+void l2m_scale_bias_f32_ref(int32_t pixels, int32_t c, const float *scale, const float *bias, float *out);
+
 /* Optimized variants (_hs, _clz, _usad8, _zbb, _hw, _builtin), bit-identical to the kernels above
  * (that header includes only l2m_types.h: the includes point one way). */
 #include "l2m_kernels_opt.h"
