@@ -103,10 +103,13 @@ def test_step_details():
     assert qz.is_binary(sign_zero_minus)
 
 
-def test_cached_per_object():
-    q = Q.SteTern()
-    assert qz.found(q) is qz.found(q)
-    assert qz.found(Q.SteTern()) is not qz.found(q)
+def test_cached_per_object_or_larq_config():
+    q = Q.SteTern(threshold_value=0.125)
+    assert qz.found(q) is qz.found(q) is qz.found(Q.SteTern(threshold_value=0.125))      # same config
+    assert qz.found(Q.SteTern(threshold_value=0.25)) is not qz.found(q)
+    assert qz.found(Q.SteTern(threshold_value=0.25)).breakpoints[1] == np.float32(0.25)
+    f1, f2 = (lambda x: tf.sign(x)), (lambda x: tf.sign(x))                                # functions: per object
+    assert qz.found(f1) is qz.found(f1) and qz.found(f1) is not qz.found(f2)
 
 
 def test_probes_are_deterministic():

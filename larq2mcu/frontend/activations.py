@@ -72,9 +72,16 @@ def softmax(b: Builder, layer, inputs):
 
 @register(lambda keras, lq: [lq.quantizers.SteSign, lq.quantizers.ApproxSign, lq.quantizers.SwishSign,
                              lq.quantizers.SteTern, lq.quantizers.DoReFa, lq.quantizers.SteHeaviside,
-                             lq.quantizers.NoOp, lq.quantizers.MagnitudeAwareSign])
+                             lq.quantizers.NoOp])
 def quantizer_layer(b: Builder, layer, inputs):
     """A larq quantizer used as a layer (e.g. the input image binarized): what its evaluation shows
-    it computes (frontend/quantizers.py); UnsupportedQuantizerError for the rest (e.g.
-    MagnitudeAwareSign, which is not element-wise)."""
+    it computes (frontend/quantizers.py); UnsupportedQuantizerError when that has no exact export
+    (e.g. SteTern(ternary_weight_networks=True), which is not element-wise)."""
+    return quantizers.apply(b, layer, inputs[0], layer, "quantizer")
+
+
+@register(lambda keras, lq: [lq.quantizers.MagnitudeAwareSign], supported=False)
+def reducing_quantizer_layer(b: Builder, layer, inputs):
+    """MagnitudeAwareSign as a layer: sign(x)·mean|x| over the tensor is not element-wise (refused by
+    its evaluation, with what it showed). As a kernel quantizer it is supported (scaled binary)."""
     return quantizers.apply(b, layer, inputs[0], layer, "quantizer")

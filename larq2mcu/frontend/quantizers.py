@@ -32,7 +32,7 @@ SIGN_BREAKPOINT = np.nextafter(-np.finfo(np.float32).tiny, np.float32(0))
 SUPPORTED = ["sign quantizers (ste_sign, approx_sign, swish_sign, any function computing sign)",
              "monotone step functions (ste_tern, ste_heaviside, DoReFa k-bit activations)",
              "clips (clip_by_value)", "identity (NoOp, None)"]
-_CACHE: dict = {}          # id(q) → (q, Found); q kept alive so its id is not reused
+_CACHE: dict = {}          # id(q) or larq (class, config) → (q, Found); q kept alive (ids not reused)
 
 
 def resolve(q):
@@ -45,15 +45,30 @@ def resolve(q):
 
 
 def found(q) -> Found:
-    """The evaluation of element-wise quantizer `q` (None: identity), cached per object."""
+    """The evaluation of element-wise quantizer `q` (None: identity), cached per object (per class
+    and config for larq's quantizer classes)."""
     q = resolve(q)
     if q is None:
         return Found("identity")
-    hit = _CACHE.get(id(q))
-    if hit is None or hit[0] is not q:
+    key = _config_key(q) or id(q)
+    hit = _CACHE.get(key)
+    if hit is None or (key == id(q) and hit[0] is not q):
         hit = (q, analyse(q))
-        _CACHE[id(q)] = hit
+        _CACHE[key] = hit
     return hit[1]
+
+
+def _config_key(q):
+    """Larq's own quantizer classes compute a function of their config alone: one evaluation per
+    (class, config) serves every layer's instance. None for anything else (cached per object)."""
+    cls = type(q)
+    if not cls.__module__.startswith("larq.") or not hasattr(q, "get_config"):
+        return None
+    try:
+        cfg = {k: v for k, v in q.get_config().items() if k != "name"}     # the name computes nothing
+        return (cls.__module__, cls.__qualname__, repr(sorted(cfg.items())))
+    except Exception:  # a config that cannot be read: fall back to the object
+        return None
 
 
 def _pm1_step(f: Found) -> bool:
