@@ -189,7 +189,7 @@ def clip_eval(x, lo, hi, strict: bool, flush: bool) -> np.ndarray:
     vectorised min/max flush them), then strict: x < lo → lo, x > hi → hi; else x ≤ lo → lo, x ≥ hi → hi."""
     x = np.asarray(x, np.float32)
     if flush:
-        x = np.where(np.abs(x) < TINY, x * np.float32(0), x)
+        x = np.where(np.abs(x) < TINY, np.copysign(np.float32(0), x), x)
     lo, hi = np.float32(lo), np.float32(hi)
     if strict:
         return np.where(x < lo, lo, np.where(x > hi, hi, x)).astype(np.float32)

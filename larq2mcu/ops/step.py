@@ -22,7 +22,7 @@ def clip_ref(x, lo, hi, strict: bool, flush: bool) -> np.ndarray:
     x > hi → hi; non-strict: x ≤ lo → lo, x ≥ hi → hi; else x."""
     x = np.asarray(x, np.float32)
     if flush:
-        x = np.where(np.abs(x) < np.finfo(np.float32).tiny, x * np.float32(0), x)
+        x = np.where(np.abs(x) < np.finfo(np.float32).tiny, np.copysign(np.float32(0), x), x)
     lo, hi = np.float32(lo), np.float32(hi)
     if strict:
         return np.where(x < lo, lo, np.where(x > hi, hi, x)).astype(np.float32)
