@@ -15,7 +15,8 @@ TINY = np.finfo(np.float32).tiny
 def _awkward(bp, n=3000, seed=0):
     r = np.random.default_rng(seed)
     bp = np.asarray(bp, np.float32)
-    near = np.concatenate([bp, np.nextafter(bp, np.float32(-np.inf)), np.nextafter(bp, np.float32(np.inf))])
+    with np.errstate(over="ignore"):         # the neighbour of ±FLT_MAX is ±inf: a value to test too
+        near = np.concatenate([bp, np.nextafter(bp, np.float32(-np.inf)), np.nextafter(bp, np.float32(np.inf))])
     special = np.float32([0.0, -0.0, TINY, -TINY, 1e-45, -1e-45, TINY / 3, -TINY / 3, 3.4e38, -3.4e38])
     return np.concatenate([r.normal(0, 2, n).astype(np.float32), near, special]).astype(np.float32)
 
