@@ -8,14 +8,12 @@ layer's sizes as constants, or the bit-sliced engine (layout/sliced.py) where it
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from .. import ir
 from ..layout import sliced
 from ..layout import weights as wt
-from . import _bounds
+from . import _bounds, scaled
 from ._np import pad_nhwc, patches
 from .base import Cost, OpDef, geom_values, register
 from .records import NULL, Call, Flt, Geom, Int, Param, SpecFn, Sym
@@ -128,7 +126,7 @@ def _bounds_conv(op, args, out_shape):
     bias = None if op.bias is None else op.bias.astype(np.float64)
     if binary:
         acc = xp @ k.reshape(-1, cout)
-        res = _scaled(op, acc, kh * kw * cin, bias)
+        res = scaled.bounds(op, acc, kh * kw * cin, bias)
     else:
         res = _bounds.dot(xp, ep, k.reshape(-1, cout), bias, pre=True)
     return _with_threshold(op, res)
@@ -139,19 +137,8 @@ def _bounds_dense(op, args, out_shape):
     binary = isinstance(op, ir.BinaryDense)
     k = (op.weights if binary else op.kernel).astype(np.float64)
     bias = None if op.bias is None else op.bias.astype(np.float64)
-    res = _scaled(op, v @ k, k.shape[0], bias) if binary else _bounds.dot(v, _bounds.maybe(e), k, bias, pre=True)
+    res = scaled.bounds(op, v @ k, k.shape[0], bias) if binary else _bounds.dot(v, _bounds.maybe(e), k, bias, pre=True)
     return _with_threshold(op, res)
-
-
-def _scaled(op, acc, n, bias):
-    """A binary dot's F32 output. Unscaled (or thresholded: the threshold reads acc): the integer plus
-    bias. Scaled: Keras sums n terms ±α in float32 (Σ|terms| = n·α) and adds the bias, the C rounds
-    acc·α once and adds: both within γₙ₊₁·(n·α + |b|) of acc·α + b."""
-    if op.scale is None or op.threshold is not None:
-        return _bounds.integer_plus_bias(acc, bias)
-    a = op.scale.astype(np.float64)
-    v = acc * a + (bias if bias is not None else 0.0)
-    return v, _bounds.gamma(n + 1) * (n * a + (np.abs(bias) if bias is not None else 0.0)) + _bounds.U * np.abs(v)
 
 
 def _with_threshold(op, res):
@@ -253,22 +240,6 @@ def _sliced_dot(ctx, s, op, kind: str, std: np.ndarray, k: int, geom, sizes, ext
     s.calls.append(Call(fname, args))
 
 
-def _lower_scaled(lower):
-    """A scaled binary dot without threshold: the unscaled dot (no bias) into the output, then
-    l2m_scale_bias_f32_ref in place: out = out·scale + bias (firmware/runtime/l2m_step.c)."""
-    def lower_any(ctx, op, s):
-        if op.scale is None or op.threshold is not None:
-            return lower(ctx, op, s)
-        lower(ctx, dataclasses.replace(op, scale=None, bias=None), s)
-        c = op.weights.shape[-1]
-        n = ctx.tensor(op.output).numel // c
-        sc = ctx.array(s, "scale", "float", op.scale)
-        b = ctx.array(s, "sbias", "float", op.bias) if op.bias is not None else NULL
-        o = ctx.ptr(op.output, False)
-        s.calls.append(Call("l2m_scale_bias_f32_ref", (Int(n), Int(c), sc, b, o)))
-    return lower_any
-
-
 def _lower_binary_conv(ctx, op, s):
     t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
     dense, std = wt.conv_layout(op.weights)   # few input channels: window bits packed densely
@@ -309,9 +280,9 @@ def _lower_dense(ctx, op, s):
     _dot(ctx, s, op, "dense_w1_f32" if w1 else "dense_f32", w, None, (n_in, n_out))
 
 
-register(OpDef(ir.BinaryConv2D, _ref_binary_conv, _lower_scaled(_lower_binary_conv), _cost_conv, _bounds_conv,
+register(OpDef(ir.BinaryConv2D, _ref_binary_conv, scaled.lowering(_lower_binary_conv), _cost_conv, _bounds_conv,
                ("weights", "strides", "pads", "pad_one", "bias", "threshold", "scale"), hash_optional=("scale",)))
-register(OpDef(ir.BinaryDense, _ref_binary_dense, _lower_scaled(_lower_binary_dense), _cost_dense, _bounds_dense,
+register(OpDef(ir.BinaryDense, _ref_binary_dense, scaled.lowering(_lower_binary_dense), _cost_dense, _bounds_dense,
                ("weights", "bias", "threshold", "scale"), hash_optional=("scale",)))
 register(OpDef(ir.Conv2D, _ref_conv, _lower_conv, _cost_conv, _bounds_conv,
                ("kernel", "strides", "pads", "pad_value", "bias", "threshold")))
