@@ -198,12 +198,12 @@ def step_model(iq):
         L.Activation(clip_by_value_activation), L.Dense(5), L.Activation("softmax")])
 
 
-def _run(m, tmp_path, name, n=48, seed=3):
+def _run(m, tmp_path, name, n=48, seed=3, variant="ref"):
     from larq2mcu.dev import zoo
     _latent_uniform(m, seed)
     zoo.randomize_bn(m, seed=seed)
     x = mc.inputs(m, n, seed=seed)
-    exp = larq2mcu.export(m, tmp_path / name, name=name)
+    exp = larq2mcu.export(m, tmp_path / name, name=name, kernel_variant=variant)
     ag = compare(exp, exp.build_host(), x)
     assert ag.ok, ag.summary()
     return exp, ag
@@ -218,6 +218,13 @@ def test_scaled_binary_end_to_end(kq, tmp_path):
     assert len(binary) == 4 and ag.bit_tensors
     assert any(op.scale is not None and op.threshold is None for op in binary)      # the float epilogue
     assert sum(op.threshold is not None for op in binary) >= 2                        # folded thresholds
+
+
+@pytest.mark.parametrize("variant", ["hs", "clz"])
+def test_scaled_binary_optimized_variants(variant, tmp_path):
+    """The unscaled dot of a specialised / bit-sliced engine, then the scale epilogue."""
+    keras.utils.set_random_seed(1)
+    _run(scaled_model(xnor_weight_scale), tmp_path, "scv_" + variant, n=24, variant=variant)
 
 
 @pytest.mark.parametrize("iq", ["ste_tern", "dorefa2", "ste_heaviside", "sign_zero_minus"])
@@ -238,3 +245,41 @@ def test_quantizer_layers_end_to_end(tmp_path):
                             L.Dense(4)])
     exp, ag = _run(m, tmp_path, "ql")
     assert ag.bit_tensors and any(type(op).__name__ == "BinaryConv2D" for op in exp.graph.ops)
+
+
+def xnornet_mini():
+    """larq-zoo XNORNet's structure (literature/xnornet.py) at 16×16: float stem, BN(scale=False),
+    ste_sign inputs, xnor_weight_scale kernels, max pools between the conv and its BN."""
+    kw = dict(input_quantizer="ste_sign", kernel_quantizer=xnor_weight_scale, kernel_constraint="weight_clip",
+              use_bias=False)
+    return mc._seq((16, 16, 3), [
+        L.Conv2D(12, 5, strides=2, padding="same", use_bias=False), _bn(scale=False, epsilon=1e-5),
+        L.Activation("relu"), L.MaxPool2D(3, 2), _bn(scale=False, epsilon=1e-4),
+        lq.layers.QuantConv2D(16, 3, padding="same", **kw), L.MaxPool2D(3, 2), _bn(scale=False, epsilon=1e-4),
+        lq.layers.QuantConv2D(16, 1, padding="valid", **kw), _bn(scale=False, epsilon=1e-3),
+        L.Activation("relu"), L.Flatten(), L.Dense(10, use_bias=False), L.Activation("softmax")])
+
+
+def dorefanet_mini():
+    """larq-zoo DoReFaNet's structure (literature/dorefanet.py) at 16×16: DoReFa 2-bit inputs,
+    magnitude_aware_sign_unclipped kernels, BN(scale=False), clip_by_value_activation, float head."""
+    kw = dict(input_quantizer=Q.DoReFaQuantizer(k_bit=2), kernel_quantizer=magnitude_aware_sign_unclipped,
+              use_bias=False)
+    return mc._seq((16, 16, 3), [
+        L.Conv2D(12, 4, strides=2, padding="valid"),
+        lq.layers.QuantConv2D(16, 3, padding="same", **kw), _bn(scale=False, epsilon=1e-4),
+        L.MaxPool2D(3, 2, padding="same"),
+        lq.layers.QuantConv2D(16, 3, padding="same", **kw), _bn(scale=False, epsilon=1e-4), L.Flatten(),
+        lq.layers.QuantDense(32, **kw), _bn(scale=False, epsilon=1e-4),
+        L.Activation(clip_by_value_activation), L.Dense(10), L.Activation("softmax")])
+
+
+@pytest.mark.parametrize("arch", ["xnornet", "dorefanet"])
+def test_zoo_style_architectures(arch, tmp_path):
+    keras.utils.set_random_seed(6)
+    exp, ag = _run({"xnornet": xnornet_mini, "dorefanet": dorefanet_mini}[arch](), tmp_path, "zoo_" + arch)
+    kinds = {type(op).__name__ for op in exp.graph.ops}
+    if arch == "xnornet":
+        assert ag.bit_tensors and "BinaryConv2D" in kinds
+    else:
+        assert {"StepQuantize", "Clip"} <= kinds
