@@ -11,7 +11,8 @@
  *    elements as the sizes say; only the pointers documented "may be NULL" may be NULL.
  *  - Aliasing: an output must not overlap any input, with exactly these exceptions, which the
  *    arena planner (larq2mcu/planner.py, IN_PLACE) relies on: l2m_batchnorm_f32_ref,
- *    l2m_activation_f32_f32_ref and l2m_softmax_f32_f32_ref allow out == in, l2m_add_f32_f32_ref
+ *    l2m_activation_f32_f32_ref, l2m_softmax_f32_f32_ref, l2m_step_f32_f32_ref and
+ *    l2m_clip_f32_f32_ref allow out == in (l2m_scale_bias_f32_ref is in place), l2m_add_f32_f32_ref
  *    allows out == a and/or out == b. "==": the same start address; partial overlap is never
  *    allowed. Weights, thresholds and other parameter arrays never overlap an output.
  *  - No scratch memory beyond the stack stated per kernel (none unless stated), no heap, no
