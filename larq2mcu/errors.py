@@ -33,7 +33,8 @@ class UnsupportedLayerError(Larq2McuError):
 
 
 class UnsupportedQuantizerError(UnsupportedLayerError):
-    """A quantizer other than the sign family (ste_sign, approx_sign, swish_sign)."""
+    """A quantizer whose evaluation shows no exact export (not element-wise, not monotone, neither a
+    step function nor a clip; see frontend/quantizers.py), naming what was seen."""
 
 
 class ModelLoadError(Larq2McuError):

@@ -118,6 +118,7 @@ class BinaryConv2D(Op):
     pad_one: bool = False
     bias: Optional[np.ndarray] = None   # float32 [Cout], added in float32 after the dot
     threshold: Optional[Threshold] = None
+    scale: Optional[np.ndarray] = None  # float32 [Cout] > 0: F32 out = float32(acc)·scale + bias
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,6 +127,7 @@ class BinaryDense(Op):
     weights: np.ndarray = None          # int8 ±1, (in, out)
     bias: Optional[np.ndarray] = None
     threshold: Optional[Threshold] = None
+    scale: Optional[np.ndarray] = None  # float32 [out] > 0: F32 out = float32(acc)·scale + bias
 
 
 @dataclass(frozen=True, eq=False)
@@ -291,6 +293,25 @@ class GroupConv2D(Op):
     pad_value: float = 0.0
     bias: Optional[np.ndarray] = None
     threshold: Optional[FloatThreshold] = None    # set: output BITS of the thresholded sum
+
+
+@dataclass(frozen=True, eq=False)
+class StepQuantize(Op):
+    """F32 → F32 element-wise step function (a multi-level quantizer, frontend/step_fn.py):
+    out = levels[#{j: breakpoints[j] ≤ x}]; breakpoints float32 ascending, len(levels) = n + 1."""
+    breakpoints: np.ndarray = None
+    levels: np.ndarray = None
+
+
+@dataclass(frozen=True, eq=False)
+class Clip(Op):
+    """F32 → F32 element-wise clip to [lo, hi] as TensorFlow computes it (step_fn.clip_eval):
+    with `flush` a subnormal x is first ±0.0; strict: x < lo → lo, x > hi → hi, else x ≤ lo → lo,
+    x ≥ hi → hi (which decides what ±0.0 become)."""
+    lo: float = 0.0
+    hi: float = 1.0
+    strict: bool = True
+    flush: bool = False
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,9 @@ _SIGNATURES = {
     "l2m_gconv2d_f32_b32_ref": "giiifpppppp",
     "l2m_dwconv2d_b32_b32_sliced": "giiiipppp",
     "l2m_dwconv2d_b32_f32_sliced": "giiiipppp",
+    "l2m_step_f32_f32_ref": "iipppp",
+    "l2m_clip_f32_f32_ref": "iffiipp",
+    "l2m_scale_bias_f32_ref": "iippp",
 }
 WRAPPED = frozenset(_SIGNATURES)
 _CT = {"g": ctypes.POINTER(Geom), "i": ctypes.c_int32, "f": ctypes.c_float, "p": ctypes.c_void_p}
@@ -427,6 +430,32 @@ def softmax(x, alias: bool = False) -> np.ndarray:
     out = _Out((rows, c), np.float32, init=x if alias else None)
     src, inputs = (out.ptr, []) if alias else (_p(x), [x])
     return _call("l2m_softmax_f32_f32_ref", out, [rows, c, src, out.ptr], inputs)
+
+
+def step(x, bp, levels, alias: bool = False) -> np.ndarray:
+    """Element-wise step function (l2m_step.c); with `alias` in place (allowed by contract)."""
+    x, bp, lv = _in(x, np.float32).reshape(-1), _in(bp, np.float32), _in(levels, np.float32)
+    out = _Out((x.size,), np.float32, init=x if alias else None)
+    src, inputs = (out.ptr, [bp, lv]) if alias else (_p(x), [x, bp, lv])
+    return _call("l2m_step_f32_f32_ref", out, [x.size, bp.size, _p(bp), _p(lv), src, out.ptr], inputs)
+
+
+def clip(x, lo, hi, strict: bool, flush: bool, alias: bool = False) -> np.ndarray:
+    """Element-wise clip (l2m_step.c); with `alias` in place (allowed by contract)."""
+    x = _in(x, np.float32).reshape(-1)
+    out = _Out((x.size,), np.float32, init=x if alias else None)
+    src, inputs = (out.ptr, []) if alias else (_p(x), [x])
+    return _call("l2m_clip_f32_f32_ref", out, [x.size, float(lo), float(hi), int(strict), int(flush), src, out.ptr],
+                 inputs)
+
+
+def scale_bias(x, scale, bias) -> np.ndarray:
+    """In place over (pixels, c): x·scale (+ bias, None → NULL)."""
+    x, sc = _in(x, np.float32), _in(scale, np.float32)
+    b = None if bias is None else _in(bias, np.float32)
+    out = _Out(x.shape, np.float32, init=x)
+    return _call("l2m_scale_bias_f32_ref", out, [x.shape[0], x.shape[1], _p(sc), None if b is None else _p(b),
+                                                 out.ptr], [sc, b])
 
 
 # ------------------------------------------------------------------------------ test helpers

@@ -11,7 +11,8 @@
  *    elements as the sizes say; only the pointers documented "may be NULL" may be NULL.
  *  - Aliasing: an output must not overlap any input, with exactly these exceptions, which the
  *    arena planner (larq2mcu/planner.py, IN_PLACE) relies on: l2m_batchnorm_f32_ref,
- *    l2m_activation_f32_f32_ref and l2m_softmax_f32_f32_ref allow out == in, l2m_add_f32_f32_ref
+ *    l2m_activation_f32_f32_ref, l2m_softmax_f32_f32_ref, l2m_step_f32_f32_ref and
+ *    l2m_clip_f32_f32_ref allow out == in (l2m_scale_bias_f32_ref is in place), l2m_add_f32_f32_ref
  *    allows out == a and/or out == b. "==": the same start address; partial overlap is never
  *    allowed. Weights, thresholds and other parameter arrays never overlap an output.
  *  - No scratch memory beyond the stack stated per kernel (none unless stated), no heap, no
@@ -234,6 +235,18 @@ void l2m_dwconv2d_b32_b32_sliced(const l2m_geom *g, int32_t dil_h, int32_t dil_w
 /* Float outputs: out_h x out_w x out_c floats, (float)(n - 2m) + bias[c] (bias may be NULL). */
 void l2m_dwconv2d_b32_f32_sliced(const l2m_geom *g, int32_t dil_h, int32_t dil_w, int32_t pad_one, int32_t nplanes,
                                  const uint32_t *in, const uint32_t *w, const float *bias, float *out);
+/* ---- element-wise quantizers and output scales (l2m_step.c) ----------------------------- */
+/* Step function: out[i] = levels[#{j < nbp: bp[j] <= in[i]}]; bp ascending (nbp values),
+ * levels nbp + 1 values. out == in allowed (in place). */
+void l2m_step_f32_f32_ref(int32_t n, int32_t nbp, const float *bp, const float *levels, const float *in,
+                          float *out);
+/* Clip: x = in[i], with flush a subnormal x first becomes +-0.0 (sign kept); then strict:
+ * x < lo -> lo, x > hi -> hi; else x <= lo -> lo, x >= hi -> hi; otherwise x. out == in allowed. */
+void l2m_clip_f32_f32_ref(int32_t n, float lo, float hi, int32_t strict, int32_t flush, const float *in,
+                          float *out);
+/* In place over pixels x c floats: out[p*c + k] = out[p*c + k] * scale[k] (+ bias[k]); one
+ * rounding per operation (build with -ffp-contract=off). bias may be NULL. */
+void l2m_scale_bias_f32_ref(int32_t pixels, int32_t c, const float *scale, const float *bias, float *out);
 
 /* Optimized variants (_hs, _clz, _usad8, _zbb, _hw, _builtin), bit-identical to the kernels above
  * (that header includes only l2m_types.h: the includes point one way). */

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from .. import ir
 from ..errors import UnsupportedLayerError
-from ..errors import UnsupportedQuantizerError
-from .quantizers import SIGN_QUANTIZERS, is_sign
+from . import quantizers
 from .registry import Builder, cfg, register
 
 SUPPORTED = ("linear", "relu", "sigmoid", "tanh", "softmax")
@@ -14,20 +13,30 @@ def activation_name(layer, fn) -> str:
     """Name of a Keras activation function, 'sign' for a larq sign quantizer; else raise."""
     if fn is None:
         return "linear"
-    if is_sign(fn):
-        return "sign"
     name = getattr(fn, "__name__", str(fn))
-    if name in SUPPORTED:
+    if name in SUPPORTED and getattr(fn, "__module__", "").startswith(("keras", "tf_keras", "tensorflow")):
         return name
+    f = quantizers.found(fn)
+    if quantizers.is_sign(fn):
+        return "sign"
+    if f.kind in ("step", "clip", "identity"):
+        return "quantizer"
     raise UnsupportedLayerError(layer.name, type(layer).__name__, "activation", name,
-                                list(SUPPORTED) + ["ste_sign", "approx_sign", "swish_sign"])
+                                list(SUPPORTED) + quantizers.SUPPORTED, hint=f"evaluated on float32 probes, {f.why}")
 
 
-def _apply(b: Builder, layer, x: str, fn: str) -> str:
+def apply_activation(b: Builder, layer, x: str, fn) -> str:
+    """Emit activation function `fn` (a Keras activation or any quantizer) on tensor `x`."""
+    return _apply(b, layer, x, activation_name(layer, fn), fn)
+
+
+def _apply(b: Builder, layer, x: str, fn: str, obj=None) -> str:
     if fn == "linear":
         return x
     if fn == "sign":
         return b.as_bits(x, layer.name)
+    if fn == "quantizer":
+        return quantizers.apply(b, layer, x, obj, "activation")
     xf = b.as_f32(x, layer.name)
     return b.emit(ir.Activation, [xf], b.shape(xf), ir.F32, layer.name, fn=fn)
 
@@ -36,7 +45,7 @@ def _apply(b: Builder, layer, x: str, fn: str) -> str:
 def activation(b: Builder, layer, inputs):
     """Keras Activation: its function applied to the input (linear: the input itself; a larq sign:
     b.as_bits); UnsupportedLayerError for a function outside SUPPORTED."""
-    return _apply(b, layer, inputs[0], activation_name(layer, layer.activation))
+    return apply_activation(b, layer, inputs[0], layer.activation)
 
 
 @register(lambda keras, lq: [keras.layers.ReLU])
@@ -61,16 +70,18 @@ def softmax(b: Builder, layer, inputs):
     return _apply(b, layer, inputs[0], "softmax")
 
 
-@register(lambda keras, lq: [lq.quantizers.SteSign, lq.quantizers.ApproxSign, lq.quantizers.SwishSign])
-def sign_layer(b: Builder, layer, inputs):
-    """A sign quantizer used as a layer (e.g. the input image binarized)."""
-    return b.as_bits(inputs[0], layer.name)
+@register(lambda keras, lq: [lq.quantizers.SteSign, lq.quantizers.ApproxSign, lq.quantizers.SwishSign,
+                             lq.quantizers.SteTern, lq.quantizers.DoReFa, lq.quantizers.SteHeaviside,
+                             lq.quantizers.NoOp])
+def quantizer_layer(b: Builder, layer, inputs):
+    """A larq quantizer used as a layer (e.g. the input image binarized): what its evaluation shows
+    it computes (frontend/quantizers.py); UnsupportedQuantizerError when that has no exact export
+    (e.g. SteTern(ternary_weight_networks=True), which is not element-wise)."""
+    return quantizers.apply(b, layer, inputs[0], layer, "quantizer")
 
 
-@register(lambda keras, lq: [lq.quantizers.SteTern, lq.quantizers.DoReFa, lq.quantizers.MagnitudeAwareSign,
-                             lq.quantizers.SteHeaviside, lq.quantizers.NoOp], supported=False)
-def other_quantizer_layer(b: Builder, layer, inputs):
-    """Non-sign quantizers change forward values; reject them instead of mis-exporting."""
-    raise UnsupportedQuantizerError(
-        layer.name, type(layer).__name__, "quantizer", type(layer).__name__, list(SIGN_QUANTIZERS),
-        hint="Only sign quantizers have an exact bitwise export")
+@register(lambda keras, lq: [lq.quantizers.MagnitudeAwareSign], supported=False)
+def reducing_quantizer_layer(b: Builder, layer, inputs):
+    """MagnitudeAwareSign as a layer: sign(x)·mean|x| over the tensor is not element-wise (refused by
+    its evaluation, with what it showed). As a kernel quantizer it is supported (scaled binary)."""
+    return quantizers.apply(b, layer, inputs[0], layer, "quantizer")

@@ -16,8 +16,8 @@ import numpy as np
 
 from .. import ir
 from ..errors import UnsupportedLayerError
-from .activations import activation_name
-from .quantizers import classify
+from . import quantizers
+from .activations import apply_activation
 from .registry import Builder, cfg, np_weight, register, require
 
 
@@ -26,13 +26,8 @@ def _bias(layer):
 
 
 def _finish(b: Builder, layer, out: str) -> str:
-    """The layer's activation after the conv: sign → bits, others an Activation op."""
-    fn = activation_name(layer, layer.activation)
-    if fn == "linear":
-        return out
-    if fn == "sign":
-        return b.as_bits(out, layer.name)
-    return b.emit(ir.Activation, [b.as_f32(out, layer.name)], b.shape(out), ir.F32, layer.name, fn=fn)
+    """The layer's activation after the conv (frontend/activations.py)."""
+    return apply_activation(b, layer, out, layer.activation)
 
 
 def _nonzero(layer, attribute: str, n) -> None:
@@ -41,24 +36,21 @@ def _nonzero(layer, attribute: str, n) -> None:
                                     hint="a layer with no outputs cannot be exported (zero-size array)")
 
 
-def _signs(layer, attribute: str, quantizer: str) -> np.ndarray:
-    """Kernel `attribute` as the layer's own quantizer `quantizer` computes it (exactly ±1)."""
-    q = np.asarray(getattr(layer, quantizer)(np_weight(getattr(layer, attribute))))
-    if not np.all(np.abs(q) == 1.0):
-        raise UnsupportedLayerError(layer.name, type(layer).__name__, attribute, "non-finite weights",
-                                    ["finite latent weights"])
-    return q.astype(np.int8)
-
-
-def _quantized(layer, attribute: str) -> bool:
-    return classify(layer, attribute) if hasattr(layer, attribute) else False
+def _input(b: Builder, layer, x: str) -> str:
+    """The layer's input after its input quantizer (frontend/quantizers.py): bits for a sign."""
+    return quantizers.apply(b, layer, x, getattr(layer, "input_quantizer", None), "input_quantizer")
 
 
 def _kernel(layer, attribute: str, quantizer: str):
-    """(kernel as float32 or int8 ±1, is_binary)."""
-    if _quantized(layer, quantizer):
-        return _signs(layer, attribute, quantizer), True
-    return np_weight(getattr(layer, attribute)), False
+    """(kernel as int8 ±1 and True when its quantizer computes a plain sign; else the float32
+    kernel Keras multiplies by — ±α·sign with a per-channel α included — and False). The group
+    conv ops carry no output scale, so a scaled sign kernel takes the float path (exact)."""
+    kq = quantizers.kernel(layer, attribute, quantizer)
+    if kq.binary and kq.scale is None:
+        return kq.signs, True
+    if kq.binary:
+        return (kq.signs.astype(np.float32) * kq.scale).astype(np.float32), False
+    return kq.values, False
 
 
 def _geometry(b: Builder, layer, x: str):
@@ -116,7 +108,8 @@ def grouped_conv2d(b: Builder, layer, inputs):
     groups = int(cfg(layer, "groups", 1))
     _nonzero(layer, "filters", layer.filters)
     kernel, kbin = _kernel(layer, "kernel", "kernel_quantizer")
-    out = _emit(b, layer, x, kernel, kbin, groups, geo, out_hw, _bias(layer), _quantized(layer, "input_quantizer"))
+    x = _input(b, layer, x)
+    out = _emit(b, layer, x, kernel, kbin, groups, geo, out_hw, _bias(layer), b.dtype(x) == ir.BITS)
     return _finish(b, layer, out)
 
 
@@ -134,7 +127,8 @@ def depthwise_conv2d(b: Builder, layer, inputs):
     geo, out_hw = _geometry(b, layer, x)
     _nonzero(layer, "depth_multiplier", layer.depth_multiplier)
     kernel, kbin, cin = _depthwise_kernel(layer)
-    out = _emit(b, layer, x, kernel, kbin, cin, geo, out_hw, _bias(layer), _quantized(layer, "input_quantizer"))
+    x = _input(b, layer, x)
+    out = _emit(b, layer, x, kernel, kbin, cin, geo, out_hw, _bias(layer), b.dtype(x) == ir.BITS)
     return _finish(b, layer, out)
 
 
@@ -147,7 +141,8 @@ def separable_conv2d(b: Builder, layer, inputs):
     geo, out_hw = _geometry(b, layer, x)
     _nonzero(layer, "filters", layer.filters)
     kernel, kbin, cin = _depthwise_kernel(layer)
-    mid = _emit(b, layer, x, kernel, kbin, cin, geo, out_hw, None, _quantized(layer, "input_quantizer"))
+    x = _input(b, layer, x)
+    mid = _emit(b, layer, x, kernel, kbin, cin, geo, out_hw, None, b.dtype(x) == ir.BITS)
     pk, _ = _kernel(layer, "pointwise_kernel", "pointwise_quantizer")
     out = b.emit(ir.Conv2D, [mid], tuple(out_hw) + (pk.shape[-1],), ir.F32, layer.name,
                  kernel=pk.astype(np.float32), strides=(1, 1), pads=(0, 0, 0, 0), pad_value=0.0, bias=_bias(layer))
@@ -175,6 +170,7 @@ def conv1d(b: Builder, layer, inputs):
     _nonzero(layer, "filters", layer.filters)
     kernel, kbin = _kernel(layer, "kernel", "kernel_quantizer")
     geo = dict(strides=(1, int(s)), pads=pads, dilation=(1, int(d)))
+    x = _input(b, layer, x)
     out = _emit(b, layer, x, kernel[None], kbin, int(cfg(layer, "groups", 1)), geo, (ow,), _bias(layer),
-                _quantized(layer, "input_quantizer"))
+                b.dtype(x) == ir.BITS)
     return _finish(b, layer, out)

@@ -1,10 +1,11 @@
 """Handlers for the layers with weights: QuantConv2D, Conv2D, QuantDense, Dense.
 
-Each becomes, depending on its quantizers:
-  input sign + kernel sign  → [Quantize] → BinaryConv2D / BinaryDense (integer dot, F32 out)
-  input sign + float kernel → Quantize → Dequantize → float Conv2D / Dense
-  float input + kernel sign → float Conv2D / Dense with the ±1 kernel (first-layer style)
-  no quantizers             → float Conv2D / Dense
+Each becomes, depending on its quantizers (classified by evaluation, frontend/quantizers.py):
+  binary input + ±α_c kernel → [Quantize] → BinaryConv2D / BinaryDense (integer dot, F32 out,
+                               output scale α_c unless every α_c = 1)
+  binary input + float kernel → Quantize → Dequantize → float Conv2D / Dense
+  float input (none, step, clip quantizer) → float Conv2D / Dense with the kernel Keras uses
+                               (±α_c·1 or q(W) itself; ±1 kernels are stored as bits)
 and a non-linear `activation` becomes a separate Activation op (fusion is the passes' job).
 """
 from __future__ import annotations
@@ -13,27 +14,23 @@ import numpy as np
 
 from .. import ir
 from ..errors import UnsupportedLayerError
-from .activations import activation_name
+from . import quantizers
+from .activations import apply_activation
 from .depthwise import grouped_conv2d
-from .quantizers import classify
 from .registry import Builder, cfg, np_weight, register, require
 
 
-def _binary_kernel(layer) -> np.ndarray:
-    """The kernel as the layer's own kernel quantizer computes it (exactly ±1)."""
-    latent = np_weight(layer.kernel)
-    # A constant, not the variable: the quantizer's custom gradient rejects variables here.
-    q = np.asarray(layer.kernel_quantizer(latent))
-    if not np.all(np.abs(q) == 1.0):
-        raise UnsupportedLayerError(layer.name, type(layer).__name__, "kernel", "non-finite weights",
-                                    ["finite latent weights"])
-    return q.astype(np.int8)
+def _input(b: Builder, layer, x: str) -> str:
+    """The layer's input after its input quantizer (bits for a sign, floats otherwise)."""
+    return quantizers.apply(b, layer, x, getattr(layer, "input_quantizer", None), "input_quantizer")
 
 
-def _quantizers(layer):
-    iq = classify(layer, "input_quantizer") if hasattr(layer, "input_quantizer") else False
-    kq = classify(layer, "kernel_quantizer") if hasattr(layer, "kernel_quantizer") else False
-    return iq, kq
+def _float_kernel(kq) -> np.ndarray:
+    """The float32 kernel Keras multiplies by: ±α·sign or q(W) itself."""
+    if not kq.binary:
+        return kq.values
+    k = kq.signs.astype(np.float32)
+    return k if kq.scale is None else (k * kq.scale).astype(np.float32)
 
 
 def _bias(layer):
@@ -41,12 +38,7 @@ def _bias(layer):
 
 
 def _finish(b: Builder, layer, out: str) -> str:
-    fn = activation_name(layer, layer.activation)
-    if fn == "linear":
-        return out
-    if fn == "sign":
-        return b.as_bits(out, layer.name)
-    return b.emit(ir.Activation, [b.as_f32(out, layer.name)], b.shape(out), ir.F32, layer.name, fn=fn)
+    return apply_activation(b, layer, out, layer.activation)
 
 
 def _nonzero(layer, attribute: str, n) -> None:
@@ -81,20 +73,17 @@ def conv2d(b: Builder, layer, inputs):
     cout = layer.filters
     _nonzero(layer, "filters", cout)
     pad_value = float(getattr(layer, "pad_values", 0.0)) if layer.padding == "same" else 0.0
-    iq, kq = _quantizers(layer)
+    x = _input(b, layer, x)
+    kq = quantizers.kernel(layer)
     bias = _bias(layer)
-    if iq and kq:
+    if b.dtype(x) == ir.BITS and kq.binary:
         require(layer, "pad_values", pad_value, [0.0, 1.0])
-        xb = b.as_bits(x, layer.name)
-        out = b.emit(ir.BinaryConv2D, [xb], (oh, ow, cout), ir.F32, layer.name,
-                     weights=_binary_kernel(layer), strides=(sh, sw), pads=pads,
-                     pad_one=(pad_value == 1.0), bias=bias)
+        out = b.emit(ir.BinaryConv2D, [x], (oh, ow, cout), ir.F32, layer.name,
+                     weights=kq.signs, strides=(sh, sw), pads=pads,
+                     pad_one=(pad_value == 1.0), bias=bias, scale=kq.scale)
     else:
-        if iq:
-            x = b.as_f32(b.as_bits(x, layer.name), layer.name)
-        kernel = _binary_kernel(layer).astype(np.float32) if kq else np_weight(layer.kernel)
         out = b.emit(ir.Conv2D, [b.as_f32(x, layer.name)], (oh, ow, cout), ir.F32, layer.name,
-                     kernel=kernel, strides=(sh, sw), pads=pads, pad_value=pad_value, bias=bias)
+                     kernel=_float_kernel(kq), strides=(sh, sw), pads=pads, pad_value=pad_value, bias=bias)
     return _finish(b, layer, out)
 
 
@@ -107,17 +96,15 @@ def dense(b: Builder, layer, inputs):
         raise UnsupportedLayerError(
             layer.name, type(layer).__name__, "input rank", len(b.shape(x)) + 1, [2],
             hint="Dense on a feature map (rank > 2) is not supported; add a Flatten before it")
-    iq, kq = _quantizers(layer)
-    bias = _bias(layer)
     units = layer.units
     _nonzero(layer, "units", units)
-    if iq and kq:
-        out = b.emit(ir.BinaryDense, [b.as_bits(x, layer.name)], (units,), ir.F32, layer.name,
-                     weights=_binary_kernel(layer), bias=bias)
+    x = _input(b, layer, x)
+    kq = quantizers.kernel(layer)
+    bias = _bias(layer)
+    if b.dtype(x) == ir.BITS and kq.binary:
+        out = b.emit(ir.BinaryDense, [x], (units,), ir.F32, layer.name,
+                     weights=kq.signs, bias=bias, scale=kq.scale)
     else:
-        if iq:
-            x = b.as_bits(x, layer.name)
-        kernel = _binary_kernel(layer).astype(np.float32) if kq else np_weight(layer.kernel)
         out = b.emit(ir.Dense, [b.as_f32(x, layer.name)], (units,), ir.F32, layer.name,
-                     kernel=kernel, bias=bias)
+                     kernel=_float_kernel(kq), bias=bias)
     return _finish(b, layer, out)

@@ -58,7 +58,10 @@ def _float_dot_producer(b: Builder, x: str) -> bool:
 
 def _probe(b: Builder, layer, x: str, rank: int):
     """Evaluate this very Keras layer on every feasible accumulator of the binary dot feeding it
-    (through max pools): probe[i, c] = BN(float32(i − K) + bias_c) in Keras' own float32."""
+    (through max pools): probe[i, c] = BN(float32(i − K) + bias_c) in Keras' own float32, and for a
+    scaled dot (±α_c kernel) BN(float32(float32((i − K)·α_c) + bias_c)): the correctly rounded
+    value of the exact dot, which Keras' own float sum of ±α_c terms equals unless a partial sum
+    rounds (docs/MATH.md §3a)."""
     op = b.producer(x)
     while isinstance(op, ir.MaxPool2D):
         op = b.producer(op.inputs[0])
@@ -67,6 +70,8 @@ def _probe(b: Builder, layer, x: str, rank: int):
     k = int(np.prod(op.weights.shape[:-1]))
     c = op.weights.shape[-1]
     acc = np.arange(-k, k + 1, dtype=np.float32)[:, None] * np.ones((1, c), np.float32)
+    if op.scale is not None:
+        acc = (acc * op.scale.astype(np.float32)).astype(np.float32)
     if op.bias is not None:
         acc = (acc + op.bias.astype(np.float32)).astype(np.float32)
     batch = acc.reshape((2 * k + 1,) + (1,) * (rank - 1) + (c,))

@@ -6,7 +6,7 @@ import hashlib
 import numpy as np
 
 from .. import ir
-from . import affine, dot, elementwise, pool, quantize  # noqa: F401  (register the entries)
+from . import affine, dot, elementwise, pool, quantize, step  # noqa: F401  (register the entries)
 from . import depthwise  # noqa: F401,E402  (grouped / dilated / depthwise convs)
 from .base import OPS, Cost, LowerCtx, OpDef, opdef
 
@@ -16,12 +16,15 @@ __all__ = ["OPS", "OpDef", "Cost", "LowerCtx", "opdef", "model_hash"]
 def model_hash(g: ir.Graph) -> str:
     """sha256 (first 16 hex digits) of the lowered graph: per op its kind, its wiring (input and
     output tensor names) and the attributes its kind lists in `hash_fields` (arrays by dtype, shape
-    and bytes), and the output tensor's shape, dtype and packing."""
+    and bytes; a None `hash_optional` attribute is left out), and the output tensor's shape, dtype
+    and packing."""
     h = hashlib.sha256()
     for op in g.ops:
         h.update(type(op).__name__.encode())
         for k in sorted(set(opdef(op).hash_fields) | {"inputs", "output"}):
             v = getattr(op, k)
+            if v is None and k in opdef(op).hash_optional:
+                continue
             if isinstance(v, np.ndarray):
                 h.update(k.encode() + str(v.dtype).encode() + str(v.shape).encode() + v.tobytes())
             elif isinstance(v, (ir.Threshold, ir.FloatThreshold)):

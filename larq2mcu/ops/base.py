@@ -7,6 +7,8 @@
     bounds(op, args, out_shape) -> (v, e)   float64 value and float32 rounding-error bound
                                             (derivations in larq2mcu/rounding.py)
     hash_fields                             attributes that enter the model hash
+    hash_optional                           of those, the ones that enter it only when not None
+                                            (added later: older models keep their hash)
     in_place                                the kernel allows out == in (the planner may alias)
 
 Adding an op kind = one ir.Op dataclass, one `register(OpDef(...))` in a module of this package,
@@ -43,6 +45,7 @@ class OpDef:
     bounds: Callable
     hash_fields: tuple
     in_place: bool = False
+    hash_optional: tuple = ()
 
 
 OPS: dict = {}

@@ -13,7 +13,7 @@ import numpy as np
 from .. import ir
 from ..layout import sliced
 from ..layout import weights as wt
-from . import _bounds
+from . import _bounds, scaled
 from ._np import pad_nhwc, patches
 from .base import Cost, OpDef, geom_values, register
 from .records import NULL, Call, Flt, Geom, Int, Param, SpecFn, Sym
@@ -72,6 +72,8 @@ def _binary_output(op, acc):
     if op.threshold is not None:
         return np.where(acc < op.threshold.tau, -1, 1).astype(np.int8)
     out = acc.astype(np.float32)
+    if op.scale is not None:
+        out = (out * op.scale.astype(np.float32)).astype(np.float32)   # one rounding of acc·α
     if op.bias is not None:
         out = out + op.bias.astype(np.float32)     # one float32 add, as tf.nn.bias_add
     return out
@@ -124,7 +126,7 @@ def _bounds_conv(op, args, out_shape):
     bias = None if op.bias is None else op.bias.astype(np.float64)
     if binary:
         acc = xp @ k.reshape(-1, cout)
-        res = _bounds.integer_plus_bias(acc, bias)
+        res = scaled.bounds(op, acc, kh * kw * cin, bias)
     else:
         res = _bounds.dot(xp, ep, k.reshape(-1, cout), bias, pre=True)
     return _with_threshold(op, res)
@@ -135,7 +137,7 @@ def _bounds_dense(op, args, out_shape):
     binary = isinstance(op, ir.BinaryDense)
     k = (op.weights if binary else op.kernel).astype(np.float64)
     bias = None if op.bias is None else op.bias.astype(np.float64)
-    res = _bounds.integer_plus_bias(v @ k, bias) if binary else _bounds.dot(v, _bounds.maybe(e), k, bias, pre=True)
+    res = scaled.bounds(op, v @ k, k.shape[0], bias) if binary else _bounds.dot(v, _bounds.maybe(e), k, bias, pre=True)
     return _with_threshold(op, res)
 
 
@@ -278,10 +280,10 @@ def _lower_dense(ctx, op, s):
     _dot(ctx, s, op, "dense_w1_f32" if w1 else "dense_f32", w, None, (n_in, n_out))
 
 
-register(OpDef(ir.BinaryConv2D, _ref_binary_conv, _lower_binary_conv, _cost_conv, _bounds_conv,
-               ("weights", "strides", "pads", "pad_one", "bias", "threshold")))
-register(OpDef(ir.BinaryDense, _ref_binary_dense, _lower_binary_dense, _cost_dense, _bounds_dense,
-               ("weights", "bias", "threshold")))
+register(OpDef(ir.BinaryConv2D, _ref_binary_conv, scaled.lowering(_lower_binary_conv), _cost_conv, _bounds_conv,
+               ("weights", "strides", "pads", "pad_one", "bias", "threshold", "scale"), hash_optional=("scale",)))
+register(OpDef(ir.BinaryDense, _ref_binary_dense, scaled.lowering(_lower_binary_dense), _cost_dense, _bounds_dense,
+               ("weights", "bias", "threshold", "scale"), hash_optional=("scale",)))
 register(OpDef(ir.Conv2D, _ref_conv, _lower_conv, _cost_conv, _bounds_conv,
                ("kernel", "strides", "pads", "pad_value", "bias", "threshold")))
 register(OpDef(ir.Dense, _ref_dense, _lower_dense, _cost_dense, _bounds_dense, ("kernel", "bias", "threshold")))
