@@ -8,6 +8,7 @@ from .quantizers import SIGN_QUANTIZERS, is_sign
 from .registry import Builder, cfg, register
 
 SUPPORTED = ("linear", "relu", "sigmoid", "tanh", "softmax")
+NAMED = ("relu6", "leaky_relu")     # tf-keras activations that become a Relu op (frontend/elementwise.py)
 
 
 def activation_name(layer, fn) -> str:
@@ -17,10 +18,10 @@ def activation_name(layer, fn) -> str:
     if is_sign(fn):
         return "sign"
     name = getattr(fn, "__name__", str(fn))
-    if name in SUPPORTED:
+    if name in SUPPORTED or name in NAMED:
         return name
     raise UnsupportedLayerError(layer.name, type(layer).__name__, "activation", name,
-                                list(SUPPORTED) + ["ste_sign", "approx_sign", "swish_sign"])
+                                list(SUPPORTED) + list(NAMED) + ["ste_sign", "approx_sign", "swish_sign"])
 
 
 def _apply(b: Builder, layer, x: str, fn: str) -> str:
@@ -28,6 +29,9 @@ def _apply(b: Builder, layer, x: str, fn: str) -> str:
         return x
     if fn == "sign":
         return b.as_bits(x, layer.name)
+    if fn in NAMED:
+        from .elementwise import emit_named
+        return emit_named(b, layer, x, fn)
     xf = b.as_f32(x, layer.name)
     return b.emit(ir.Activation, [xf], b.shape(xf), ir.F32, layer.name, fn=fn)
 
@@ -41,14 +45,12 @@ def activation(b: Builder, layer, inputs):
 
 @register(lambda keras, lq: [keras.layers.ReLU])
 def relu(b: Builder, layer, inputs):
-    """Keras ReLU → Activation relu; UnsupportedLayerError unless max_value is None and
-    negative_slope and threshold are 0."""
-    for attr, default in (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0)):
-        v = cfg(layer, attr, default)
-        v = None if v is None else float(v)
-        if v != default:
-            raise UnsupportedLayerError(layer.name, "ReLU", attr, v, [default])
-    return _apply(b, layer, inputs[0], "relu")
+    """Keras ReLU → Activation relu, or with max_value / negative_slope / threshold a Relu op
+    computing the tf-keras formula step by step (frontend/elementwise.py emit_relu)."""
+    from .elementwise import emit_relu
+    mv = cfg(layer, "max_value", None)
+    return emit_relu(b, layer, inputs[0], alpha=float(cfg(layer, "negative_slope", 0.0)),
+                     threshold=float(cfg(layer, "threshold", 0.0)), max_value=None if mv is None else float(mv))
 
 
 @register(lambda keras, lq: [keras.layers.Softmax])

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import ir
 from ..errors import UnsupportedLayerError
-from .activations import activation_name
+from .activations import _apply, activation_name
 from .quantizers import classify
 from .registry import Builder, cfg, np_weight, register, require
 
@@ -45,7 +45,7 @@ def _finish(b: Builder, layer, out: str) -> str:
         return out
     if fn == "sign":
         return b.as_bits(out, layer.name)
-    return b.emit(ir.Activation, [b.as_f32(out, layer.name)], b.shape(out), ir.F32, layer.name, fn=fn)
+    return _apply(b, layer, out, fn)
 
 
 def _nonzero(layer, attribute: str, n) -> None:

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import ir
 from . import dot, elementwise, pool, quantize  # noqa: F401  (register the entries)
+from . import glue  # noqa: F401,E402  (Pad, Relu, PRelu, Arith)
 from .base import OPS, Cost, LowerCtx, OpDef, opdef
 
 __all__ = ["OPS", "OpDef", "Cost", "LowerCtx", "opdef", "model_hash"]
