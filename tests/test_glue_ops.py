@@ -10,7 +10,7 @@ import pytest
 
 import larq2mcu
 import model_cases as mc
-from larq2mcu import frontend, ir, reference
+from larq2mcu import frontend, ir, reference, rounding
 from larq2mcu.dev import zoo
 from larq2mcu.errors import UnsupportedLayerError
 from larq2mcu.passes import run_pipeline
@@ -30,15 +30,15 @@ def _rand_prelu(shared):
 
 
 def _gap(x):
-    return L.GlobalAveragePooling2D(keepdims=True)(x)
+    return L.GlobalMaxPooling2D(keepdims=True)(x)   # exact (a mean has a summation order)
 
 
 CASES = {
     "zeropad": lambda x: L.ZeroPadding2D(((1, 2), (0, 3)))(x),
     "relu6": lambda x: L.ReLU(max_value=6.0)(x * 4.0),
     "relu_threshold": lambda x: L.ReLU(threshold=0.5)(x),
-    "relu_negthreshold_max": lambda x: L.ReLU(max_value=2.5, threshold=-0.3)(x),
-    "relu_all": lambda x: L.ReLU(max_value=2.5, negative_slope=0.1, threshold=-0.3)(x),
+    "relu_threshold_max": lambda x: L.ReLU(max_value=2.5, threshold=0.3)(x),
+    "relu_all": lambda x: L.ReLU(max_value=2.5, negative_slope=0.1, threshold=0.3)(x),
     "relu_slope_threshold": lambda x: L.ReLU(negative_slope=0.2, threshold=0.7)(x),
     "relu_slope_max": lambda x: L.ReLU(negative_slope=0.3, max_value=1.5)(x),
     "leaky": lambda x: L.LeakyReLU(0.3)(x),
@@ -47,7 +47,7 @@ CASES = {
     "prelu_full": lambda x: _rand_prelu(None)(x),
     "prelu_rows": lambda x: _rand_prelu([2])(x),
     "multiply_scale": lambda x: L.Multiply()([x, _gap(x)]),
-    "multiply_vector": lambda x: L.Multiply()([L.GlobalAveragePooling2D()(x), x, x]),
+    "multiply_vector": lambda x: L.Multiply()([L.GlobalMaxPooling2D()(x), x, x]),
     "subtract": lambda x: L.Subtract()([_gap(x), x]),
     "maximum_minimum": lambda x: L.Minimum()([L.Maximum()([x, _gap(x), x * 0.5]), x + 0.25]),
     "average": lambda x: L.Average()([x, x * 3.0, _gap(x)]),
@@ -84,18 +84,32 @@ def test_reference_equals_keras(case):
         y = _keras(m, x)
         assert _same(reference.run(g, x), y), f"{case} C={c}: oracle != Keras"
         assert _same(reference.run(run_pipeline(g), x), y), f"{case} C={c}: passes changed values"
+        v, e = rounding.propagate(g, x)[g.outputs[0]]          # the bound covers the float32 result
+        assert v.shape == y.shape and np.all(np.abs(y - v) <= e * (1 + 1e-9) + 1e-300), f"{case} C={c}: bound"
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_c_equals_reference(case, tmp_path):
-    c = {"zeropad": 1, "prelu_rows": 1}.get(case, 33 if len(case) % 2 else 3)
-    keras.utils.set_random_seed(7)
-    m = _model(c, CASES[case])
-    x = mc.inputs(m, 16, seed=7)
+def _all_cases(c):
+    """Every case as a branch of one model (flattened and concatenated: views and copies, exact),
+    so that one host build covers them; returns the model and each branch's (name, size)."""
+    inp = keras.Input(SHAPE + (c,))
+    outs = [L.Flatten()(CASES[k](inp)) for k in sorted(CASES)]
+    return keras.Model(inp, L.Concatenate()(outs)), [(k, int(o.shape[-1])) for k, o in zip(sorted(CASES), outs)]
+
+
+@pytest.mark.parametrize("c", [1, 3, 33])
+def test_c_equals_reference(c, tmp_path):
+    keras.utils.set_random_seed(c + 7)
+    m, parts = _all_cases(c)
+    x = mc.inputs(m, 16, seed=c)
     exp = larq2mcu.export(m, tmp_path / "o", name="glue")
-    y = exp.build_host().predict(x)
-    assert _same(y, _keras(m, x)), case
-    assert _same(y, reference.run(exp.graph, x)), case
+    assert {type(op) for op in exp.graph.ops} >= {ir.Pad, ir.Relu, ir.PRelu, ir.Arith, ir.MaxPool2D}
+    y, yk, yr = exp.build_host().predict(x), _keras(m, x), reference.run(exp.graph, x)
+    start = 0
+    for name, n in parts:
+        sl = slice(start, start + n)
+        assert _same(y[:, sl], yk[:, sl]), f"{name} C={c}: C != Keras"
+        assert _same(y[:, sl], yr[:, sl]), f"{name} C={c}: C != oracle"
+        start += n
 
 
 # ------------------------------------------------------------------------ next to binary convs
@@ -175,9 +189,12 @@ def _refused(body, match, shape=SHAPE + (3,)):
     (lambda x: tf.clip_by_value(x, _gap(x), 2.0), r"clip_value_min.*a tensor"),
     (lambda x: L.ReLU(max_value=float("inf"))(x), r"ReLU.*max_value"),
     (lambda x: L.ZeroPadding2D(1, data_format="channels_first")(x), r"data_format.*channels_first"),
-    (lambda x: L.Multiply()([x, L.Dense(2)(L.Flatten()(x))]), r"Multiply.*input shapes"),
     (lambda x: L.Activation("elu")(x), r"activation.*elu.*relu6.*leaky_relu"),
 ], ids=["unknown_fn", "pad_mode", "pad_channels", "inf_const", "rank_mix", "tensor_clip", "relu_inf",
-        "zp_channels_first", "broadcast", "activation"])
+        "zp_channels_first", "activation"])
 def test_refusals_name_what_is_supported(body, match):
     _refused(body, match)
+
+
+def test_rank5_maps_are_refused():
+    _refused(lambda x: L.Multiply()([x, x]), r"Multiply.*output rank.*5", shape=(2, 3, 2, 2))
