@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import kernel_harness as H
 import larq2mcu
 import model_cases as mc
 from larq2mcu import frontend, ir, reference, rounding
@@ -110,6 +111,68 @@ def test_c_equals_reference(c, tmp_path):
         assert _same(y[:, sl], yk[:, sl]), f"{name} C={c}: C != Keras"
         assert _same(y[:, sl], yr[:, sl]), f"{name} C={c}: C != oracle"
         start += n
+
+
+# ------------------------------------------------------------------------------ the C kernels
+def _awkward(shape, seed=0):
+    """Normals at three scales with zeros, −0.0, ±inf and the relu parameters themselves."""
+    r = np.random.default_rng(seed)
+    x = (r.normal(size=shape) * r.choice([1e-3, 1.0, 1e4], shape)).astype(np.float32).reshape(-1)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, 0.3, 0.5, 2.5, 6.0, -0.3, 1e-42], np.float32)
+    n = min(x.size, special.size)
+    x[:n] = special[:n]
+    return x.reshape(shape)
+
+
+def _op(cls, n_in=1, **kw):
+    return cls(name="k", inputs=("a", "b")[:n_in], output="y", **kw)
+
+
+@pytest.mark.parametrize("alpha,threshold,max_value", [(0.0, 0.0, 6.0), (0.2, 0.0, None), (0.0, 0.5, None),
+                                                       (0.1, 0.3, 2.5), (0.3, 0.0, 1.5), (0.0, 0.5, 2.5),
+                                                       (-0.5, 0.0, None), (0.0, 0.0, None)])
+def test_relu_kernel(alpha, threshold, max_value):
+    x = _awkward((7, 33))
+    expect = reference.run_op(_op(ir.Relu, alpha=alpha, threshold=threshold, max_value=max_value), [x[None]], None)
+    assert _same(H.relu(x, alpha, threshold, max_value), expect[0].reshape(-1))
+    assert _same(H.relu(x, alpha, threshold, max_value, alias=True), expect[0].reshape(-1))     # in place
+
+
+def test_prelu_and_pad_kernels():
+    x = _awkward((5, 7, 33), seed=1)
+    r = np.random.default_rng(1)
+    for n in (1, 33, x.size):
+        alpha = r.normal(size=n).astype(np.float32)
+        expect = reference.run_op(_op(ir.PRelu, alpha=alpha), [x[None]], None)[0].reshape(-1)
+        assert _same(H.prelu(x, alpha), expect) and _same(H.prelu(x, alpha, alias=True), expect)
+    for pads, value in [((1, 2, 0, 3), 0.0), ((0, 0, 4, 0), -1.5), ((3, 3, 3, 3), 0.0)]:
+        expect = reference.run_op(_op(ir.Pad, pads=pads, value=value), [x[None]], None)[0]
+        assert _same(H.pad(x, pads, value), expect)
+
+
+@pytest.mark.parametrize("fn", ["add", "sub", "mul", "div", "max", "min"])
+def test_arith_kernel(fn):
+    from larq2mcu.ops.glue import ARITH
+    kind = list(ARITH).index(fn)
+    for sa, sb in [((5, 7, 33), (5, 7, 33)), ((5, 7, 33), (1, 1, 33)), ((33,), (5, 7, 33)), ((5, 1, 3), (1, 7, 1)),
+                   ((9,), (9,)), ((1, 1, 1), (5, 7, 3))]:
+        a, b = _awkward(sa, 2), _awkward(sb, 3)
+        out_shape = np.broadcast_shapes(sa, sb)
+        t = ir.Tensor("y", out_shape, ir.F32)
+        expect = reference.run_op(_op(ir.Arith, 2, fn=fn), [a[None], b[None]], t)[0]
+        with np.errstate(invalid="ignore"):
+            assert _same(H.arith(kind, a, b, out_shape), expect), (fn, sa, sb)
+            if sa == out_shape:
+                assert _same(H.arith(kind, a, b, out_shape, alias="a"), expect), (fn, sa, sb)
+            if sb == out_shape:
+                assert _same(H.arith(kind, a, b, out_shape, alias="b"), expect), (fn, sa, sb)
+    a = _awkward((5, 7, 3), 4)
+    t = ir.Tensor("y", a.shape, ir.F32)
+    for first in (False, True):                 # x fn c and c fn x: the constant is a 1-element array
+        expect = reference.run_op(_op(ir.Arith, fn=fn, const=0.1, const_first=first), [a[None]], t)[0]
+        k = np.array([0.1], np.float32).reshape(1, 1, 1)
+        got = H.arith(kind, k, a, a.shape) if first else H.arith(kind, a, k, a.shape)
+        assert _same(got, expect), (fn, first)
 
 
 # ------------------------------------------------------------------------ next to binary convs

@@ -192,7 +192,7 @@ void l2m_prelu_f32_f32_ref(int32_t n, int32_t alpha_n, const float *alpha, const
 #define L2M_ARITH_MAX 4
 #define L2M_ARITH_MIN 5
 /* out (h x w x c, contiguous) [y][x][i] = a[y*ash + x*asw + i*asc] kind b[y*bsh + x*bsw + i*bsc]:
- * one float32 operation (max/min: a > b ? a : b / a < b ? a : b); a stride of 0 broadcasts. */
+ * one float32 operation (max/min propagate a NaN); a stride of 0 broadcasts. */
 void l2m_arith_f32_f32_ref(int32_t kind, int32_t h, int32_t w, int32_t c, int32_t ash, int32_t asw, int32_t asc,
                            const float *a, int32_t bsh, int32_t bsw, int32_t bsc, const float *b, float *out);
 
