@@ -51,6 +51,7 @@ CASES = {
     "multiply_vector": lambda x: L.Multiply()([L.GlobalMaxPooling2D()(x), x, x]),
     "subtract": lambda x: L.Subtract()([_gap(x), x]),
     "maximum_minimum": lambda x: L.Minimum()([L.Maximum()([x, _gap(x), x * 0.5]), x + 0.25]),
+    "add_broadcast": lambda x: L.Add()([x, _gap(x), L.GlobalMaxPooling2D()(x)]),
     "average": lambda x: L.Average()([x, x * 3.0, _gap(x)]),
     "gmp": lambda x: L.GlobalMaxPooling2D()(x),
     "gmp_keepdims": lambda x: L.GlobalMaxPooling2D(keepdims=True)(x) * x,
