@@ -231,9 +231,10 @@ class Pad(Op):
 class Relu(Op):
     """F32 element-wise, the tf-keras backend.relu(x, alpha, max_value, threshold) formula step by
     step in float32 (ops/glue.py `keras_relu`): ReLU(max_value, threshold, negative_slope),
-    LeakyReLU, relu6, leaky_relu, tf.nn.relu6/leaky_relu."""
+    LeakyReLU, relu6, leaky_relu, tf.nn.relu6/leaky_relu. `theta` is Keras' `threshold` (named
+    apart from the binary ops' output `threshold`)."""
     alpha: float = 0.0
-    threshold: float = 0.0
+    theta: float = 0.0
     max_value: Optional[float] = None
 
 

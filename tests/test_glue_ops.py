@@ -134,7 +134,7 @@ def _op(cls, n_in=1, **kw):
                                                        (-0.5, 0.0, None), (0.0, 0.0, None)])
 def test_relu_kernel(alpha, threshold, max_value):
     x = _awkward((7, 33))
-    expect = reference.run_op(_op(ir.Relu, alpha=alpha, threshold=threshold, max_value=max_value), [x[None]], None)
+    expect = reference.run_op(_op(ir.Relu, alpha=alpha, theta=threshold, max_value=max_value), [x[None]], None)
     assert _same(H.relu(x, alpha, threshold, max_value), expect[0].reshape(-1))
     assert _same(H.relu(x, alpha, threshold, max_value, alias=True), expect[0].reshape(-1))     # in place
 

@@ -21,7 +21,7 @@ def emit_relu(b: Builder, layer, x: str, alpha=0.0, threshold=0.0, max_value=Non
     x = b.as_f32(x, layer.name)
     if alpha == 0.0 and threshold == 0.0 and max_value is None:
         return b.emit(ir.Activation, [x], b.shape(x), ir.F32, layer.name, fn="relu")
-    return b.emit(ir.Relu, [x], b.shape(x), ir.F32, layer.name, alpha=alpha, threshold=threshold,
+    return b.emit(ir.Relu, [x], b.shape(x), ir.F32, layer.name, alpha=alpha, theta=threshold,
                   max_value=max_value)
 
 

@@ -91,7 +91,7 @@ def _bounds_relu(op, args, out_shape):
     """Exactly: y = clip(x·[x > θ] (relu(x) when θ = 0), 0, max) + α·min(x − θ, 0); max(1, |α|)-
     Lipschitz away from θ, where it may jump by ≤ |θ|; ≤ 3 roundings of magnitude ≤ |α|·|θ − x| + |y|."""
     v, e = args[0]
-    a, t = float(_F(op.alpha)), float(_F(op.threshold))
+    a, t = float(_F(op.alpha)), float(_F(op.theta))
     with np.errstate(invalid="ignore", over="ignore"):
         core = np.where(v > t, v, 0.0) if t != 0 else np.maximum(v, 0.0)
         if op.max_value is not None:
@@ -146,7 +146,7 @@ def _lower_pad(ctx, op, s):
 def _lower_relu(ctx, op, s):
     n = ctx.tensor(op.output).numel
     mx = op.max_value is not None
-    s.calls.append(Call("l2m_relu_f32_f32_ref", (Int(n), Flt(op.alpha), Flt(op.threshold), Int(int(mx)),
+    s.calls.append(Call("l2m_relu_f32_f32_ref", (Int(n), Flt(op.alpha), Flt(op.theta), Int(int(mx)),
                                                  Flt(op.max_value if mx else 0.0), *ctx.io(op))))
 
 
@@ -183,8 +183,8 @@ def _lower_arith(ctx, op, s):
 
 
 register(OpDef(ir.Pad, lambda op, a, t: pad(a[0], op), _lower_pad, no_cost, _bounds_pad, ("pads", "value")))
-register(OpDef(ir.Relu, lambda op, a, t: keras_relu(a[0], op.alpha, op.threshold, op.max_value), _lower_relu,
-               no_cost, _bounds_relu, ("alpha", "threshold", "max_value"), in_place=True))
+register(OpDef(ir.Relu, lambda op, a, t: keras_relu(a[0], op.alpha, op.theta, op.max_value), _lower_relu,
+               no_cost, _bounds_relu, ("alpha", "theta", "max_value"), in_place=True))
 register(OpDef(ir.PRelu, lambda op, a, t: prelu(a[0], op.alpha), _lower_prelu, no_cost, _bounds_prelu, ("alpha",),
                in_place=True))
 register(OpDef(ir.Arith, arith, _lower_arith, no_cost, _bounds_arith, ("fn", "const", "const_first"),
