@@ -12,7 +12,7 @@ def maybe_glue(b, x, rng: random.Random, p: float = 0.25):
     if len(x.shape) != 3 or rng.random() >= p:
         return x
     from ..._tf import tf_modules
-    from .gen import T
+    T = type(x)                 # gen.T (not imported: gen imports this module)
     tf = tf_modules()[0]
     L, keras = b.L, b.keras
     h, w, c = x.shape
