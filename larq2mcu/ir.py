@@ -314,6 +314,43 @@ class Clip(Op):
     flush: bool = False
 
 
+@dataclass(frozen=True, eq=False)
+class Pad(Op):
+    """F32 (H, W, C) → (H + top + bottom, W + left + right, C): the input surrounded by `value`
+    (ZeroPadding2D, tf.pad CONSTANT). Bit maps are never padded by an op: a sign after a
+    non-negative pad becomes a binary conv's pad_one (passes/fold_pad.py)."""
+    pads: tuple = (0, 0, 0, 0)          # top, bottom, left, right
+    value: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class Relu(Op):
+    """F32 element-wise, the tf-keras backend.relu(x, alpha, max_value, threshold) formula step by
+    step in float32 (ops/glue.py `keras_relu`): ReLU(max_value, threshold, negative_slope),
+    LeakyReLU, relu6, leaky_relu, tf.nn.relu6/leaky_relu. `theta` is Keras' `threshold` (named
+    apart from the binary ops' output `threshold`)."""
+    alpha: float = 0.0
+    theta: float = 0.0
+    max_value: Optional[float] = None
+
+
+@dataclass(frozen=True, eq=False)
+class PRelu(Op):
+    """F32 element-wise Keras PReLU: y = relu(x) + (−α)·relu(−x), α broadcast over the tensor:
+    `alpha` holds 1, C (last axis) or numel float32 values (flat index i reads alpha[i mod len])."""
+    alpha: np.ndarray = None
+
+
+@dataclass(frozen=True, eq=False)
+class Arith(Op):
+    """F32 y = a `fn` b, fn ∈ add | sub | mul | div | max | min, one float32 rounding; per-sample
+    shapes broadcast as numpy does (shorter shapes padded with 1 on the left). With `const` (a
+    float32 scalar) the op has one input x and computes x fn c, or c fn x when `const_first`."""
+    fn: str = "add"
+    const: Optional[float] = None
+    const_first: bool = False
+
+
 @dataclass(frozen=True)
 class Graph:
     """The whole model: tensors by name, ops in a topological (execution) order, and the graph's

@@ -143,6 +143,10 @@ _SIGNATURES = {
     "l2m_step_f32_f32_ref": "iipppp",
     "l2m_clip_f32_f32_ref": "iffiipp",
     "l2m_scale_bias_f32_ref": "iippp",
+    "l2m_pad_f32_ref": "iiiiiiifpp",
+    "l2m_relu_f32_f32_ref": "iffifpp",
+    "l2m_prelu_f32_f32_ref": "iippp",
+    "l2m_arith_f32_f32_ref": "iiiiiiipiiipp",
 }
 WRAPPED = frozenset(_SIGNATURES)
 _CT = {"g": ctypes.POINTER(Geom), "i": ctypes.c_int32, "f": ctypes.c_float, "p": ctypes.c_void_p}
@@ -519,3 +523,41 @@ def set_bit(v: np.ndarray, i: int) -> np.ndarray:
     lib().l2m_test_set_bit(o.ptr, i)
     return o.result("l2m_set_bit")
 
+
+# ------------------------------------------------------------------------------ glue kernels
+def pad(x, pads, value) -> np.ndarray:
+    """(h, w, c) → (h + t + b, w + l + r, c) surrounded by value (l2m_pad_f32_ref)."""
+    x = _in(x, np.float32)
+    h, w, c = x.shape
+    t, b, l, r = pads
+    out = _Out((h + t + b, w + l + r, c), np.float32)
+    return _call("l2m_pad_f32_ref", out, [h, w, c, t, b, l, r, value, _p(x), out.ptr], [x])
+
+
+def relu(x, alpha, threshold, max_value, alias: bool = False) -> np.ndarray:
+    """l2m_relu_f32_f32_ref on flat x (max_value None: no ceiling); `alias`: out == in."""
+    x = _in(x, np.float32).reshape(-1)
+    args = [x.size, alpha, threshold, int(max_value is not None), 0.0 if max_value is None else max_value]
+    out = _Out((x.size,), np.float32, init=x if alias else None)
+    return _call("l2m_relu_f32_f32_ref", out, args + [out.ptr if alias else _p(x), out.ptr], [] if alias else [x])
+
+
+def prelu(x, alpha, alias: bool = False) -> np.ndarray:
+    """l2m_prelu_f32_f32_ref on flat x with flat alpha (len divides x.size); `alias`: out == in."""
+    x, a = _in(x, np.float32).reshape(-1), _in(alpha, np.float32).reshape(-1)
+    out = _Out((x.size,), np.float32, init=x if alias else None)
+    return _call("l2m_prelu_f32_f32_ref", out, [x.size, a.size, _p(a), out.ptr if alias else _p(x), out.ptr],
+                 [a] if alias else [a, x])
+
+
+def arith(kind: int, a, b, out_shape, alias: str | None = None) -> np.ndarray:
+    """l2m_arith_f32_f32_ref: a kind b broadcast to out_shape (rank <= 3); `alias` "a"/"b": the
+    output buffer is that (unbroadcast) operand's."""
+    from larq2mcu.ops.glue import strides3
+    a, b = _in(a, np.float32), _in(b, np.float32)
+    h, w, c = (1,) * (3 - len(out_shape)) + tuple(out_shape)
+    out = _Out(out_shape, np.float32, init={"a": a, "b": b}.get(alias))
+    pa = out.ptr if alias == "a" else _p(a)
+    pb = out.ptr if alias == "b" else _p(b)
+    args = [kind, h, w, c, *strides3(a.shape, out_shape), pa, *strides3(b.shape, out_shape), pb, out.ptr]
+    return _call("l2m_arith_f32_f32_ref", out, args, [t for k, t in (("a", a), ("b", b)) if k != alias])

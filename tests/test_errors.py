@@ -55,7 +55,7 @@ UNSUPPORTED = {
                            UnsupportedQuantizerError, ["depthwise_quantizer", "SteTern"]),
     "activation": (lambda: _seq((8,), L.Dense(3, activation="elu")), UnsupportedLayerError,
                    ["activation", "elu", "relu"]),
-    "relu6": (lambda: _seq((8,), L.ReLU(max_value=6.0)), UnsupportedLayerError, ["max_value"]),
+    "relu_inf": (lambda: _seq((8,), L.ReLU(max_value=float("inf"))), UnsupportedLayerError, ["max_value", "finite"]),
     "dense on map": (lambda: _seq((4, 4, 2), L.Dense(3)), UnsupportedLayerError, ["input rank", "Flatten"]),
     "upsampling": (lambda: _seq((4, 4, 2), L.UpSampling2D()), UnsupportedLayerError, ["UpSampling2D"]),
 }

@@ -91,6 +91,12 @@ def _concat_of_flat_signs():
     return mc.keras.Model(inp, mc.lq.layers.QuantDense(4, **mc.BIN)(x))
 
 
+def _zero_padded_binary_conv():
+    """ZeroPadding2D then a 'valid' binary conv: sign(0) = +1 is Larq's pad_values=1.0."""
+    return mc._seq((5, 6, 3), [mc.L.Conv2D(4, 1), mc.L.ZeroPadding2D(((1, 0), (1, 2))),
+                               mc.lq.layers.QuantConv2D(5, 3, **mc.BIN), mc.L.Flatten(), mc.L.Dense(2)])
+
+
 def _upto(g, pass_fn):
     for earlier in PIPELINE[:PIPELINE.index(pass_fn)]:
         g = earlier(g)
@@ -142,6 +148,8 @@ FIRES = {
                        and not _thresholds(b)),
     "fold_binary_avgpool": (_sign_avgpool_sign, lambda b, a: _kinds(b, ir.AvgPool2D) and not _kinds(a, ir.AvgPool2D)
                             and _kinds(a, ir.BinaryAvgPool2D)),
+    "fold_pad": (_zero_padded_binary_conv, lambda b, a: _kinds(b, ir.Pad) and not _kinds(a, ir.Pad)
+                 and [op.pads for op in _kinds(a, ir.BinaryConv2D) if op.pad_one] == [(1, 0, 1, 2)]),
     "concat_packing": (_concat_of_flat_signs, lambda b, a: _unpacked_concat_inputs(b) and not _unpacked_concat_inputs(a)),
     "flatten_packing": (_flat_sign_map, lambda b, a: _wasteful_flat_bits(b) and not _wasteful_flat_bits(a)),
 }

@@ -247,6 +247,32 @@ void l2m_clip_f32_f32_ref(int32_t n, float lo, float hi, int32_t strict, int32_t
 /* In place over pixels x c floats: out[p*c + k] = out[p*c + k] * scale[k] (+ bias[k]); one
  * rounding per operation (build with -ffp-contract=off). bias may be NULL. */
 void l2m_scale_bias_f32_ref(int32_t pixels, int32_t c, const float *scale, const float *bias, float *out);
+/* ---- glue kernels (l2m_glue.c) -------------------------------------------------------------
+ * Element-wise float kernels that repeat Keras' float32 steps, so results equal TensorFlow's
+ * exactly (up to the sign of a zero). Aliasing: l2m_relu_f32_f32_ref and l2m_prelu_f32_f32_ref
+ * allow out == in; l2m_arith_f32_f32_ref allows out == a (or out == b) when that operand is
+ * read unbroadcast (strides of a contiguous h x w x c map). l2m_pad_f32_ref: no overlap.      */
+/* in: h x w x c; out: (h+top+bottom) x (w+left+right) x c, outside the input = value. */
+void l2m_pad_f32_ref(int32_t h, int32_t w, int32_t c, int32_t top, int32_t bottom, int32_t left, int32_t right,
+                     float value, const float *in, float *out);
+/* tf-keras backend.relu(x, alpha, max_value, threshold) (ops/glue.py keras_relu): leaky
+ * (x > 0 ? x : x*alpha) when alpha != 0, !has_max, threshold == 0; else neg = relu(threshold - x),
+ * y = threshold != 0 ? x*[x > threshold] : relu(x), clip(y, 0, max_value) if has_max,
+ * y - alpha*neg if alpha != 0. */
+void l2m_relu_f32_f32_ref(int32_t n, float alpha, float threshold, int32_t has_max, float max_value,
+                          const float *in, float *out);
+/* Keras PReLU: out[i] = relu(x) + (-alpha[i % alpha_n]) * relu(-x); n a multiple of alpha_n. */
+void l2m_prelu_f32_f32_ref(int32_t n, int32_t alpha_n, const float *alpha, const float *in, float *out);
+#define L2M_ARITH_ADD 0
+#define L2M_ARITH_SUB 1
+#define L2M_ARITH_MUL 2
+#define L2M_ARITH_DIV 3
+#define L2M_ARITH_MAX 4
+#define L2M_ARITH_MIN 5
+/* out (h x w x c, contiguous) [y][x][i] = a[y*ash + x*asw + i*asc] kind b[y*bsh + x*bsw + i*bsc]:
+ * one float32 operation (max/min propagate a NaN); a stride of 0 broadcasts. */
+void l2m_arith_f32_f32_ref(int32_t kind, int32_t h, int32_t w, int32_t c, int32_t ash, int32_t asw, int32_t asc,
+                           const float *a, int32_t bsh, int32_t bsw, int32_t bsc, const float *b, float *out);
 
 /* Optimized variants (_hs, _clz, _usad8, _zbb, _hw, _builtin), bit-identical to the kernels above
  * (that header includes only l2m_types.h: the includes point one way). */

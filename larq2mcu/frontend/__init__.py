@@ -14,6 +14,7 @@ from ..errors import ModelLoadError, ModelStructureError, UnsupportedLayerError
 from . import activations, dot, layers  # noqa: F401  (registers the handlers)
 from . import affine  # noqa: F401,E402  (Rescaling, Normalization)
 from . import depthwise  # noqa: F401,E402  (grouped / depthwise / separable convs)
+from . import elementwise, tfop  # noqa: F401  (glue layers, TF operators)
 from .registry import Builder, handler_for
 
 
@@ -85,6 +86,7 @@ def to_ir(model, name: str = "model") -> ir.Graph:
             except KeyError:
                 raise ModelStructureError(f"layer '{layer.name}' reads a tensor that is not computed from "
                                           "the model input") from None
+            b.node = node          # the Keras node (TFOpLambda reads its call arguments)
             out = handler_for(layer)(b, layer, args)
             outs = node.outputs if isinstance(node.outputs, (list, tuple)) else [node.outputs]
             if len(outs) != 1:

@@ -7,6 +7,7 @@ from . import quantizers
 from .registry import Builder, cfg, register
 
 SUPPORTED = ("linear", "relu", "sigmoid", "tanh", "softmax")
+NAMED = ("relu6", "leaky_relu")     # tf-keras activations that become a Relu op (frontend/elementwise.py)
 
 
 def activation_name(layer, fn) -> str:
@@ -14,7 +15,8 @@ def activation_name(layer, fn) -> str:
     if fn is None:
         return "linear"
     name = getattr(fn, "__name__", str(fn))
-    if name in SUPPORTED and getattr(fn, "__module__", "").startswith(("keras", "tf_keras", "tensorflow")):
+    keras_fn = getattr(fn, "__module__", "").startswith(("keras", "tf_keras", "tensorflow"))
+    if (name in SUPPORTED or name in NAMED) and keras_fn:
         return name
     f = quantizers.found(fn)
     if quantizers.is_sign(fn):
@@ -22,7 +24,8 @@ def activation_name(layer, fn) -> str:
     if f.kind in ("step", "clip", "identity"):
         return "quantizer"
     raise UnsupportedLayerError(layer.name, type(layer).__name__, "activation", name,
-                                list(SUPPORTED) + quantizers.SUPPORTED, hint=f"evaluated on float32 probes, {f.why}")
+                                list(SUPPORTED) + list(NAMED) + quantizers.SUPPORTED,
+                                hint=f"evaluated on float32 probes, {f.why}")
 
 
 def apply_activation(b: Builder, layer, x: str, fn) -> str:
@@ -37,6 +40,9 @@ def _apply(b: Builder, layer, x: str, fn: str, obj=None) -> str:
         return b.as_bits(x, layer.name)
     if fn == "quantizer":
         return quantizers.apply(b, layer, x, obj, "activation")
+    if fn in NAMED:
+        from .elementwise import emit_named
+        return emit_named(b, layer, x, fn)
     xf = b.as_f32(x, layer.name)
     return b.emit(ir.Activation, [xf], b.shape(xf), ir.F32, layer.name, fn=fn)
 
@@ -50,14 +56,12 @@ def activation(b: Builder, layer, inputs):
 
 @register(lambda keras, lq: [keras.layers.ReLU])
 def relu(b: Builder, layer, inputs):
-    """Keras ReLU → Activation relu; UnsupportedLayerError unless max_value is None and
-    negative_slope and threshold are 0."""
-    for attr, default in (("max_value", None), ("negative_slope", 0.0), ("threshold", 0.0)):
-        v = cfg(layer, attr, default)
-        v = None if v is None else float(v)
-        if v != default:
-            raise UnsupportedLayerError(layer.name, "ReLU", attr, v, [default])
-    return _apply(b, layer, inputs[0], "relu")
+    """Keras ReLU → Activation relu, or with max_value / negative_slope / threshold a Relu op
+    computing the tf-keras formula step by step (frontend/elementwise.py emit_relu)."""
+    from .elementwise import emit_relu
+    mv = cfg(layer, "max_value", None)
+    return emit_relu(b, layer, inputs[0], alpha=float(cfg(layer, "negative_slope", 0.0)),
+                     threshold=float(cfg(layer, "threshold", 0.0)), max_value=None if mv is None else float(mv))
 
 
 @register(lambda keras, lq: [keras.layers.Softmax])

@@ -161,12 +161,16 @@ def identity(b: Builder, layer, inputs):
 
 @register(lambda keras, lq: [keras.layers.Add])
 def add(b: Builder, layer, inputs):
-    """Add of identically shaped float inputs (no broadcasting) → Add."""
+    """Add of identically shaped float inputs → Add; with broadcasting (per sample, as Keras'
+    merge layers) a left fold of broadcast adds (frontend/elementwise.py)."""
     xs = [b.as_f32(t, layer.name) for t in inputs]
     shapes = {b.shape(t) for t in xs}
     if len(shapes) != 1:
-        raise UnsupportedLayerError(layer.name, "Add", "input shapes", sorted(shapes),
-                                    ["identical shapes (no broadcasting)"])
+        from .elementwise import emit_binary
+        out = xs[0]
+        for y in xs[1:]:
+            out = emit_binary(b, layer, "add", out, y)
+        return out
     return b.emit(ir.Add, xs, b.shape(xs[0]), ir.F32, layer.name)
 
 

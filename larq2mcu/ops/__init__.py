@@ -8,6 +8,7 @@ import numpy as np
 from .. import ir
 from . import affine, dot, elementwise, pool, quantize, step  # noqa: F401  (register the entries)
 from . import depthwise  # noqa: F401,E402  (grouped / dilated / depthwise convs)
+from . import glue  # noqa: F401,E402  (Pad, Relu, PRelu, Arith)
 from .base import OPS, Cost, LowerCtx, OpDef, opdef
 
 __all__ = ["OPS", "OpDef", "Cost", "LowerCtx", "opdef", "model_hash"]

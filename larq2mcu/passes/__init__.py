@@ -7,10 +7,12 @@ from .concat_packing import concat_packing
 from .dedupe_quantize import dedupe_quantize
 from .fold_binary_avgpool import fold_binary_avgpool
 from .flatten_packing import flatten_packing
+from .fold_pad import fold_pad
 from .fold_threshold import fold_threshold
 from .hoist_quantize import hoist_quantize
 
 PIPELINE = (
+    fold_pad,              # pad(v ≥ 0) → sign → binary conv  ⇒  the conv's +1 padding (pad_one)
     hoist_quantize,        # sign(reshape/maxpool(x)) → reshape/AND-pool(sign x); drop sign∘dequantize
     dedupe_quantize,       # pack each tensor once
     fold_threshold,        # dot → [maxpool] → [BN] → sign  ⇒  integer thresholds

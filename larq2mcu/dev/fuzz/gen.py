@@ -19,6 +19,7 @@ import numpy as np
 
 from ... import ir
 from ..._tf import tf_modules
+from .glue import maybe_glue
 from .weights import init_weights
 
 SIGNS = ("ste_sign", "approx_sign", "swish_sign")
@@ -49,6 +50,7 @@ class Generated:
 class _Builder:
     def __init__(self, seed: int, functional: bool):
         self.r = random.Random(seed)
+        self.rg = random.Random(seed ^ 0x6C7E)     # the glue layers' own stream (fuzz/glue.py)
         self.np = np.random.default_rng(seed)
         self.functional = functional
         self.layers: list = []       # Sequential mode: the chain
@@ -286,6 +288,7 @@ def _body(b: _Builder, x: T, depth: int) -> T:
                 x = b.shortcut(x)
             elif op == "flatten":
                 x = b.apply(b.L.Flatten(), [x], (h * w * c,), bits=x.bits, key="Flatten")
+            x = maybe_glue(b, x, b.rg)
         else:
             n = x.shape[0]
             choices = ["bin_dense"] * 4 + ["float_in_dense", "bin_in_float_w_dense", "float_dense", "bn",
@@ -327,8 +330,8 @@ def _head(b: _Builder, x: T) -> T:
         h, w, c = x.shape
         if r.random() < 0.45 or h * w * c > 4000:
             keep = r.random() < 0.2
-            x = b.apply(b.L.GlobalAveragePooling2D(keepdims=keep), [x], (1, 1, c) if keep else (c,),
-                        key="GlobalAveragePooling2D")
+            gp = b.L.GlobalMaxPooling2D if b.rg.random() < 0.3 else b.L.GlobalAveragePooling2D
+            x = b.apply(gp(keepdims=keep), [x], (1, 1, c) if keep else (c,), key=gp.__name__)
             if keep:
                 x = b.apply(b.L.Flatten(), [x], (c,), key="Flatten")
         else:
