@@ -15,91 +15,114 @@ static const l2m_geom gold_g7 = { 7, 7, 13, 7, 7, 5, 3, 3, 1, 1, 1, 1 };
 static const l2m_geom gold_g11 = { 7, 7, 18, 3, 3, 18, 2, 2, 2, 2, 0, 0 };
 static const l2m_geom gold_g12 = { 7, 7, 18, 3, 3, 18, 2, 2, 2, 2, 0, 0 };
 
-int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {
+int gold_invoke_range(const float *input, void *arena, int32_t first, int32_t last) {
     if (input == NULL || arena == NULL) return L2M_ERR_NULL;
     if (((uintptr_t)arena & 7u) != 0u) return L2M_ERR_ALIGN;
     uint8_t *const a = (uint8_t *)arena;
     const gold_weights_t *const W = &gold_weights;
     (void)a;
     (void)W;
-    (void)n_ops;
+    (void)first;
+    (void)last;
 
-    if (n_ops <= 0) return L2M_OK;
-    /* op 0: Conv2D (quant_conv2d) */
-    l2m_conv2d_w1_f32_f32_ref(&gold_g0, 0x0.0p+0f, input, W->op0_w, NULL, (float *)(void *)(a + 0));
+    if (last <= 0) return L2M_OK;
+    if (first <= 0) {   /* op 0: Conv2D (quant_conv2d) */
+        l2m_conv2d_w1_f32_f32_ref(&gold_g0, 0x0.0p+0f, input, W->op0_w, NULL, (float *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 1) return L2M_OK;
-    /* op 1: BatchNorm (batch_normalization) */
-    l2m_batchnorm_f32_ref(49, 8, (const float *)(const void *)(a + 0), W->op1_mean, W->op1_scale, W->op1_offset, (float *)(void *)(a + 0));
+    if (last <= 1) return L2M_OK;
+    if (first <= 1) {   /* op 1: BatchNorm (batch_normalization) */
+        l2m_batchnorm_f32_ref(49, 8, (const float *)(const void *)(a + 0), W->op1_mean, W->op1_scale, W->op1_offset, (float *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 2) return L2M_OK;
-    /* op 2: Quantize (quant_conv2d_1) */
-    l2m_quantize_f32_b32_ref(49, 8, (const float *)(const void *)(a + 0), (uint32_t *)(void *)(a + 2552));
+    if (last <= 2) return L2M_OK;
+    if (first <= 2) {   /* op 2: Quantize (quant_conv2d_1) */
+        l2m_quantize_f32_b32_ref(49, 8, (const float *)(const void *)(a + 0), (uint32_t *)(void *)(a + 2552));
+    }
 
-    if (n_ops <= 3) return L2M_OK;
-    /* op 3: BinaryConv2D (quant_conv2d_1) */
-    l2m_conv2d_packed_b32_f32_ref(&gold_g3, 1, (const uint32_t *)(const void *)(a + 2552), W->op3_w, NULL, (float *)(void *)(a + 1568));
+    if (last <= 3) return L2M_OK;
+    if (first <= 3) {   /* op 3: BinaryConv2D (quant_conv2d_1) */
+        l2m_conv2d_packed_b32_f32_ref(&gold_g3, 1, (const uint32_t *)(const void *)(a + 2552), W->op3_w, NULL, (float *)(void *)(a + 1568));
+    }
 
-    if (n_ops <= 4) return L2M_OK;
-    /* op 4: BatchNorm (batch_normalization_1) */
-    l2m_batchnorm_f32_ref(49, 5, (const float *)(const void *)(a + 1568), W->op4_mean, W->op4_scale, W->op4_offset, (float *)(void *)(a + 1568));
+    if (last <= 4) return L2M_OK;
+    if (first <= 4) {   /* op 4: BatchNorm (batch_normalization_1) */
+        l2m_batchnorm_f32_ref(49, 5, (const float *)(const void *)(a + 1568), W->op4_mean, W->op4_scale, W->op4_offset, (float *)(void *)(a + 1568));
+    }
 
-    if (n_ops <= 5) return L2M_OK;
-    /* op 5: Concat (concatenate) */
-    l2m_chancopy_f32_ref(49, 8, 13, 0, (const float *)(const void *)(a + 0), (float *)(void *)(a + 3528));
-    l2m_chancopy_f32_ref(49, 5, 13, 8, (const float *)(const void *)(a + 1568), (float *)(void *)(a + 3528));
+    if (last <= 5) return L2M_OK;
+    if (first <= 5) {   /* op 5: Concat (concatenate) */
+        l2m_chancopy_f32_ref(49, 8, 13, 0, (const float *)(const void *)(a + 0), (float *)(void *)(a + 3528));
+        l2m_chancopy_f32_ref(49, 5, 13, 8, (const float *)(const void *)(a + 1568), (float *)(void *)(a + 3528));
+    }
 
-    if (n_ops <= 6) return L2M_OK;
-    /* op 6: Quantize (quant_conv2d_2) */
-    l2m_quantize_f32_b32_ref(49, 13, (const float *)(const void *)(a + 3528), (uint32_t *)(void *)(a + 0));
+    if (last <= 6) return L2M_OK;
+    if (first <= 6) {   /* op 6: Quantize (quant_conv2d_2) */
+        l2m_quantize_f32_b32_ref(49, 13, (const float *)(const void *)(a + 3528), (uint32_t *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 7) return L2M_OK;
-    /* op 7: BinaryConv2D (quant_conv2d_2) */
-    l2m_conv2d_packed_b32_f32_ref(&gold_g7, 1, (const uint32_t *)(const void *)(a + 0), W->op7_w, NULL, (float *)(void *)(a + 6080));
+    if (last <= 7) return L2M_OK;
+    if (first <= 7) {   /* op 7: BinaryConv2D (quant_conv2d_2) */
+        l2m_conv2d_packed_b32_f32_ref(&gold_g7, 1, (const uint32_t *)(const void *)(a + 0), W->op7_w, NULL, (float *)(void *)(a + 6080));
+    }
 
-    if (n_ops <= 8) return L2M_OK;
-    /* op 8: BatchNorm (batch_normalization_2) */
-    l2m_batchnorm_f32_ref(49, 5, (const float *)(const void *)(a + 6080), W->op8_mean, W->op8_scale, W->op8_offset, (float *)(void *)(a + 6080));
+    if (last <= 8) return L2M_OK;
+    if (first <= 8) {   /* op 8: BatchNorm (batch_normalization_2) */
+        l2m_batchnorm_f32_ref(49, 5, (const float *)(const void *)(a + 6080), W->op8_mean, W->op8_scale, W->op8_offset, (float *)(void *)(a + 6080));
+    }
 
-    if (n_ops <= 9) return L2M_OK;
-    /* op 9: Concat (concatenate_1) */
-    l2m_chancopy_f32_ref(49, 13, 18, 0, (const float *)(const void *)(a + 3528), (float *)(void *)(a + 0));
-    l2m_chancopy_f32_ref(49, 5, 18, 13, (const float *)(const void *)(a + 6080), (float *)(void *)(a + 0));
+    if (last <= 9) return L2M_OK;
+    if (first <= 9) {   /* op 9: Concat (concatenate_1) */
+        l2m_chancopy_f32_ref(49, 13, 18, 0, (const float *)(const void *)(a + 3528), (float *)(void *)(a + 0));
+        l2m_chancopy_f32_ref(49, 5, 18, 13, (const float *)(const void *)(a + 6080), (float *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 10) return L2M_OK;
-    /* op 10: Quantize (ste_sign_6) */
-    l2m_quantize_f32_b32_ref(49, 18, (const float *)(const void *)(a + 0), (uint32_t *)(void *)(a + 3528));
+    if (last <= 10) return L2M_OK;
+    if (first <= 10) {   /* op 10: Quantize (ste_sign_6) */
+        l2m_quantize_f32_b32_ref(49, 18, (const float *)(const void *)(a + 0), (uint32_t *)(void *)(a + 3528));
+    }
 
-    if (n_ops <= 11) return L2M_OK;
-    /* op 11: BinaryMaxPool2D (max_pooling2d) */
-    l2m_maxpool_b32_b32_ref(&gold_g11, NULL, (const uint32_t *)(const void *)(a + 3528), (uint32_t *)(void *)(a + 72));
+    if (last <= 11) return L2M_OK;
+    if (first <= 11) {   /* op 11: BinaryMaxPool2D (max_pooling2d) */
+        l2m_maxpool_b32_b32_ref(&gold_g11, NULL, (const uint32_t *)(const void *)(a + 3528), (uint32_t *)(void *)(a + 72));
+    }
 
-    if (n_ops <= 12) return L2M_OK;
-    /* op 12: BinaryMaxPool2D (max_pooling2d_1) */
-    l2m_maxpool_b32_b32_ref(&gold_g12, NULL, (const uint32_t *)(const void *)(a + 3528), (uint32_t *)(void *)(a + 112));
+    if (last <= 12) return L2M_OK;
+    if (first <= 12) {   /* op 12: BinaryMaxPool2D (max_pooling2d_1) */
+        l2m_maxpool_b32_b32_ref(&gold_g12, NULL, (const uint32_t *)(const void *)(a + 3528), (uint32_t *)(void *)(a + 112));
+    }
 
-    if (n_ops <= 13) return L2M_OK;
-    /* op 13: Concat (concatenate_2) */
-    memset((uint32_t *)(void *)(a + 0), 0, 72);
-    l2m_bitcopy_b32_ref(9, 18, 36, 0, (const uint32_t *)(const void *)(a + 112), (uint32_t *)(void *)(a + 0));
-    l2m_bitcopy_b32_ref(9, 18, 36, 18, (const uint32_t *)(const void *)(a + 72), (uint32_t *)(void *)(a + 0));
+    if (last <= 13) return L2M_OK;
+    if (first <= 13) {   /* op 13: Concat (concatenate_2) */
+        memset((uint32_t *)(void *)(a + 0), 0, 72);
+        l2m_bitcopy_b32_ref(9, 18, 36, 0, (const uint32_t *)(const void *)(a + 112), (uint32_t *)(void *)(a + 0));
+        l2m_bitcopy_b32_ref(9, 18, 36, 18, (const uint32_t *)(const void *)(a + 72), (uint32_t *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 14) return L2M_OK;
-    /* op 14: Reshape (flatten) */
-    /* view: same buffer, nothing to do */
+    if (last <= 14) return L2M_OK;
+    if (first <= 14) {   /* op 14: Reshape (flatten) */
+        /* view: same buffer, nothing to do */
+    }
 
-    if (n_ops <= 15) return L2M_OK;
-    /* op 15: BinaryDense (quant_dense) */
-    l2m_dense_b32_f32_ref(9, 36, 7, (const uint32_t *)(const void *)(a + 0), W->op15_w, W->op15_bias, (float *)(void *)(a + 72));
+    if (last <= 15) return L2M_OK;
+    if (first <= 15) {   /* op 15: BinaryDense (quant_dense) */
+        l2m_dense_b32_f32_ref(9, 36, 7, (const uint32_t *)(const void *)(a + 0), W->op15_w, W->op15_bias, (float *)(void *)(a + 72));
+    }
 
-    if (n_ops <= 16) return L2M_OK;
-    /* op 16: BatchNorm (batch_normalization_3) */
-    l2m_batchnorm_f32_ref(1, 7, (const float *)(const void *)(a + 72), W->op16_mean, W->op16_scale, W->op16_offset, (float *)(void *)(a + 72));
+    if (last <= 16) return L2M_OK;
+    if (first <= 16) {   /* op 16: BatchNorm (batch_normalization_3) */
+        l2m_batchnorm_f32_ref(1, 7, (const float *)(const void *)(a + 72), W->op16_mean, W->op16_scale, W->op16_offset, (float *)(void *)(a + 72));
+    }
 
-    if (n_ops <= 17) return L2M_OK;
-    /* op 17: Activation (activation) */
-    l2m_softmax_f32_f32_ref(1, 7, (const float *)(const void *)(a + 72), (float *)(void *)(a + 72));
+    if (last <= 17) return L2M_OK;
+    if (first <= 17) {   /* op 17: Activation (activation) */
+        l2m_softmax_f32_f32_ref(1, 7, (const float *)(const void *)(a + 72), (float *)(void *)(a + 72));
+    }
     return L2M_OK;
+}
+
+int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {
+    return gold_invoke_range(input, arena, 0, n_ops);
 }
 
 int gold_invoke(const float *input, float *output, void *arena) {

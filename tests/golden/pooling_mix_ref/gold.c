@@ -15,63 +15,80 @@ static const l2m_geom gold_g3 = { 5, 5, 8, 4, 4, 12, 2, 2, 1, 1, 0, 0 };
 static const l2m_geom gold_g5 = { 4, 4, 12, 2, 2, 12, 2, 2, 2, 2, 0, 0 };
 static const l2m_geom gold_g7 = { 2, 2, 12, 2, 2, 6, 3, 3, 1, 1, 1, 1 };
 
-int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {
+int gold_invoke_range(const float *input, void *arena, int32_t first, int32_t last) {
     if (input == NULL || arena == NULL) return L2M_ERR_NULL;
     if (((uintptr_t)arena & 7u) != 0u) return L2M_ERR_ALIGN;
     uint8_t *const a = (uint8_t *)arena;
     const gold_weights_t *const W = &gold_weights;
     (void)a;
     (void)W;
-    (void)n_ops;
+    (void)first;
+    (void)last;
 
-    if (n_ops <= 0) return L2M_OK;
-    /* op 0: Quantize (ste_sign) */
-    l2m_quantize_f32_b32_ref(121, 4, input, (uint32_t *)(void *)(a + 0));
+    if (last <= 0) return L2M_OK;
+    if (first <= 0) {   /* op 0: Quantize (ste_sign) */
+        l2m_quantize_f32_b32_ref(121, 4, input, (uint32_t *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 1) return L2M_OK;
-    /* op 1: BinaryConv2D (quant_conv2d) */
-    l2m_conv2d_packed_b32_b32_ref(&gold_g1, 0, (const uint32_t *)(const void *)(a + 0), W->op1_w, W->op1_thr, (uint32_t *)(void *)(a + 488));
+    if (last <= 1) return L2M_OK;
+    if (first <= 1) {   /* op 1: BinaryConv2D (quant_conv2d) */
+        l2m_conv2d_packed_b32_b32_ref(&gold_g1, 0, (const uint32_t *)(const void *)(a + 0), W->op1_w, W->op1_thr, (uint32_t *)(void *)(a + 488));
+    }
 
-    if (n_ops <= 2) return L2M_OK;
-    /* op 2: BinaryMaxPool2D (max_pooling2d) */
-    l2m_maxpool_b32_b32_ref(&gold_g2, W->op2_or_mask, (const uint32_t *)(const void *)(a + 488), (uint32_t *)(void *)(a + 976));
+    if (last <= 2) return L2M_OK;
+    if (first <= 2) {   /* op 2: BinaryMaxPool2D (max_pooling2d) */
+        l2m_maxpool_b32_b32_ref(&gold_g2, W->op2_or_mask, (const uint32_t *)(const void *)(a + 488), (uint32_t *)(void *)(a + 976));
+    }
 
-    if (n_ops <= 3) return L2M_OK;
-    /* op 3: BinaryConv2D (quant_conv2d_1) */
-    l2m_conv2d_packed_b32_f32_ref(&gold_g3, 0, (const uint32_t *)(const void *)(a + 976), W->op3_w, W->op3_bias, (float *)(void *)(a + 0));
+    if (last <= 3) return L2M_OK;
+    if (first <= 3) {   /* op 3: BinaryConv2D (quant_conv2d_1) */
+        l2m_conv2d_packed_b32_f32_ref(&gold_g3, 0, (const uint32_t *)(const void *)(a + 976), W->op3_w, W->op3_bias, (float *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 4) return L2M_OK;
-    /* op 4: BatchNorm (batch_normalization_1) */
-    l2m_batchnorm_f32_ref(16, 12, (const float *)(const void *)(a + 0), W->op4_mean, W->op4_scale, W->op4_offset, (float *)(void *)(a + 0));
+    if (last <= 4) return L2M_OK;
+    if (first <= 4) {   /* op 4: BatchNorm (batch_normalization_1) */
+        l2m_batchnorm_f32_ref(16, 12, (const float *)(const void *)(a + 0), W->op4_mean, W->op4_scale, W->op4_offset, (float *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 5) return L2M_OK;
-    /* op 5: AvgPool2D (average_pooling2d) */
-    l2m_avgpool_f32_f32_ref(&gold_g5, (const float *)(const void *)(a + 0), (float *)(void *)(a + 768));
+    if (last <= 5) return L2M_OK;
+    if (first <= 5) {   /* op 5: AvgPool2D (average_pooling2d) */
+        l2m_avgpool_f32_f32_ref(&gold_g5, (const float *)(const void *)(a + 0), (float *)(void *)(a + 768));
+    }
 
-    if (n_ops <= 6) return L2M_OK;
-    /* op 6: Quantize (quant_conv2d_2) */
-    l2m_quantize_f32_b32_ref(4, 12, (const float *)(const void *)(a + 768), (uint32_t *)(void *)(a + 96));
+    if (last <= 6) return L2M_OK;
+    if (first <= 6) {   /* op 6: Quantize (quant_conv2d_2) */
+        l2m_quantize_f32_b32_ref(4, 12, (const float *)(const void *)(a + 768), (uint32_t *)(void *)(a + 96));
+    }
 
-    if (n_ops <= 7) return L2M_OK;
-    /* op 7: BinaryConv2D (quant_conv2d_2) */
-    l2m_conv2d_packed_b32_f32_ref(&gold_g7, 1, (const uint32_t *)(const void *)(a + 96), W->op7_w, W->op7_bias, (float *)(void *)(a + 0));
+    if (last <= 7) return L2M_OK;
+    if (first <= 7) {   /* op 7: BinaryConv2D (quant_conv2d_2) */
+        l2m_conv2d_packed_b32_f32_ref(&gold_g7, 1, (const uint32_t *)(const void *)(a + 96), W->op7_w, W->op7_bias, (float *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 8) return L2M_OK;
-    /* op 8: Activation (re_lu) */
-    l2m_activation_f32_f32_ref(24, L2M_ACT_RELU, (const float *)(const void *)(a + 0), (float *)(void *)(a + 0));
+    if (last <= 8) return L2M_OK;
+    if (first <= 8) {   /* op 8: Activation (re_lu) */
+        l2m_activation_f32_f32_ref(24, L2M_ACT_RELU, (const float *)(const void *)(a + 0), (float *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 9) return L2M_OK;
-    /* op 9: GlobalAvgPool (global_average_pooling2d) */
-    l2m_global_avgpool_f32_f32_ref(4, 6, (const float *)(const void *)(a + 0), (float *)(void *)(a + 96));
+    if (last <= 9) return L2M_OK;
+    if (first <= 9) {   /* op 9: GlobalAvgPool (global_average_pooling2d) */
+        l2m_global_avgpool_f32_f32_ref(4, 6, (const float *)(const void *)(a + 0), (float *)(void *)(a + 96));
+    }
 
-    if (n_ops <= 10) return L2M_OK;
-    /* op 10: Dense (dense) */
-    l2m_dense_f32_f32_ref(6, 4, (const float *)(const void *)(a + 96), W->op10_w, W->op10_bias, (float *)(void *)(a + 0));
+    if (last <= 10) return L2M_OK;
+    if (first <= 10) {   /* op 10: Dense (dense) */
+        l2m_dense_f32_f32_ref(6, 4, (const float *)(const void *)(a + 96), W->op10_w, W->op10_bias, (float *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 11) return L2M_OK;
-    /* op 11: Activation (softmax) */
-    l2m_softmax_f32_f32_ref(1, 4, (const float *)(const void *)(a + 0), (float *)(void *)(a + 0));
+    if (last <= 11) return L2M_OK;
+    if (first <= 11) {   /* op 11: Activation (softmax) */
+        l2m_softmax_f32_f32_ref(1, 4, (const float *)(const void *)(a + 0), (float *)(void *)(a + 0));
+    }
     return L2M_OK;
+}
+
+int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {
+    return gold_invoke_range(input, arena, 0, n_ops);
 }
 
 int gold_invoke(const float *input, float *output, void *arena) {

@@ -61,6 +61,12 @@ size_t gold_arena_size(void);
  * larq2mcu's verification to compare every layer). Same status codes as gold_invoke. */
 int gold_invoke_partial(const float *input, void *arena, int32_t n_ops);
 
+/* Run only kernel calls first .. last-1 (0-based), resuming from the arena a previous call with the
+ * same input left after calls 0 .. first-1 (so stepping through the calls one at a time costs one
+ * inference; larq2mcu's verification reads each tensor right after the call producing it).
+ * Calls outside 0 .. GOLD_NUM_OPS-1 are skipped. Same status codes as gold_invoke. */
+int gold_invoke_range(const float *input, void *arena, int32_t first, int32_t last);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,47 +13,60 @@ static const l2m_geom gold_g0 = { 6, 6, 1, 6, 6, 32, 3, 3, 1, 1, 1, 1 };
 static const l2m_geom gold_g1 = { 6, 6, 32, 6, 6, 32, 3, 3, 1, 1, 1, 1 };
 static const l2m_geom gold_g2 = { 6, 6, 32, 3, 3, 32, 2, 2, 2, 2, 0, 0 };
 
-int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {
+int gold_invoke_range(const float *input, void *arena, int32_t first, int32_t last) {
     if (input == NULL || arena == NULL) return L2M_ERR_NULL;
     if (((uintptr_t)arena & 7u) != 0u) return L2M_ERR_ALIGN;
     uint8_t *const a = (uint8_t *)arena;
     const gold_weights_t *const W = &gold_weights;
     (void)a;
     (void)W;
-    (void)n_ops;
+    (void)first;
+    (void)last;
 
-    if (n_ops <= 0) return L2M_OK;
-    /* op 0: Conv2D (quant_conv2d) */
-    l2m_conv2d_w1_f32_b32_ref(&gold_g0, 0x0.0p+0f, input, W->op0_w, NULL, W->op0_tau, W->op0_mode, (uint32_t *)(void *)(a + 0));
+    if (last <= 0) return L2M_OK;
+    if (first <= 0) {   /* op 0: Conv2D (quant_conv2d) */
+        l2m_conv2d_w1_f32_b32_ref(&gold_g0, 0x0.0p+0f, input, W->op0_w, NULL, W->op0_tau, W->op0_mode, (uint32_t *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 1) return L2M_OK;
-    /* op 1: BinaryConv2D (quant_conv2d_1) */
-    l2m_conv2d_b32_b32_ref(&gold_g1, 1, (const uint32_t *)(const void *)(a + 0), W->op1_w, W->op1_thr, (uint32_t *)(void *)(a + 144));
+    if (last <= 1) return L2M_OK;
+    if (first <= 1) {   /* op 1: BinaryConv2D (quant_conv2d_1) */
+        l2m_conv2d_b32_b32_ref(&gold_g1, 1, (const uint32_t *)(const void *)(a + 0), W->op1_w, W->op1_thr, (uint32_t *)(void *)(a + 144));
+    }
 
-    if (n_ops <= 2) return L2M_OK;
-    /* op 2: BinaryMaxPool2D (max_pooling2d) */
-    l2m_maxpool_b32_b32_ref(&gold_g2, NULL, (const uint32_t *)(const void *)(a + 144), (uint32_t *)(void *)(a + 0));
+    if (last <= 2) return L2M_OK;
+    if (first <= 2) {   /* op 2: BinaryMaxPool2D (max_pooling2d) */
+        l2m_maxpool_b32_b32_ref(&gold_g2, NULL, (const uint32_t *)(const void *)(a + 144), (uint32_t *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 3) return L2M_OK;
-    /* op 3: Reshape (flatten) */
-    /* view: same buffer, nothing to do */
+    if (last <= 3) return L2M_OK;
+    if (first <= 3) {   /* op 3: Reshape (flatten) */
+        /* view: same buffer, nothing to do */
+    }
 
-    if (n_ops <= 4) return L2M_OK;
-    /* op 4: BinaryDense (quant_dense) */
-    l2m_dense_b32_b32_ref(9, 32, 32, (const uint32_t *)(const void *)(a + 0), W->op4_w, W->op4_thr, (uint32_t *)(void *)(a + 40));
+    if (last <= 4) return L2M_OK;
+    if (first <= 4) {   /* op 4: BinaryDense (quant_dense) */
+        l2m_dense_b32_b32_ref(9, 32, 32, (const uint32_t *)(const void *)(a + 0), W->op4_w, W->op4_thr, (uint32_t *)(void *)(a + 40));
+    }
 
-    if (n_ops <= 5) return L2M_OK;
-    /* op 5: BinaryDense (quant_dense_1) */
-    l2m_dense_b32_f32_ref(1, 32, 4, (const uint32_t *)(const void *)(a + 40), W->op5_w, NULL, (float *)(void *)(a + 0));
+    if (last <= 5) return L2M_OK;
+    if (first <= 5) {   /* op 5: BinaryDense (quant_dense_1) */
+        l2m_dense_b32_f32_ref(1, 32, 4, (const uint32_t *)(const void *)(a + 40), W->op5_w, NULL, (float *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 6) return L2M_OK;
-    /* op 6: BatchNorm (batch_normalization_3) */
-    l2m_batchnorm_f32_ref(1, 4, (const float *)(const void *)(a + 0), W->op6_mean, W->op6_scale, W->op6_offset, (float *)(void *)(a + 0));
+    if (last <= 6) return L2M_OK;
+    if (first <= 6) {   /* op 6: BatchNorm (batch_normalization_3) */
+        l2m_batchnorm_f32_ref(1, 4, (const float *)(const void *)(a + 0), W->op6_mean, W->op6_scale, W->op6_offset, (float *)(void *)(a + 0));
+    }
 
-    if (n_ops <= 7) return L2M_OK;
-    /* op 7: Activation (activation) */
-    l2m_softmax_f32_f32_ref(1, 4, (const float *)(const void *)(a + 0), (float *)(void *)(a + 0));
+    if (last <= 7) return L2M_OK;
+    if (first <= 7) {   /* op 7: Activation (activation) */
+        l2m_softmax_f32_f32_ref(1, 4, (const float *)(const void *)(a + 0), (float *)(void *)(a + 0));
+    }
     return L2M_OK;
+}
+
+int gold_invoke_partial(const float *input, void *arena, int32_t n_ops) {
+    return gold_invoke_range(input, arena, 0, n_ops);
 }
 
 int gold_invoke(const float *input, float *output, void *arena) {
