@@ -14,6 +14,18 @@ _PREPROCESS_HELP = ("scaling of --data images: sym = [0, full scale] -> [-1, 1],
                     "none = use the values as given (already-scaled float data)")
 
 
+_IMPORT_HELP = ("import this Python module (dotted name or .py file; repeatable) before loading MODEL, so the "
+                "classes it defines or registers (a Model subclass, custom layers/quantizers) can be loaded")
+
+
+def _with_imports(model, imports):
+    """MODEL as a path, or, with --import, the Keras model loaded after importing those modules."""
+    if not imports:
+        return model
+    from .frontend import load_model
+    return load_model(model, imports)
+
+
 def _fail(e: Larq2McuError):
     click.echo(f"error: {e}", err=True)
     sys.exit(e.exit_code)
@@ -50,10 +62,12 @@ def main():
               help="flat: C files + library.json (PlatformIO), CMakeLists.txt (CMake, ESP-IDF), <name>.mk "
               "(Make); arduino: an Arduino IDE library (library.properties + src/)")
 @click.option("--emulated", is_flag=True, help="with --board: also add an env per emulated board (qemu_*)")
-def export(model, out_dir, name, force, board, data, cpu, kernels, layout, emulated):
+@click.option("--import", "imports", multiple=True, metavar="MODULE", help=_IMPORT_HELP)
+def export(model, out_dir, name, force, board, data, cpu, kernels, layout, emulated, imports):
     """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO
     project (lib/<name>/ + src/main.c demo harness + platformio.ini)."""
     check_model_path(model)
+    model = _with_imports(model, imports)
     if board is None:
         variant, hint = choose_variant(kernels, cpu)
         if layout == "arduino":
@@ -114,7 +128,8 @@ VERIFY_CHUNK = 500       # samples per progress step (Keras and the C library ru
 @click.option("--preprocess", "mode", type=click.Choice(PREPROCESS_MODES), default="sym", show_default=True,
               help=_PREPROCESS_HELP)
 @click.option("--name", default="model", show_default=True)
-def verify(model, data, n, mode, name):
+@click.option("--import", "imports", multiple=True, metavar="MODULE", help=_IMPORT_HELP)
+def verify(model, data, n, mode, name, imports):
     """Export MODEL to a temporary folder, build it on the host, and compare with Keras."""
     import tempfile
 
@@ -125,6 +140,7 @@ def verify(model, data, n, mode, name):
     from .cli_util import merge_agreements as merge
     from .verify import compare
     check_model_path(model)
+    model = _with_imports(model, imports)
     with tempfile.TemporaryDirectory(prefix="larq2mcu-verify-") as tmp, progress() as prog:
         step = prog.add_task("export + host build", total=None)
         exp = do_export(model, f"{tmp}/out", name=name)

@@ -54,11 +54,11 @@ class Export:
         return report.format_table(self.lowered, extra or None)
 
 
-def lower(model, name: str, kernel_variant: str = "ref"):
+def lower(model, name: str, kernel_variant: str = "ref", imports=(), custom_objects=None):
     """Return (keras model, source graph, lowered graph, plan, files, Lowered) without writing."""
     name = codegen.validate_name(name)
     variant = get_variant(kernel_variant)
-    model = frontend.load_model(model)
+    model = frontend.load_model(model, imports, custom_objects)
     src = frontend.to_ir(model, name)
     g = passes.run_pipeline(src)
     plan = planner.plan(g)
@@ -67,17 +67,20 @@ def lower(model, name: str, kernel_variant: str = "ref"):
     return model, src, g, plan, files, low
 
 
-def export(model, out_dir, name: str = "model", force: bool = False, kernel_variant: str = "ref") -> Export:
+def export(model, out_dir, name: str = "model", force: bool = False, kernel_variant: str = "ref",
+           imports=(), custom_objects=None) -> Export:
     """Export `model` (tf.keras Model or .keras/.h5 path) as a self-contained C library in
     `out_dir`. Nothing is written unless the whole export succeeds; see outdir.py.
     `kernel_variant` picks optimized kernels (larq2mcu.variants; boards.yaml names one per
-    board); every variant is bit-identical to the reference kernels."""
+    board); every variant is bit-identical to the reference kernels. `imports` (module names or
+    .py paths) and `custom_objects` let a model file whose classes live in user code load
+    (frontend/user_code.py)."""
     if out_dir is None or str(out_dir) == "":
         raise OutputDirError("no output folder given")
     get_variant(kernel_variant)                           # a misspelt variant fails before the slow part
     out = Path(out_dir)
     outdir.check_destination(out.absolute(), force)      # fail early, before the slow part
-    model, src, g, plan, files, low = lower(model, name, kernel_variant)
+    model, src, g, plan, files, low = lower(model, name, kernel_variant, imports, custom_objects)
     manifest = {"larq2mcu": __version__, "name": name, "model_hash": low.model_hash,
                 "arena_size": plan.arena_size, "kernel_variant": low.variant.name,
                 "weight_bytes": low.weight_bytes, "input_shape": list(g.tensors[g.inputs[0]].shape),

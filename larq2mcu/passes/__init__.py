@@ -8,10 +8,12 @@ from .dedupe_quantize import dedupe_quantize
 from .fold_binary_avgpool import fold_binary_avgpool
 from .fold_threshold import fold_threshold
 from .hoist_quantize import hoist_quantize
+from .split_concat_bn import split_concat_bn
 
 PIPELINE = (
     hoist_quantize,        # sign(reshape/maxpool(x)) → reshape/AND-pool(sign x); drop sign∘dequantize
     dedupe_quantize,       # pack each tensor once
+    split_concat_bn,       # sign(BN(Concat(xᵢ))) → Concat(sign(BNᵢ(xᵢ))): bits are concatenated
     fold_threshold,        # dot → [maxpool] → [BN] → sign  ⇒  integer thresholds
     fold_binary_avgpool,   # dequantize → avgpool → sign  ⇒  popcount majority
     concat_packing,        # bit maps entering a Concat get the (pixels, channels) packing
