@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import model_cases as mc
+import test_split_concat_bn as scb
 from larq2mcu import frontend, ir, reference
 from larq2mcu.bits import sign_bits
 from larq2mcu.passes import PIPELINE
@@ -133,6 +134,7 @@ FIRES = {
     "fold_binary_avgpool": (_sign_avgpool_sign, lambda b, a: _kinds(b, ir.AvgPool2D) and not _kinds(a, ir.AvgPool2D)
                             and _kinds(a, ir.BinaryAvgPool2D)),
     "concat_packing": (_concat_of_flat_signs, lambda b, a: _unpacked_concat_inputs(b) and not _unpacked_concat_inputs(a)),
+    "split_concat_bn": (scb.bn_after_concat, lambda b, a: scb._float_concats(b) == 2 and scb._float_concats(a) == 0),
 }
 
 
