@@ -18,6 +18,18 @@ def _warn(text: str) -> None:
     click.echo(f"WARNING: {text}", err=True)
 
 
+_IMPORT_HELP = ("import this Python module (dotted name or .py file; repeatable) before loading MODEL, so the "
+                "classes it defines or registers (a Model subclass, custom layers/quantizers) can be loaded")
+
+
+def _with_imports(model, imports):
+    """MODEL as a path, or, with --import, the Keras model loaded after importing those modules."""
+    if not imports:
+        return model
+    from .frontend import load_model
+    return load_model(model, imports)
+
+
 def _fail(e: Larq2McuError):
     click.echo(f"error: {e}", err=True)
     sys.exit(e.exit_code)
@@ -63,17 +75,19 @@ def main():
 @click.option("--max-weight-bytes", type=click.IntRange(min=1), default=None,
               help="refuse models whose weights need more (estimated from shapes first; default 256 MiB "
               "or $L2M_MAX_WEIGHT_BYTES)")
+@click.option("--import", "imports", multiple=True, metavar="MODULE", help=_IMPORT_HELP)
 @click.option("--input-dtype", type=click.Choice(["float32", "uint8", "int8"]), default="float32", show_default=True,
               help="uint8/int8: the C takes raw bytes and sums the first layer in integers (the model must start "
               "with [Rescaling | Normalization] -> a 1-bit-weight conv/dense -> BN + sign; docs/MATH.md §8)")
 def export(model, out_dir, name, force, board, data, mode, cpu, kernels, layout, emulated,
-           max_weight_bytes, input_dtype):
+           max_weight_bytes, input_dtype, imports):
     """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO
     project (lib/<name>/ + src/main.c demo harness + platformio.ini)."""
     check_model_path(model)
     if max_weight_bytes is not None:        # read by frontend/size_check.py on every export path
         import os
         os.environ["L2M_MAX_WEIGHT_BYTES"] = str(max_weight_bytes)
+    model = _with_imports(model, imports)
     if board is None:
         variant, hint = choose_variant(kernels, cpu)
         if layout == "arduino":
@@ -140,7 +154,8 @@ VERIFY_CHUNK = 500       # samples per progress step (Keras and the C library ru
 @click.option("--preprocess", "mode", type=click.Choice(PREPROCESS_MODES), default="sym", show_default=True,
               help=_PREPROCESS_HELP)
 @click.option("--name", default="model", show_default=True)
-def verify(model, data, n, mode, name):
+@click.option("--import", "imports", multiple=True, metavar="MODULE", help=_IMPORT_HELP)
+def verify(model, data, n, mode, name, imports):
     """Export MODEL to a temporary folder, build it on the host, and compare with Keras."""
     import tempfile
 
@@ -151,6 +166,7 @@ def verify(model, data, n, mode, name):
     from .cli_util import merge_agreements as merge
     from .verify import compare
     check_model_path(model)
+    model = _with_imports(model, imports)
     with tempfile.TemporaryDirectory(prefix="larq2mcu-verify-") as tmp, progress() as prog:
         step = prog.add_task("export + host build", total=None)
         exp = do_export(model, f"{tmp}/out", name=name)

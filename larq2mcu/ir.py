@@ -164,6 +164,16 @@ class BatchNorm(Op):
     probe: Optional[np.ndarray] = None
     probe_lo: int = 0
     float_threshold: Optional[FloatThreshold] = None   # set when the input is a float conv/dense
+    parts: Optional[tuple] = None       # input is a float Concat: a BnPart | None per Concat input
+
+
+@dataclass(frozen=True, eq=False)
+class BnPart:
+    """A BatchNorm's `probe`/`probe_lo`/`float_threshold` restricted to one Concat input's channels
+    (frontend/concat_bn.py; used by passes/split_concat_bn.py)."""
+    probe: Optional[np.ndarray] = None
+    probe_lo: int = 0
+    float_threshold: Optional[FloatThreshold] = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import model_cases as mc
+import test_split_concat_bn as scb
 from larq2mcu import frontend, ir, reference
 from larq2mcu.bits import sign_bits
 from larq2mcu.passes import PIPELINE
@@ -152,6 +153,7 @@ FIRES = {
                  and [op.pads for op in _kinds(a, ir.BinaryConv2D) if op.pad_one] == [(1, 0, 1, 2)]),
     "concat_packing": (_concat_of_flat_signs, lambda b, a: _unpacked_concat_inputs(b) and not _unpacked_concat_inputs(a)),
     "flatten_packing": (_flat_sign_map, lambda b, a: _wasteful_flat_bits(b) and not _wasteful_flat_bits(a)),
+    "split_concat_bn": (scb.bn_after_concat, lambda b, a: scb._float_concats(b) == 2 and scb._float_concats(a) == 0),
 }
 
 

@@ -102,7 +102,8 @@ def plugin_option(elf: str | Path, name: str, out: str | Path) -> tuple[list[str
     (the semihosting run of `count`, or the serial session of larq2mcu.validate)."""
     sym = Symbols(Path(elf))
     entry = sym.range(f"{name}_invoke")[0]
-    body = [sym.range(f) for f in (f"{name}_invoke", f"{name}_invoke_partial") if f in sym.by_name]
+    body = [sym.range(f) for f in (f"{name}_invoke", f"{name}_invoke_partial", f"{name}_invoke_range")
+            if f in sym.by_name]
     # the harness functions calling invoke: back in one of them closes the window
     stop = [sym.range(f) for f in ("l2m_measure", "l2m_harness_run", "l2m_link_serve", "main")
             if f in sym.by_name][:4]

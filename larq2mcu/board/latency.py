@@ -2,7 +2,7 @@
 linked image's flash per section, RAM including the measured stack.
 
 Contract:
-  * `op_calls(model_c, name)` -> [(op index, function)] in the order `<name>_invoke_partial`
+  * `op_calls(model_c, name)` -> [(op index, function)] in the order `<name>_invoke_range`
     calls them, read from the generated C (each op's statements follow its `/* op <i>: */`).
   * `attribute(calls, op_calls, n_ops)` -> instructions per op: each counted call (function,
     instructions), in execution order, goes to the next op (from the current one on) that
@@ -46,7 +46,10 @@ _NOT_ALLOC = re.compile(r"^\.(debug|comment|ARM\.attributes|riscv\.attributes|xt
 
 def op_calls(model_c: str, name: str) -> list[tuple[int, str]]:
     """See the module docstring."""
-    start = model_c.find(f"int {name}_invoke_partial(")
+    # the op bodies live in _invoke_range (older exports and test programs: _invoke_partial)
+    start = model_c.find(f"int {name}_invoke_range(")
+    if start < 0:
+        start = model_c.find(f"int {name}_invoke_partial(")
     if start < 0:
         raise BuildError(f"generated C has no {name}_invoke_partial")
     end = model_c.find("\n}\n", start)

@@ -18,10 +18,14 @@ from . import elementwise, tfop  # noqa: F401  (glue layers, TF operators)
 from .registry import Builder, handler_for
 
 
-def load_model(model):
-    """Accept a tf.keras Model or a path to a .keras/.h5 file; return the Model."""
+def load_model(model, imports=(), custom_objects=None):
+    """Accept a tf.keras Model or a path to a .keras/.h5 file; return the Model. `imports`
+    (module names or .py paths) are imported first and, with `custom_objects`, make the classes
+    they define loadable (frontend/user_code.py)."""
     from .._tf import tf_modules
+    from .user_code import import_user_modules
     tf, keras, _ = tf_modules()
+    user = import_user_modules(imports, custom_objects) if (imports or custom_objects) else None
     if isinstance(model, keras.Model):
         return model
     if not isinstance(model, (str, os.PathLike)):
@@ -34,9 +38,9 @@ def load_model(model):
     if p.is_dir() or p.suffix.lower() not in (".keras", ".h5", ".hdf5"):
         raise ModelLoadError(f"{p} is not a model file: expected a .keras or .h5 file")
     from .safe_load import inspect_file
-    inspect_file(p)           # Lambda / custom classes / Keras 3, before anything is deserialized
+    inspect_file(p, user)     # Lambda / custom classes / Keras 3, before anything is deserialized
     try:
-        loaded = keras.models.load_model(str(p), compile=False)
+        loaded = keras.models.load_model(str(p), compile=False, custom_objects=user.objects if user else None)
     except Exception as e:  # corrupt/truncated files raise many different exception types
         why = " ".join(str(e).split())          # the full cause, on one line
         hint = ("; the file looks saved with Keras 3 (batch_shape): larq needs tf-keras, so build and save the "

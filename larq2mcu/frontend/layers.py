@@ -45,8 +45,10 @@ def batchnorm(b: Builder, layer, inputs):
     if probe is None and _float_dot_producer(b, x):
         found = float_thresholds(layer, c, rank)
         fthr = ir.FloatThreshold(*found) if found is not None else None
+    from .concat_bn import part_probes
+    parts = part_probes(b, layer, x, rank)      # BN after a float Concat: per-input probes
     return b.emit(ir.BatchNorm, [x], b.shape(x), ir.F32, layer.name, mean=mean, scale=scale,
-                  offset=beta, probe=probe, probe_lo=lo, float_threshold=fthr)
+                  offset=beta, probe=probe, probe_lo=lo, float_threshold=fthr, parts=parts)
 
 
 def _float_dot_producer(b: Builder, x: str) -> bool:

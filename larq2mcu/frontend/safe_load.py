@@ -6,7 +6,7 @@ reads the config as plain JSON (h5py for `.h5`, zipfile for `.keras`) and refuse
   * a file saved by Keras 3 (keras_version 3.x): tf-keras cannot read it (larq needs tf-keras);
   * a `Lambda` layer: its body would run;
   * a class that is neither Keras' nor Larq's (custom layer, quantizer, constraint, …): loading it
-    needs the user's code, and larq2mcu could not export it anyway.
+    needs the user's code — unless a module the user named (--import, user_code.py) defines it.
 A file whose config cannot be read is left to the loader, which reports it as corrupt.
 """
 from __future__ import annotations
@@ -56,26 +56,31 @@ def _layers(cfg: dict) -> list:
     return inner if isinstance(inner, list) else inner.get("layers", []) if isinstance(inner, dict) else []
 
 
-def _check_objects(obj, layer: str, cls: str, attr: str, known: set) -> None:
-    """Every nested {'class_name': …} inside a layer's config must be a Keras/Larq object."""
+_IMPORT_HINT = "; if your own module defines it, name that module with --import MODULE (export(..., imports=[...]))"
+
+
+def _check_objects(obj, layer: str, cls: str, attr: str, known: set, user=None) -> None:
+    """Every nested {'class_name': …} inside a layer's config must be a Keras/Larq object (or one
+    that a module the user imported defines, see user_code.py)."""
     if isinstance(obj, list):
         for v in obj:
-            _check_objects(v, layer, cls, attr, known)
+            _check_objects(v, layer, cls, attr, known, user)
         return
     if not isinstance(obj, dict):
         return
     name, module = obj.get("class_name"), obj.get("module")
     if isinstance(name, str):
         builtin = module is None or str(module).split(".")[0] in _BUILTIN_MODULES
-        if not builtin or (module is None and name not in known):
+        mine = user is not None and (name in user.names or user.owns(module))
+        if not mine and (not builtin or (module is None and name not in known)):
             raise UnsupportedLayerError(layer, cls, attr, name, hint=(
                 f"'{name}'{f' from module {module!r}' if module else ''} is not a Keras or Larq class; larq2mcu "
-                "does not load custom objects from a file (loading would run their code)"))
+                "does not load custom objects from a file (loading would run their code)" + _IMPORT_HINT))
     for k, v in obj.items():
-        _check_objects(v, layer, cls, attr, known)
+        _check_objects(v, layer, cls, attr, known, user)
 
 
-def _check_model(cfg: dict, known: set) -> None:
+def _check_model(cfg: dict, known: set, user=None) -> None:
     for layer in _layers(cfg):
         if not isinstance(layer, dict):
             continue
@@ -88,25 +93,28 @@ def _check_model(cfg: dict, known: set) -> None:
                 "the file before loading it. Replace the Lambda by built-in layers"))
         if cls not in known:
             raise UnsupportedLayerError(name, cls, hint=(
-                "not a Keras or Larq class (a custom layer); larq2mcu does not load custom code from a file"))
-        if cls in ("Functional", "Sequential", "Model"):
-            _check_model(layer, known)         # nested model: refused later, but look inside now
+                "not a Keras or Larq class (a custom layer); larq2mcu does not load custom code from a file"
+                + _IMPORT_HINT))
+        if cls in ("Functional", "Sequential", "Model") or (user is not None and cls in user.names
+                                                             and _layers(layer)):
+            _check_model(layer, known, user)   # nested model: refused later, but look inside now
             continue
         for k, v in lc.items():
-            _check_objects(v, name, cls, k, known)
+            _check_objects(v, name, cls, k, known, user)
 
 
-def inspect_file(path: Path) -> None:
-    """Raise ModelLoadError / UnsupportedLayerError for what must not be deserialized (see above)."""
+def inspect_file(path: Path, user=None) -> None:
+    """Raise ModelLoadError / UnsupportedLayerError for what must not be deserialized (see above).
+    `user` (user_code.UserObjects): classes of modules the user imported, accepted by name."""
     version, cfg = _read(path)
     if version and version.split(".")[0].isdigit() and int(version.split(".")[0]) >= 3:
         raise ModelLoadError(f"{path} was saved with Keras {version}; larq needs tf-keras (Keras 2): build and "
                              "save the model with tf_keras (TF_USE_LEGACY_KERAS=1, or `import tf_keras as keras`)")
     if not isinstance(cfg, dict):
         return
-    known = _known_names()
+    known = _known_names() | (user.names if user is not None else set())
     top = str(cfg.get("class_name"))
-    if top not in ("Functional", "Sequential", "Model"):
+    if top not in ("Functional", "Sequential", "Model") and not (user is not None and top in user.names):
         raise ModelLoadError(f"{path} holds a model of class '{top}', not a tf.keras Sequential or functional "
-                             "model; larq2mcu does not load custom model classes from a file")
-    _check_model(cfg, known)
+                             "model; larq2mcu does not load custom model classes from a file" + _IMPORT_HINT)
+    _check_model(cfg, known, user)

@@ -128,7 +128,7 @@ def _lower_reshape(ctx, op, s):
 
 
 register(OpDef(ir.BatchNorm, _ref_bn, _lower_bn, no_cost, _bounds_bn,
-               ("mean", "scale", "offset", "probe", "probe_lo", "float_threshold"), in_place=True))
+               ("mean", "scale", "offset", "probe", "probe_lo", "float_threshold", "parts"), in_place=True))
 register(OpDef(ir.Activation, lambda op, a, t: activation(a[0], op.fn), _lower_activation, no_cost,
                lambda op, a, shape: _bounds.activation(op.fn, *a[0]), ("fn",), in_place=True))
 register(OpDef(ir.Add, _ref_add, _lower_add, no_cost, _bounds_add, (), in_place=True))

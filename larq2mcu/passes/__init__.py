@@ -10,11 +10,13 @@ from .flatten_packing import flatten_packing
 from .fold_pad import fold_pad
 from .fold_threshold import fold_threshold
 from .hoist_quantize import hoist_quantize
+from .split_concat_bn import split_concat_bn
 
 PIPELINE = (
     fold_pad,              # pad(v ≥ 0) → sign → binary conv  ⇒  the conv's +1 padding (pad_one)
     hoist_quantize,        # sign(reshape/maxpool(x)) → reshape/AND-pool(sign x); drop sign∘dequantize
     dedupe_quantize,       # pack each tensor once
+    split_concat_bn,       # sign(BN(Concat(xᵢ))) → Concat(sign(BNᵢ(xᵢ))): bits are concatenated
     fold_threshold,        # dot → [maxpool] → [BN] → sign  ⇒  integer thresholds
     fold_binary_avgpool,   # dequantize → avgpool → sign  ⇒  popcount majority
     concat_packing,        # bit maps entering a Concat get the (pixels, channels) packing
