@@ -51,8 +51,9 @@ UNSUPPORTED = {
                    UnsupportedLayerError, ["pad_values", "-1.0", "0.0, 1.0"]),
     "unknown layer": (lambda: _seq((6, 6, 2), L.Conv2DTranspose(3, 3)), UnsupportedLayerError,
                       ["Conv2DTranspose", "supported"]),
-    "depthwise ste_tern": (lambda: _seq((6, 6, 2), lq.layers.QuantDepthwiseConv2D(3, depthwise_quantizer="ste_tern")),
-                           UnsupportedQuantizerError, ["depthwise_quantizer", "SteTern"]),
+    "depthwise reducing input": (lambda: _seq((6, 6, 2), lq.layers.QuantDepthwiseConv2D(
+        3, input_quantizer=lq.quantizers.MagnitudeAwareSign(), depthwise_quantizer="ste_sign")),
+        UnsupportedQuantizerError, ["input_quantizer", "MagnitudeAwareSign", "element-wise"]),
     "activation": (lambda: _seq((8,), L.Dense(3, activation="elu")), UnsupportedLayerError,
                    ["activation", "elu", "relu"]),
     "relu_inf": (lambda: _seq((8,), L.ReLU(max_value=float("inf"))), UnsupportedLayerError, ["max_value", "finite"]),

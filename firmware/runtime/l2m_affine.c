@@ -155,8 +155,9 @@ static void conv_8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t 
                            const uint8_t *in, int32_t is_signed, const uint32_t *w, const int32_t *thr,
                            uint32_t *out) {
     const int32_t taps = g->k_h * g->k_w * g->in_c;
-    int32_t off[TAB_GROUPS * 4];          /* per tap: offset from the window's first byte */
-    int8_t tky[TAB_GROUPS * 4], tkx[TAB_GROUPS * 4];
+    /* zero-filled: taps past the window are never read, which the static analysers cannot see */
+    int32_t off[TAB_GROUPS * 4] = {0};    /* per tap: offset from the window's first byte */
+    int8_t tky[TAB_GROUPS * 4] = {0}, tkx[TAB_GROUPS * 4] = {0};
     int32_t tp = 0;
     if (taps > TAB_GROUPS * 4) {
         conv_8_b32(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out);

@@ -72,7 +72,7 @@ def _probe(b: Builder, layer, x: str, rank: int):
     k = int(np.prod(op.weights.shape[:-1]))
     c = op.weights.shape[-1]
     acc = np.arange(-k, k + 1, dtype=np.float32)[:, None] * np.ones((1, c), np.float32)
-    if op.scale is not None:
+    if getattr(op, "scale", None) is not None:     # the group convs carry no output scale
         acc = (acc * op.scale.astype(np.float32)).astype(np.float32)
     if op.bias is not None:
         acc = (acc + op.bias.astype(np.float32)).astype(np.float32)

@@ -103,7 +103,7 @@ def _fold_one(g: ir.Graph, dot):
         values, lo = bn.probe, bn.probe_lo
     else:
         values = np.arange(-k, k + 1, dtype=np.float32)[:, None] * np.ones((1, dot.weights.shape[-1]), np.float32)
-        if dot.scale is not None:           # the F32 output it replaces: float32(acc·α) + bias
+        if getattr(dot, "scale", None) is not None:          # the F32 output it replaces: float32(acc·α) + bias
             values = (values * dot.scale).astype(np.float32)
         if dot.bias is not None:
             values = (values + dot.bias.astype(np.float32)).astype(np.float32)
@@ -113,7 +113,8 @@ def _fold_one(g: ir.Graph, dot):
         return None
     tau, flip = res
     w = np.where(flip, -dot.weights, dot.weights).astype(np.int8)
-    new_dot = dataclasses.replace(dot, weights=w, bias=None, scale=None, threshold=ir.Threshold(tau))
+    drop = {"scale": None} if hasattr(dot, "scale") else {}     # the scaled binary dots (ops/scaled.py)
+    new_dot = dataclasses.replace(dot, weights=w, bias=None, threshold=ir.Threshold(tau), **drop)
     return _rewrite(g, dot, mp, bn, q, new_dot, flip)
 
 
