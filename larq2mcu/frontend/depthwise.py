@@ -17,28 +17,16 @@ import numpy as np
 from .. import ir
 from ..errors import UnsupportedLayerError
 from . import quantizers
-from .activations import apply_activation
-from .registry import Builder, cfg, np_weight, register, require
+from .weighted import finish, layer_bias, nonzero, quantized_input
+from .registry import Builder, cfg, register, require
 
 
-def _bias(layer):
-    return np_weight(layer.bias) if getattr(layer, "use_bias", False) and layer.bias is not None else None
 
 
-def _finish(b: Builder, layer, out: str) -> str:
-    """The layer's activation after the conv (frontend/activations.py)."""
-    return apply_activation(b, layer, out, layer.activation)
 
 
-def _nonzero(layer, attribute: str, n) -> None:
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise UnsupportedLayerError(layer.name, type(layer).__name__, attribute, n, "≥ 1",
-                                    hint="a layer with no outputs cannot be exported (zero-size array)")
 
 
-def _input(b: Builder, layer, x: str) -> str:
-    """The layer's input after its input quantizer (frontend/quantizers.py): bits for a sign."""
-    return quantizers.apply(b, layer, x, getattr(layer, "input_quantizer", None), "input_quantizer")
 
 
 def _kernel(layer, attribute: str, quantizer: str):
@@ -106,11 +94,11 @@ def grouped_conv2d(b: Builder, layer, inputs):
     x = inputs[0]
     geo, out_hw = _geometry(b, layer, x)
     groups = int(cfg(layer, "groups", 1))
-    _nonzero(layer, "filters", layer.filters)
+    nonzero(layer, "filters", layer.filters)
     kernel, kbin = _kernel(layer, "kernel", "kernel_quantizer")
-    x = _input(b, layer, x)
-    out = _emit(b, layer, x, kernel, kbin, groups, geo, out_hw, _bias(layer), b.dtype(x) == ir.BITS)
-    return _finish(b, layer, out)
+    x = quantized_input(b, layer, x)
+    out = _emit(b, layer, x, kernel, kbin, groups, geo, out_hw, layer_bias(layer), b.dtype(x) == ir.BITS)
+    return finish(b, layer, out)
 
 
 def _depthwise_kernel(layer):
@@ -125,11 +113,11 @@ def depthwise_conv2d(b: Builder, layer, inputs):
     activation) → a group conv with groups = Cin; output channel c·M + m reads input channel c."""
     x = inputs[0]
     geo, out_hw = _geometry(b, layer, x)
-    _nonzero(layer, "depth_multiplier", layer.depth_multiplier)
+    nonzero(layer, "depth_multiplier", layer.depth_multiplier)
     kernel, kbin, cin = _depthwise_kernel(layer)
-    x = _input(b, layer, x)
-    out = _emit(b, layer, x, kernel, kbin, cin, geo, out_hw, _bias(layer), b.dtype(x) == ir.BITS)
-    return _finish(b, layer, out)
+    x = quantized_input(b, layer, x)
+    out = _emit(b, layer, x, kernel, kbin, cin, geo, out_hw, layer_bias(layer), b.dtype(x) == ir.BITS)
+    return finish(b, layer, out)
 
 
 @register(lambda keras, lq: [lq.layers.QuantSeparableConv2D, keras.layers.SeparableConv2D])
@@ -139,14 +127,14 @@ def separable_conv2d(b: Builder, layer, inputs):
     output (pointwise_quantizer, bias, activation)."""
     x = inputs[0]
     geo, out_hw = _geometry(b, layer, x)
-    _nonzero(layer, "filters", layer.filters)
+    nonzero(layer, "filters", layer.filters)
     kernel, kbin, cin = _depthwise_kernel(layer)
-    x = _input(b, layer, x)
+    x = quantized_input(b, layer, x)
     mid = _emit(b, layer, x, kernel, kbin, cin, geo, out_hw, None, b.dtype(x) == ir.BITS)
     pk, _ = _kernel(layer, "pointwise_kernel", "pointwise_quantizer")
     out = b.emit(ir.Conv2D, [mid], tuple(out_hw) + (pk.shape[-1],), ir.F32, layer.name,
-                 kernel=pk.astype(np.float32), strides=(1, 1), pads=(0, 0, 0, 0), pad_value=0.0, bias=_bias(layer))
-    return _finish(b, layer, out)
+                 kernel=pk.astype(np.float32), strides=(1, 1), pads=(0, 0, 0, 0), pad_value=0.0, bias=layer_bias(layer))
+    return finish(b, layer, out)
 
 
 @register(lambda keras, lq: [lq.layers.QuantConv1D, keras.layers.Conv1D])
@@ -167,10 +155,10 @@ def conv1d(b: Builder, layer, inputs):
     if ow < 1:
         raise UnsupportedLayerError(layer.name, type(layer).__name__, "output shape", (ow,), "≥ 1",
                                     hint="the window is larger than the padded input")
-    _nonzero(layer, "filters", layer.filters)
+    nonzero(layer, "filters", layer.filters)
     kernel, kbin = _kernel(layer, "kernel", "kernel_quantizer")
     geo = dict(strides=(1, int(s)), pads=pads, dilation=(1, int(d)))
-    x = _input(b, layer, x)
-    out = _emit(b, layer, x, kernel[None], kbin, int(cfg(layer, "groups", 1)), geo, (ow,), _bias(layer),
+    x = quantized_input(b, layer, x)
+    out = _emit(b, layer, x, kernel[None], kbin, int(cfg(layer, "groups", 1)), geo, (ow,), layer_bias(layer),
                 b.dtype(x) == ir.BITS)
-    return _finish(b, layer, out)
+    return finish(b, layer, out)

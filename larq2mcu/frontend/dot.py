@@ -15,14 +15,11 @@ import numpy as np
 from .. import ir
 from ..errors import UnsupportedLayerError
 from . import quantizers
-from .activations import apply_activation
 from .depthwise import grouped_conv2d
-from .registry import Builder, cfg, np_weight, register, require
+from .weighted import finish, layer_bias, nonzero, quantized_input
+from .registry import Builder, cfg, register, require
 
 
-def _input(b: Builder, layer, x: str) -> str:
-    """The layer's input after its input quantizer (bits for a sign, floats otherwise)."""
-    return quantizers.apply(b, layer, x, getattr(layer, "input_quantizer", None), "input_quantizer")
 
 
 def _float_kernel(kq) -> np.ndarray:
@@ -33,19 +30,10 @@ def _float_kernel(kq) -> np.ndarray:
     return k if kq.scale is None else (k * kq.scale).astype(np.float32)
 
 
-def _bias(layer):
-    return np_weight(layer.bias) if getattr(layer, "use_bias", False) and layer.bias is not None else None
 
 
-def _finish(b: Builder, layer, out: str) -> str:
-    return apply_activation(b, layer, out, layer.activation)
 
 
-def _nonzero(layer, attribute: str, n) -> None:
-    """A layer with no outputs would become a zero-size C array (not C99)."""
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise UnsupportedLayerError(layer.name, type(layer).__name__, attribute, n, "≥ 1",
-                                    hint="a layer with no outputs cannot be exported (zero-size array)")
 
 
 @register(lambda keras, lq: [lq.layers.QuantConv2D, keras.layers.Conv2D])
@@ -71,11 +59,11 @@ def conv2d(b: Builder, layer, inputs):
     oh = ir.conv_out_size(h, kh, sh, pads[0], pads[1])
     ow = ir.conv_out_size(w, kw, sw, pads[2], pads[3])
     cout = layer.filters
-    _nonzero(layer, "filters", cout)
+    nonzero(layer, "filters", cout)
     pad_value = float(getattr(layer, "pad_values", 0.0)) if layer.padding == "same" else 0.0
-    x = _input(b, layer, x)
+    x = quantized_input(b, layer, x)
     kq = quantizers.kernel(layer)
-    bias = _bias(layer)
+    bias = layer_bias(layer)
     if b.dtype(x) == ir.BITS and kq.binary:
         require(layer, "pad_values", pad_value, [0.0, 1.0])
         out = b.emit(ir.BinaryConv2D, [x], (oh, ow, cout), ir.F32, layer.name,
@@ -84,7 +72,7 @@ def conv2d(b: Builder, layer, inputs):
     else:
         out = b.emit(ir.Conv2D, [b.as_f32(x, layer.name)], (oh, ow, cout), ir.F32, layer.name,
                      kernel=_float_kernel(kq), strides=(sh, sw), pads=pads, pad_value=pad_value, bias=bias)
-    return _finish(b, layer, out)
+    return finish(b, layer, out)
 
 
 @register(lambda keras, lq: [lq.layers.QuantDense, keras.layers.Dense])
@@ -97,14 +85,14 @@ def dense(b: Builder, layer, inputs):
             layer.name, type(layer).__name__, "input rank", len(b.shape(x)) + 1, [2],
             hint="Dense on a feature map (rank > 2) is not supported; add a Flatten before it")
     units = layer.units
-    _nonzero(layer, "units", units)
-    x = _input(b, layer, x)
+    nonzero(layer, "units", units)
+    x = quantized_input(b, layer, x)
     kq = quantizers.kernel(layer)
-    bias = _bias(layer)
+    bias = layer_bias(layer)
     if b.dtype(x) == ir.BITS and kq.binary:
         out = b.emit(ir.BinaryDense, [x], (units,), ir.F32, layer.name,
                      weights=kq.signs, bias=bias, scale=kq.scale)
     else:
         out = b.emit(ir.Dense, [b.as_f32(x, layer.name)], (units,), ir.F32, layer.name,
                      kernel=_float_kernel(kq), bias=bias)
-    return _finish(b, layer, out)
+    return finish(b, layer, out)
