@@ -50,12 +50,12 @@ def check_model_path(path) -> Path:
 
 
 def choose_variant(kernels: str | None, cpu: str | None) -> tuple[str, str | None]:
-    """(variant, hint line or None): --kernels wins, else the variant boards.yaml uses for --cpu,
+    """(variant, hint line or None): --kernels wins, else the variant of --cpu (variants.CPU_VARIANTS),
     else ref with a hint naming the faster choice."""
     if kernels is not None:
         return kernels, None
     if cpu is not None:
-        from .library import variant_for_cpu
+        from .variants import variant_for_cpu
         return variant_for_cpu(cpu), None
     return "ref", ("hint: using the portable ref kernels; pass --cpu <core> (e.g. --cpu cortex-m4 -> "
                    "usad8; `larq2mcu boards` lists them) or --kernels for faster, bit-identical kernels")

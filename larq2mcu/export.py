@@ -10,7 +10,7 @@ from pathlib import Path
 from . import codegen, frontend, ir, library, outdir, passes, planner, report
 from .errors import OutputDirError
 from .frontend import size_check
-from .variants import get_variant
+from .variants import get_variant, variant_for_cpu
 from .version import __version__
 
 
@@ -89,7 +89,7 @@ def export(model, out_dir, name: str = "model", force: bool = False, kernel_vari
     `kernel_variant` picks optimized kernels (larq2mcu.variants; boards.yaml names one per
     board); every variant is bit-identical to the reference kernels. Without it, `cpu` (the
     target core as boards.yaml spells it: cortex-m4, esp32, rv32imc, … — the CLI's --cpu) picks
-    the variant boards.yaml uses for that core (library.variant_for_cpu; BoardError for an
+    the variant for that core (variants.CPU_VARIANTS, which boards.yaml agrees with; BoardError for an
     unknown core), else "ref". An explicit `kernel_variant` wins over `cpu`, as --kernels does.
     `max_weight_bytes` and `board` set the limits checked from shapes before the slow part (see
     `lower`). `input_dtype` "uint8" / "int8" makes the C take raw bytes and sum the first layer in
@@ -97,7 +97,7 @@ def export(model, out_dir, name: str = "model", force: bool = False, kernel_vari
     1-bit-weight conv/dense → BN + sign). `imports` (module names or .py paths) and
     `custom_objects` let a model file whose classes live in user code load (frontend/user_code.py)."""
     if kernel_variant is None:
-        kernel_variant = library.variant_for_cpu(cpu) if cpu is not None else "ref"
+        kernel_variant = variant_for_cpu(cpu) if cpu is not None else "ref"
     if out_dir is None or str(out_dir) == "":
         raise OutputDirError("no output folder given")
     get_variant(kernel_variant)                           # a misspelt variant fails before the slow part

@@ -1,4 +1,4 @@
-"""Build files that make an export a drop-in library, and the kernel variant for a target CPU.
+"""Build files that make an export a drop-in library.
 
 `library_files(name, files, variant)` returns, for the flat export `files` ({filename: text}):
   library.json     PlatformIO library (build.flags carry the required flags)
@@ -15,12 +15,10 @@ multiply-adds on FPU cores; so each .c file of that copy starts with a pragma re
 -ffp-contract=off -fno-strict-aliasing (templates/arduino_prelude.c.j2), which the flat export,
 built with real flags, does not need.
 
-`variant_for_cpu(cpu)`: the kernel variant boards.yaml uses for that CPU (`cpu_variants()`).
 """
 from __future__ import annotations
 
 from . import templating
-from .errors import BoardError
 from .version import __version__
 
 FLAGS = ("-std=c99", "-ffp-contract=off", "-fno-strict-aliasing")
@@ -61,27 +59,3 @@ def arduino_layout(name: str, files, variant: str) -> dict:
             out[f"src/{fname}"] = text
     return out
 
-
-def cpu_variants(boards=None) -> dict:
-    """{cpu: kernel variant} from boards.yaml. A CPU listed by several boards must name one variant
-    (BoardError otherwise): the variant depends on the instruction set, not on the board."""
-    from .board.profiles import load_boards
-    table: dict = {}
-    for b in (load_boards() if boards is None else boards).values():
-        prev = table.setdefault(b.cpu, (b.kernel_variant, b.name))
-        if prev[0] != b.kernel_variant:
-            raise BoardError(f"boards.yaml: cpu '{b.cpu}' has kernel_variant '{prev[0]}' on board "
-                             f"'{prev[1]}' but '{b.kernel_variant}' on '{b.name}'; make them agree")
-    return {cpu: v for cpu, (v, _) in sorted(table.items())}
-
-
-def variant_for_cpu(cpu: str, boards=None) -> str:
-    """The kernel variant for `cpu` (as boards.yaml spells it: cortex-m4, esp32, rv32imc, …)."""
-    table = cpu_variants(boards)
-    key = cpu.lower()
-    if key in table:
-        return table[key]
-    import difflib
-    close = difflib.get_close_matches(key, list(table), n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
-    raise BoardError(f"unknown cpu '{cpu}'; {hint}known: {', '.join(table)} (or pass --kernels)")

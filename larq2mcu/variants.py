@@ -1,5 +1,6 @@
 """The kernel variants, listed once: the CLI choices, boards.yaml validation and the lowering read
-this table; an unknown name is an error listing the valid ones.
+this table; an unknown name is an error listing the valid ones. `CPU_VARIANTS` names the variant
+for each core.
 
 A variant selects how binary conv/dense layers are computed (every variant is bit-identical to
 `ref`, tested in tests/test_kernel_variants.py and tests/test_spec_kernels.py):
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import InvalidVariantError
+from .errors import BoardError, InvalidVariantError
 
 
 @dataclass(frozen=True)
@@ -51,3 +52,28 @@ def get_variant(name: str, where: str = "kernel variant") -> Variant:
     if v is None:
         raise InvalidVariantError(f"unknown {where} {name!r}; valid: {', '.join(VARIANTS)}")
     return v
+
+
+# The variant for each core, as boards.yaml spells the cpu: the variant depends on the instruction
+# set, not on the board, so it is stated here once; boards.yaml validation (board/profiles.py)
+# refuses a board whose kernel_variant disagrees with its cpu's entry, and `export(cpu=)` /
+# `--cpu` read it. A core without an entry can still be a board (its kernel_variant is used).
+CPU_VARIANTS: dict[str, str] = {
+    "cortex-m0": "hs", "cortex-m0plus": "hs",            # no clz: carry-save popcount
+    "cortex-m3": "clz",                                  # clz, no DSP
+    "cortex-m4": "usad8", "cortex-m7": "usad8", "cortex-m33": "usad8", "cortex-m55": "usad8",
+    "esp32": "clz", "esp32s3": "clz", "lx106": "clz",    # Xtensa NSAU
+    "rv32imc": "hs", "rv32imc_zbb": "zbb",
+}
+
+
+def variant_for_cpu(cpu: str) -> str:
+    """The kernel variant for `cpu` (cortex-m4, esp32, rv32imc, …; case-insensitive); BoardError
+    naming close matches and the known cores otherwise."""
+    key = cpu.lower()
+    if key in CPU_VARIANTS:
+        return CPU_VARIANTS[key]
+    import difflib
+    close = difflib.get_close_matches(key, list(CPU_VARIANTS), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    raise BoardError(f"unknown cpu '{cpu}'; {hint}known: {', '.join(CPU_VARIANTS)} (or pass --kernels)")

@@ -13,7 +13,7 @@ import pytest
 
 import larq2mcu
 from larq2mcu import library
-from larq2mcu.board.profiles import load_boards
+from larq2mcu.board.profiles import load_boards, parse_boards
 from larq2mcu.errors import BoardError
 
 ARM_CC = shutil.which("arm-none-eabi-gcc")
@@ -172,20 +172,22 @@ def test_arduino_layout_compiles_without_fma(exported, tmp_path):
     assert r.returncode == 0, r.stderr
 
 def test_cpu_variant_table_matches_boards_yaml():
+    from larq2mcu.variants import CPU_VARIANTS, variant_for_cpu
     boards = load_boards()
-    table = library.cpu_variants(boards)
-    assert all(table[b.cpu] == b.kernel_variant for b in boards.values())
-    assert library.variant_for_cpu("cortex-m4") == "usad8" and library.variant_for_cpu("Cortex-M0plus") == "hs"
+    assert all(CPU_VARIANTS[b.cpu] == b.kernel_variant for b in boards.values())
+    assert variant_for_cpu("cortex-m4") == "usad8" and variant_for_cpu("Cortex-M0plus") == "hs"
     with pytest.raises(BoardError, match="unknown cpu 'cortex-m5'.*cortex-m"):
-        library.variant_for_cpu("cortex-m5")
+        variant_for_cpu("cortex-m5")
 
 
-def test_cpu_variant_table_rejects_disagreeing_boards():
-    boards = load_boards()
-    a, b = boards["qemu_m4"], boards["nucleo_f446re"]
-    from dataclasses import replace
-    with pytest.raises(BoardError, match="cortex-m4"):
-        library.cpu_variants({"x": a, "y": replace(b, kernel_variant="hs")})
+def test_cpu_variant_table_rejects_disagreeing_boards(tmp_path):
+    """A board whose kernel_variant is not its cpu's (variants.CPU_VARIANTS) is refused at load."""
+    import yaml
+    from larq2mcu.paths import boards_yaml
+    doc = yaml.safe_load(boards_yaml().read_text())
+    doc["boards"]["nucleo_f446re"]["kernel_variant"] = "hs"
+    with pytest.raises(BoardError, match="nucleo_f446re.*cortex-m4.*usad8"):
+        parse_boards(doc)
 
 
 def test_verify_chunks_merge_to_the_whole(exported, host):

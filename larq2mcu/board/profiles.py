@@ -21,7 +21,7 @@ import yaml
 
 from ..errors import BoardError
 from ..paths import boards_yaml
-from ..variants import VARIANTS
+from ..variants import CPU_VARIANTS, VARIANTS
 
 ARCHES = ("arm", "riscv", "xtensa")
 PRINTS = ("uart", "semihosting")
@@ -219,6 +219,11 @@ def _parse_board(name: str, data: Any) -> Board:
     if data["kernel_variant"] not in VARIANTS:
         raise BoardError(f"board '{name}': field 'kernel_variant' is {data['kernel_variant']!r}; "
                          f"allowed: {', '.join(VARIANTS)}")
+    want = CPU_VARIANTS.get(str(data["cpu"]).lower())
+    if want is not None and data["kernel_variant"] != want:
+        raise BoardError(f"board '{name}': cpu '{data['cpu']}' uses kernel_variant '{want}' "
+                         f"(larq2mcu/variants.py CPU_VARIANTS), but the board says "
+                         f"'{data['kernel_variant']}'; make them agree")
     return Board(
         name=name, description=data["description"], arch=_choice(name, "arch", data["arch"], ARCHES),
         platform=data["platform"], board=data["board"], framework=data["framework"], cpu=data["cpu"],
