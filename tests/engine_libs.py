@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import ctypes
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from larq2mcu import paths
-from larq2mcu.host import CFLAGS
+from larq2mcu.host import build_shared
 
 
 def build(tmp: Path, name: str, source: str) -> dict:
@@ -24,10 +23,8 @@ def build(tmp: Path, name: str, source: str) -> dict:
         if not shutil.which(cc):
             continue
         so = tmp / f"lib{name}_{cc}.so"
-        cmd = [cc, *CFLAGS, "-Wpedantic", "-I", str(rt), *sorted(str(p) for p in rt.glob("*.c")), str(src),
-               "-o", str(so), "-lm"]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        assert r.returncode == 0 and not r.stderr.strip(), f"{' '.join(cmd)}\n{r.stderr[:3000]}"
+        # -Werror (host CFLAGS) + -Wpedantic: a warning fails the build
+        build_shared([*sorted(rt.glob("*.c")), src], so, [rt], ("-Wpedantic",), cc=cc)
         out[cc] = ctypes.CDLL(str(so))
     if not out:
         pytest.skip("no host C compiler (gcc or clang)")

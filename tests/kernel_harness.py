@@ -20,7 +20,6 @@ import ctypes
 import functools
 import re
 import shutil
-import subprocess
 import tempfile
 import zlib
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from larq2mcu import bits, ir, paths, reference
-from larq2mcu.host import CFLAGS, compiler
+from larq2mcu.host import build_shared, compiler
 
 GUARD = 16                          # canary words after every output buffer
 CANARY = np.uint32(0xA5C3E1F7)
@@ -184,10 +183,7 @@ def lib() -> ctypes.CDLL:
     sources = sorted(str(p) for p in rt.glob("*.c")) + [str(work / "l2m_test_probe.c")]
     so = work / "libl2m_kernels.so"
     cc = shutil.which("gcc") or compiler()
-    cmd = [cc, *CFLAGS, "-I", str(rt), *sources, "-o", str(so), "-lm"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0 or r.stderr.strip():
-        raise RuntimeError(f"runtime build failed or warned:\n{' '.join(cmd)}\n{r.stderr}")
+    build_shared(sources, so, [rt], cc=cc)      # -Werror: a warning fails the build
     dll = ctypes.CDLL(str(so))
     sigs = dict(_SIGNATURES)
     for v in opt_variants()[1:]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from larq2mcu import board as targets
 
 from larq2mcu.dev import zoo
 from larq2mcu.layout import sliced
-from larq2mcu.host import CFLAGS
+from larq2mcu.host import build_shared
 
 VARIANTS = ("hs", "clz", "usad8", "zbb", "hw", "builtin")
 CHANNELS = (1, 3, 31, 32, 33, 63, 64, 128)
@@ -46,10 +45,8 @@ def _has_popcnt() -> bool:
 def _build(cc: str, tmp: Path, extra=()) -> ctypes.CDLL:
     rt = paths.runtime_dir()
     so = tmp / f"libl2m_{Path(cc).name}{'_'.join(extra)}.so"
-    cmd = [cc, *CFLAGS, "-Wpedantic", *extra, "-I", str(rt), *sorted(str(p) for p in rt.glob("*.c")),
-           "-o", str(so), "-lm"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0 and not r.stderr.strip(), f"{' '.join(cmd)}\n{r.stderr}"
+    # -Werror (host CFLAGS) + -Wpedantic: a warning fails the build
+    build_shared(sorted(rt.glob("*.c")), so, [rt], ("-Wpedantic", *extra), cc=cc)
     return ctypes.CDLL(str(so))
 
 

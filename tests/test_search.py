@@ -88,22 +88,6 @@ def test_tiny_study_prunes_before_training_and_exports_best(tmp_path, monkeypatc
     assert html.count("<svg") == 2 and SMALL.label() in html
 
 
-def test_object_cache_key_follows_contents_not_paths(tmp_path):
-    from larq2mcu.search.objcache import key
-    for d in ("a", "b"):
-        (tmp_path / d).mkdir()
-        (tmp_path / d / "k.h").write_text("#define N 1\n")
-        (tmp_path / d / "m.h").write_text('#include "k.h"\n')
-        (tmp_path / d / "x.c").write_text('#include "m.h"\nint x = N;\n')
-    def cmd(d, o="x.o"):
-        return ["gcc", "-O2", f"-I{tmp_path / d}", "-c", str(tmp_path / d / "x.c"), "-o", o]
-    assert key(cmd("a")) == key(cmd("b", "other.o"))            # paths do not matter
-    (tmp_path / "b" / "k.h").write_text("#define N 2\n")         # a transitively included header does
-    assert key(cmd("a")) != key(cmd("b"))
-    assert key(cmd("a")) != key(["gcc", "-O1", *cmd("a")[2:]])   # and so do the flags
-    assert key(["gcc", "x.o", "-o", "a.elf"]) is None             # links are not cached
-
-
 def test_cli_search_user_errors(tmp_path):
     from click.testing import CliRunner
 

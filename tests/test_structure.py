@@ -7,7 +7,7 @@ import import_graph
 
 # lowest first; a module may import its own layer (acyclically) and the layers below it
 LAYERS = [
-    ("version", "errors", "paths", "bits", "_tf"),
+    ("version", "errors", "paths", "bits", "_tf", "objcache"),
     ("ir", "variants", "templating", "board.profiles", "layout"),
     ("ops",),
     ("reference", "rounding", "passes", "planner"),

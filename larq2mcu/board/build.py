@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .profiles import Board
-from .. import templating
+from .. import objcache, templating
 from ..errors import BoardError, BuildError, ToolchainMissingError
 from .toolchain import Toolchain, resolve_toolchain, targets_dir
 
@@ -177,7 +177,8 @@ def build(model_dir: str | Path, board: Board, samples: Sequence[Sequence[float]
     objs = []
     for i, src in enumerate([*sorted(model_dir.glob("*.c")), main_c, *srcs]):
         obj = workdir / f"{i:02d}_{src.stem}.o"
-        _run([tc.gcc, *cflags, "-c", str(src), "-o", str(obj)], f"compiling {src.name} for {board.name}")
+        what = f"compiling {src.name} for {board.name}"
+        objcache.compile_cached([tc.gcc, *cflags, "-c", str(src), "-o", str(obj)], lambda c: _run(c, what))
         objs.append(str(obj))
     fo, fs, ro, rs = board.link_map()
     defsyms = f"-Wl,--defsym=__flash={fo:#x},--defsym=__flash_size={fs:#x}," \

@@ -13,12 +13,13 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 import weakref
 from pathlib import Path
 
 import numpy as np
 
-from .. import bits, ir
+from .. import bits, ir, objcache
 from ..errors import BuildError, InputError, ToolchainMissingError
 
 CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Wconversion", "-Werror",
@@ -36,11 +37,30 @@ def compiler() -> str:
 def compile_shared(src_dir: Path, out_so: Path, extra=()) -> None:
     """Compile every .c of `src_dir` into the shared library `out_so` (CFLAGS + `extra`, -lm); BuildError
     with the compiler's stderr on failure."""
-    sources = sorted(str(p) for p in Path(src_dir).glob("*.c"))
-    cmd = [compiler(), *CFLAGS, *extra, "-I", str(src_dir), *sources, "-o", str(out_so), "-lm"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise BuildError(f"host compilation failed:\n{' '.join(cmd)}\n{r.stderr.strip()}")
+    build_shared(sorted(Path(src_dir).glob("*.c")), out_so, [src_dir], extra)
+
+
+def build_shared(sources, out_so: Path, includes=(), extra=(), cc: str | None = None) -> None:
+    """Compile `sources` (CFLAGS + `extra`, -I each of `includes`) and link them with -lm into the
+    shared library `out_so`; BuildError with the compiler's stderr on failure. Each file is compiled
+    to an object of its own, in parallel, through the object cache (objcache.py: the runtime files
+    are the same in every export), then the objects are linked."""
+    cc = cc or compiler()
+    flags = [f for f in CFLAGS if f != "-shared"]
+    incs = [a for d in includes for a in ("-I", str(d))]
+
+    def run(cmd):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BuildError(f"host compilation failed:\n{' '.join(cmd)}\n{r.stderr.strip()}")
+
+    with tempfile.TemporaryDirectory(prefix="l2m-obj-") as tmp:
+        objs = [str(Path(tmp) / f"{i:02d}_{Path(src).stem}.o") for i, src in enumerate(sources)]
+        cmds = [[cc, *flags, *extra, *incs, "-c", str(src), "-o", obj] for src, obj in zip(sources, objs)]
+        with ThreadPoolExecutor(max_workers=max(1, min(len(cmds), os.cpu_count() or 1))) as pool:
+            for f in [pool.submit(objcache.compile_cached, c, run) for c in cmds]:
+                f.result()            # the first failure (in file order) is the one reported
+        run([cc, "-shared", *objs, "-o", str(out_so), "-lm"])
 
 
 # <name>_invoke_checked statuses (firmware/runtime/l2m_kernels.h) → what predict() says

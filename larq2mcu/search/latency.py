@@ -13,7 +13,8 @@ Contract: `measure(exp, board, sample, workdir)` → Cost, where
 A real board is measured on its emulated twin (same core, the real board's cflags and kernel
 variant, the twin's memory map); EMULATED_TWIN and CLOCK_HZ are this package's small tables,
 keyed by board name (boards.yaml has neither field). Objects that are the same from candidate
-to candidate (runtime, startup) are compiled once and cached on disk (objcache.py).
+to candidate (runtime, startup) are compiled once: every board build goes through the object
+cache (larq2mcu/objcache.py).
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ import numpy as np
 
 from ..board import profiles as _boards
 from ..errors import BoardError
-from .objcache import cached_compiles
 
 # board → emulated board with the same core (QEMU's Cortex-M0 runs the ARMv6-M code of an M0+).
 EMULATED_TWIN = {"nucleo_f446re": "qemu_m4", "nano33ble": "qemu_m4", "nucleo_h743zi": "qemu_m7",
@@ -84,8 +84,7 @@ def measure(exp, board, sample: np.ndarray, workdir: str | Path) -> Cost:
     b = board_of(board)
     twin = twin_of(b)
     x = np.asarray(sample, np.float32).reshape(1, -1)
-    with cached_compiles():
-        elf = targets.build(exp.out_dir, twin, x, None, workdir)
+    elf = targets.build(exp.out_dir, twin, x, None, workdir)
     sz = targets.size(elf, twin)
     c = count(elf, twin, exp.name)
     if not c.ok:
