@@ -6,7 +6,11 @@ micro-benchmark of every variant; float32 / int8 baselines of the same networks;
 (x86-64, `_hw`, -O2 -mpopcnt) against Larq Compute Engine. Writes bench/results.json and
 bench/RESULTS.md.
 
-Options: --models a,b  --boards x,y  --baseline-boards x,y  --no-host  --out DIR.
+Also the integer-input MNIST configurations (bench/intinput.py) on qemu_m4/m0/rv32, and per op
+kind the share of the whole model before (bench/baseline.json, a committed earlier run) and now
+(bench/opkinds.py).
+
+Options: --models a,b  --boards x,y  --baseline-boards x,y  --no-host  --no-intinput  --out DIR.
 Cost: one export per (model, variant), one build and one inference per (model, board, variant),
 counted by a QEMU plugin (larq2mcu/board/counter.py). Untrained weights (zoo builders + randomize_bn): the
 instruction count does not depend on the weights' values.
@@ -29,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from . import BINARY_KERNELS  # noqa: E402
+from . import BINARY_KERNELS, opkinds  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 MODELS = {"mnist_bnn": (28, 28, 1), "seed_mixed_cnn": (28, 28, 1), "bireal_tiny": (28, 28, 1),
@@ -120,6 +124,7 @@ def main(argv=None) -> int:
     ap.add_argument("--boards", default=",".join(BOARDS))
     ap.add_argument("--baseline-boards", default=",".join(BASELINE_BOARDS))
     ap.add_argument("--no-host", action="store_true")
+    ap.add_argument("--no-intinput", action="store_true")
     ap.add_argument("--out", default=str(HERE))
     args = ap.parse_args(argv)
     import larq2mcu
@@ -176,6 +181,8 @@ def main(argv=None) -> int:
                     continue
                 for v in dict.fromkeys((board.kernel_variant, "builtin", "ref")):
                     r = bres[v] = run_variant(export(v), board, xf, tmp / "w" / mname / bname / v)
+                    if "calls" in r:        # which step made each call (bench/opkinds.py)
+                        r["steps"] = opkinds.step_info(export(v).lowered)
                     log(f"{mname} {bname} {v}: {r.get('instructions', r.get('skipped'))}")
             for bname in filter(None, args.baseline_boards.split(",")):
                 board = boards.get_board(bname)
@@ -187,12 +194,19 @@ def main(argv=None) -> int:
                 results["host"][mname] = hostbench.host_vs_lce(model, export("hw").out_dir, "net", x,
                                                                tmp / "host" / mname)
                 log(f"{mname} host: {results['host'][mname]}")
+        ib = [b for b in ("qemu_m4", "qemu_m0", "qemu_rv32") if b in bnames]
+        if ib and not args.no_intinput:
+            from . import intinput
+            results["intinput"] = intinput.measure(ib, tmp / "intinput")
+            log(f"integer input: {results['intinput']}")
     results["wall_s"] = round(time.time() - t0, 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     from .report import markdown
-    (out / "RESULTS.md").write_text(markdown(results))
+    base = HERE / "baseline.json"
+    before = json.loads(base.read_text()) if base.is_file() else None
+    (out / "RESULTS.md").write_text(markdown(results, before))
     log(f"wrote {out / 'results.json'} and {out / 'RESULTS.md'}")
     return 0
 

@@ -40,28 +40,33 @@ def models():
             "rescaled, uint8 input": (resc, "uint8", u)}
 
 
+def measure(bnames, tmp: Path) -> dict:
+    """{config: {board: {variant, instructions, first_layer, ok, skipped}}} for models()."""
+    import larq2mcu
+    from larq2mcu.board import profiles as boards
+    res: dict = {}
+    for cfg, (model, dt, x) in models().items():
+        for bname in bnames:
+            board = boards.get_board(bname)
+            v = board.kernel_variant
+            d = tmp / f"{abs(hash((cfg, v)))}"
+            e = larq2mcu.export(model, d, name="net", kernel_variant=v, input_dtype=dt, force=True)
+            r = run_variant(e, board, x, tmp / "w" / f"{abs(hash((cfg, bname)))}")
+            first = sum(n for f, n in r.get("calls", []) if f.startswith(FIRST))
+            res.setdefault(cfg, {})[bname] = {"variant": v, "instructions": r.get("instructions"),
+                                              "first_layer": first, "ok": r.get("ok"),
+                                              "skipped": r.get("skipped")}
+            print(cfg, bname, res[cfg][bname], flush=True)
+    return res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.intinput")
     ap.add_argument("--boards", default="qemu_m4,qemu_m0,qemu_rv32")
     ap.add_argument("--out", default=str(HERE))
     args = ap.parse_args(argv)
-    import larq2mcu
-    from larq2mcu.board import profiles as boards
-    res: dict = {}
     with tempfile.TemporaryDirectory(prefix="l2m-intin-") as tmp:
-        tmp = Path(tmp)
-        for cfg, (model, dt, x) in models().items():
-            for bname in args.boards.split(","):
-                board = boards.get_board(bname)
-                v = board.kernel_variant
-                d = tmp / f"{abs(hash((cfg, v)))}"
-                e = larq2mcu.export(model, d, name="net", kernel_variant=v, input_dtype=dt, force=True)
-                r = run_variant(e, board, x, tmp / "w" / f"{abs(hash((cfg, bname)))}")
-                first = sum(n for f, n in r.get("calls", []) if f.startswith(FIRST))
-                res.setdefault(cfg, {})[bname] = {"variant": v, "instructions": r.get("instructions"),
-                                                  "first_layer": first, "ok": r.get("ok"),
-                                                  "skipped": r.get("skipped")}
-                print(cfg, bname, res[cfg][bname], flush=True)
+        res = measure(args.boards.split(","), Path(tmp))
     out = Path(args.out)
     (out / "intinput.json").write_text(json.dumps(res, indent=1))
     md = markdown(res)
