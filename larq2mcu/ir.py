@@ -164,7 +164,7 @@ class BatchNorm(Op):
     probe: Optional[np.ndarray] = None
     probe_lo: int = 0
     float_threshold: Optional[FloatThreshold] = None   # set when the input is a float conv/dense
-    parts: Optional[tuple] = None       # input is a float Concat: a BnPart | None per Concat input
+    parts: Optional[tuple] = None       # input is a float Concat: a BnPart | None per member (nested Concats expanded)
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import model_cases as mc
+import test_dense_block as tdb
 import test_split_concat_bn as scb
 from larq2mcu import frontend, ir, reference
 from larq2mcu.bits import sign_bits
@@ -153,6 +154,10 @@ FIRES = {
                  and [op.pads for op in _kinds(a, ir.BinaryConv2D) if op.pad_one] == [(1, 0, 1, 2)]),
     "concat_packing": (_concat_of_flat_signs, lambda b, a: _unpacked_concat_inputs(b) and not _unpacked_concat_inputs(a)),
     "flatten_packing": (_flat_sign_map, lambda b, a: _wasteful_flat_bits(b) and not _wasteful_flat_bits(a)),
+    "flatten_concat": (tdb.dense_block, lambda b, a: tdb._float_concats(b) == 3 and all(
+        not isinstance(a.producer(t), ir.Concat) for op in _kinds(a, ir.Concat) for t in op.inputs)),
+    "push_through_concat": (tdb.dense_block, lambda b, a: tdb._widest_float_concat(a) * 4
+                            == tdb._widest_float_concat(b) and len(_kinds(a, ir.MaxPool2D)) == 4),
     "split_concat_bn": (scb.bn_after_concat, lambda b, a: scb._float_concats(b) == 2 and scb._float_concats(a) == 0),
 }
 

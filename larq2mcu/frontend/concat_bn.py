@@ -25,15 +25,25 @@ def _dot_through_pools(b: Builder, t: str):
     return op
 
 
+def members(b: Builder, x: str) -> list:
+    """The tensors a float Concat output `x` joins, nested float Concats expanded (DenseNet's
+    Concat(Concat(…), y)): the inputs passes/flatten_concat.py gives the Concat."""
+    op = b.producer(x)
+    if not isinstance(op, ir.Concat) or b.dtype(x) != ir.F32:
+        return [x]
+    return [m for t in op.inputs for m in members(b, t)]
+
+
 def part_probes(b: Builder, layer, x: str, rank: int):
-    """Tuple of ir.BnPart | None per input of the Concat producing `x`, or None when `x` is not
-    a float Concat's output or no input has a binary/float dot producer."""
+    """Tuple of ir.BnPart | None per member of the Concat producing `x` (its inputs, nested float
+    Concats expanded: `members`), or None when `x` is not a float Concat's output or no member
+    has a binary/float dot producer."""
     cat = b.producer(x)
     if not isinstance(cat, ir.Concat) or b.dtype(x) != ir.F32:
         return None
     c_all = b.shape(x)[-1]
     parts, start, fthr = [], 0, None
-    for t in cat.inputs:
+    for t in members(b, x):
         c = b.shape(t)[-1]
         op = _dot_through_pools(b, t)
         part = None

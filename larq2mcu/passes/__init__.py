@@ -6,17 +6,21 @@ from .. import ir
 from .concat_packing import concat_packing
 from .dedupe_quantize import dedupe_quantize
 from .fold_binary_avgpool import fold_binary_avgpool
+from .flatten_concat import flatten_concat
 from .flatten_packing import flatten_packing
 from .fold_pad import fold_pad
 from .fold_threshold import fold_threshold
 from .hoist_quantize import hoist_quantize
+from .push_through_concat import push_through_concat
 from .split_concat_bn import split_concat_bn
 
 PIPELINE = (
     fold_pad,              # pad(v ≥ 0) → sign → binary conv  ⇒  the conv's +1 padding (pad_one)
     hoist_quantize,        # sign(reshape/maxpool(x)) → reshape/AND-pool(sign x); drop sign∘dequantize
     dedupe_quantize,       # pack each tensor once
+    flatten_concat,        # Concat(Concat(a, b), c) → Concat(a, b, c) (float maps)
     split_concat_bn,       # sign(BN(Concat(xᵢ))) → Concat(sign(BNᵢ(xᵢ))): bits are concatenated
+    push_through_concat,   # BN / MaxPool / ReLU (Concat(xᵢ)) → Concat(opᵢ(xᵢ)): no full-size float concat
     fold_threshold,        # dot → [maxpool] → [BN] → sign  ⇒  integer thresholds
     fold_binary_avgpool,   # dequantize → avgpool → sign  ⇒  popcount majority
     concat_packing,        # bit maps entering a Concat get the (pixels, channels) packing

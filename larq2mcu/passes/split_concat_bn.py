@@ -8,8 +8,9 @@ arithmetic on the same values. BNᵢ carries the frontend's exact per-input prob
 a thresholded dot and the Concat joins bit maps (32× less arena than the float concatenation).
 Fires only when every Concat input has a part (a binary or float dot producer) and the float
 Concat has no other reader than this BN, whose only reader is the sign: otherwise the float map
-stays live anyway and nothing would be saved (BinaryDenseNet's blocks: the next Concat and the
-float transition read it too), and an input that is itself bits (a Dequantize) is left float.
+stays live anyway and nothing would be saved, and an input that is itself bits (a Dequantize) is
+left float. In BinaryDenseNet's blocks the next Concat also reads each Concat; flatten_concat
+(which runs first) makes it read the members instead, so the pass fires there too.
 """
 from __future__ import annotations
 
@@ -26,7 +27,17 @@ def _match(g: ir.Graph, bn: ir.BatchNorm):
     q = single_consumer(g, bn.output)
     if not isinstance(q, ir.Quantize) or len(bn.parts) != len(cat.inputs) or any(p is None for p in bn.parts):
         return None
+    # the parts are per member of the Keras concatenation (nested Concats expanded, as
+    # flatten_concat does): each must cover exactly its input's channels
+    if any(_channels(p) != g.tensors[t].shape[-1] for p, t in zip(bn.parts, cat.inputs)):
+        return None
     return cat, q
+
+
+def _channels(part: ir.BnPart) -> int:
+    if part.probe is not None:
+        return int(part.probe.shape[1])
+    return int(len(part.float_threshold.tau))
 
 
 def _split_one(g: ir.Graph, bn: ir.BatchNorm, cat: ir.Concat, q: ir.Quantize) -> ir.Graph:
