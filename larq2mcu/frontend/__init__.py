@@ -15,6 +15,7 @@ from . import activations, dot, layers  # noqa: F401  (registers the handlers)
 from . import affine  # noqa: F401,E402  (Rescaling, Normalization)
 from . import depthwise  # noqa: F401,E402  (grouped / depthwise / separable convs)
 from . import elementwise, tfop  # noqa: F401  (glue layers, TF operators)
+from . import lambda_graph  # noqa: F401,E402  (Lambda layers, traced)
 from .registry import Builder, handler_for
 
 
@@ -93,17 +94,23 @@ def to_ir(model, name: str = "model") -> ir.Graph:
             b.node = node          # the Keras node (TFOpLambda reads its call arguments)
             out = handler_for(layer)(b, layer, args)
             outs = node.outputs if isinstance(node.outputs, (list, tuple)) else [node.outputs]
-            if len(outs) != 1:
+            # a handler returns one IR tensor, or a list for a layer with several outputs (a
+            # Lambda around tf.split, frontend/lambda_graph.py); only single outputs get an origin
+            results = list(out) if isinstance(out, (list, tuple)) else [out]
+            if len(outs) != len(results):
                 raise UnsupportedLayerError(layer.name, type(layer).__name__, "outputs", len(outs), [1])
-            want = tuple(outs[0].shape[1:])
-            if any(d is not None and d < 1 for d in want):
-                raise UnsupportedLayerError(layer.name, type(layer).__name__, "output shape", want, "no zero-size axis",
-                                            hint="a zero-size tensor cannot be exported (zero-size C array)")
-            if tuple(b.shape(out)) != want:
-                raise ModelStructureError(f"internal: layer '{layer.name}' IR shape {b.shape(out)} != Keras {want}")
-            transform = "sign" if b.dtype(out) == ir.BITS else "identity"
-            b.set_origin(out, ir.Origin(layer.name, transform))
-            kmap[id(outs[0])] = out
+            for k_out, out in zip(outs, results):
+                want = tuple(k_out.shape[1:])
+                if any(d is not None and d < 1 for d in want):
+                    raise UnsupportedLayerError(layer.name, type(layer).__name__, "output shape", want,
+                                                "no zero-size axis",
+                                                hint="a zero-size tensor cannot be exported (zero-size C array)")
+                if tuple(b.shape(out)) != want:
+                    raise ModelStructureError(f"internal: layer '{layer.name}' IR shape {b.shape(out)} != Keras {want}")
+                if len(outs) == 1:
+                    transform = "sign" if b.dtype(out) == ir.BITS else "identity"
+                    b.set_origin(out, ir.Origin(layer.name, transform))
+                kmap[id(k_out)] = out
     out = kmap[id(model.outputs[0])]
     g = ir.Graph(tensors=dict(b.tensors), ops=tuple(b.ops), inputs=(x,), outputs=(out,), name=name)
     return g.prune()
