@@ -90,7 +90,9 @@ def _check_model(cfg: dict, known: set, user=None) -> None:
         if cls == "Lambda":
             raise UnsupportedLayerError(name, cls, hint=(
                 "a Lambda layer holds Python code, which would run while the file is loaded; larq2mcu refused "
-                "the file before loading it. Replace the Lambda by built-in layers"))
+                "the file before loading it. Replace the Lambda by built-in layers, or build the model with your code "
+                "and pass the Model object to larq2mcu.export (an in-memory model's Lambda bodies are traced "
+                "with tf.function and their TF ops exported)"))
         if cls not in known:
             raise UnsupportedLayerError(name, cls, hint=(
                 "not a Keras or Larq class (a custom layer); larq2mcu does not load custom code from a file"
