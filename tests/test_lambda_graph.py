@@ -174,3 +174,29 @@ def test_refusals_name_layer_op_and_supported(body, match):
     m = keras.Model(inp, L.Lambda(body, name="lam")(inp))
     with pytest.raises(UnsupportedLayerError, match=match):
         frontend.to_ir(m)
+
+
+# ------------------------------------------------------------------------ files: explicit opt-in
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_file_needs_trust_lambda(suffix, tmp_path):
+    """A saved Lambda model is refused before loading; with trust_lambda (CLI --trust-lambda) it
+    loads, running the file's code, and exports bit-identical to the in-memory model."""
+    from click.testing import CliRunner
+
+    from larq2mcu.cli import main as cli_main
+    keras.utils.set_random_seed(4)
+    m = zoo.randomize_bn(_melius_like(), seed=4)
+    path = tmp_path / f"m{suffix}"
+    m.save(path)
+    with pytest.raises(UnsupportedLayerError, match=r"Lambda.*before loading.*--trust-lambda"):
+        larq2mcu.export(path, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    exp = larq2mcu.export(path, tmp_path / "o", name="mel", trust_lambda=True)
+    x = mc.inputs(m, 16, seed=5)
+    ag = compare(exp, exp.build_host(), x)
+    assert ag.ok and all(v[0] == 0 for v in ag.bit_tensors.values()), ag.summary()
+    assert _same(_keras(exp.model, x), _keras(m, x))     # the file's model is the original
+    r = CliRunner().invoke(cli_main, ["export", str(path), "-o", str(tmp_path / "cli"), "--trust-lambda"])
+    assert r.exit_code == 0 and (tmp_path / "cli").is_dir(), r.output
+    r = CliRunner().invoke(cli_main, ["export", str(path), "-o", str(tmp_path / "cli2")])
+    assert r.exit_code == 2 and "--trust-lambda" in r.stderr and not (tmp_path / "cli2").exists()

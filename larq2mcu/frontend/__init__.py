@@ -19,10 +19,11 @@ from . import lambda_graph  # noqa: F401,E402  (Lambda layers, traced)
 from .registry import Builder, handler_for
 
 
-def load_model(model, imports=(), custom_objects=None):
+def load_model(model, imports=(), custom_objects=None, trust_lambda: bool = False):
     """Accept a tf.keras Model or a path to a .keras/.h5 file; return the Model. `imports`
     (module names or .py paths) are imported first and, with `custom_objects`, make the classes
-    they define loadable (frontend/user_code.py)."""
+    they define loadable (frontend/user_code.py). A file with a `Lambda` layer is refused unless
+    `trust_lambda` (loading runs the file's Python code; `.keras` is then read with safe_mode off)."""
     from .._tf import tf_modules
     from .user_code import import_user_modules
     tf, keras, _ = tf_modules()
@@ -39,9 +40,10 @@ def load_model(model, imports=(), custom_objects=None):
     if p.is_dir() or p.suffix.lower() not in (".keras", ".h5", ".hdf5"):
         raise ModelLoadError(f"{p} is not a model file: expected a .keras or .h5 file")
     from .safe_load import inspect_file
-    inspect_file(p, user)     # Lambda / custom classes / Keras 3, before anything is deserialized
+    inspect_file(p, user, trust_lambda)     # Lambda / custom classes / Keras 3, before anything is deserialized
+    kw = {"safe_mode": False} if trust_lambda and p.suffix.lower() == ".keras" else {}
     try:
-        loaded = keras.models.load_model(str(p), compile=False, custom_objects=user.objects if user else None)
+        loaded = keras.models.load_model(str(p), compile=False, custom_objects=user.objects if user else None, **kw)
     except Exception as e:  # corrupt/truncated files raise many different exception types
         why = " ".join(str(e).split())          # the full cause, on one line
         hint = ("; the file looks saved with Keras 3 (batch_shape): larq needs tf-keras, so build and save the "
