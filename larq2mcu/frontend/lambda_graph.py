@@ -190,12 +190,7 @@ def _binary(g: _Graph, op, fn: str) -> str:
 
 
 def _window(g: _Graph, x: str, begin: int, cout: int, value: float = 0.0) -> str:
-    """Channels [begin, begin + cout) of F32 tensor x (`value` outside); x itself when that is x."""
-    shape = g.b.shape(x)
-    if begin == 0 and cout == shape[-1]:
-        return x
-    return g.b.emit(ir.ChannelWindow, [x], shape[:-1] + (int(cout),), ir.F32, g.layer.name, begin=int(begin),
-                    value=float(np.float32(value)))
+    return ew.emit_channel_window(g.b, g.layer, x, begin, cout, value)
 
 
 def _pad(g: _Graph, op) -> str:
