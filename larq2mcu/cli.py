@@ -22,12 +22,17 @@ _IMPORT_HELP = ("import this Python module (dotted name or .py file; repeatable)
                 "classes it defines or registers (a Model subclass, custom layers/quantizers) can be loaded")
 
 
-def _with_imports(model, imports):
-    """MODEL as a path, or, with --import, the Keras model loaded after importing those modules."""
-    if not imports:
+_TRUST_HELP = ("load MODEL even though it has Lambda layers: their Python code runs while the file loads "
+               "(trust the file as your own code); the bodies are then traced and their TF ops exported")
+
+
+def _with_imports(model, imports, trust_lambda=False):
+    """MODEL as a path, or, with --import / --trust-lambda, the Keras model loaded (after importing
+    those modules; Lambda layers accepted only with --trust-lambda)."""
+    if not imports and not trust_lambda:
         return model
     from .frontend import load_model
-    return load_model(model, imports)
+    return load_model(model, imports, trust_lambda=trust_lambda)
 
 
 def _fail(e: Larq2McuError):
@@ -76,18 +81,19 @@ def main():
               help="refuse models whose weights need more (estimated from shapes first; default 256 MiB "
               "or $L2M_MAX_WEIGHT_BYTES)")
 @click.option("--import", "imports", multiple=True, metavar="MODULE", help=_IMPORT_HELP)
+@click.option("--trust-lambda", is_flag=True, help=_TRUST_HELP)
 @click.option("--input-dtype", type=click.Choice(["float32", "uint8", "int8"]), default="float32", show_default=True,
               help="uint8/int8: the C takes raw bytes and sums the first layer in integers (the model must start "
               "with [Rescaling | Normalization] -> a 1-bit-weight conv/dense -> BN + sign; docs/MATH.md §8)")
 def export(model, out_dir, name, force, board, data, mode, cpu, kernels, layout, emulated,
-           max_weight_bytes, input_dtype, imports):
+           max_weight_bytes, input_dtype, imports, trust_lambda):
     """Export MODEL (.keras/.h5) as a self-contained C library, or with --board as a PlatformIO
     project (lib/<name>/ + src/main.c demo harness + platformio.ini)."""
     check_model_path(model)
     if max_weight_bytes is not None:        # read by frontend/size_check.py on every export path
         import os
         os.environ["L2M_MAX_WEIGHT_BYTES"] = str(max_weight_bytes)
-    model = _with_imports(model, imports)
+    model = _with_imports(model, imports, trust_lambda)
     if board is None:
         variant, hint = choose_variant(kernels, cpu)
         if layout == "arduino":
@@ -155,7 +161,8 @@ VERIFY_CHUNK = 500       # samples per progress step (Keras and the C library ru
               help=_PREPROCESS_HELP)
 @click.option("--name", default="model", show_default=True)
 @click.option("--import", "imports", multiple=True, metavar="MODULE", help=_IMPORT_HELP)
-def verify(model, data, n, mode, name, imports):
+@click.option("--trust-lambda", is_flag=True, help=_TRUST_HELP)
+def verify(model, data, n, mode, name, imports, trust_lambda):
     """Export MODEL to a temporary folder, build it on the host, and compare with Keras."""
     import tempfile
 
@@ -166,7 +173,7 @@ def verify(model, data, n, mode, name, imports):
     from .cli_util import merge_agreements as merge
     from .verify import compare
     check_model_path(model)
-    model = _with_imports(model, imports)
+    model = _with_imports(model, imports, trust_lambda)
     with tempfile.TemporaryDirectory(prefix="larq2mcu-verify-") as tmp, progress() as prog:
         step = prog.add_task("export + host build", total=None)
         exp = do_export(model, f"{tmp}/out", name=name)

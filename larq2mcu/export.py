@@ -57,7 +57,7 @@ class Export:
 
 
 def lower(model, name: str, kernel_variant: str = "ref", max_weight_bytes: int | None = None, board=None,
-          input_dtype: str = "float32", imports=(), custom_objects=None):
+          input_dtype: str = "float32", imports=(), custom_objects=None, trust_lambda: bool = False):
     """Return (keras model, source graph, lowered graph, plan, files, Lowered) without writing.
     Before any weight array is built, lower bounds from shapes (frontend/size_check.py) are held
     against `max_weight_bytes` and, given a `board` (board.profiles.Board), its flash and RAM.
@@ -68,7 +68,7 @@ def lower(model, name: str, kernel_variant: str = "ref", max_weight_bytes: int |
     if isinstance(model, (str, PathLike)) and Path(model).is_file():     # before Keras loads the file
         size_check.check(size_check.file_sizes(Path(model), size_check.read_config(Path(model))),
                          max_weight_bytes, board, "weight shapes in the model file")
-    model = frontend.load_model(model, imports, custom_objects)
+    model = frontend.load_model(model, imports, custom_objects, trust_lambda)
     size_check.check(size_check.model_sizes(model), max_weight_bytes, board, "Keras layer shapes")
     src = frontend.to_ir(model, name)
     g = passes.run_pipeline(src)
@@ -83,7 +83,7 @@ def lower(model, name: str, kernel_variant: str = "ref", max_weight_bytes: int |
 
 def export(model, out_dir, name: str = "model", force: bool = False, kernel_variant: str | None = None,
            cpu: str | None = None, max_weight_bytes: int | None = None, board=None,
-           input_dtype: str = "float32", imports=(), custom_objects=None) -> Export:
+           input_dtype: str = "float32", imports=(), custom_objects=None, trust_lambda: bool = False) -> Export:
     """Export `model` (tf.keras Model or .keras/.h5 path) as a self-contained C library in
     `out_dir`. Nothing is written unless the whole export succeeds; see outdir.py.
     `kernel_variant` picks optimized kernels (larq2mcu.variants; boards.yaml names one per
@@ -95,7 +95,8 @@ def export(model, out_dir, name: str = "model", force: bool = False, kernel_vari
     `lower`). `input_dtype` "uint8" / "int8" makes the C take raw bytes and sum the first layer in
     integers (passes/integer_input.py; the model must start with [Rescaling | Normalization] → a
     1-bit-weight conv/dense → BN + sign). `imports` (module names or .py paths) and
-    `custom_objects` let a model file whose classes live in user code load (frontend/user_code.py)."""
+    `custom_objects` let a model file whose classes live in user code load (frontend/user_code.py);
+    `trust_lambda` lets a file with Lambda layers load (running their code; frontend/safe_load.py)."""
     if kernel_variant is None:
         kernel_variant = variant_for_cpu(cpu) if cpu is not None else "ref"
     if out_dir is None or str(out_dir) == "":
@@ -104,7 +105,7 @@ def export(model, out_dir, name: str = "model", force: bool = False, kernel_vari
     out = Path(out_dir)
     outdir.check_destination(out.absolute(), force)      # fail early, before the slow part
     model, src, g, plan, files, low = lower(model, name, kernel_variant, max_weight_bytes, board, input_dtype,
-                                            imports, custom_objects)
+                                            imports, custom_objects, trust_lambda)
     manifest = {"larq2mcu": __version__, "name": name, "model_hash": low.model_hash,
                 "arena_size": plan.arena_size, "kernel_variant": low.variant.name,
                 "weight_bytes": low.weight_bytes, "input_shape": list(g.tensors[g.inputs[0]].shape),

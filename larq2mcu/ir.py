@@ -334,6 +334,15 @@ class Pad(Op):
 
 
 @dataclass(frozen=True, eq=False)
+class ChannelWindow(Op):
+    """F32 (..., Cin) → (..., Cout): a window of the last axis, out[p, i] = in[p, begin + i] where
+    0 ≤ begin + i < Cin, else `value` — a channel slice (tf.split, x[..., a:b]; begin ≥ 0) or a
+    channel pad (tf.pad on the last axis; begin = −front). Values are copied, never rounded."""
+    begin: int = 0
+    value: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
 class Relu(Op):
     """F32 element-wise, the tf-keras backend.relu(x, alpha, max_value, threshold) formula step by
     step in float32 (ops/glue.py `keras_relu`): ReLU(max_value, threshold, negative_slope),

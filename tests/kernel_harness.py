@@ -143,6 +143,7 @@ _SIGNATURES = {
     "l2m_clip_f32_f32_ref": "iffiipp",
     "l2m_scale_bias_f32_ref": "iippp",
     "l2m_pad_f32_ref": "iiiiiiifpp",
+    "l2m_chanwindow_f32_ref": "iiiifpp",
     "l2m_relu_f32_f32_ref": "iffifpp",
     "l2m_prelu_f32_f32_ref": "iippp",
     "l2m_arith_f32_f32_ref": "iiiiiiipiiipp",
@@ -528,6 +529,15 @@ def pad(x, pads, value) -> np.ndarray:
     t, b, l, r = pads
     out = _Out((h + t + b, w + l + r, c), np.float32)
     return _call("l2m_pad_f32_ref", out, [h, w, c, t, b, l, r, value, _p(x), out.ptr], [x])
+
+
+def chanwindow(x, begin, out_c, value) -> np.ndarray:
+    """(..., in_c) → (..., out_c): out[..., i] = x[..., begin + i] inside, else value
+    (l2m_chanwindow_f32_ref)."""
+    x = _in(x, np.float32)
+    pixels = x.size // x.shape[-1]
+    out = _Out(x.shape[:-1] + (out_c,), np.float32)
+    return _call("l2m_chanwindow_f32_ref", out, [pixels, x.shape[-1], out_c, begin, value, _p(x), out.ptr], [x])
 
 
 def relu(x, alpha, threshold, max_value, alias: bool = False) -> np.ndarray:

@@ -59,6 +59,7 @@ CASES = {
     "tf_rsub_rdiv": lambda x: 1.0 - 3 * x + (2.0 / (x * x + 1.0)),
     "tf_tensors": lambda x: tf.math.subtract(x, _gap(x)) * tf.math.multiply(x, 0.1) + tf.math.add(x, x),
     "tf_pad": lambda x: tf.pad(x, [[0, 0], [2, 0], [1, 1], [0, 0]]),
+    "tf_pad_channels": lambda x: tf.pad(x, [[0, 0], [0, 1], [0, 0], [1, 2]], constant_values=0.5),
     "tf_relus": lambda x: tf.nn.leaky_relu(tf.nn.relu6(tf.nn.relu(x - 0.2) * 5.0) - 3.0, alpha=0.15),
     "tf_clip_minmax": lambda x: tf.math.minimum(tf.clip_by_value(x, -1.0, 2.0), tf.math.maximum(x, y=0.5)),
     "tf_negative": lambda x: -x * _gap(x),
@@ -247,14 +248,14 @@ def _refused(body, match, shape=SHAPE + (3,)):
 @pytest.mark.parametrize("body,match", [
     (lambda x: tf.math.abs(x), r"TFOpLambda.*function.*'math.abs'.*supported.*math.multiply"),
     (lambda x: tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT"), r"mode.*REFLECT.*CONSTANT"),
-    (lambda x: tf.pad(x, [[0, 0], [1, 1], [1, 1], [1, 0]]), r"paddings"),
+    (lambda x: tf.pad(x, [[1, 0], [1, 1], [1, 1], [0, 0]]), r"paddings"),
     (lambda x: x + np.float32(np.inf), r"finite"),
     (lambda x: x * L.GlobalAveragePooling2D()(x), r"operand ranks.*\[4, 2\]"),
     (lambda x: tf.clip_by_value(x, _gap(x), 2.0), r"clip_value_min.*a tensor"),
     (lambda x: L.ReLU(max_value=float("inf"))(x), r"ReLU.*max_value"),
     (lambda x: L.ZeroPadding2D(1, data_format="channels_first")(x), r"data_format.*channels_first"),
     (lambda x: L.Activation("elu")(x), r"activation.*elu.*relu6.*leaky_relu"),
-], ids=["unknown_fn", "pad_mode", "pad_channels", "inf_const", "rank_mix", "tensor_clip", "relu_inf",
+], ids=["unknown_fn", "pad_mode", "pad_batch", "inf_const", "rank_mix", "tensor_clip", "relu_inf",
         "zp_channels_first", "activation"])
 def test_refusals_name_what_is_supported(body, match):
     _refused(body, match)

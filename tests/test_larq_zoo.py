@@ -5,10 +5,10 @@ export → host build → C vs Keras on random inputs with verify's classifier (
 every binary tensor, or each difference a sign flip within float32 rounding of zero; argmax
 identical; float outputs within the verify tolerance).
 
-Architectures refused today are xfail(strict) with the typed error and the blocker: when the op
-lands the test XPASSes, fails, and the mark must go. Refused now: MeliusNet22 and RealToBinaryNet,
-whose `Lambda` layers run arbitrary Python (never executed or guessed at). Inputs are 32×32×3 where the architecture
-builds at that size, else the smallest size tried that builds (64, or 224 for XNORNet whose
+Every architecture exports: MeliusNet22 and RealToBinaryNet through their `Lambda` layers, which
+frontend/lambda_graph.py traces with tf.function and lowers op by op (tf.split / tf.concat /
+channel tf.pad, the identity). An architecture refused again fails here with the typed error.
+Inputs are 32×32×3 where the architecture builds at that size, else the smallest size tried that builds (64, or 224 for XNORNet whose
 valid 5×5 / 6×6 convolutions need it; it is refused before any compute).
 
 Runtime (2 shared cores): building a zoo model takes 2-9 s, compiling its C 5-20 s. The
@@ -23,8 +23,6 @@ import os
 import numpy as np
 import pytest
 
-from larq2mcu.errors import UnsupportedLayerError
-
 try:
     import larq_zoo  # noqa: F401  (imports TensorFlow; conftest set TF_USE_LEGACY_KERAS first)
     import larq_zoo.literature as lit
@@ -36,10 +34,6 @@ except Exception as e:      # not installed, or installed against an incompatibl
 
 ALL = os.environ.get("L2M_ZOO_ALL") == "1"
 N_SAMPLES = 3
-
-
-def _refused(raises, why):
-    return pytest.mark.xfail(strict=True, raises=raises, reason=f"refused today: {why}")
 
 
 def _large(why):
@@ -59,8 +53,8 @@ CASES = [
     (lit, "BinaryDenseNet37Dilated", 32, [_large("BinaryDenseNet37 with dilated convs (3.7 MB arena; ~3 min)")]),
     (lit, "BinaryDenseNet45", 32, [_large("BinaryDenseNet28's structure with more layers")]),
     (lit, "DoReFaNet", 64, [_large("87 MB of float weights at 64×64, ~10 min on 2 shared cores")]),
-    (lit, "MeliusNet22", 32, [_refused(UnsupportedLayerError, "Lambda (grouped-conv split): user Python code")]),
-    (lit, "RealToBinaryNet", 32, [_refused(UnsupportedLayerError, "Lambda (block output scaling): user Python code")]),
+    (lit, "MeliusNet22", 32, []),                        # Lambda: tf.split / tf.concat / channel tf.pad
+    (lit, "RealToBinaryNet", 32, []),                    # Lambda identity, attention Multiply, PReLU
     (lit, "XNORNet", 224, [_large("224×224 input (its valid 5×5/6×6 convs need it), ~2 min")]),  # scaled dots
 ]
 

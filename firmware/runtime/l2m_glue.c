@@ -16,6 +16,16 @@ void l2m_pad_f32_ref(int32_t h, int32_t w, int32_t c, int32_t top, int32_t botto
     }
 }
 
+void l2m_chanwindow_f32_ref(int32_t pixels, int32_t in_c, int32_t out_c, int32_t begin, float value,
+                            const float *in, float *out) {
+    for (int32_t p = 0; p < pixels; ++p) {
+        for (int32_t i = 0; i < out_c; ++i) {
+            const int32_t src = begin + i;
+            *out++ = src >= 0 && src < in_c ? in[p * in_c + src] : value;
+        }
+    }
+}
+
 void l2m_relu_f32_f32_ref(int32_t n, float alpha, float threshold, int32_t has_max, float max_value,
                           const float *in, float *out) {
     const int leaky = alpha != 0.0f && !has_max && threshold == 0.0f;

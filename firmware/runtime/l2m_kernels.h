@@ -255,6 +255,10 @@ void l2m_scale_bias_f32_ref(int32_t pixels, int32_t c, const float *scale, const
 /* in: h x w x c; out: (h+top+bottom) x (w+left+right) x c, outside the input = value. */
 void l2m_pad_f32_ref(int32_t h, int32_t w, int32_t c, int32_t top, int32_t bottom, int32_t left, int32_t right,
                      float value, const float *in, float *out);
+/* in: pixels x in_c; out: pixels x out_c, out[p*out_c + i] = in[p*in_c + begin + i] where
+ * 0 <= begin + i < in_c, else value (channel slice: begin >= 0; channel pad: begin < 0). No overlap. */
+void l2m_chanwindow_f32_ref(int32_t pixels, int32_t in_c, int32_t out_c, int32_t begin, float value,
+                            const float *in, float *out);
 /* tf-keras backend.relu(x, alpha, max_value, threshold) (ops/glue.py keras_relu): leaky
  * (x > 0 ? x : x*alpha) when alpha != 0, !has_max, threshold == 0; else neg = relu(threshold - x),
  * y = threshold != 0 ? x*[x > threshold] : relu(x), clip(y, 0, max_value) if has_max,

@@ -15,13 +15,15 @@ from . import activations, dot, layers  # noqa: F401  (registers the handlers)
 from . import affine  # noqa: F401,E402  (Rescaling, Normalization)
 from . import depthwise  # noqa: F401,E402  (grouped / depthwise / separable convs)
 from . import elementwise, tfop  # noqa: F401  (glue layers, TF operators)
+from . import lambda_graph  # noqa: F401,E402  (Lambda layers, traced)
 from .registry import Builder, handler_for
 
 
-def load_model(model, imports=(), custom_objects=None):
+def load_model(model, imports=(), custom_objects=None, trust_lambda: bool = False):
     """Accept a tf.keras Model or a path to a .keras/.h5 file; return the Model. `imports`
     (module names or .py paths) are imported first and, with `custom_objects`, make the classes
-    they define loadable (frontend/user_code.py)."""
+    they define loadable (frontend/user_code.py). A file with a `Lambda` layer is refused unless
+    `trust_lambda` (loading runs the file's Python code; `.keras` is then read with safe_mode off)."""
     from .._tf import tf_modules
     from .user_code import import_user_modules
     tf, keras, _ = tf_modules()
@@ -38,9 +40,10 @@ def load_model(model, imports=(), custom_objects=None):
     if p.is_dir() or p.suffix.lower() not in (".keras", ".h5", ".hdf5"):
         raise ModelLoadError(f"{p} is not a model file: expected a .keras or .h5 file")
     from .safe_load import inspect_file
-    inspect_file(p, user)     # Lambda / custom classes / Keras 3, before anything is deserialized
+    inspect_file(p, user, trust_lambda)     # Lambda / custom classes / Keras 3, before anything is deserialized
+    kw = {"safe_mode": False} if trust_lambda and p.suffix.lower() == ".keras" else {}
     try:
-        loaded = keras.models.load_model(str(p), compile=False, custom_objects=user.objects if user else None)
+        loaded = keras.models.load_model(str(p), compile=False, custom_objects=user.objects if user else None, **kw)
     except Exception as e:  # corrupt/truncated files raise many different exception types
         why = " ".join(str(e).split())          # the full cause, on one line
         hint = ("; the file looks saved with Keras 3 (batch_shape): larq needs tf-keras, so build and save the "
@@ -93,17 +96,23 @@ def to_ir(model, name: str = "model") -> ir.Graph:
             b.node = node          # the Keras node (TFOpLambda reads its call arguments)
             out = handler_for(layer)(b, layer, args)
             outs = node.outputs if isinstance(node.outputs, (list, tuple)) else [node.outputs]
-            if len(outs) != 1:
+            # a handler returns one IR tensor, or a list for a layer with several outputs (a
+            # Lambda around tf.split, frontend/lambda_graph.py); only single outputs get an origin
+            results = list(out) if isinstance(out, (list, tuple)) else [out]
+            if len(outs) != len(results):
                 raise UnsupportedLayerError(layer.name, type(layer).__name__, "outputs", len(outs), [1])
-            want = tuple(outs[0].shape[1:])
-            if any(d is not None and d < 1 for d in want):
-                raise UnsupportedLayerError(layer.name, type(layer).__name__, "output shape", want, "no zero-size axis",
-                                            hint="a zero-size tensor cannot be exported (zero-size C array)")
-            if tuple(b.shape(out)) != want:
-                raise ModelStructureError(f"internal: layer '{layer.name}' IR shape {b.shape(out)} != Keras {want}")
-            transform = "sign" if b.dtype(out) == ir.BITS else "identity"
-            b.set_origin(out, ir.Origin(layer.name, transform))
-            kmap[id(outs[0])] = out
+            for k_out, out in zip(outs, results):
+                want = tuple(k_out.shape[1:])
+                if any(d is not None and d < 1 for d in want):
+                    raise UnsupportedLayerError(layer.name, type(layer).__name__, "output shape", want,
+                                                "no zero-size axis",
+                                                hint="a zero-size tensor cannot be exported (zero-size C array)")
+                if tuple(b.shape(out)) != want:
+                    raise ModelStructureError(f"internal: layer '{layer.name}' IR shape {b.shape(out)} != Keras {want}")
+                if len(outs) == 1:
+                    transform = "sign" if b.dtype(out) == ir.BITS else "identity"
+                    b.set_origin(out, ir.Origin(layer.name, transform))
+                kmap[id(k_out)] = out
     out = kmap[id(model.outputs[0])]
     g = ir.Graph(tensors=dict(b.tensors), ops=tuple(b.ops), inputs=(x,), outputs=(out,), name=name)
     return g.prune()

@@ -83,6 +83,16 @@ def emit_pad(b: Builder, layer, x: str, pads: tuple, value: float) -> str:
     return b.emit(ir.Pad, [x], shape, ir.F32, layer.name, pads=tuple(pads), value=float(np.float32(value)))
 
 
+def emit_channel_window(b: Builder, layer, x: str, begin: int, cout: int, value: float = 0.0) -> str:
+    """Channels [begin, begin + cout) of F32 tensor x, `value` outside [0, C) (a ChannelWindow:
+    channel slice or channel pad); x itself when the window is all of x."""
+    shape = b.shape(x)
+    if begin == 0 and cout == shape[-1]:
+        return x
+    return b.emit(ir.ChannelWindow, [x], shape[:-1] + (int(cout),), ir.F32, layer.name, begin=int(begin),
+                  value=float(np.float32(value)))
+
+
 def broadcast_shape(layer, shapes) -> tuple:
     """numpy broadcasting of per-sample shapes (shorter ones padded with 1 on the left, as Keras'
     merge layers expand dims after the batch axis); UnsupportedLayerError when incompatible or

@@ -4,7 +4,9 @@ tf-keras' `load_model` rebuilds every layer from the file's config, and a `Lambd
 carries Python bytecode that runs while the model is rebuilt (`.h5` has no safe mode). `inspect_file`
 reads the config as plain JSON (h5py for `.h5`, zipfile for `.keras`) and refuses, naming the layer:
   * a file saved by Keras 3 (keras_version 3.x): tf-keras cannot read it (larq needs tf-keras);
-  * a `Lambda` layer: its body would run;
+  * a `Lambda` layer: its body would run — unless the user opted in (`--trust-lambda`,
+    `trust_lambda=True`: the file's code is run as the user's own, then the body is traced by
+    frontend/lambda_graph.py like an in-memory model's);
   * a class that is neither Keras' nor Larq's (custom layer, quantizer, constraint, …): loading it
     needs the user's code — unless a module the user named (--import, user_code.py) defines it.
 A file whose config cannot be read is left to the loader, which reports it as corrupt.
@@ -80,32 +82,38 @@ def _check_objects(obj, layer: str, cls: str, attr: str, known: set, user=None) 
         _check_objects(v, layer, cls, attr, known, user)
 
 
-def _check_model(cfg: dict, known: set, user=None) -> None:
+def _check_model(cfg: dict, known: set, user=None, trust_lambda: bool = False) -> None:
     for layer in _layers(cfg):
         if not isinstance(layer, dict):
             continue
         cls = str(layer.get("class_name"))
         lc = layer.get("config") if isinstance(layer.get("config"), dict) else {}
         name = str(lc.get("name", "?"))
+        if cls == "Lambda" and trust_lambda:
+            continue
         if cls == "Lambda":
             raise UnsupportedLayerError(name, cls, hint=(
                 "a Lambda layer holds Python code, which would run while the file is loaded; larq2mcu refused "
-                "the file before loading it. Replace the Lambda by built-in layers"))
+                "the file before loading it. Replace the Lambda by built-in layers, or build the model with your code "
+                "and pass the Model object to larq2mcu.export (an in-memory model's Lambda bodies are traced "
+                "with tf.function and their TF ops exported), or, if you trust the file's code, pass --trust-lambda "
+                "(export(..., trust_lambda=True))"))
         if cls not in known:
             raise UnsupportedLayerError(name, cls, hint=(
                 "not a Keras or Larq class (a custom layer); larq2mcu does not load custom code from a file"
                 + _IMPORT_HINT))
         if cls in ("Functional", "Sequential", "Model") or (user is not None and cls in user.names
                                                              and _layers(layer)):
-            _check_model(layer, known, user)   # nested model: refused later, but look inside now
+            _check_model(layer, known, user, trust_lambda)   # nested model: refused later, but look inside now
             continue
         for k, v in lc.items():
             _check_objects(v, name, cls, k, known, user)
 
 
-def inspect_file(path: Path, user=None) -> None:
+def inspect_file(path: Path, user=None, trust_lambda: bool = False) -> None:
     """Raise ModelLoadError / UnsupportedLayerError for what must not be deserialized (see above).
-    `user` (user_code.UserObjects): classes of modules the user imported, accepted by name."""
+    `user` (user_code.UserObjects): classes of modules the user imported, accepted by name;
+    `trust_lambda`: Lambda layers accepted (their code will run when the file is loaded)."""
     version, cfg = _read(path)
     if version and version.split(".")[0].isdigit() and int(version.split(".")[0]) >= 3:
         raise ModelLoadError(f"{path} was saved with Keras {version}; larq needs tf-keras (Keras 2): build and "
@@ -117,4 +125,4 @@ def inspect_file(path: Path, user=None) -> None:
     if top not in ("Functional", "Sequential", "Model") and not (user is not None and top in user.names):
         raise ModelLoadError(f"{path} holds a model of class '{top}', not a tf.keras Sequential or functional "
                              "model; larq2mcu does not load custom model classes from a file" + _IMPORT_HINT)
-    _check_model(cfg, known, user)
+    _check_model(cfg, known, user, trust_lambda)

@@ -88,7 +88,7 @@ def _short(v) -> str:
 def tfop_lambda(b: Builder, layer, inputs):
     """TFOpLambda → Add/Arith/Relu/Activation/Pad for the functions in FUNCTIONS (tensor ⊕ tensor
     of equal rank, tensor ⊕ scalar, scalar ⊕ tensor; clip = min then max as TF computes it; pad
-    mode CONSTANT on H and W); UnsupportedLayerError otherwise."""
+    mode CONSTANT on H, W and channels); UnsupportedLayerError otherwise."""
     fn = layer.get_config().get("function")
     if fn not in FUNCTIONS:
         raise UnsupportedLayerError(layer.name, "TFOpLambda", "function", fn, sorted(FUNCTIONS),
@@ -147,12 +147,13 @@ def _pad(c: _Call, x: str) -> str:
     except Exception:  # an object numpy cannot read as a table of integers
         p = np.zeros(0)
     rank = len(c.b.shape(x)) + 1
-    ok = p.shape == (rank, 2) and p.dtype.kind in "iu" and rank == 4 and not p[0].any() and not p[3].any() \
-        and (p >= 0).all()
+    ok = p.shape == (rank, 2) and p.dtype.kind in "iu" and rank == 4 and not p[0].any() and (p >= 0).all()
     if not ok:
-        c.refuse("paddings", _short(p.tolist()), ["[[0, 0], [top, bottom], [left, right], [0, 0]] of non-negative "
-                                                  "ints on a rank-4 tensor"])
-    return ew.emit_pad(c.b, c.layer, c.b.as_f32(x, c.layer.name), tuple(int(v) for v in p[1:3].reshape(-1)), value)
+        c.refuse("paddings", _short(p.tolist()), ["[[0, 0], [top, bottom], [left, right], [front, back]] of "
+                                                  "non-negative ints on a rank-4 tensor"])
+    y = ew.emit_pad(c.b, c.layer, c.b.as_f32(x, c.layer.name), tuple(int(v) for v in p[1:3].reshape(-1)), value)
+    front, back = int(p[3, 0]), int(p[3, 1])       # channel pads: a ChannelWindow starting before channel 0
+    return ew.emit_channel_window(c.b, c.layer, y, -front, c.b.shape(y)[-1] + front + back, value)
 
 
 def _tfop_class(keras):

@@ -15,7 +15,8 @@ is inspected, and what they define becomes loadable:
   * the `custom_objects` given to the API.
 They are passed to `load_model(custom_objects=...)`, and safe_load accepts exactly those names
 (and `module` fields inside the named modules). A `Lambda` layer stays refused: its code comes from
-the file, not from a module the user named. A module that cannot be imported is a ModelLoadError.
+the file, not from a module the user named (only the explicit `trust_lambda` / --trust-lambda
+accepts it). A module that cannot be imported is a ModelLoadError.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Glue ops of the larq-zoo / LCE models: Pad (ZeroPadding2D, tf.pad), Relu (the tf-keras relu
+"""Glue ops of the larq-zoo / LCE models: Pad (ZeroPadding2D, tf.pad), ChannelWindow (channel
+slices and channel pads of Lambda / TF-op graphs), Relu (the tf-keras relu
 formula with slope, threshold and ceiling), PRelu, Arith (Multiply, Subtract, Maximum, Minimum,
 broadcast Add, TF operators with a scalar). Each oracle repeats Keras' own float32 steps, so one
 rounding per step on both sides gives identical floats; Relu, PRelu and Arith may run in place."""
@@ -81,10 +82,27 @@ def pad(x, op):
     return pad_nhwc(np.asarray(x, _F), op.pads, _F(op.value))
 
 
+def channel_window(x, begin, cout, value):
+    """(N, ..., Cin) → (N, ..., cout): out[..., i] = x[..., begin + i] inside [0, Cin), else value."""
+    x = np.asarray(x)
+    src = begin + np.arange(cout)
+    inside = (src >= 0) & (src < x.shape[-1])
+    out = np.full(x.shape[:-1] + (cout,), value, dtype=x.dtype)
+    out[..., inside] = x[..., src[inside]]
+    return out
+
+
 # ----------------------------------------------------------------------------------- bounds
 def _bounds_pad(op, args, out_shape):
     v, e = args[0]
     return pad_nhwc(v, op.pads, float(_F(op.value))), pad_nhwc(e, op.pads, 0.0)
+
+
+def _bounds_window(op, args, out_shape):
+    """A copy: values moved, errors moved, the fill exact (error 0)."""
+    v, e = args[0]
+    c = out_shape[-1]
+    return channel_window(v, op.begin, c, float(_F(op.value))), channel_window(e, op.begin, c, 0.0)
 
 
 def _bounds_relu(op, args, out_shape):
@@ -143,6 +161,13 @@ def _lower_pad(ctx, op, s):
                                             Flt(op.value), *ctx.io(op))))
 
 
+def _lower_window(ctx, op, s):
+    t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
+    cin, cout = t_in.shape[-1], t_out.shape[-1]
+    s.calls.append(Call("l2m_chanwindow_f32_ref", (Int(t_out.numel // cout), Int(cin), Int(cout), Int(op.begin),
+                                                   Flt(op.value), *ctx.io(op))))
+
+
 def _lower_relu(ctx, op, s):
     n = ctx.tensor(op.output).numel
     mx = op.max_value is not None
@@ -183,6 +208,9 @@ def _lower_arith(ctx, op, s):
 
 
 register(OpDef(ir.Pad, lambda op, a, t: pad(a[0], op), _lower_pad, no_cost, _bounds_pad, ("pads", "value")))
+register(OpDef(ir.ChannelWindow, lambda op, a, t: channel_window(np.asarray(a[0], _F), op.begin, t.shape[-1],
+                                                                 _F(op.value)),
+               _lower_window, no_cost, _bounds_window, ("begin", "value")))
 register(OpDef(ir.Relu, lambda op, a, t: keras_relu(a[0], op.alpha, op.theta, op.max_value), _lower_relu,
                no_cost, _bounds_relu, ("alpha", "theta", "max_value"), in_place=True))
 register(OpDef(ir.PRelu, lambda op, a, t: prelu(a[0], op.alpha), _lower_prelu, no_cost, _bounds_prelu, ("alpha",),

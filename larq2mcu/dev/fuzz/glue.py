@@ -1,6 +1,7 @@
 """The glue layers in generated models: ZeroPadding2D, ReLU(max_value, negative_slope, threshold),
 LeakyReLU, PReLU and, in Functional models, Multiply / Subtract / Maximum / Minimum with a per-channel
-(1, 1, C) map and TF operators (x·s + c, tf.pad, tf.clip_by_value). Drawn from their own
+(1, 1, C) map, TF operators (x·s + c, tf.pad, tf.clip_by_value) and Lambda layers (channel
+split / reorder / concat, x + channel-padded slice, identity: frontend/lambda_graph.py). Drawn from their own
 random stream (`rng`), so the choices of the rest of the generator keep their meaning per seed."""
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def maybe_glue(b, x, rng: random.Random, p: float = 0.25):
     h, w, c = x.shape
     kinds = ["zeropad", "zeropad", "relu", "leaky", "prelu"]
     if b.functional:
-        kinds += ["merge", "merge", "tfop", "tfpad"]
+        kinds += ["merge", "merge", "tfop", "tfpad", "lambda"]
     kind = rng.choice(kinds)
     if kind == "zeropad":
         t, bo, l, r = (rng.choice([0, 0, 1, 1, 2]) for _ in range(4))
@@ -48,8 +49,26 @@ def maybe_glue(b, x, rng: random.Random, p: float = 0.25):
         b.cov["TFOpLambda[arith]"] += 1
         b.desc.append(f"TFOpLambda{list(x.shape)}")
         return T(y, x.shape)
+    if kind == "lambda":
+        return _lambda(b, x, rng, tf)
     t, bo, l, r = (rng.choice([0, 1, 2]) for _ in range(4))
     y = tf.pad(x.kt, [[0, 0], [t, bo], [l, r], [0, 0]])
     b.cov["TFOpLambda[pad]"] += 1
     b.desc.append(f"TFOpLambda[pad]{[h + t + bo, w + l + r, c]}")
     return T(y, (h + t + bo, w + l + r, c))
+
+
+def _lambda(b, x, rng: random.Random, tf):
+    """A shape-preserving Lambda: channel groups reversed (tf.split → tf.concat), x plus its
+    channels from k on padded back to C in front (MeliusNet's improvement merge), or the identity."""
+    c = x.shape[-1]
+    form = rng.choice(["split", "padadd", "identity"])
+    if form == "split":
+        n = rng.choice([d for d in range(1, c + 1) if c % d == 0][-3:])
+        fn = lambda t, n=n: tf.concat(tf.split(t, n, axis=-1)[::-1], axis=-1)  # noqa: E731
+    elif form == "padadd":
+        k = rng.randrange(c)
+        fn = lambda t, k=k: t + tf.pad(t[..., k:], [[0, 0], [0, 0], [0, 0], [k, 0]])  # noqa: E731
+    else:
+        fn = lambda t: t  # noqa: E731
+    return b.apply(b.L.Lambda(fn), [x], x.shape, key=f"Lambda[{form}]")
