@@ -153,6 +153,8 @@ FIRES = {
                  and [op.pads for op in _kinds(a, ir.BinaryConv2D) if op.pad_one] == [(1, 0, 1, 2)]),
     "concat_packing": (_concat_of_flat_signs, lambda b, a: _unpacked_concat_inputs(b) and not _unpacked_concat_inputs(a)),
     "flatten_packing": (_flat_sign_map, lambda b, a: _wasteful_flat_bits(b) and not _wasteful_flat_bits(a)),
+    "fuse_batchnorm": ("bireal_add", lambda b, a: len(_kinds(b, ir.BatchNorm)) == 3 and not _kinds(a, ir.BatchNorm)
+                       and sum(op.bn is not None for op in a.ops if hasattr(op, "bn")) == 3),
     "split_concat_bn": (scb.bn_after_concat, lambda b, a: scb._float_concats(b) == 2 and scb._float_concats(a) == 0),
 }
 

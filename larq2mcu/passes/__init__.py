@@ -9,6 +9,7 @@ from .fold_binary_avgpool import fold_binary_avgpool
 from .flatten_packing import flatten_packing
 from .fold_pad import fold_pad
 from .fold_threshold import fold_threshold
+from .fuse_batchnorm import fuse_batchnorm
 from .hoist_quantize import hoist_quantize
 from .split_concat_bn import split_concat_bn
 
@@ -18,6 +19,7 @@ PIPELINE = (
     dedupe_quantize,       # pack each tensor once
     split_concat_bn,       # sign(BN(Concat(xᵢ))) → Concat(sign(BNᵢ(xᵢ))): bits are concatenated
     fold_threshold,        # dot → [maxpool] → [BN] → sign  ⇒  integer thresholds
+    fuse_batchnorm,        # float dot → BN  ⇒  the BN in the dot's float epilogue (same float32 ops)
     fold_binary_avgpool,   # dequantize → avgpool → sign  ⇒  popcount majority
     concat_packing,        # bit maps entering a Concat get the (pixels, channels) packing
     flatten_packing,       # a flattened few-channel bit map is packed densely (1, N)
