@@ -102,3 +102,24 @@ def test_scaled_dot_keeps_its_batchnorm():
                                  use_bias=False), L.BatchNormalization(), L.Activation("tanh")]), seed=3)
     g = passes.run_pipeline(frontend.to_ir(m))
     assert [op for op in g.ops if isinstance(op, ir.BatchNorm)]
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("board,variant", [("qemu_m4", "usad8"), ("qemu_rv32_zbb", "zbb"), ("qemu_m0", "hs")])
+def test_fused_on_qemu_matches_host_unfused_ref(model, tmp_path, monkeypatch, board, variant):
+    """The fused epilogues on the target ISA (USADA8, Zbb cpop, soft float on M0): outputs bit-identical
+    to the host's unfused `_ref` export."""
+    from larq2mcu.board import profiles as boards
+    from larq2mcu.board import runs as boardrun
+    from larq2mcu import board as targets
+    b = boards.get_board(board)
+    missing = targets.toolchain_available(b, emulator=True)
+    if missing is not None:
+        pytest.skip(str(missing))
+    m, x = model
+    y_ref = _export(m, tmp_path / "u", "ref", False, monkeypatch).build_host().predict(x[:3])
+    exp = _export(m, tmp_path / "f", variant, True, monkeypatch)
+    assert "l2m_out_float_bn" in exp.files["fz.c"]
+    y, results = boardrun.run_on_board(exp, b, x[:3], expected=y_ref)
+    assert all(r.exit_code == 0 for r in results)
+    assert np.array_equal(y.view(np.uint32), y_ref.view(np.uint32))

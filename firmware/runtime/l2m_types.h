@@ -78,6 +78,8 @@ typedef struct {
     const float *mean;        /* L2M_OUT_FLOAT with a folded BatchNorm: out_c floats each, */
     const float *scale;       /* or all three NULL (no BatchNorm) */
     const float *offset;
+    int32_t bn;               /* 1: the folded BatchNorm is applied; a constant of the constructor, so
+                               * specialized code keeps no run-time test of it (not a test of scale) */
 } l2m_out;
 
 L2M_INLINE l2m_out l2m_out_none(l2m_out_kind kind) {
@@ -93,6 +95,7 @@ L2M_INLINE l2m_out l2m_out_none(l2m_out_kind kind) {
     o.mean = NULL;
     o.scale = NULL;
     o.offset = NULL;
+    o.bn = 0;
     return o;
 }
 
@@ -137,15 +140,16 @@ L2M_INLINE l2m_out l2m_out_float_bn(float *f, const float *bias, const float *me
     o.mean = mean;
     o.scale = scale;
     o.offset = offset;
+    o.bn = 1;
     return o;
 }
 
 /* The L2M_OUT_FLOAT value of channel oc from the accumulator as a float: acc + bias (0.0f when
- * NULL), then the folded BatchNorm when scale is not NULL. Each step is one float32 operation
+ * NULL), then the folded BatchNorm when o.bn. Each step is one float32 operation
  * (the build uses -ffp-contract=off), in l2m_batchnorm_f32_ref's order: (x - mean) * scale + offset. */
 L2M_INLINE float l2m_out_value(l2m_out o, int32_t oc, float acc) {
     float v = acc + (o.bias ? o.bias[oc] : 0.0f);
-    if (o.scale) v = (v - o.mean[oc]) * o.scale[oc] + o.offset[oc];
+    if (o.bn) v = (v - o.mean[oc]) * o.scale[oc] + o.offset[oc];
     return v;
 }
 
