@@ -17,7 +17,7 @@ from . import _bounds, scaled
 from .elementwise import _bounds_bn
 from ._np import pad_nhwc, patches
 from .base import Cost, OpDef, geom_values, register
-from .records import NULL, Call, Flt, Geom, Int, Param, Ref, SpecFn, Sym
+from .records import NULL, Call, Flt, Geom, Int, Param, SpecFn, Sym
 
 # ---------------------------------------------------------------------------------- oracles
 
@@ -186,8 +186,9 @@ def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None)
     the sizes and `extra` as compile-time constants."""
     i, o = ctx.io(op)
     b = ctx.array(s, "bias", "float", op.bias) if op.bias is not None else NULL
+    engine = ctx.variant.specialised and kind in ENGINES
     if op.threshold is None:
-        params = [("bias", "float", b), *_bn_params(ctx, s, op)]
+        params = [("bias", "float", b), *(_bn_params(ctx, s, op) if engine else [])]
     elif isinstance(op.threshold, ir.Threshold):
         params = [("thr", "int32_t", ctx.array(s, "thr", "int32_t", op.threshold.tau))]
     else:
@@ -198,9 +199,8 @@ def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None)
     args = (i, w, *(v for _, _, v in params), o)
     tail = () if extra is None else (extra,)
     size_args = tuple(Int(v) for v in sizes)
-    if not ctx.variant.specialised or kind not in ENGINES:     # no engine (w1 dense): the _ref kernel
+    if not engine:     # no engine (w1 dense): the _ref kernel, then the BN kernel (if any) in place
         lead = (ctx.geom(s, geom),) if geom is not None else size_args
-        args = (i, w, *(v for n, _, v in params if n not in _BN_FIELDS), o)   # the BN: a call of its own
         s.calls.append(Call(f"l2m_{kind}_{out}_ref", (*lead, *tail, *args)))
         _bn_in_place(ctx, s, op)
         return
@@ -223,29 +223,28 @@ _BN_FIELDS = ("mean", "scale", "offset")
 
 
 def _bn_params(ctx, s, op) -> list:
-    """(name, C type, Ref) of a folded BatchNorm's mean, scale, offset arrays, added to step s
-    (none without a folded BatchNorm)."""
+    """[(name, C type, Ref)] of a folded BatchNorm for the engines' epilogue: one array `bn` of
+    mean, scale, offset per channel in turn (l2m_out_float_bn), added to step s; [] without one."""
     if op.bn is None:
         return []
-    return [(n, "float", ctx.array(s, n, "float", getattr(op.bn, n))) for n in _BN_FIELDS]
+    inter = np.stack([getattr(op.bn, n).astype(np.float32) for n in _BN_FIELDS], axis=1).reshape(-1)
+    return [("bn", "float", ctx.array(s, "bn", "float", inter))]
 
 
 def _float_desc(op) -> Call:
     """The L2M_OUT_FLOAT descriptor: plus bias, and the folded BatchNorm when op has one."""
     if op.bn is None:
         return Call("l2m_out_float", (Sym("out"), Sym("bias")))
-    return Call("l2m_out_float_bn", (Sym("out"), Sym("bias"), Sym("mean"), Sym("scale"), Sym("offset")))
+    return Call("l2m_out_float_bn", (Sym("out"), Sym("bias"), Sym("bn")))
 
 
 def _bn_in_place(ctx, s, op) -> None:
-    """A _ref kernel has no BatchNorm epilogue: l2m_batchnorm_f32_ref in place on its output (the
-    arrays _bn_params added) — the unfused export's kernel and arithmetic."""
+    """A _ref kernel has no BatchNorm epilogue: l2m_batchnorm_f32_ref in place on its output, with
+    the mean, scale, offset arrays of the unfused export — its kernel and arithmetic."""
     if op.bn is None:
         return
     c = op.bn.mean.shape[0]
-    refs = {a.name: a for a in s.arrays}
-    m, sc, of = (Ref(f"op{s.index}_{n}") for n in _BN_FIELDS)
-    assert all(r.name in refs for r in (m, sc, of))
+    m, sc, of = (ctx.array(s, n, "float", getattr(op.bn, n)) for n in _BN_FIELDS)
     o_in, o = ctx.ptr(op.output, True), ctx.ptr(op.output, False)
     s.calls.append(Call("l2m_batchnorm_f32_ref", (Int(ctx.tensor(op.output).numel // c), Int(c), o_in, m, sc, of, o)))
 

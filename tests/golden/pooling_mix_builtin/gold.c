@@ -23,9 +23,9 @@ static L2M_NOINLINE void gold_op1_conv2d_packed_b32_b32_builtin(const uint32_t *
 }
 
 /* op 3: BinaryConv2D (quant_conv2d_1) — the kernel engine with this layer's sizes as constants */
-static L2M_NOINLINE void gold_op3_conv2d_packed_b32_f32_builtin(const uint32_t *in, const uint32_t *w, const float *bias, const float *mean, const float *scale, const float *offset, float *out) {
+static L2M_NOINLINE void gold_op3_conv2d_packed_b32_f32_builtin(const uint32_t *in, const uint32_t *w, const float *bias, const float *bn, float *out) {
     const l2m_geom g = { 5, 5, 8, 4, 4, 12, 2, 2, 1, 1, 0, 0 };
-    l2mi_conv2d_packed(L2M_MODE_BUILTIN, &g, 0, in, w, l2m_out_float_bn(out, bias, mean, scale, offset));
+    l2mi_conv2d_packed(L2M_MODE_BUILTIN, &g, 0, in, w, l2m_out_float_bn(out, bias, bn));
 }
 
 /* op 6: BinaryConv2D (quant_conv2d_2) — the kernel engine with this layer's sizes as constants */
@@ -66,7 +66,7 @@ int gold_invoke_range(const float *input, void *arena, int32_t first, int32_t la
 
     if (last <= 3) return L2M_OK;
     if (first <= 3) {   /* op 3: BinaryConv2D (quant_conv2d_1) */
-        gold_op3_conv2d_packed_b32_f32_builtin((const uint32_t *)(const void *)(a + 976), W->op3_w, W->op3_bias, W->op3_mean, W->op3_scale, W->op3_offset, (float *)(void *)(a + 0));
+        gold_op3_conv2d_packed_b32_f32_builtin((const uint32_t *)(const void *)(a + 976), W->op3_w, W->op3_bias, W->op3_bn, (float *)(void *)(a + 0));
     }
 
     if (last <= 4) return L2M_OK;

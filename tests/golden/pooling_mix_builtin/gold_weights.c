@@ -27,19 +27,12 @@ static const float gold_op3_bias[12] = {
     0x0.0p+0f, 0x0.0p+0f, 0x0.0p+0f, 0x0.0p+0f
 };
 
-static const float gold_op3_mean[12] = {
-    0x1.9e9d5a0000000p+2f, -0x1.df2b120000000p+2f, -0x1.1fb0f60000000p+2f, 0x1.d4687a0000000p+1f, -0x1.68aaa00000000p+3f, -0x1.4f5eee0000000p+1f, -0x1.19c5e60000000p-1f, 0x1.c7168a0000000p+2f,
-    0x1.f32e860000000p+1f, -0x1.d9db0c0000000p+0f, 0x1.96ff700000000p+15f, -0x1.6a52580000000p+0f
-};
-
-static const float gold_op3_scale[12] = {
-    0x1.fa4a500000000p-3f, 0x1.09b8220000000p-4f, 0x1.16cc900000000p-2f, 0x0.0p+0f, 0x1.79d3380000000p-2f, 0x0.0p+0f, 0x1.03b46c0000000p-10f, 0x1.99a53c0000000p-6f,
-    -0x1.fbd24a0000000p-12f, 0x1.375f260000000p+5f, 0x1.30edea0000000p-6f, 0x1.5b3e4e0000000p-4f
-};
-
-static const float gold_op3_offset[12] = {
-    0x1.75093a0000000p+0f, -0x1.8045f40000000p-2f, -0x1.331eae0000000p-2f, -0x1.60ea460000000p+0f, -0x1.9d1ae80000000p-1f, 0x1.a770500000000p+0f, -0x1.57abe20000000p-1f, -0x1.0dd9180000000p+0f,
-    0x1.596c120000000p-2f, 0x1.6842fe0000000p+0f, -0x1.743af00000000p+0f, -0x1.ab0d800000000p-3f
+static const float gold_op3_bn[36] = {
+    0x1.9e9d5a0000000p+2f, 0x1.fa4a500000000p-3f, 0x1.75093a0000000p+0f, -0x1.df2b120000000p+2f, 0x1.09b8220000000p-4f, -0x1.8045f40000000p-2f, -0x1.1fb0f60000000p+2f, 0x1.16cc900000000p-2f,
+    -0x1.331eae0000000p-2f, 0x1.d4687a0000000p+1f, 0x0.0p+0f, -0x1.60ea460000000p+0f, -0x1.68aaa00000000p+3f, 0x1.79d3380000000p-2f, -0x1.9d1ae80000000p-1f, -0x1.4f5eee0000000p+1f,
+    0x0.0p+0f, 0x1.a770500000000p+0f, -0x1.19c5e60000000p-1f, 0x1.03b46c0000000p-10f, -0x1.57abe20000000p-1f, 0x1.c7168a0000000p+2f, 0x1.99a53c0000000p-6f, -0x1.0dd9180000000p+0f,
+    0x1.f32e860000000p+1f, -0x1.fbd24a0000000p-12f, 0x1.596c120000000p-2f, -0x1.d9db0c0000000p+0f, 0x1.375f260000000p+5f, 0x1.6842fe0000000p+0f, 0x1.96ff700000000p+15f, 0x1.30edea0000000p-6f,
+    -0x1.743af00000000p+0f, -0x1.6a52580000000p+0f, 0x1.5b3e4e0000000p-4f, -0x1.ab0d800000000p-3f
 };
 
 static const uint32_t gold_op6_w[24] = {
@@ -68,9 +61,7 @@ const gold_weights_t gold_weights = {
     gold_op2_or_mask,
     gold_op3_w,
     gold_op3_bias,
-    gold_op3_mean,
-    gold_op3_scale,
-    gold_op3_offset,
+    gold_op3_bn,
     gold_op6_w,
     gold_op6_bias,
     gold_op9_w,

@@ -12,9 +12,7 @@ typedef struct {
     const uint32_t *op2_or_mask;  /* 1 values */
     const uint32_t *op3_w;  /* 12 values */
     const float *op3_bias;  /* 12 values */
-    const float *op3_mean;  /* 12 values */
-    const float *op3_scale;  /* 12 values */
-    const float *op3_offset;  /* 12 values */
+    const float *op3_bn;  /* 36 values */
     const uint32_t *op6_w;  /* 24 values */
     const float *op6_bias;  /* 6 values */
     const float *op9_w;  /* 24 values */

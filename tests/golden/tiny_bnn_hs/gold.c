@@ -33,8 +33,8 @@ static L2M_NOINLINE void gold_op4_dense_b32_b32_hs(const uint32_t *in, const uin
 }
 
 /* op 5: BinaryDense (quant_dense_1) — the kernel engine with this layer's sizes as constants */
-static L2M_NOINLINE void gold_op5_dense_b32_f32_hs(const uint32_t *in, const uint32_t *w, const float *bias, const float *mean, const float *scale, const float *offset, float *out) {
-    l2mi_dense(L2M_MODE_HS, 1, 32, 4, in, w, l2m_out_float_bn(out, bias, mean, scale, offset));
+static L2M_NOINLINE void gold_op5_dense_b32_f32_hs(const uint32_t *in, const uint32_t *w, const float *bias, const float *bn, float *out) {
+    l2mi_dense(L2M_MODE_HS, 1, 32, 4, in, w, l2m_out_float_bn(out, bias, bn));
 }
 
 int gold_invoke_range(const float *input, void *arena, int32_t first, int32_t last) {
@@ -74,7 +74,7 @@ int gold_invoke_range(const float *input, void *arena, int32_t first, int32_t la
 
     if (last <= 5) return L2M_OK;
     if (first <= 5) {   /* op 5: BinaryDense (quant_dense_1) */
-        gold_op5_dense_b32_f32_hs((const uint32_t *)(const void *)(a + 40), W->op5_w, NULL, W->op5_mean, W->op5_scale, W->op5_offset, (float *)(void *)(a + 0));
+        gold_op5_dense_b32_f32_hs((const uint32_t *)(const void *)(a + 40), W->op5_w, NULL, W->op5_bn, (float *)(void *)(a + 0));
     }
 
     if (last <= 6) return L2M_OK;

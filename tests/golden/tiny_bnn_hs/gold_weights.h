@@ -15,9 +15,7 @@ typedef struct {
     const uint32_t *op4_w;  /* 288 values */
     const int32_t *op4_thr;  /* 32 values */
     const uint32_t *op5_w;  /* 4 values */
-    const float *op5_mean;  /* 4 values */
-    const float *op5_scale;  /* 4 values */
-    const float *op5_offset;  /* 4 values */
+    const float *op5_bn;  /* 12 values */
 } gold_weights_t;
 
 extern const gold_weights_t gold_weights;

@@ -123,16 +123,9 @@ static const uint32_t gold_op5_w[4] = {
     0x43c31acau, 0xc975e1eeu, 0xc4b8dd48u, 0x84d0c74au
 };
 
-static const float gold_op5_mean[4] = {
-    0x0.0p+0f, 0x0.0p+0f, 0x0.0p+0f, 0x0.0p+0f
-};
-
-static const float gold_op5_scale[4] = {
-    0x1.357dc80000000p-11f, 0x1.b9c7e80000000p-4f, 0x0.0p+0f, -0x1.0624de0000000p-11f
-};
-
-static const float gold_op5_offset[4] = {
-    0x1.b11bf80000000p-2f, -0x1.d633ac0000000p-2f, 0x1.a3b4280000000p-2f, -0x1.745b1a0000000p+0f
+static const float gold_op5_bn[12] = {
+    0x0.0p+0f, 0x1.357dc80000000p-11f, 0x1.b11bf80000000p-2f, 0x0.0p+0f, 0x1.b9c7e80000000p-4f, -0x1.d633ac0000000p-2f, 0x0.0p+0f, 0x0.0p+0f,
+    0x1.a3b4280000000p-2f, 0x0.0p+0f, -0x1.0624de0000000p-11f, -0x1.745b1a0000000p+0f
 };
 
 const gold_weights_t gold_weights = {
@@ -144,7 +137,5 @@ const gold_weights_t gold_weights = {
     gold_op4_w,
     gold_op4_planes,
     gold_op5_w,
-    gold_op5_mean,
-    gold_op5_scale,
-    gold_op5_offset,
+    gold_op5_bn,
 };
