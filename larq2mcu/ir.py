@@ -106,6 +106,16 @@ class FloatThreshold:
 
 
 @dataclass(frozen=True, eq=False)
+class FoldedBatchNorm:
+    """A BatchNorm computed in a dot's float epilogue (passes/fuse_batchnorm.py): per output channel
+    y = (x − mean)·scale + offset in float32, x the dot's F32 output (sum + bias) — the operations
+    and order of the BatchNorm op it replaces, so the values are the same bit for bit."""
+    mean: np.ndarray           # float32 [C]
+    scale: np.ndarray          # float32 [C]
+    offset: np.ndarray         # float32 [C]
+
+
+@dataclass(frozen=True, eq=False)
 class BinaryConv2D(Op):
     """BITS (H, W, Cin) → F32 acc(+bias) or, with `threshold`, BITS.
 
@@ -119,6 +129,7 @@ class BinaryConv2D(Op):
     bias: Optional[np.ndarray] = None   # float32 [Cout], added in float32 after the dot
     threshold: Optional[Threshold] = None
     scale: Optional[np.ndarray] = None  # float32 [Cout] > 0: F32 out = float32(acc)·scale + bias
+    bn: Optional[FoldedBatchNorm] = None   # F32 output only, unscaled: then the BatchNorm
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,6 +139,7 @@ class BinaryDense(Op):
     bias: Optional[np.ndarray] = None
     threshold: Optional[Threshold] = None
     scale: Optional[np.ndarray] = None  # float32 [out] > 0: F32 out = float32(acc)·scale + bias
+    bn: Optional[FoldedBatchNorm] = None   # F32 output only, unscaled: then the BatchNorm
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,6 +151,7 @@ class Conv2D(Op):
     pad_value: float = 0.0
     bias: Optional[np.ndarray] = None
     threshold: Optional[FloatThreshold] = None    # set: output BITS of the thresholded sum
+    bn: Optional[FoldedBatchNorm] = None          # F32 output only: then the BatchNorm
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,6 +160,7 @@ class Dense(Op):
     kernel: np.ndarray = None           # float32 (in, out)
     bias: Optional[np.ndarray] = None
     threshold: Optional[FloatThreshold] = None
+    bn: Optional[FoldedBatchNorm] = None          # F32 output only: then the BatchNorm
 
 
 @dataclass(frozen=True, eq=False)

@@ -158,6 +158,8 @@ FIRES = {
         not isinstance(a.producer(t), ir.Concat) for op in _kinds(a, ir.Concat) for t in op.inputs)),
     "push_through_concat": (tdb.dense_block, lambda b, a: tdb._widest_float_concat(a) * 4
                             == tdb._widest_float_concat(b) and len(_kinds(a, ir.MaxPool2D)) == 4),
+    "fuse_batchnorm": ("bireal_add", lambda b, a: len(_kinds(b, ir.BatchNorm)) == 3 and not _kinds(a, ir.BatchNorm)
+                       and sum(op.bn is not None for op in a.ops if hasattr(op, "bn")) == 3),
     "split_concat_bn": (scb.bn_after_concat, lambda b, a: scb._float_concats(b) == 2 and scb._float_concats(a) == 0),
 }
 

@@ -32,14 +32,15 @@
 #define L2MI_F32_BLOCK 8
 
 /* Store channel oc: threshold bit into o.bits (zeroed by the caller) for L2M_OUT_BITS_FLOAT, else
- * the float into o.f. The bias is added first in both. */
+ * the float into o.f (l2m_out_value: + bias, then a folded BatchNorm if any). The bias is added
+ * first in both. */
 L2M_INLINE void l2mi_f32_put(float acc, int32_t oc, l2m_out o) {
-    acc = acc + (o.bias ? o.bias[oc] : 0.0f);
     if (o.kind == L2M_OUT_BITS_FLOAT) {
-        if (l2m_float_threshold_bit(acc, o.tau[oc], o.mode[oc])) l2m_set_bit(o.bits, oc);
+        const float v = acc + (o.bias ? o.bias[oc] : 0.0f);
+        if (l2m_float_threshold_bit(v, o.tau[oc], o.mode[oc])) l2m_set_bit(o.bits, oc);
     } else if (o.kind == L2M_OUT_FLOAT) {
         float *const f = o.f;   /* the caller's array (a by-value copy of the pointer, not of the data) */
-        f[oc] = acc;
+        f[oc] = l2m_out_value(o, oc, acc);   /* + bias, then a folded BatchNorm if any */
     }
 }
 

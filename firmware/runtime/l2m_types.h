@@ -50,7 +50,12 @@ typedef struct {
  *                       planes (`planes`, built by larq2mcu/layout/sliced.py) instead of thr;
  *   L2M_OUT_BITS_FLOAT  bits as above, bit oc = l2m_float_threshold_bit(acc + bias[oc], tau[oc],
  *                       mode[oc]) — float accumulators (l2m_kernels.h);
- *   L2M_OUT_FLOAT       f: out_c floats per pixel, f[oc] = (float)acc + bias[oc].
+ *   L2M_OUT_FLOAT       f: out_c floats per pixel, f[oc] = (float)acc + bias[oc], then, with
+ *                       a folded BatchNorm (l2m_out_float_bn), f[oc] = (f[oc] - mean) * scale +
+ *                       offset, the channel's three floats read from bn[3*oc .. 3*oc+2] — the
+ *                       same float32 operations in the same order as l2m_batchnorm_f32_ref, so the
+ *                       result is bit-identical to that kernel run on the unfused output
+ *                       (larq2mcu/passes/fuse_batchnorm.py; l2m_out_value).
  * bias may be NULL (adds 0.0f). Pad bits of the last word of a pixel are written as 0. The fields
  * a kind does not name are ignored (NULL by the constructors below). Build a descriptor with one
  * of the constructors and pass it by value: with the constructor's constant kind, layer-
@@ -71,6 +76,11 @@ typedef struct {
     const float *bias;        /* L2M_OUT_FLOAT, L2M_OUT_BITS_FLOAT: out_c floats or NULL */
     const float *tau;         /* L2M_OUT_BITS_FLOAT: out_c thresholds */
     const int8_t *mode;       /* L2M_OUT_BITS_FLOAT: out_c threshold modes (0..3) */
+    const float *bn;          /* L2M_OUT_FLOAT with a folded BatchNorm: 3*out_c floats, per channel
+                               * mean, scale, offset (interleaved: one pointer, and a Cortex-M4F
+                               * loads a channel's three with one VLDM); NULL without */
+    int32_t has_bn;           /* 1: bn is applied; a constant of the constructor, so specialized
+                               * code keeps no run-time test of it */
 } l2m_out;
 
 L2M_INLINE l2m_out l2m_out_none(l2m_out_kind kind) {
@@ -83,6 +93,8 @@ L2M_INLINE l2m_out l2m_out_none(l2m_out_kind kind) {
     o.bias = NULL;
     o.tau = NULL;
     o.mode = NULL;
+    o.bn = NULL;
+    o.has_bn = 0;
     return o;
 }
 
@@ -118,6 +130,27 @@ L2M_INLINE l2m_out l2m_out_float(float *f, const float *bias) {
     o.f = f;
     o.bias = bias;
     return o;
+}
+
+/* Floats with a folded BatchNorm: f = ((float)acc + bias - mean) * scale + offset (bias may be
+ * NULL; bn: mean, scale, offset of each channel in turn). */
+L2M_INLINE l2m_out l2m_out_float_bn(float *f, const float *bias, const float *bn) {
+    l2m_out o = l2m_out_float(f, bias);
+    o.bn = bn;
+    o.has_bn = 1;
+    return o;
+}
+
+/* The L2M_OUT_FLOAT value of channel oc from the accumulator as a float: acc + bias (0.0f when
+ * NULL), then the folded BatchNorm when o.has_bn. Each step is one float32 operation
+ * (the build uses -ffp-contract=off), in l2m_batchnorm_f32_ref's order: (x - mean) * scale + offset. */
+L2M_INLINE float l2m_out_value(l2m_out o, int32_t oc, float acc) {
+    float v = acc + (o.bias ? o.bias[oc] : 0.0f);
+    if (o.has_bn) {
+        const float *const p = o.bn + 3 * oc;
+        v = (v - p[0]) * p[1] + p[2];
+    }
+    return v;
 }
 
 /* The descriptor of the next output pixel of out_c channels (conv engines walk pixels in order). */

@@ -133,11 +133,11 @@ L2M_INLINE void l2mi_conv_w1(const l2m_geom *g, float pad_value, const float *in
                             const int32_t b = L2MI_W1_GROUP * j;
                             acc += tab[j][(wf[b >> 5] >> (uint32_t)(b & 31)) & 15u];
                         }
-                        acc = acc + (o.bias ? o.bias[oc] : 0.0f);
                         if (o.kind == L2M_OUT_BITS_FLOAT) {
+                            acc = acc + (o.bias ? o.bias[oc] : 0.0f);
                             cur |= l2mi_f32_bit(acc, o.tau[oc], o.mode[oc]) << (uint32_t)i;
                         } else if (o.kind == L2M_OUT_FLOAT) {
-                            o.f[oc] = acc;
+                            o.f[oc] = l2m_out_value(o, oc, acc);   /* + bias, then a folded BatchNorm if any */
                         }
                     }
                     if (o.kind == L2M_OUT_BITS_FLOAT) o.bits[oc0 / 32] = cur;

@@ -30,6 +30,8 @@ def model_hash(g: ir.Graph) -> str:
                 h.update(k.encode() + str(v.dtype).encode() + str(v.shape).encode() + v.tobytes())
             elif isinstance(v, (ir.Threshold, ir.FloatThreshold)):
                 h.update(k.encode() + v.tau.tobytes() + getattr(v, "mode", np.zeros(0)).tobytes())
+            elif isinstance(v, ir.FoldedBatchNorm):
+                h.update(k.encode() + v.mean.tobytes() + v.scale.tobytes() + v.offset.tobytes())
             else:
                 h.update(f"{k}={v!r}".encode())
         t = g.tensors[op.output]

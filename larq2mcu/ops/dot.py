@@ -14,6 +14,7 @@ from .. import ir
 from ..layout import sliced
 from ..layout import weights as wt
 from . import _bounds, scaled
+from .elementwise import _bounds_bn
 from ._np import pad_nhwc, patches
 from .base import Cost, OpDef, geom_values, register
 from .records import NULL, Call, Flt, Geom, Int, Param, SpecFn, Sym
@@ -68,6 +69,14 @@ def conv2d_w1_grouped(x, signs, strides, pads, pad_value) -> np.ndarray:
     return acc
 
 
+def folded_bn(op, out):
+    """A dot's F32 output through its folded BatchNorm (op.bn; none: unchanged):
+    (out − mean)·scale + offset in float32, as l2m_batchnorm_f32_ref and the BatchNorm oracle."""
+    if op.bn is None:
+        return out
+    return ((np.asarray(out, np.float32) - op.bn.mean) * op.bn.scale + op.bn.offset).astype(np.float32)
+
+
 def _binary_output(op, acc):
     if op.threshold is not None:
         return np.where(acc < op.threshold.tau, -1, 1).astype(np.int8)
@@ -76,7 +85,7 @@ def _binary_output(op, acc):
         out = (out * op.scale.astype(np.float32)).astype(np.float32)   # one rounding of acc·α
     if op.bias is not None:
         out = out + op.bias.astype(np.float32)     # one float32 add, as tf.nn.bias_add
-    return out
+    return folded_bn(op, out)
 
 
 def _ref_binary_conv(op, args, out_t):
@@ -89,13 +98,13 @@ def _ref_binary_dense(op, args, out_t):
 
 def _ref_conv(op, args, out_t):
     out = conv2d_f32(args[0], op.kernel, op.strides, op.pads, op.pad_value, op.bias)
-    return out if op.threshold is None else float_threshold_bits(out, op.threshold)
+    return folded_bn(op, out) if op.threshold is None else float_threshold_bits(out, op.threshold)
 
 
 def _ref_dense(op, args, out_t):
     out = np.asarray(args[0], np.float32) @ op.kernel.astype(np.float32)
     out = out + op.bias if op.bias is not None else out
-    return out if op.threshold is None else float_threshold_bits(out, op.threshold)
+    return folded_bn(op, out) if op.threshold is None else float_threshold_bits(out, op.threshold)
 
 
 # ------------------------------------------------------------------------------------- cost
@@ -144,7 +153,7 @@ def _bounds_dense(op, args, out_shape):
 def _with_threshold(op, res):
     thr = op.threshold
     if thr is None:
-        return res
+        return res if op.bn is None else _bounds_bn(op.bn, [res], None)   # a folded BatchNorm: its bound
     v = res[0]
     if isinstance(thr, ir.Threshold):
         bits = v < thr.tau
@@ -177,8 +186,9 @@ def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None)
     the sizes and `extra` as compile-time constants."""
     i, o = ctx.io(op)
     b = ctx.array(s, "bias", "float", op.bias) if op.bias is not None else NULL
+    engine = ctx.variant.specialised and kind in ENGINES
     if op.threshold is None:
-        params = [("bias", "float", b)]
+        params = [("bias", "float", b), *(_bn_params(ctx, s, op) if engine else [])]
     elif isinstance(op.threshold, ir.Threshold):
         params = [("thr", "int32_t", ctx.array(s, "thr", "int32_t", op.threshold.tau))]
     else:
@@ -189,15 +199,16 @@ def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None)
     args = (i, w, *(v for _, _, v in params), o)
     tail = () if extra is None else (extra,)
     size_args = tuple(Int(v) for v in sizes)
-    if not ctx.variant.specialised or kind not in ENGINES:     # no engine (w1 dense): the _ref kernel
+    if not engine:     # no engine (w1 dense): the _ref kernel, then the BN kernel (if any) in place
         lead = (ctx.geom(s, geom),) if geom is not None else size_args
         s.calls.append(Call(f"l2m_{kind}_{out}_ref", (*lead, *tail, *args)))
+        _bn_in_place(ctx, s, op)
         return
     fn, moded = ENGINES[kind]
     have = {n for n, _, _ in params}
     out_desc = (Call("l2m_out_bits", (Sym("out"), Sym("thr"))) if "thr" in have
                 else Call("l2m_out_bits_float", (Sym("out"), Sym("bias"), Sym("tau"), Sym("mode"))) if "tau" in have
-                else Call("l2m_out_float", (Sym("out"), Sym("bias"))))     # output descriptor (l2m_types.h)
+                else _float_desc(op))     # output descriptor (l2m_types.h)
     call = (*((Sym(ctx.variant.mode),) if moded else ()), *((Geom("g"),) if geom is not None else size_args),
             *tail, Sym("in"), Sym("w"), out_desc)
     wtype = next(a.ctype for a in s.arrays if a.name == f"op{s.index}_w")
@@ -206,6 +217,36 @@ def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None)
     fname = f"{ctx.name}_op{s.index}_{kind}_{out}_{ctx.variant.name}"
     s.spec = SpecFn(fname, sig, geom, fn, call)
     s.calls.append(Call(fname, args))
+
+
+_BN_FIELDS = ("mean", "scale", "offset")
+
+
+def _bn_params(ctx, s, op) -> list:
+    """[(name, C type, Ref)] of a folded BatchNorm for the engines' epilogue: one array `bn` of
+    mean, scale, offset per channel in turn (l2m_out_float_bn), added to step s; [] without one."""
+    if op.bn is None:
+        return []
+    inter = np.stack([getattr(op.bn, n).astype(np.float32) for n in _BN_FIELDS], axis=1).reshape(-1)
+    return [("bn", "float", ctx.array(s, "bn", "float", inter))]
+
+
+def _float_desc(op) -> Call:
+    """The L2M_OUT_FLOAT descriptor: plus bias, and the folded BatchNorm when op has one."""
+    if op.bn is None:
+        return Call("l2m_out_float", (Sym("out"), Sym("bias")))
+    return Call("l2m_out_float_bn", (Sym("out"), Sym("bias"), Sym("bn")))
+
+
+def _bn_in_place(ctx, s, op) -> None:
+    """A _ref kernel has no BatchNorm epilogue: l2m_batchnorm_f32_ref in place on its output, with
+    the mean, scale, offset arrays of the unfused export — its kernel and arithmetic."""
+    if op.bn is None:
+        return
+    c = op.bn.mean.shape[0]
+    m, sc, of = (ctx.array(s, n, "float", getattr(op.bn, n)) for n in _BN_FIELDS)
+    o_in, o = ctx.ptr(op.output, True), ctx.ptr(op.output, False)
+    s.calls.append(Call("l2m_batchnorm_f32_ref", (Int(ctx.tensor(op.output).numel // c), Int(c), o_in, m, sc, of, o)))
 
 
 def _sliced_ok(ctx, op) -> bool:
@@ -232,10 +273,11 @@ def _sliced_dot(ctx, s, op, kind: str, std: np.ndarray, k: int, geom, sizes, ext
     else:
         kc = ctx.array(s, "kc", "int32_t", sliced.popcounts(std))
         b = ctx.array(s, "bias", "float", op.bias) if op.bias is not None else NULL
+        bn = _bn_params(ctx, s, op)
         fname = f"{ctx.name}_op{s.index}_{kind}_sliced_b32_f32_{ctx.variant.name}"
         params = (Param("uint32_t", "in"), Param("uint32_t", "w"), Param("int32_t", "kc"), Param("float", "bias"),
-                  Param("float", "out", const=False))
-        call, args = (*lead, Sym("kc"), Call("l2m_out_float", (Sym("out"), Sym("bias")))), (i, w, kc, b, o)
+                  *(Param(t, n) for n, t, _ in bn), Param("float", "out", const=False))
+        call, args = (*lead, Sym("kc"), _float_desc(op)), (i, w, kc, b, *(r for _, _, r in bn), o)
     s.spec = SpecFn(fname, params, geom, f"l2mi_{kind}_sliced", call)
     s.calls.append(Call(fname, args))
 
@@ -281,9 +323,11 @@ def _lower_dense(ctx, op, s):
 
 
 register(OpDef(ir.BinaryConv2D, _ref_binary_conv, scaled.lowering(_lower_binary_conv), _cost_conv, _bounds_conv,
-               ("weights", "strides", "pads", "pad_one", "bias", "threshold", "scale"), hash_optional=("scale",)))
+               ("weights", "strides", "pads", "pad_one", "bias", "threshold", "scale", "bn"),
+               hash_optional=("scale", "bn")))
 register(OpDef(ir.BinaryDense, _ref_binary_dense, scaled.lowering(_lower_binary_dense), _cost_dense, _bounds_dense,
-               ("weights", "bias", "threshold", "scale"), hash_optional=("scale",)))
+               ("weights", "bias", "threshold", "scale", "bn"), hash_optional=("scale", "bn")))
 register(OpDef(ir.Conv2D, _ref_conv, _lower_conv, _cost_conv, _bounds_conv,
-               ("kernel", "strides", "pads", "pad_value", "bias", "threshold")))
-register(OpDef(ir.Dense, _ref_dense, _lower_dense, _cost_dense, _bounds_dense, ("kernel", "bias", "threshold")))
+               ("kernel", "strides", "pads", "pad_value", "bias", "threshold", "bn"), hash_optional=("bn",)))
+register(OpDef(ir.Dense, _ref_dense, _lower_dense, _cost_dense, _bounds_dense, ("kernel", "bias", "threshold", "bn"),
+               hash_optional=("bn",)))

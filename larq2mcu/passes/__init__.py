@@ -10,6 +10,7 @@ from .flatten_concat import flatten_concat
 from .flatten_packing import flatten_packing
 from .fold_pad import fold_pad
 from .fold_threshold import fold_threshold
+from .fuse_batchnorm import fuse_batchnorm
 from .hoist_quantize import hoist_quantize
 from .push_through_concat import push_through_concat
 from .split_concat_bn import split_concat_bn
@@ -22,6 +23,7 @@ PIPELINE = (
     split_concat_bn,       # sign(BN(Concat(xᵢ))) → Concat(sign(BNᵢ(xᵢ))): bits are concatenated
     push_through_concat,   # BN / MaxPool / ReLU (Concat(xᵢ)) → Concat(opᵢ(xᵢ)): no full-size float concat
     fold_threshold,        # dot → [maxpool] → [BN] → sign  ⇒  integer thresholds
+    fuse_batchnorm,        # float dot → BN  ⇒  the BN in the dot's float epilogue (same float32 ops)
     fold_binary_avgpool,   # dequantize → avgpool → sign  ⇒  popcount majority
     concat_packing,        # bit maps entering a Concat get the (pixels, channels) packing
     flatten_packing,       # a flattened few-channel bit map is packed densely (1, N)
