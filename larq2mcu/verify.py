@@ -327,7 +327,9 @@ def classify(exp, c: Comparison, x) -> list:
         elif not out_ok[s]:
             within = bool(np.all(d[s] <= 2 * e_out[j] + 1e-30))
             k = int(np.argmax(d[s] - (FLOAT_ATOL + FLOAT_RTOL * np.abs(yk[s]))))
-            what = (f"output |Δ| = {d[s][k]:.3g} at |y| = {abs(yk[s][k]):.3g} > verify tolerance, "
+            seg = next((nm for nm, lo, hi, _ in c.segments if lo <= k < hi), None) if len(c.segments) > 1 else None
+            what = ((f"output '{seg}': " if seg else "") +
+                    f"output |Δ| = {d[s][k]:.3g} at |y| = {abs(yk[s][k]):.3g} > verify tolerance, "
                     f"{'within' if within else 'BEYOND'} the derived rounding bound {2 * e_out[j][k]:.3g}")
             issues.append(SampleIssue(s, "float_rounding" if within else "failure", what))
         else:

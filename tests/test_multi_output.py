@@ -271,3 +271,50 @@ def test_emulated_board_prints_every_output(exported):
         assert a.shape == c.shape and np.array_equal(a.view(np.uint32), c.view(np.uint32))
     cmp = runs.compare_on_board(exp, b, x, y_host)
     assert cmp.ok and cmp.outputs.shape == (6, sum(v[0].size for v in y_host))
+
+
+def test_verify_names_the_output_that_differs(exported, monkeypatch):
+    """A wrong value in the second output (the first one right) fails verify, naming that output."""
+    import dataclasses
+    m, exp, host = exported["two_heads"]
+    x = mc.inputs(m, 8, seed=1)
+    c = verify.run_comparison(exp, host, x)
+    assert [s[0] for s in c.segments] == list(m.output_names) and c.y_c.shape == (8, 13)
+    y = c.y_c.copy()
+    y[2, 11] += 1.0                                   # aux/head[1] of sample 2
+    monkeypatch.setattr(verify, "run_comparison", lambda *a, **k: dataclasses.replace(c, y_c=y))
+    ag = verify.compare(exp, host, x)
+    assert not ag.ok and not ag.outputs["aux/head"][1] and ag.outputs["classes"][1]
+    assert [i.sample for i in ag.failures] == [2] and "output 'aux/head'" in ag.failures[0].detail
+
+
+def _qemu_m4():
+    from larq2mcu import board as targets
+    from larq2mcu.board import profiles
+    b = profiles.load_boards()["qemu_m4"]
+    missing = targets.toolchain_available(b, emulator=True)
+    if missing is not None:
+        pytest.skip(str(missing))
+    return b
+
+
+@pytest.mark.toolchain
+def test_serial_validation_and_latency_of_several_outputs(exported, tmp_path):
+    """`validate --emulated` over the CMSDK UART: the board replies with every output (all of them,
+    concatenated) bit-identical to the host library; `run`'s instruction counter sees one whole
+    inference through <name>_invoke_all."""
+    pytest.importorskip("elftools")
+    from larq2mcu.board import latency, runs
+    from larq2mcu.board.validate import on_target
+    b = _qemu_m4()
+    m, _, _ = exported["duplicate"]
+    exp = larq2mcu.export(m, tmp_path / "lib", name="mo", kernel_variant=b.kernel_variant)
+    x = mc.inputs(m, 3, seed=4)
+    y_host = exp.build_host().predict(x)
+    v = on_target(exp.out_dir, exp.name, b, x, runs.flat_outputs(y_host, len(x)), emulated=True,
+                  workdir=tmp_path / "w", rows=exp.rows())
+    assert v.ok and v.identical.all() and len(v.replies) == len(x)
+    assert len(v.replies[0].outputs) == sum(y[0].size for y in y_host) == 4 + 6 * 6 * 32 + 4
+    d = latency.measure(exp, b, tmp_path / "lat", sample=x[0])
+    assert all(r["instructions"] > 0 for r in d["layers"])
+    assert d["total"] == sum(r["instructions"] for r in d["layers"]) + d["glue"]

@@ -102,8 +102,9 @@ def plugin_option(elf: str | Path, name: str, out: str | Path) -> tuple[list[str
     (the semihosting run of `count`, or the serial session of larq2mcu.validate)."""
     sym = Symbols(Path(elf))
     entry = sym.range(f"{name}_invoke")[0]
-    body = [sym.range(f) for f in (f"{name}_invoke", f"{name}_invoke_partial", f"{name}_invoke_range")
-            if f in sym.by_name]
+    # _invoke_all: a model with several outputs, called by the harness, returns through it
+    body = [sym.range(f) for f in (f"{name}_invoke", f"{name}_invoke_partial", f"{name}_invoke_range",
+                                   f"{name}_invoke_all") if f in sym.by_name]
     # the harness functions calling invoke: back in one of them closes the window
     stop = [sym.range(f) for f in ("l2m_measure", "l2m_harness_run", "l2m_link_serve", "main")
             if f in sym.by_name][:4]
