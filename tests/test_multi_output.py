@@ -288,10 +288,10 @@ def test_verify_names_the_output_that_differs(exported, monkeypatch):
     assert [i.sample for i in ag.failures] == [2] and "output 'aux/head'" in ag.failures[0].detail
 
 
-def _qemu_m4():
+def _qemu(name="qemu_m4"):
     from larq2mcu import board as targets
     from larq2mcu.board import profiles
-    b = profiles.load_boards()["qemu_m4"]
+    b = profiles.load_boards()[name]
     missing = targets.toolchain_available(b, emulator=True)
     if missing is not None:
         pytest.skip(str(missing))
@@ -306,7 +306,7 @@ def test_serial_validation_and_latency_of_several_outputs(exported, tmp_path):
     pytest.importorskip("elftools")
     from larq2mcu.board import latency, runs
     from larq2mcu.board.validate import on_target
-    b = _qemu_m4()
+    b = _qemu()
     m, _, _ = exported["duplicate"]
     exp = larq2mcu.export(m, tmp_path / "lib", name="mo", kernel_variant=b.kernel_variant)
     x = mc.inputs(m, 3, seed=4)
@@ -321,3 +321,45 @@ def test_serial_validation_and_latency_of_several_outputs(exported, tmp_path):
     # the output copies (a 4.6 KB memcpy of 'feat' among them) run after the last op: counted with it
     assert d["layers"][-1]["instructions"] > 6 * 6 * 32 // 4
     assert d["total"] == sum(r["instructions"] for r in d["layers"]) + d["glue"]
+
+
+@pytest.fixture(scope="module")
+def saved_two_heads(tmp_path_factory):
+    """A two-output model at the digits' 8×8×1, saved as .keras (what the CLI reads)."""
+    from larq2mcu.dev import zoo
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(4)
+    i = keras.Input((8, 8, 1))
+    _, y = _trunk(i)
+    f = L.Flatten()(L.MaxPooling2D(2)(y))
+    cls = L.Activation("softmax", name="classes")(
+        L.BatchNormalization()(lq.layers.QuantDense(10, use_bias=False, **mc.BIN)(f)))
+    aux = L.BatchNormalization(name="aux")(lq.layers.QuantDense(3, use_bias=False, **mc.BIN)(f))
+    m = zoo.randomize_bn(keras.Model(i, [cls, aux]), seed=4)
+    p = tmp_path_factory.mktemp("cli") / "two.keras"
+    m.save(p)
+    return p
+
+
+def _cli(*args):
+    import sys
+    return subprocess.run([sys.executable, "-m", "larq2mcu.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def test_cli_verify_and_export_of_several_outputs(saved_two_heads, tmp_path):
+    r = _cli("verify", saved_two_heads, "--data", "digits", "-n", "40")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "AGREE" in r.stdout and "output classes" in r.stdout and "output aux " in r.stdout
+    r = _cli("export", saved_two_heads, "-o", tmp_path / "out", "--name", "two")
+    assert r.returncode == 0, r.stderr
+    assert "outputs: 2" in r.stdout and "TWO_OUTPUT_AUX_LEN" in r.stdout
+    r = _cli("report", tmp_path / "out")
+    assert r.returncode == 0 and "outputs: 2" in r.stdout
+
+
+@pytest.mark.toolchain
+def test_cli_run_on_qemu_with_several_outputs(saved_two_heads):
+    _qemu("qemu_m3")
+    r = _cli("run", saved_two_heads, "--board", "qemu_m3", "--data", "digits", "-n", "8")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "bit-identical to the host library: yes" in r.stdout
