@@ -186,7 +186,8 @@ def verify(model, data, n, mode, name, imports, trust_lambda):
         for i in range(0, len(x), VERIFY_CHUNK):
             xc = x[i:i + VERIFY_CHUNK]
             parts.append(compare(exp, host, xc))
-            yk.append(host.predict(xc, check_finite=False))
+            yc = host.predict(xc, check_finite=False)
+            yk.append(yc[0] if isinstance(yc, list) else yc)     # several outputs: classes from output 0
             prog.advance(task, len(xc))
     ag = merge(parts) if parts else compare(exp, host, x)
     click.echo(ag.summary())

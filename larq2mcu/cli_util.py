@@ -154,6 +154,9 @@ def merge_agreements(parts):
         ag.outputs_within_tol = ag.outputs_within_tol and a.outputs_within_tol
         ag.class_mismatches += a.class_mismatches
         ag.ties += a.ties
+        for name, (d, within) in a.outputs.items():          # per model output
+            d0, w0 = ag.outputs.get(name, (0.0, True))
+            ag.outputs[name] = (max(d0, d), w0 and within)
     ag.argmax_agreement = sum(a.argmax_agreement * a.n for a in parts) / n if n else 1.0
     if all(a.issues is not None for a in parts):        # classified: sample numbers across chunks
         start, ag.issues = 0, []

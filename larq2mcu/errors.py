@@ -45,6 +45,16 @@ class ModelStructureError(Larq2McuError):
     """A graph-level problem: several inputs/outputs, shared layers, undefined shapes, …"""
 
 
+class UnsupportedOutputError(ModelStructureError):
+    """A model output that larq2mcu cannot export (the model input returned as an output, an output
+    dtype other than float32/sign, output names whose C macros would clash); `output` is its Keras
+    name, `index` its position in model.outputs."""
+
+    def __init__(self, output: str, index: int, why: str):
+        self.output, self.index = output, index
+        super().__init__(f"model output '{output}' (output {index}): {why}")
+
+
 class InvalidNameError(Larq2McuError):
     """The model name is not a valid C identifier prefix."""
 

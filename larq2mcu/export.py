@@ -109,7 +109,8 @@ def export(model, out_dir, name: str = "model", force: bool = False, kernel_vari
     manifest = {"larq2mcu": __version__, "name": name, "model_hash": low.model_hash,
                 "arena_size": plan.arena_size, "kernel_variant": low.variant.name,
                 "weight_bytes": low.weight_bytes, "input_shape": list(g.tensors[g.inputs[0]].shape),
-                "output_shape": list(g.tensors[g.outputs[0]].shape),
+                "output_shape": list(g.tensors[g.outputs[0]].shape),     # the first output's
+                "outputs": report.output_entries(low),                   # every output, model order
                 "report": report.report_entry(low)}     # what `larq2mcu report` shows
     if input_dtype not in (None, "float32"):
         manifest["input_dtype"] = input_dtype

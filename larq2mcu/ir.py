@@ -387,12 +387,22 @@ class Arith(Op):
 @dataclass(frozen=True)
 class Graph:
     """The whole model: tensors by name, ops in a topological (execution) order, and the graph's
-    input and output tensor names. Immutable: `replace` and `prune` return new graphs."""
+    input and output tensor names. Immutable: `replace` and `prune` return new graphs.
+    `outputs` lists the model's outputs in Keras order (a tensor may appear twice: a model that
+    returns the same tensor twice); `output_names` the Keras output names, one per output (empty
+    for graphs built by hand: `output_name` then says "output" / "output<i>")."""
     tensors: dict = field(default_factory=dict)   # name → Tensor (treated as read-only)
     ops: tuple = ()
     inputs: tuple = ()
     outputs: tuple = ()
     name: str = "model"
+    output_names: tuple = ()
+
+    def output_name(self, i: int) -> str:
+        """The Keras name of output i (model.output_names), or "output"/"output<i>" without one."""
+        if i < len(self.output_names):
+            return self.output_names[i]
+        return "output" if len(self.outputs) == 1 else f"output{i}"
 
     def tensor(self, name: str) -> Tensor:
         """The tensor called `name`; KeyError if there is none."""

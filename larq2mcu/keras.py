@@ -105,6 +105,7 @@ class ExportOnTrainEnd(_keras.callbacks.Callback):
             self.agreement = ag = compare(exp, self.host, self.verify_x)
             if self.verify_y is not None:
                 y = self.host.predict(self.verify_x, check_finite=False)
+                y = y[0] if isinstance(y, list) else y          # several outputs: classes from output 0
                 if y.ndim == 2 and y.shape[1] > 1:
                     self.accuracy = float(np.mean(y.argmax(1) == self.verify_y.reshape(-1)))
             self._say(ag.summary())

@@ -24,12 +24,13 @@ def run_op(op: ir.Op, args: list, out_t: ir.Tensor) -> np.ndarray:
 
 
 def run(graph: ir.Graph, x: np.ndarray, keep_all: bool = False):
-    """Run `graph` on batch `x` (N, *input shape). Returns the output array, or with `keep_all`
-    a dict of every tensor's logical value."""
+    """Run `graph` on batch `x` (N, *input shape). Returns the output array (a list of them, one
+    per output in model order, for a graph with several outputs), or with `keep_all` a dict of
+    every tensor's logical value."""
     vals = {graph.inputs[0]: np.asarray(x, np.float32)}
     for op in graph.ops:
         vals[op.output] = run_op(op, [vals[i] for i in op.inputs], graph.tensors[op.output])
     if keep_all:
         return vals
-    out = vals[graph.outputs[0]]
-    return np.asarray(out, np.float32)
+    outs = [np.asarray(vals[t], np.float32) for t in graph.outputs]
+    return outs[0] if len(outs) == 1 else outs

@@ -93,9 +93,29 @@ def format_table(low, extra: dict | None = None) -> str:
                f"(binary weight bound ceil(bits/8) = {bits_bound:,} B)")
     out.append(f"arena (RAM): {plan.arena_size:,} B (planner lower bound {plan.lower_bound:,} B)")
     out.append(f"binary MACs: {sum(r.binary_macs for r in rs):,}   float MACs: {sum(r.float_macs for r in rs):,}")
+    out += output_lines(output_entries(low))
     for k, v in (extra or {}).items():
         out.append(f"{k}: {v}")
     return "\n".join(out)
+
+
+def output_entries(low) -> list:
+    """One dict per model output (model order): index, Keras name, shape, the IR tensor, its
+    C parameter of `<name>_invoke` and its header macro prefix (the manifest's "outputs")."""
+    N = low.name.upper()
+    return [dict(index=o.index, name=o.keras_name, shape=list(o.shape), tensor=o.tensor, param=o.param,
+                 macro=f"{N}_OUTPUT_{o.ident}" if o.ident else f"{N}_OUTPUT") for o in low.outputs]
+
+
+def output_lines(outputs) -> list:
+    """Text lines listing a model's outputs; none for a single-output model (its shape is in the table)."""
+    if not outputs or len(outputs) < 2:
+        return []
+    lines = [f"outputs: {len(outputs)} (model order; <name>_invoke takes one buffer per output)"]
+    for o in outputs:
+        shape = "x".join(map(str, o["shape"])) or "scalar"
+        lines.append(f"  {o['index']}  {o['name']:<24} {shape:<12} {o['param']:<20} {o['macro']}_LEN")
+    return lines
 
 
 def report_entry(low) -> dict:
@@ -111,7 +131,8 @@ def report_entry(low) -> dict:
                for t, off in sorted(plan.offsets.items(), key=lambda kv: plan.lifetimes[kv[0]])]
     return dict(arena_size=int(plan.arena_size), lower_bound=int(plan.lower_bound), steps=len(g.ops),
                 input_shape=list(g.tensors[g.inputs[0]].shape),
-                output_shape=list(g.tensors[g.outputs[0]].shape), layers=layers, buffers=buffers,
+                output_shape=list(g.tensors[g.outputs[0]].shape), outputs=output_entries(low),
+                layers=layers, buffers=buffers,
                 binary_weight_bound=(binary_weight_bits(g) + 7) // 8,
                 weight_bytes=low.weight_bytes, kernel_variant=low.variant.name)
 
@@ -168,6 +189,7 @@ def format_text(data: dict) -> str:
             + (f" (planner lower bound {data['lower_bound']:,} B)" if data.get("lower_bound") is not None else "")]
     if any(r["binary_macs"] is not None for r in L):
         out.append(f"binary MACs: {tot['binary_macs']:,}   float MACs: {tot['float_macs']:,}")
+    out += output_lines(data.get("outputs"))
     bd = data.get("board")
     lat = data.get("latency")
     if bd and bd["name"] not in latency_report.footprints(lat):   # else the linked image's line below

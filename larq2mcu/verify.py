@@ -36,6 +36,7 @@ class Agreement:
     class_mismatches: int = 0       # argmax differs where Keras' top two are further apart than tolerance
     ties: int = 0                   # argmax differs, but Keras' top two are within float tolerance
     issues: list | None = None      # every disagreeing sample, classified (see `classify`); None: not classified
+    outputs: dict = field(default_factory=dict)         # Keras output name → (max |Δ|, within tolerance)
 
     @property
     def failures(self) -> list:
@@ -66,7 +67,11 @@ class Agreement:
             lines.append(f"  bits  {origin:<40} {tot - bad:>10,}/{tot:,} identical")
         for t, (d, origin) in self.float_tensors.items():
             lines.append(f"  float {origin:<40} max |Δ| = {d:.3g}")
-        lines.append(f"output max |Δ| = {self.max_abs_diff:.3g} (tolerance {FLOAT_ATOL:g} + {FLOAT_RTOL:g}·|y|)")
+        if len(self.outputs) > 1:
+            for name, (d, within) in self.outputs.items():
+                lines.append(f"  output {name:<39} max |Δ| = {d:.3g}{'' if within else '  BEYOND TOLERANCE'}")
+        lines.append(f"output max |Δ| = {self.max_abs_diff:.3g} (tolerance {FLOAT_ATOL:g} + {FLOAT_RTOL:g}·|y|)"
+                     + (f" over all {len(self.outputs)} outputs" if len(self.outputs) > 1 else ""))
         lines.append(f"argmax agreement = {100 * self.argmax_agreement:.2f} %"
                      + (f" ({self.ties} near-ties: Keras' top two within float tolerance)" if self.ties else ""))
         if self.issues:
@@ -98,13 +103,16 @@ class Agreement:
 
 
 def keras_outputs(model, layers, x, batch_size: int = 256, per_sample: bool = False) -> dict:
-    """Outputs of the named Keras layers (plus the model output, key "__output__") on x: one probe
+    """Outputs of the named Keras layers (plus the model output, key "__output__"; with several
+    outputs also "__output<i>__" for each, "__output__" being output 0) on x: one probe
     model, called eagerly in batches (`per_sample`: batches of one — TF's CPU conv2d is wrong for
     some geometries when a batch holds ≥ 2 samples, see fuzz/check.py)."""
     from ._tf import tf_modules
     tf, keras, _ = tf_modules()
     names = list(dict.fromkeys(layers))
-    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names] + [model.outputs[0]])
+    outs = ["__output__"] + ([f"__output{i}__" for i in range(len(model.outputs))] if len(model.outputs) > 1 else [])
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names] + [model.outputs[0]]
+                        + (list(model.outputs) if len(model.outputs) > 1 else []))
     step = 1 if per_sample else max(1, int(batch_size))
     parts = []
     for i in range(0, len(x), step):
@@ -112,7 +120,7 @@ def keras_outputs(model, layers, x, batch_size: int = 256, per_sample: bool = Fa
         parts.append([np.asarray(v) for v in (res if isinstance(res, (list, tuple)) else [res])])
     if not parts:
         raise ValueError("keras_outputs needs at least one sample")
-    return dict(zip(names + ["__output__"], (np.concatenate([p[j] for p in parts]) for j in range(len(parts[0])))))
+    return dict(zip(names + outs, (np.concatenate([p[j] for p in parts]) for j in range(len(parts[0])))))
 
 
 @dataclass
@@ -121,7 +129,9 @@ class Comparison:
 
     `tensors`: the compared tensors with a Keras origin, in execution order; `inter[t]` the C
     values (bits as ±1), `keras[t]` Keras' (bits: sign with subnormals flushed, as TF computes it),
-    `mism[t]` (n, elements) bool of differing bits; `y_c`, `y_k` the outputs."""
+    `mism[t]` (n, elements) bool of differing bits; `y_c`, `y_k` the outputs (several outputs: all
+    of them flattened and concatenated per sample, (n, total); `segments` gives each output's
+    (Keras name, start, stop, shape) in that row — one output: (name, 0, numel, shape))."""
     n: int
     tensors: list
     inter: dict
@@ -130,6 +140,14 @@ class Comparison:
     y_c: np.ndarray
     y_k: np.ndarray
     keras_raw: dict
+    segments: list = field(default_factory=list)
+
+    def class_segments(self) -> list:
+        """(start, stop) of the outputs whose argmax is a class: the output of a single-output model
+        when it has > 1 value; with several outputs each rank-1 output of > 1 value."""
+        if len(self.segments) == 1:
+            return [(0, self.segments[0][2])] if self.segments[0][2] > 1 else []
+        return [(a, b) for _, a, b, shape in self.segments if len(shape) == 1 and b - a > 1]
 
 
 def run_comparison(exp, host, x, check_intermediates: bool = True, bits_only: bool = False,
@@ -145,7 +163,18 @@ def run_comparison(exp, host, x, check_intermediates: bool = True, bits_only: bo
                      key=lambda t: step[t]) if check_intermediates else []
     ko = keras_outputs(exp.model, [g.tensors[t].origin.layer for t in tensors], x, per_sample=per_sample_keras)
     y_c = host.predict(x, check_finite=False)
-    y_k = np.asarray(ko["__output__"], np.float32).reshape(y_c.shape)
+    segments, start = [], 0
+    for i, o in enumerate(g.outputs):
+        shape = tuple(g.tensors[o].shape)
+        numel = int(np.prod(shape, dtype=np.int64))
+        segments.append((g.output_name(i), start, start + numel, shape))
+        start += numel
+    if len(g.outputs) == 1:
+        y_k = np.asarray(ko["__output__"], np.float32).reshape(y_c.shape)
+    else:       # every output, flattened and concatenated per sample
+        y_k = np.concatenate([np.asarray(ko[f"__output{i}__"], np.float32).reshape(len(x), -1)
+                              for i in range(len(g.outputs))], axis=1)
+        y_c = np.concatenate([np.asarray(y, np.float32).reshape(len(x), -1) for y in y_c], axis=1)
     inter = host.intermediates(x, tensors) if tensors else {}
     kv, mism = {}, {}
     for t in tensors:
@@ -154,7 +183,7 @@ def run_comparison(exp, host, x, check_intermediates: bool = True, bits_only: bo
             k = bits.to_pm1(bits.sign_bits(k))     # Keras' sign, subnormals flushed
             mism[t] = (inter[t] != k).reshape(len(x), -1)
         kv[t] = k
-    return Comparison(len(x), tensors, inter, kv, mism, y_c, y_k, ko)
+    return Comparison(len(x), tensors, inter, kv, mism, y_c, y_k, ko, segments)
 
 
 def compare(exp, host, x, check_intermediates: bool = True) -> Agreement:
@@ -167,15 +196,21 @@ def compare(exp, host, x, check_intermediates: bool = True) -> Agreement:
     ag = Agreement(n=c.n, issues=classify(exp, c, x))
     d = np.abs(y_c.astype(np.float64) - y_k)
     ag.max_abs_diff = float(d.max()) if d.size else 0.0
-    ag.outputs_within_tol = bool(np.all(d <= FLOAT_ATOL + FLOAT_RTOL * np.abs(y_k)))
-    if y_c.ndim >= 2 and y_c.shape[-1] > 1:
+    within = d <= FLOAT_ATOL + FLOAT_RTOL * np.abs(y_k)
+    ag.outputs_within_tol = bool(np.all(within))
+    d2, w2 = d.reshape(c.n, -1), within.reshape(c.n, -1)
+    for name, a, b, _ in c.segments:
+        ag.outputs[name] = (float(d2[:, a:b].max()) if d2[:, a:b].size else 0.0, bool(np.all(w2[:, a:b])))
+    single = len(c.segments) <= 1
+    if (y_c.ndim >= 2 and y_c.shape[-1] > 1) if single else c.class_segments():
         yc2, yk2 = y_c.reshape(c.n, -1), y_k.reshape(c.n, -1)
-        differ = yc2.argmax(1) != yk2.argmax(1)
-        ag.argmax_agreement = float(1.0 - np.mean(differ))
-        top2 = np.sort(yk2, axis=1)[:, -2:]
-        tie = (top2[:, 1] - top2[:, 0]) <= FLOAT_ATOL + FLOAT_RTOL * np.abs(top2[:, 1])
-        ag.ties = int(np.sum(differ & tie))
-        ag.class_mismatches = int(np.sum(differ & ~tie))
+        for a, b in ([(0, yc2.shape[1])] if single else c.class_segments()):   # each class output
+            differ = yc2[:, a:b].argmax(1) != yk2[:, a:b].argmax(1)
+            ag.argmax_agreement = min(ag.argmax_agreement, float(1.0 - np.mean(differ)))
+            top2 = np.sort(yk2[:, a:b], axis=1)[:, -2:]
+            tie = (top2[:, 1] - top2[:, 0]) <= FLOAT_ATOL + FLOAT_RTOL * np.abs(top2[:, 1])
+            ag.ties += int(np.sum(differ & tie))
+            ag.class_mismatches += int(np.sum(differ & ~tie))
     for t in c.tensors:
         o = g.tensors[t].origin
         label = f"{o.layer} ({o.transform})"
@@ -254,8 +289,10 @@ def classify(exp, c: Comparison, x) -> list:
         d = np.abs(yc - yk)
         same_nonfinite = (np.isnan(yc) & np.isnan(yk)) | (np.isinf(yk) & (yc == yk))
         out_ok = ((d <= FLOAT_ATOL + FLOAT_RTOL * np.abs(yk)) | same_nonfinite).all(axis=1)
-    classes = yc.shape[1] > 1
-    arg_ok = (yc.argmax(1) == yk.argmax(1)) if classes else np.ones(n, bool)
+    segs = c.class_segments() if c.segments else ([(0, yc.shape[1])] if yc.shape[1] > 1 else [])
+    arg_ok = np.ones(n, bool)
+    for a, b in segs:
+        arg_ok &= yc[:, a:b].argmax(1) == yk[:, a:b].argmax(1)
     bits_ok = np.ones(n, bool)
     for t in tensors:
         bits_ok &= ~c.mism[t].any(axis=1)
@@ -273,8 +310,7 @@ def classify(exp, c: Comparison, x) -> list:
     from . import rounding
     bnd = rounding.propagate(src, x[bad])
     pre = _presign_sources(src)
-    _, e_out = bnd[src.outputs[0]]
-    e_out = e_out.reshape(len(bad), -1)
+    e_out = np.concatenate([bnd[o][1].reshape(len(bad), -1) for o in src.outputs], axis=1)
     issues = []
     for j, s in enumerate(bad):
         s = int(s)
@@ -291,11 +327,14 @@ def classify(exp, c: Comparison, x) -> list:
         elif not out_ok[s]:
             within = bool(np.all(d[s] <= 2 * e_out[j] + 1e-30))
             k = int(np.argmax(d[s] - (FLOAT_ATOL + FLOAT_RTOL * np.abs(yk[s]))))
-            what = (f"output |Δ| = {d[s][k]:.3g} at |y| = {abs(yk[s][k]):.3g} > verify tolerance, "
+            seg = next((nm for nm, lo, hi, _ in c.segments if lo <= k < hi), None) if len(c.segments) > 1 else None
+            what = ((f"output '{seg}': " if seg else "") +
+                    f"output |Δ| = {d[s][k]:.3g} at |y| = {abs(yk[s][k]):.3g} > verify tolerance, "
                     f"{'within' if within else 'BEYOND'} the derived rounding bound {2 * e_out[j][k]:.3g}")
             issues.append(SampleIssue(s, "float_rounding" if within else "failure", what))
         else:
-            a, b = int(np.argmax(yc[s])), int(np.argmax(yk[s]))
+            lo, hi = next((lo, hi) for lo, hi in segs if np.argmax(yc[s, lo:hi]) != np.argmax(yk[s, lo:hi]))
+            a, b = lo + int(np.argmax(yc[s, lo:hi])), lo + int(np.argmax(yk[s, lo:hi]))
             gap = abs(yk[s][a] - yk[s][b])
             if gap <= 2 * (e_out[j][a] + e_out[j][b]) + 1e-30:
                 issues.append(SampleIssue(s, "near_tie", f"argmax {a} vs {b}, Keras gap {gap:.3g}"))

@@ -1,4 +1,5 @@
-"""Golden snapshots of the generated C (model files, not the copied runtime) for three tiny models
+"""Golden snapshots of the generated C (model files, not the copied runtime) for four tiny models
+(one with several outputs)
 and several kernel variants: a change of the generator shows up as a reviewable diff here.
 
 Regenerate after an intended change with one command:
@@ -33,9 +34,23 @@ def tiny_bnn():
         lq.layers.QuantDense(4, use_bias=False, **mc.BIN), L.BatchNormalization(), L.Activation("softmax")])
 
 
-MODELS = {"tiny_bnn": tiny_bnn, "pooling_mix": mc.pooling_mix, "densenet_concat": mc.densenet_concat}
+def multi_out():
+    """Several outputs: the float feature map of a float-input conv (also read by the binary conv
+    after it), a sign map (read downstream too) and the logits of a binary dense + BN."""
+    i = keras.Input((4, 4, 1))
+    feat = L.BatchNormalization(name="feat")(
+        lq.layers.QuantConv2D(8, 3, padding="same", kernel_quantizer="ste_sign", use_bias=False)(i))
+    y = L.BatchNormalization()(lq.layers.QuantConv2D(32, 3, padding="same", use_bias=False, **mc.BIN)(feat))
+    s = lq.quantizers.SteSign(name="signs")(y)
+    logits = L.BatchNormalization(name="logits")(
+        lq.layers.QuantDense(3, use_bias=False, **mc.BIN)(L.Flatten()(L.MaxPooling2D(2)(s))))
+    return keras.Model(i, [logits, feat, s])
+
+
+MODELS = {"tiny_bnn": tiny_bnn, "pooling_mix": mc.pooling_mix, "densenet_concat": mc.densenet_concat,
+          "multi_out": multi_out}
 CASES = [("tiny_bnn", "ref"), ("tiny_bnn", "usad8"), ("tiny_bnn", "hs"), ("pooling_mix", "ref"),
-         ("pooling_mix", "builtin"), ("densenet_concat", "ref")]
+         ("pooling_mix", "builtin"), ("densenet_concat", "ref"), ("multi_out", "ref")]
 
 
 def _model(name):
@@ -64,5 +79,6 @@ def test_generated_c_matches_snapshot(tmp_path, model, variant):
         assert own[f] == want[f], f"{f} differs from tests/golden/{d.name}/{f} (regenerate: see module doc)"
     host = exp.build_host()
     x = mc.inputs(m, 8, seed=1)
-    y = host.predict(x)
-    np.testing.assert_allclose(y, m.predict(x, verbose=0), atol=2.5e-4, rtol=2.5e-4)
+    y, yk = host.predict(x), m.predict(x, verbose=0)
+    for a, b in zip(*((y, yk) if isinstance(y, list) else ([y], [yk]))):    # several outputs: each
+        np.testing.assert_allclose(a, b, atol=2.5e-4, rtol=2.5e-4)

@@ -101,9 +101,11 @@ def plugin_option(elf: str | Path, name: str, out: str | Path) -> tuple[list[str
     file `out`, the ELF's symbols, the stack range) for any QEMU command line running `elf`
     (the semihosting run of `count`, or the serial session of larq2mcu.validate)."""
     sym = Symbols(Path(elf))
-    entry = sym.range(f"{name}_invoke")[0]
-    body = [sym.range(f) for f in (f"{name}_invoke", f"{name}_invoke_partial", f"{name}_invoke_range")
-            if f in sym.by_name]
+    # a model with several outputs: the harness calls <name>_invoke_all (which may have inlined
+    # <name>_invoke, whose own copy the linker then drops), so the window opens there
+    entry = sym.range(f"{name}_invoke_all" if f"{name}_invoke_all" in sym.by_name else f"{name}_invoke")[0]
+    body = [sym.range(f) for f in (f"{name}_invoke", f"{name}_invoke_partial", f"{name}_invoke_range",
+                                   f"{name}_invoke_all") if f in sym.by_name]
     # the harness functions calling invoke: back in one of them closes the window
     stop = [sym.range(f) for f in ("l2m_measure", "l2m_harness_run", "l2m_link_serve", "main")
             if f in sym.by_name][:4]

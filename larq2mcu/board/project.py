@@ -50,7 +50,7 @@ def export_project(model, out_dir, name, board, data, force, n: int = 4, emulate
         except Exception:          # no host compiler: the harness then only prints outputs
             expected = None
         files = boardrun.project_files(exp, b, x.reshape(len(x), -1), None if expected is None
-                                       else expected.reshape(len(x), -1), labels=labels,
+                                       else boardrun.flat_outputs(expected, len(x)), labels=labels,
                                        emulated_envs=emulated_envs, out_dir=out_dir)
     if lat is not None:
         side = latency_report.merged(None, "emulated", lat, exp.model_hash, exp.kernel_variant)
@@ -187,7 +187,7 @@ def _run_summary(b, x, cmp, y_host, ag, lat, note) -> str:
              f"host library vs Keras: max |Δ| = {ag.max_abs_diff:.3g}, "
              f"argmax agreement {100 * ag.argmax_agreement:.2f} %"]
     if y_board.ndim == 2 and y_board.shape[1] > 1:
-        same_class = float(np.mean(y_board.argmax(1) == y_host.argmax(1)))
+        same_class = float(np.mean(y_board.argmax(1) == boardrun.flat_outputs(y_host, len(x)).argmax(1)))
         lines.append(f"board classes = host classes: {100 * same_class:.2f} %")
     if lat is not None:
         lines.append(latency_text(lat))

@@ -87,16 +87,43 @@ def exact_fit(exp, board, workdir=None) -> str:
     return msg
 
 
+def flat_outputs(y, n: int) -> np.ndarray:
+    """Outputs of n samples as (n, floats) float32: one array as it is, or — a model with several
+    outputs, a list as host.predict returns it — every output flattened and concatenated per
+    sample, in model order (what the board harness prints: `<name>_invoke_all`'s buffer)."""
+    if isinstance(y, (list, tuple)):
+        return np.concatenate([np.asarray(v, np.float32).reshape(n, -1) for v in y], axis=1)
+    return np.asarray(y, np.float32).reshape(n, -1)
+
+
+def split_outputs(exp, y: np.ndarray):
+    """Inverse of `flat_outputs` for `exp`'s graph: (n, floats) → (n, *shape), or a list of those
+    (one per output) for a model with several outputs."""
+    g = exp.graph
+    n = len(y)
+    shapes = [tuple(g.tensors[t].shape) for t in g.outputs]
+    if len(shapes) == 1:
+        return np.asarray(y, np.float32).reshape((n,) + shapes[0])
+    res, start = [], 0
+    for shape in shapes:
+        k = int(np.prod(shape, dtype=np.int64))
+        res.append(np.asarray(y[:, start:start + k], np.float32).reshape((n,) + shape))
+        start += k
+    return res
+
+
 def chunk_size(exp, board, n: int) -> int:
     """Samples per firmware image: min(n, (flash/2 − weight bytes) // (4·(inputs + 2·outputs))), at least 1."""
     b = get(board)
     flash_budget = b.link_map()[1] // 2 - footprint(exp)[0]
-    per = 4 * (exp.graph.tensors[exp.graph.inputs[0]].numel + 2 * exp.graph.tensors[exp.graph.outputs[0]].numel)
+    outs = sum(exp.graph.tensors[t].numel for t in exp.graph.outputs)
+    per = 4 * (exp.graph.tensors[exp.graph.inputs[0]].numel + 2 * outs)
     return int(max(1, min(n, flash_budget // max(per, 1))))
 
 
 def run_on_board(exp, board, x, expected=None, timeout: float = 120.0, workdir=None, on_build=None):
-    """Run the export on an emulated board for every sample of x; return (outputs, results).
+    """Run the export on an emulated board for every sample of x; return (outputs, results);
+    outputs as host.predict returns them (a list of arrays for a model with several outputs).
 
     `expected` (defaults to nothing) is embedded and checked bit for bit by the guest itself.
     `on_build(done, total)` is called after each build + run (progress display)."""
@@ -111,15 +138,15 @@ def run_on_board(exp, board, x, expected=None, timeout: float = 120.0, workdir=N
     outs, results = [], []
     with tempfile.TemporaryDirectory(prefix=f"l2m-{b.name}-") as tmp:
         for i in range(0, len(x), step):
-            exp_chunk = None if expected is None else np.asarray(expected, np.float32).reshape(len(x), -1)[i:i + step]
+            exp_chunk = None if expected is None else flat_outputs(expected, len(x))[i:i + step]
             elf = targets.build(exp.out_dir, b, x[i:i + step], exp_chunk, Path(workdir or tmp) / f"c{i}")
             res = targets.run(elf, b, timeout=timeout).check()
             outs.extend(res.outputs)
             results.append(res)
             if on_build is not None:
                 on_build(len(results), -(-len(x) // step))
-    shape = (len(x),) + tuple(exp.graph.tensors[exp.graph.outputs[0]].shape)
-    return np.stack(outs).astype(np.float32).reshape(shape), results
+    total = sum(exp.graph.tensors[t].numel for t in exp.graph.outputs)
+    return split_outputs(exp, np.stack(outs).astype(np.float32).reshape(len(x), total)), results
 
 
 def ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -133,7 +160,8 @@ def ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass
 class BoardComparison:
-    """What `compare_on_board` found: the board's outputs against the host library's."""
+    """What `compare_on_board` found: the board's outputs against the host library's (a model with
+    several outputs: all of them, flattened and concatenated per sample, see `flat_outputs`)."""
     board: str
     outputs: np.ndarray
     host_outputs: np.ndarray
@@ -182,8 +210,11 @@ def compare_on_board(exp, board, x, host_outputs, timeout: float = 120.0, workdi
     import time
     t0 = time.time()
     y, results = run_on_board(exp, board, x, expected=None, timeout=timeout, workdir=workdir, on_build=on_build)
-    return BoardComparison(get(board).name, y, np.asarray(host_outputs, np.float32).reshape(y.shape), results,
-                           time.time() - t0)
+    if isinstance(y, list):         # several outputs: compare all of them, concatenated per sample
+        y, host = flat_outputs(y, len(x)), flat_outputs(host_outputs, len(x))
+    else:
+        host = np.asarray(host_outputs, np.float32).reshape(y.shape)
+    return BoardComparison(get(board).name, y, host, results, time.time() - t0)
 
 
 def project_files(exp, board, samples, expected, labels=None, emulated_envs: bool = False,

@@ -220,6 +220,9 @@ def validate_model(model, board: Board, data=None, n: int = 20, mode: str = "sym
         exp = do_export(model, f"{tmp}/lib", name=name, kernel_variant=board.kernel_variant)
         x, labels = demo_samples(exp, data, n, mode, warn)
         y_host = exp.build_host().predict(np.asarray(x, np.float32), check_finite=False)
+        if isinstance(y_host, list):     # several outputs: the harness replies with all, concatenated
+            from .runs import flat_outputs
+            y_host = flat_outputs(y_host, len(x))
         if not emulated and flash and project is None:
             from .project import export_project
             project = Path(tmp) / "project"

@@ -63,7 +63,7 @@ def render(low: Lowered) -> dict:
         input_ctype=INPUT_CTYPES[g.tensors[g.inputs[0]].dtype],
         input_shape=list(g.tensors[g.inputs[0]].shape), output_shape=list(out_t.shape),
         num_ops=len(low.steps), variant=low.variant.name, weight_bytes=low.weight_bytes,
-        steps=low.steps, arrays=low.arrays, output=low.output)
+        steps=low.steps, arrays=low.arrays, output=low.output, outputs=low.outputs)
     files = {f"{name}{suffix}": templating.render(tpl, **ctx) for suffix, tpl in (
         (".h", "model.h.j2"), (".c", "model.c.j2"), ("_weights.h", "model_weights.h.j2"),
         ("_weights.c", "model_weights.c.j2"))}

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from .. import ir
-from ..errors import ModelLoadError, ModelStructureError, UnsupportedLayerError
+from ..errors import ModelLoadError, ModelStructureError, UnsupportedLayerError, UnsupportedOutputError
 from . import activations, dot, layers  # noqa: F401  (registers the handlers)
 from . import affine  # noqa: F401,E402  (Rescaling, Normalization)
 from . import depthwise  # noqa: F401,E402  (grouped / depthwise / separable convs)
@@ -55,15 +55,18 @@ def load_model(model, imports=(), custom_objects=None, trust_lambda: bool = Fals
 
 
 def to_ir(model, name: str = "model") -> ir.Graph:
-    """Translate a built tf.keras model (one input, one output) into an ir.Graph."""
+    """Translate a built tf.keras model (one input, one or more outputs) into an ir.Graph; the
+    graph's `outputs` / `output_names` follow `model.outputs` / `model.output_names`."""
     from .._tf import tf_modules
     _, keras, _ = tf_modules()
     if not getattr(model, "built", False) or not hasattr(model, "_nodes_by_depth") or not model.inputs:
         raise ModelStructureError("the model has no defined input shape; build it with an Input layer "
                                   "(or call model.build(input_shape)) before exporting")
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ModelStructureError(f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
-                                  "larq2mcu exports single-input, single-output models")
+    if len(model.inputs) != 1:
+        raise ModelStructureError(f"the model has {len(model.inputs)} inputs; larq2mcu exports single-input models "
+                                  "(with one or more outputs)")
+    if not model.outputs:
+        raise ModelStructureError("the model has no outputs")
     in_shape = tuple(model.inputs[0].shape[1:])
     if any(d is None for d in in_shape):
         raise ModelStructureError(f"the input shape {in_shape} is not fully defined")
@@ -113,6 +116,14 @@ def to_ir(model, name: str = "model") -> ir.Graph:
                     transform = "sign" if b.dtype(out) == ir.BITS else "identity"
                     b.set_origin(out, ir.Origin(layer.name, transform))
                 kmap[id(k_out)] = out
-    out = kmap[id(model.outputs[0])]
-    g = ir.Graph(tensors=dict(b.tensors), ops=tuple(b.ops), inputs=(x,), outputs=(out,), name=name)
+    names = list(getattr(model, "output_names", None) or [f"output{i}" for i in range(len(model.outputs))])
+    g_outs = []
+    for i, (k_out, o_name) in enumerate(zip(model.outputs, names)):
+        out = kmap.get(id(k_out))
+        if out is None or out == x:
+            raise UnsupportedOutputError(o_name, i, "it is the model input itself (or not computed from it); "
+                                         "larq2mcu exports outputs computed by at least one layer")
+        g_outs.append(out)
+    g = ir.Graph(tensors=dict(b.tensors), ops=tuple(b.ops), inputs=(x,), outputs=tuple(g_outs), name=name,
+                 output_names=tuple(names))
     return g.prune()

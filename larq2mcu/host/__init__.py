@@ -76,7 +76,8 @@ class HostModel:
         self.graph, self.plan, self.name = graph, plan, name
         self._lib = ctypes.CDLL(str(so_path))
         self._invoke = getattr(self._lib, f"{name}_invoke_checked")
-        self._invoke.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+        # <name>_invoke_checked(input, one pointer per model output, arena, arena_bytes)
+        self._invoke.argtypes = [ctypes.c_void_p] * (2 + len(graph.outputs)) + [ctypes.c_size_t]
         self._invoke.restype = ctypes.c_int
         self._partial = getattr(self._lib, f"{name}_invoke_partial")
         self._partial.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
@@ -87,7 +88,9 @@ class HostModel:
             self._range.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32]
             self._range.restype = ctypes.c_int
         self.input_shape = graph.tensors[graph.inputs[0]].shape
-        self.output_shape = graph.tensors[graph.outputs[0]].shape
+        self.output_shapes = [tuple(graph.tensors[t].shape) for t in graph.outputs]
+        self.output_names = [graph.output_name(i) for i in range(len(graph.outputs))]
+        self.output_shape = self.output_shapes[0]       # the (first) output's shape
         self.arena_size = plan.arena_size
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(workdir), True)
 
@@ -153,21 +156,28 @@ class HostModel:
                              "NaN then binarizes to +1)")
         return a
 
-    def predict(self, x, check_finite: bool = True, arena: np.ndarray | None = None) -> np.ndarray:
-        """Run the C model on each sample of batch `x` (N, *input shape) → (N, *output shape).
+    @property
+    def num_outputs(self) -> int:
+        """Number of model outputs (len(model.outputs))."""
+        return len(self.output_shapes)
+
+    def predict(self, x, check_finite: bool = True, arena: np.ndarray | None = None):
+        """Run the C model on each sample of batch `x` (N, *input shape) → (N, *output shape), or,
+        for a model with several outputs, a list with one such array per output in model order
+        (what Keras' model.predict returns).
 
         Inputs of any real numeric dtype are cast to float32 (as Keras does). Non-finite values
         raise InputError unless check_finite=False."""
         self._open()
         a = self._check(x, check_finite)
-        out = np.zeros((a.shape[0],) + tuple(self.output_shape), np.float32)
+        outs = [np.zeros((a.shape[0],) + shape, np.float32) for shape in self.output_shapes]
         arena = self.new_arena() if arena is None else self.check_arena(arena)
         for i in range(a.shape[0]):
-            st = self._invoke(a[i].ctypes.data, out[i].ctypes.data, arena.ctypes.data, arena.nbytes)
+            st = self._invoke(a[i].ctypes.data, *(o[i].ctypes.data for o in outs), arena.ctypes.data, arena.nbytes)
             if st != 0:
                 raise InputError(f"{self.name}_invoke_checked refused sample {i}: status {st} "
                                  f"({STATUS.get(st, 'unknown status')})")
-        return out
+        return outs[0] if len(outs) == 1 else outs
 
     def intermediates(self, x, tensors) -> dict:
         """Logical values of the named tensors for each sample (bits as int8 ±1), computed by

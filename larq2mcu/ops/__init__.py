@@ -18,7 +18,7 @@ def model_hash(g: ir.Graph) -> str:
     """sha256 (first 16 hex digits) of the lowered graph: per op its kind, its wiring (input and
     output tensor names) and the attributes its kind lists in `hash_fields` (arrays by dtype, shape
     and bytes; a None `hash_optional` attribute is left out), and the output tensor's shape, dtype
-    and packing."""
+    and packing; with several outputs also the output tensors and names."""
     h = hashlib.sha256()
     for op in g.ops:
         h.update(type(op).__name__.encode())
@@ -36,4 +36,6 @@ def model_hash(g: ir.Graph) -> str:
                 h.update(f"{k}={v!r}".encode())
         t = g.tensors[op.output]
         h.update(f"{t.shape}{t.dtype}{t.packing}".encode())
+    if len(g.outputs) > 1:           # which tensors leave, under which names (one output: the last op's)
+        h.update(f"outputs={g.outputs!r}{g.output_names!r}".encode())
     return h.hexdigest()[:16]
