@@ -176,11 +176,12 @@ def compare(exp, host, x, per_sample_keras: bool = False) -> tuple:
 VARIANTS = ("hs", "builtin", "clz")
 
 
-def _compare_variant(model, exp, host, builder, x, out_dir: Path, variant: str) -> list:
+def _compare_variant(model, exp, host, builder, x, out_dir: Path, variant: str,
+                     input_dtype: str = "float32") -> list:
     """[] when the `variant` export computes every op output exactly as the ref export; else one
     failure naming the first tensor that differs."""
     import larq2mcu
-    vexp = larq2mcu.export(model, out_dir, name="fz", force=True, kernel_variant=variant)
+    vexp = larq2mcu.export(model, out_dir, name="fz", force=True, kernel_variant=variant, input_dtype=input_dtype)
     vhost = builder.build(vexp)
     try:
         names = [op.output for op in exp.graph.ops]
@@ -207,7 +208,10 @@ def check_model(gen, builder: FastBuilder, x, workdir: Path) -> ModelResult:
                       description=list(gen.description))
     host = None
     try:
-        exp = larq2mcu.export(gen.model, workdir / f"s{gen.seed}", name="fz", force=True)
+        dtype = getattr(gen, "input_dtype", "float32")
+        exp = larq2mcu.export(gen.model, workdir / f"s{gen.seed}", name="fz", force=True, input_dtype=dtype)
+        if dtype != "float32":
+            res.coverage[f"export input_dtype={dtype}"] += 1
         res.coverage.update(ir_coverage(exp.graph))
         host = builder.build(exp)
         issues, stats = compare(exp, host, x)
@@ -221,7 +225,8 @@ def check_model(gen, builder: FastBuilder, x, workdir: Path) -> ModelResult:
                 res.coverage["keras batch bug (rechecked per sample)"] += 1
                 issues, stats = issues2, stats2
         variant = VARIANTS[gen.seed % len(VARIANTS)]
-        issues += _compare_variant(gen.model, exp, host, builder, x, workdir / f"s{gen.seed}{variant}", variant)
+        issues += _compare_variant(gen.model, exp, host, builder, x, workdir / f"s{gen.seed}{variant}", variant,
+                                   dtype)
         res.issues = issues
         res.bit_tensors = stats["bit_tensors"]
         res.bits_compared = stats["bits_compared"]
