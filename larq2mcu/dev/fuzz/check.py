@@ -130,8 +130,8 @@ def release(host) -> None:
 
 
 def ir_coverage(g: ir.Graph) -> Counter:
-    """Count of ops per kind as "ir:<Kind>", with +threshold / +or_mask / +pad_one and [fn] for
-    Activation appended where they apply."""
+    """Count of ops per kind as "ir:<Kind>", with +threshold / +or_mask / +pad_one / +groups /
+    +depthwise (groups = input channels) / +dilation and [fn] for Activation appended where they apply."""
     c = Counter()
     for op in g.ops:
         name = type(op).__name__
@@ -141,6 +141,11 @@ def ir_coverage(g: ir.Graph) -> Counter:
             name += "+or_mask"
         if getattr(op, "pad_one", False):
             name += "+pad_one"
+        if getattr(op, "groups", 1) > 1:
+            cin = g.tensors[op.inputs[0]].shape[-1]
+            name += "+depthwise" if op.groups == cin else "+groups"
+        if max(getattr(op, "dilation", (1, 1))) > 1:
+            name += "+dilation"
         if isinstance(op, ir.Activation):
             name += f"[{op.fn}]"
         c["ir:" + name] += 1

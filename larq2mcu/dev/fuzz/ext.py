@@ -41,12 +41,14 @@ INPUT_Q = ("ste_sign", "ste_sign", "ste_heaviside", "ste_tern", "dorefa1", "dore
 
 
 def kernel_quantizer(b, name: str):
+    """The kernel quantizer object of KERNEL_Q name `name`."""
     Q = b.lq.quantizers
     return {"ste_sign": "ste_sign", "magnitude_aware_sign": Q.MagnitudeAwareSign(), "xnor_scale": xnor_weight_scale,
             "mag_unclipped": magnitude_aware_sign_unclipped, "ste_tern": Q.SteTern()}[name]
 
 
 def input_quantizer(b, name: str):
+    """The input quantizer object of INPUT_Q name `name` (SteTern's threshold drawn from b.rx)."""
     Q = b.lq.quantizers
     if name.startswith("dorefa"):
         return Q.DoReFa(k_bit=int(name[-1]), mode="activations")
@@ -305,6 +307,7 @@ def dense_op(b, x):
 
 
 def quant_layer_flat(b, x):
+    """A step / clip quantizer layer on a flat tensor."""
     kind = b.rx.choice(["heaviside", "dorefa", "clip01"])
     if kind == "heaviside":
         return b.apply(b.lq.quantizers.SteHeaviside(), [x], x.shape, key="SteHeaviside layer")

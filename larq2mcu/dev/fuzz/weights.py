@@ -14,8 +14,8 @@ import numpy as np
 def init_weights(w_init, bn_init, rng) -> Counter:
     """Set every generated layer's weights; return coverage keys of the BN statistics drawn.
 
-    w_init: (layer, mode, K) with mode bin | float_in | sep (binary separable) | bin_in_float_w | float and K the fan-in of
-    a binary dot (0 otherwise); bn_init: (layer, K, input_is_bits)."""
+    w_init: (layer, mode, K) with mode bin | float_in | sep (binary separable) | bin_in_float_w | float
+    and K the fan-in of a binary dot (0 otherwise); bn_init: (layer, K, input_is_bits)."""
     cov = Counter()
     for layer, mode, k in w_init:
         ws = layer.get_weights()
