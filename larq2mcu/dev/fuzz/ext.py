@@ -347,7 +347,7 @@ def first_affine(b, x, integer: bool):
         return x, dtype
     b.cov[f"input_dtype={dtype}"] += 1
     if len(x.shape) == 3:
-        x = b.conv(x, "float_in")
+        x = b.conv(x, "float_in", act_ok=False)
         x = b.bn(x)
         x = b.conv(x, "bin")
     else:

@@ -87,7 +87,9 @@ class _Builder:
         return max(1, min(c, hi))
 
     # ------------------------------------------------------------------ spatial layers
-    def conv(self, x: T, mode: str) -> T:
+    def conv(self, x: T, mode: str, act_ok: bool = True) -> T:
+        """A random Conv2D / QuantConv2D of `mode`; act_ok=False: no activation= (an integer-input
+        first layer must be BN + sign after the dot, passes/integer_input.py)."""
         h, w, cin = x.shape
         kh = self.r.randint(1, 5)
         kw = kh if self.r.random() < 0.7 else self.r.randint(1, 5)
@@ -108,6 +110,7 @@ class _Builder:
         act = None
         if self.r.random() < 0.1:
             act = self.r.choice(["relu", "tanh", "ste_sign"])
+            act = act if act_ok else None
         kq = self.sign()
         if mode == "float":
             layer = self.L.Conv2D(cout, (kh, kw), strides=(sh, sw), padding=padding, use_bias=use_bias,
