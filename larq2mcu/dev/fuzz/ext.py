@@ -13,6 +13,7 @@ import math
 
 from ... import ir
 from ..._tf import tf_modules
+from .weights import MAX_FLOAT_WEIGHTS
 
 
 # ------------------------------------------------------------------ custom quantizers (zoo style)
@@ -95,7 +96,6 @@ def _cov_geometry(b, padding, sh, sw, dh, dw, pad_values=None):
 # ------------------------------------------------------------------ spatial ops
 def quant_conv(b, x, groups: bool = False):
     """QuantConv2D / Conv2D with evaluated quantizers, groups > 1 and / or dilation."""
-    from .gen import MAX_FLOAT_WEIGHTS
     r = b.rx
     h, w, cin = x.shape
     kh, kw, sh, sw, dh, dw, padding, oh, ow = _geometry(b, h, w)
@@ -141,7 +141,6 @@ def quant_conv(b, x, groups: bool = False):
 
 def depthwise(b, x):
     """DepthwiseConv2D (float) or QuantDepthwiseConv2D (binary / float input, ±1 kernel), depth_multiplier."""
-    from .gen import MAX_FLOAT_WEIGHTS
     r = b.rx
     h, w, c = x.shape
     kh, kw, sh, sw, dh, dw, padding, oh, ow = _geometry(b, h, w)
@@ -173,7 +172,6 @@ def depthwise(b, x):
 
 def separable(b, x):
     """SeparableConv2D (float) or QuantSeparableConv2D (binary depthwise + ±1 pointwise)."""
-    from .gen import MAX_FLOAT_WEIGHTS
     r = b.rx
     h, w, c = x.shape
     kh, kw, sh, sw, dh, dw, padding, oh, ow = _geometry(b, h, w)

@@ -21,12 +21,11 @@ from ... import ir
 from ..._tf import tf_modules
 from . import ext
 from .glue import maybe_glue
-from .weights import init_weights
+from .weights import MAX_FLOAT_WEIGHTS, init_weights
 
 SIGNS = ("ste_sign", "approx_sign", "swish_sign")
 # Channel counts around 32-bit word boundaries are where packing bugs live.
 CHANNELS = (1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 96, 127, 128, 129, 130)
-MAX_FLOAT_WEIGHTS = 40_000     # keeps the hex-float C sources (and cc time) small
 P_EXT = 0.5                    # chance a body step is one of fuzz/ext.py's op kinds (issue #13)
 P_1D = 0.08                    # chance of a 1-D (Conv1D) model
 P_AFFINE = 0.16               # chance of a Rescaling / Normalization first layer (half of them integer-input)

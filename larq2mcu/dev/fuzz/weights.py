@@ -10,6 +10,8 @@ from collections import Counter
 
 import numpy as np
 
+MAX_FLOAT_WEIGHTS = 40_000     # float weights per generated layer: keeps the hex-float C sources (and cc time) small
+
 
 def init_weights(w_init, bn_init, rng) -> Counter:
     """Set every generated layer's weights; return coverage keys of the BN statistics drawn.
