@@ -1,7 +1,8 @@
 """A fixed-seed sample of the differential fuzzer (larq2mcu.dev.fuzz): random supported models, the
 exported C against Keras on 100 awkward + random + real inputs each. Zero failures; rounding flips
 (signs after float layers within float32 rounding of 0) are allowed and counted. Sized for ≤ 90 s
-on 2 cores; the long campaign's figures are in docs/FUZZ.md."""
+on 2 cores; the long campaign's figures are in docs/FUZZ.md. The sample includes issue #13's kinds
+(grouped / dilated / depthwise / separable / 1-D convs, evaluated quantizers, integer-input exports)."""
 from __future__ import annotations
 
 import json
@@ -24,6 +25,13 @@ REQUIRED = [
     "GlobalAveragePooling2D", "Add", "Concatenate", "Sequential", "Functional", "padding=same",
     "padding=valid", "pad_values=0", "pad_values=1", "strides=2x2", "use_bias",
     "ir:BinaryConv2D+threshold", "ir:BinaryDense+threshold", "ir:BinaryMaxPool2D",
+    # issue #13's kinds (fuzz/ext.py)
+    "groups>1", "dilation_rate>1", "depth_multiplier>1", "QuantDepthwiseConv2D[bin-in]", "DepthwiseConv2D",
+    "QuantSeparableConv2D", "SeparableConv2D", "QuantConv1D[bin-in]", "Conv1D", "Average", "Add[broadcast]",
+    "GlobalMaxPooling2D", "ZeroPadding2D", "TFOpLambda[relu6]", "Rescaling[int-input]", "export input_dtype=int8",
+    "export input_dtype=uint8", "input_quantizer=ste_heaviside", "input_quantizer=ste_tern",
+    "kernel_quantizer=ste_tern", "kernel_quantizer=magnitude_aware_sign", "kernel_quantizer=xnor_scale",
+    "ir:BinaryGroupConv2D+depthwise", "ir:GroupConv2D+dilation", "ir:StepQuantize", "ir:IntConv2D",
 ]
 
 
@@ -45,8 +53,10 @@ def test_sample_coverage(sample):
     assert not missing, f"missing coverage: {missing}"
     pools = [k for k in sample.coverage if k.startswith(("MaxPooling2D", "AveragePooling2D"))]
     assert len(pools) >= 3
-    signs = [k for k in sample.coverage if k.startswith("kernel_quantizer=")]
-    assert len(signs) == 3
+    signs = {k for k in sample.coverage if k.startswith("kernel_quantizer=")}
+    assert signs >= {f"kernel_quantizer={q}" for q in gen.SIGNS}
+    dorefa = [k for k in sample.coverage if k.startswith("input_quantizer=dorefa")]
+    assert len(dorefa) >= 3           # several bit widths k
 
 
 def test_generator_is_deterministic(tfm):

@@ -50,3 +50,16 @@ def test_float_dense_on_subnormal_inputs_then_sign(tmp_path, tfm):
     host = exp.build_host()
     x = np.array([[-1e-40, -1e-40], [-1e-38, -1e-38], [-1e-30, 0.0]], np.float32)
     assert np.array_equal(host.predict(x), m(x).numpy())       # Keras [1, 1, -1]; C [-1, -1, -1]
+
+
+def test_generated_integer_input_model_qualifies(tfm):
+    """Generator bug (campaign seed 2030, model 696): an integer-input model whose first conv drew
+    activation='tanh' does not qualify for input_dtype (the exporter refused it, correctly, with a
+    typed error). The generator now draws no activation there; the model exports as int8 and
+    matches Keras on raw bytes."""
+    from larq2mcu.dev import fuzz
+    g = fuzz.generate(2030006786)
+    assert g.input_dtype == "int8"
+    res = fuzz.run_one(2030006786, n_inputs=20)
+    assert res.status == "pass", res.error or [i.detail for i in res.issues]
+    assert res.coverage["export input_dtype=int8"] == 1 and res.coverage["ir:IntConv2D"] == 1

@@ -20,7 +20,7 @@ import numpy as np
 
 from .check import FastBuilder, ModelResult, check_model
 from .gen import generate
-from .inputs import make_inputs
+from .inputs import make_byte_inputs, make_inputs
 from .report import Summary
 
 __all__ = ["run_campaign", "run_one", "reproduce", "model_seed", "Summary", "ModelResult", "generate"]
@@ -49,7 +49,10 @@ def run_one(seed: int, n_inputs: int = 100, builder: FastBuilder | None = None,
             return ModelResult(seed=seed, status="generator-error", error=f"{type(e).__name__}: {e}"[:1500],
                                seconds=time.perf_counter() - t0)
         shape = tuple(gen.model.inputs[0].shape[1:])
-        x = make_inputs(shape, n_inputs, np.random.default_rng(seed))
+        if gen.input_dtype != "float32":      # raw bytes: integers over the whole range, extremes first
+            x = make_byte_inputs(shape, n_inputs, gen.input_dtype, np.random.default_rng(seed))
+        else:
+            x = make_inputs(shape, n_inputs, np.random.default_rng(seed))
         return check_model(gen, builder, x, workdir)
     finally:
         if own_b:

@@ -130,8 +130,8 @@ def release(host) -> None:
 
 
 def ir_coverage(g: ir.Graph) -> Counter:
-    """Count of ops per kind as "ir:<Kind>", with +threshold / +or_mask / +pad_one and [fn] for
-    Activation appended where they apply."""
+    """Count of ops per kind as "ir:<Kind>", with +threshold / +or_mask / +pad_one / +groups /
+    +depthwise (groups = input channels) / +dilation and [fn] for Activation appended where they apply."""
     c = Counter()
     for op in g.ops:
         name = type(op).__name__
@@ -141,6 +141,11 @@ def ir_coverage(g: ir.Graph) -> Counter:
             name += "+or_mask"
         if getattr(op, "pad_one", False):
             name += "+pad_one"
+        if getattr(op, "groups", 1) > 1:
+            cin = g.tensors[op.inputs[0]].shape[-1]
+            name += "+depthwise" if op.groups == cin else "+groups"
+        if max(getattr(op, "dilation", (1, 1))) > 1:
+            name += "+dilation"
         if isinstance(op, ir.Activation):
             name += f"[{op.fn}]"
         c["ir:" + name] += 1
@@ -176,11 +181,12 @@ def compare(exp, host, x, per_sample_keras: bool = False) -> tuple:
 VARIANTS = ("hs", "builtin", "clz")
 
 
-def _compare_variant(model, exp, host, builder, x, out_dir: Path, variant: str) -> list:
+def _compare_variant(model, exp, host, builder, x, out_dir: Path, variant: str,
+                     input_dtype: str = "float32") -> list:
     """[] when the `variant` export computes every op output exactly as the ref export; else one
     failure naming the first tensor that differs."""
     import larq2mcu
-    vexp = larq2mcu.export(model, out_dir, name="fz", force=True, kernel_variant=variant)
+    vexp = larq2mcu.export(model, out_dir, name="fz", force=True, kernel_variant=variant, input_dtype=input_dtype)
     vhost = builder.build(vexp)
     try:
         names = [op.output for op in exp.graph.ops]
@@ -207,7 +213,10 @@ def check_model(gen, builder: FastBuilder, x, workdir: Path) -> ModelResult:
                       description=list(gen.description))
     host = None
     try:
-        exp = larq2mcu.export(gen.model, workdir / f"s{gen.seed}", name="fz", force=True)
+        dtype = getattr(gen, "input_dtype", "float32")
+        exp = larq2mcu.export(gen.model, workdir / f"s{gen.seed}", name="fz", force=True, input_dtype=dtype)
+        if dtype != "float32":
+            res.coverage[f"export input_dtype={dtype}"] += 1
         res.coverage.update(ir_coverage(exp.graph))
         host = builder.build(exp)
         issues, stats = compare(exp, host, x)
@@ -221,7 +230,8 @@ def check_model(gen, builder: FastBuilder, x, workdir: Path) -> ModelResult:
                 res.coverage["keras batch bug (rechecked per sample)"] += 1
                 issues, stats = issues2, stats2
         variant = VARIANTS[gen.seed % len(VARIANTS)]
-        issues += _compare_variant(gen.model, exp, host, builder, x, workdir / f"s{gen.seed}{variant}", variant)
+        issues += _compare_variant(gen.model, exp, host, builder, x, workdir / f"s{gen.seed}{variant}", variant,
+                                   dtype)
         res.issues = issues
         res.bit_tensors = stats["bit_tensors"]
         res.bits_compared = stats["bits_compared"]

@@ -19,13 +19,16 @@ import numpy as np
 
 from ... import ir
 from ..._tf import tf_modules
+from . import ext
 from .glue import maybe_glue
-from .weights import init_weights
+from .weights import MAX_FLOAT_WEIGHTS, init_weights
 
 SIGNS = ("ste_sign", "approx_sign", "swish_sign")
 # Channel counts around 32-bit word boundaries are where packing bugs live.
 CHANNELS = (1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 96, 127, 128, 129, 130)
-MAX_FLOAT_WEIGHTS = 40_000     # keeps the hex-float C sources (and cc time) small
+P_EXT = 0.5                    # chance a body step is one of fuzz/ext.py's op kinds (issue #13)
+P_1D = 0.08                    # chance of a 1-D (Conv1D) model
+P_AFFINE = 0.16               # chance of a Rescaling / Normalization first layer (half of them integer-input)
 
 
 @dataclass
@@ -45,12 +48,14 @@ class Generated:
     seed: int
     coverage: Counter = field(default_factory=Counter)
     description: list = field(default_factory=list)
+    input_dtype: str = "float32"     # export(input_dtype=...): uint8 / int8 where the model qualifies
 
 
 class _Builder:
     def __init__(self, seed: int, functional: bool):
         self.r = random.Random(seed)
         self.rg = random.Random(seed ^ 0x6C7E)     # the glue layers' own stream (fuzz/glue.py)
+        self.rx = random.Random(seed ^ 0xE713)     # fuzz/ext.py's own stream
         self.np = np.random.default_rng(seed)
         self.functional = functional
         self.layers: list = []       # Sequential mode: the chain
@@ -81,7 +86,9 @@ class _Builder:
         return max(1, min(c, hi))
 
     # ------------------------------------------------------------------ spatial layers
-    def conv(self, x: T, mode: str) -> T:
+    def conv(self, x: T, mode: str, act_ok: bool = True) -> T:
+        """A random Conv2D / QuantConv2D of `mode`; act_ok=False: no activation= (an integer-input
+        first layer must be BN + sign after the dot, passes/integer_input.py)."""
         h, w, cin = x.shape
         kh = self.r.randint(1, 5)
         kw = kh if self.r.random() < 0.7 else self.r.randint(1, 5)
@@ -102,6 +109,7 @@ class _Builder:
         act = None
         if self.r.random() < 0.1:
             act = self.r.choice(["relu", "tanh", "ste_sign"])
+            act = act if act_ok else None
         kq = self.sign()
         if mode == "float":
             layer = self.L.Conv2D(cout, (kh, kw), strides=(sh, sw), padding=padding, use_bias=use_bias,
@@ -249,6 +257,10 @@ class _Builder:
 def _body(b: _Builder, x: T, depth: int) -> T:
     r = b.r
     for _ in range(depth):
+        if len(x.shape) in (1, 3) and b.rx.random() < P_EXT:
+            x = ext.spatial_op(b, x) if len(x.shape) == 3 else ext.dense_op(b, x)
+            x = maybe_glue(b, x, b.rg)
+            continue
         if len(x.shape) == 3:
             h, w, c = x.shape
             choices = ["bin_conv"] * 6 + ["float_in_conv", "float_conv", "bin_in_float_w_conv", "bn", "bn",
@@ -370,7 +382,16 @@ def generate(seed: int) -> Generated:
     inp = keras.Input(shape)
     x = T(inp if functional else None, shape)
     b.cov["Functional" if functional else "Sequential"] += 1
-    if b.r.random() < 0.35:
+    input_dtype = "float32"
+    u = b.rx.random()
+    if u < P_1D:                                    # a 1-D model: (W, C) input
+        w, c = b.rx.randint(3, 40), b.rx.choice([1, 2, 3, 4, 8])
+        inp = keras.Input((w, c))
+        x = ext.conv1d_model(b, T(inp if functional else None, (w, c)))
+        b.cov["1-D model"] += 1
+    elif u < P_1D + P_AFFINE:                       # Rescaling / Normalization first
+        x, input_dtype = ext.first_affine(b, x, integer=b.rx.random() < 0.5)
+    elif b.r.random() < 0.35:
         x = b.sign_layer(x)                         # binarized image, as in the seed paper
     x = _body(b, x, b.r.randint(1, 6))
     x = _head(b, x)
@@ -381,4 +402,4 @@ def generate(seed: int) -> Generated:
             b.layers.append(b.L.Dropout(0.1))
         model = keras.Sequential([inp] + b.layers)
     b.cov.update(init_weights(b.w_init, b.bn_init, b.np))
-    return Generated(model, seed, b.cov, b.desc)
+    return Generated(model, seed, b.cov, b.desc, input_dtype)

@@ -43,6 +43,8 @@ def _image_like(shape, rng, imgs) -> np.ndarray:
         flat = np.tile(flat, reps)
         start = rng.integers(0, flat.size - m + 1)
         return flat[start:start + m]
+    if len(shape) == 2:                 # a 1-D (W, C) input: one image row per channel
+        return _image_like((1, *shape), rng, imgs)[0]
     h, w, c = shape
     out = np.empty(shape, np.float32)
     for ch in range(c):
@@ -84,3 +86,14 @@ def make_inputs(shape, n: int, rng: np.random.Generator) -> np.ndarray:
     for i in rest[half:]:
         x[i] *= rng.choice([0.1, 1.0, 10.0])
     return x.astype(np.float32)
+
+
+def make_byte_inputs(shape, n: int, dtype: str, rng: np.random.Generator) -> np.ndarray:
+    """`n` inputs of `shape` for an integer-input export (input_dtype uint8 / int8), as float32
+    integers in the dtype's range: all-min, all-max, all-zero, min/max alternating, then uniform."""
+    lo, hi = (0, 255) if dtype == "uint8" else (-128, 127)
+    x = rng.integers(lo, hi + 1, (n, *shape)).astype(np.float32)
+    edge = [np.full(shape, lo), np.full(shape, hi), np.zeros(shape), rng.choice([lo, hi], shape)]
+    for i, e in enumerate(edge[:n]):
+        x[i] = e
+    return x

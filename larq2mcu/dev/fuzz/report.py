@@ -34,6 +34,7 @@ class Summary:
     model_seconds: float = 0.0
     wall_seconds: float = 0.0
     coverage: Counter = field(default_factory=Counter)
+    model_coverage: Counter = field(default_factory=Counter)   # kind → number of models containing it
     failures: list = field(default_factory=list)        # dicts
     flip_examples: list = field(default_factory=list)
     command: str = ""
@@ -51,6 +52,7 @@ class Summary:
         self.models += 1
         self.model_seconds += r.seconds
         self.coverage.update(r.coverage)
+        self.model_coverage.update(k for k, v in r.coverage.items() if v)
         if r.status == "generator-error":
             self.generator_errors += 1
             self._fail(r, [r.error])
@@ -91,8 +93,8 @@ class Summary:
         """Inverse of `to_json`: unknown keys and "ok" (derived) are ignored."""
         s = cls(seed=d["seed"], n_inputs=d["n_inputs"])
         for k, v in d.items():
-            if k == "coverage":
-                s.coverage = Counter(v)
+            if k in ("coverage", "model_coverage"):
+                setattr(s, k, Counter(v))
             elif hasattr(s, k) and k != "ok":
                 setattr(s, k, v)
         return s
@@ -104,8 +106,8 @@ class Summary:
             w = getattr(o, k)
             if k in ("seed", "n_inputs", "seeds"):
                 continue
-            if k == "coverage":
-                m.coverage = self.coverage + o.coverage
+            if k in ("coverage", "model_coverage"):
+                setattr(m, k, v + w)
             elif k in ("failures", "flip_examples"):
                 setattr(m, k, (v + w)[:MAX_LISTED])
             elif k == "command":
@@ -119,8 +121,9 @@ class Summary:
 
     def to_json(self) -> dict:
         """Every field as a JSON-ready dict, coverage sorted by key, plus the derived "ok"."""
-        d = {k: v for k, v in vars(self).items() if k != "coverage"}
+        d = {k: v for k, v in vars(self).items() if k not in ("coverage", "model_coverage")}
         d["coverage"] = dict(sorted(self.coverage.items()))
+        d["model_coverage"] = dict(sorted(self.model_coverage.items()))
         d["ok"] = self.ok
         return d
 
@@ -185,10 +188,11 @@ class Summary:
             f"| wall time | {self.wall_seconds:.0f} s ({self.model_seconds / max(self.models, 1):.2f} s/model) |",
             f"| result | {'PASS' if self.ok else 'FAIL'} |", "",
             "## Coverage by layer kind (Keras side: layers / options generated)", "",
-            "| kind | count |", "|---|---|"]
-        md += [f"| {k} | {v} |" for k, v in sorted(layer.items())]
-        md += ["", "## Coverage of lowered IR ops (after the passes)", "", "| op | count |", "|---|---|"]
-        md += [f"| {k} | {v} |" for k, v in sorted(irk.items())]
+            "| kind | count | models |", "|---|---|---|"]
+        mc = self.model_coverage
+        md += [f"| {k} | {v} | {mc.get(k, '')} |" for k, v in sorted(layer.items())]
+        md += ["", "## Coverage of lowered IR ops (after the passes)", "", "| op | count | models |", "|---|---|---|"]
+        md += [f"| {k} | {v} | {mc.get('ir:' + k, '')} |" for k, v in sorted(irk.items())]
         if self.flip_examples:
             md += ["", "## Examples of classified (non-failure) disagreements", ""]
             md += [f"- {e.get('kind', 'rounding_flip')}: seed {e['seed']} sample {e['sample']}: {e['detail']}"

@@ -10,31 +10,38 @@ from collections import Counter
 
 import numpy as np
 
+MAX_FLOAT_WEIGHTS = 40_000     # float weights per generated layer: keeps the hex-float C sources (and cc time) small
+
 
 def init_weights(w_init, bn_init, rng) -> Counter:
     """Set every generated layer's weights; return coverage keys of the BN statistics drawn.
 
-    w_init: (layer, mode, K) with mode bin | float_in | bin_in_float_w | float and K the fan-in of
-    a binary dot (0 otherwise); bn_init: (layer, K, input_is_bits)."""
+    w_init: (layer, mode, K) with mode bin | float_in | sep (binary separable) | bin_in_float_w | float
+    and K the fan-in of a binary dot (0 otherwise); bn_init: (layer, K, input_is_bits)."""
     cov = Counter()
     for layer, mode, k in w_init:
         ws = layer.get_weights()
-        kernel = ws[0]
-        if mode in ("bin", "float_in"):
-            # Latent weights in [-1, 1]; exact zeros quantize to +1 (sign(0) = +1).
-            kernel = rng.uniform(-1, 1, kernel.shape)
-            kernel[rng.random(kernel.shape) < 0.02] = 0.0
-        else:
-            kernel = rng.normal(0, 1.0 / np.sqrt(max(1, np.prod(kernel.shape[:-1]))), kernel.shape)
-        ws[0] = kernel.astype(np.float32)
-        if len(ws) > 1:
-            c = ws[1].shape[0]
+        for i, kernel in enumerate(ws):
+            if kernel.ndim < 2:
+                continue        # the bias, below
+            if mode in ("bin", "float_in", "sep"):
+                # Latent weights in [-1, 1]; exact zeros quantize to +1 (sign(0) = +1).
+                kernel = rng.uniform(-1, 1, kernel.shape)
+                kernel[rng.random(kernel.shape) < 0.02] = 0.0
+            else:
+                # Fan-in: a depthwise kernel (kh, kw, C, multiplier) sums kh·kw taps only.
+                depthwise = "Depthwise" in type(layer).__name__ or (i == 0 and len(ws) > 1 and ws[1].ndim > 1)
+                fan = np.prod(kernel.shape[:2]) if depthwise else np.prod(kernel.shape[:-1])
+                kernel = rng.normal(0, 1.0 / np.sqrt(max(1, fan)), kernel.shape)
+            ws[i] = kernel.astype(np.float32)
+        if ws[-1].ndim == 1:
+            c = ws[-1].shape[0]
             if k and rng.random() < 0.5:
                 # Integer / half-integer biases put acc + bias exactly on 0 (sign(0) = +1 ties).
                 bias = rng.integers(-k, k + 1, c) * rng.choice([1.0, 0.5])
             else:
                 bias = rng.normal(0, np.sqrt(k) if k else 1.0, c)
-            ws[1] = bias.astype(np.float32)
+            ws[-1] = bias.astype(np.float32)
         layer.set_weights(ws)
     for layer, k, on_bits in bn_init:
         cov.update(_init_bn(layer, k, on_bits, rng))
