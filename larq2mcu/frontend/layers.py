@@ -124,6 +124,67 @@ def global_avgpool(b: Builder, layer, inputs):
     return b.emit(ir.GlobalAvgPool, [x], shape, ir.F32, layer.name)
 
 
+def _pool1d_geometry(b: Builder, layer, x: str):
+    """A 1-D pool on a (W, C) map as the 2-D pool over (1, W, C) that tf-keras itself runs
+    (Pooling1D expands the map to H = 1 and calls the 2-D pool): same window, padded taps ignored."""
+    require(layer, "data_format", cfg(layer, "data_format"), ["channels_last"])
+    require(layer, "padding", cfg(layer, "padding"), ["valid", "same"])
+    if len(b.shape(x)) != 2:
+        raise UnsupportedLayerError(layer.name, type(layer).__name__, "input rank", len(b.shape(x)) + 1, [3])
+    w, c = b.shape(x)
+    (k,), (s,) = layer.pool_size, layer.strides
+    pads = (0, 0) + (ir.same_pads(w, k, s) if layer.padding == "same" else (0, 0))
+    ow = ir.conv_out_size(w, k, s, pads[2], pads[3])
+    if ow < 1:
+        raise UnsupportedLayerError(layer.name, type(layer).__name__, "pool_size", (k,), f"≤ {w}",
+                                    hint="the window is larger than the input")
+    return dict(pool=(1, int(k)), strides=(1, int(s)), pads=pads), (1, ow, c)
+
+
+def _as_hw(b: Builder, layer, x: str) -> str:
+    """The (W, C) map x viewed as (1, W, C) (a Reshape view: same memory, same bit packing)."""
+    return _reshape(b, layer, x, (1, *b.shape(x)))
+
+
+@register(lambda keras, lq: [keras.layers.MaxPooling1D, keras.layers.AveragePooling1D])
+def pool1d(b: Builder, layer, inputs):
+    """MaxPooling1D (bits: BinaryMaxPool2D, else MaxPool2D) / AveragePooling1D (AvgPool2D) on a
+    (W, C) map, run as the H = 1 2-D pool (see _pool1d_geometry), then viewed back as (OW, C)."""
+    x = inputs[0]
+    avg = type(layer).__name__.startswith("Average")
+    if avg:
+        x = b.as_f32(x, layer.name)
+    geo, shape = _pool1d_geometry(b, layer, x)
+    x = _as_hw(b, layer, x)
+    if avg:
+        y = b.emit(ir.AvgPool2D, [x], shape, ir.F32, layer.name, **geo)
+    elif b.dtype(x) == ir.BITS:
+        y = b.emit(ir.BinaryMaxPool2D, [x], shape, ir.BITS, layer.name, **geo)
+    else:
+        y = b.emit(ir.MaxPool2D, [x], shape, ir.F32, layer.name, **geo)
+    return _reshape(b, layer, y, shape[1:])
+
+
+@register(lambda keras, lq: [keras.layers.GlobalAveragePooling1D, keras.layers.GlobalMaxPooling1D])
+def global_pool1d(b: Builder, layer, inputs):
+    """GlobalAveragePooling1D → GlobalAvgPool over the (1, W, C) view; GlobalMaxPooling1D → one
+    (1, W) window (BinaryMaxPool2D on bits, else MaxPool2D); shape (C,), or (1, C) with keepdims."""
+    require(layer, "data_format", cfg(layer, "data_format"), ["channels_last"])
+    x = inputs[0]
+    if len(b.shape(x)) != 2:
+        raise UnsupportedLayerError(layer.name, type(layer).__name__, "input rank", len(b.shape(x)) + 1, [3])
+    w, c = b.shape(x)
+    keep = bool(cfg(layer, "keepdims", False))
+    if type(layer).__name__.startswith("GlobalAverage"):
+        y = b.emit(ir.GlobalAvgPool, [_as_hw(b, layer, b.as_f32(x, layer.name))], (c,), ir.F32, layer.name)
+    else:
+        geo = dict(pool=(1, w), strides=(1, w), pads=(0, 0, 0, 0))
+        xv = _as_hw(b, layer, x)
+        kind, dt = (ir.BinaryMaxPool2D, ir.BITS) if b.dtype(xv) == ir.BITS else (ir.MaxPool2D, ir.F32)
+        y = _reshape(b, layer, b.emit(kind, [xv], (1, 1, c), dt, layer.name, **geo), (c,))
+    return _reshape(b, layer, y, (1, c)) if keep else y
+
+
 def _reshape(b: Builder, layer, x: str, shape: tuple) -> str:
     if int(np.prod(shape)) != int(np.prod(b.shape(x))):
         raise UnsupportedLayerError(layer.name, type(layer).__name__, "target_shape", shape,
