@@ -120,7 +120,9 @@ def to_ir(model, name: str = "model") -> ir.Graph:
     g_outs = []
     for i, (k_out, o_name) in enumerate(zip(model.outputs, names)):
         out = kmap.get(id(k_out))
-        if out is None or out == x:
+        # a single output may be the input itself (a model of Dropout/linear layers: the C copies
+        # the input); among several outputs each must be computed by a layer
+        if out is None or (out == x and len(model.outputs) > 1):
             raise UnsupportedOutputError(o_name, i, "it is the model input itself (or not computed from it); "
                                          "larq2mcu exports outputs computed by at least one layer")
         g_outs.append(out)

@@ -153,7 +153,8 @@ def _bounds_dense(op, args, out_shape):
 def _with_threshold(op, res):
     thr = op.threshold
     if thr is None:
-        return res if op.bn is None else _bounds_bn(op.bn, [res], None)   # a folded BatchNorm: its bound
+        bn = getattr(op, "bn", None)     # the group convs (ops/depthwise.py) have no folded BatchNorm
+        return res if bn is None else _bounds_bn(bn, [res], None)   # a folded BatchNorm: its bound
     v = res[0]
     if isinstance(thr, ir.Threshold):
         bits = v < thr.tau
