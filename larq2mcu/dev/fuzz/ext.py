@@ -356,8 +356,8 @@ def first_affine(b, x, integer: bool):
 
 
 def conv1d_model(b, x):
-    """1-D body on a (W, C) input: (Quant)Conv1D with groups / dilation / causal padding, BN, then
-    Flatten. (1-D pooling layers are not supported by the exporter.)"""
+    """1-D body on a (W, C) input: (Quant)Conv1D with groups / dilation / causal padding, BN, a
+    1-D max / average pool now and then, then Flatten or a global 1-D pool."""
     r = b.rx
     w, c = x.shape
     for _ in range(r.randint(1, 4)):
@@ -399,4 +399,18 @@ def conv1d_model(b, x):
         if r.random() < 0.7:
             x = b.bn(x)
         w, c = ow, cout
+        if r.random() < 0.35 and w >= 2:
+            pk, ps = r.randint(2, min(3, w)), r.choice([1, 2])
+            pp = r.choice(["valid", "same"])
+            pw = (w - pk) // ps + 1 if pp == "valid" else math.ceil(w / ps)
+            kind = r.choice(["MaxPooling1D", "AveragePooling1D"])
+            mx = kind == "MaxPooling1D"        # a max pool keeps ±1 values (as gen.py's 2-D pool)
+            x = b.apply(getattr(b.L, kind)(pk, strides=ps, padding=pp), [x], (pw, c), bits=x.bits and mx,
+                        acc_k=x.acc_k if mx else 0, key=kind)
+            w = pw
+    u = r.random()
+    if u < 0.2:
+        return b.apply(b.L.GlobalAveragePooling1D(), [x], (c,), key="GlobalAveragePooling1D")
+    if u < 0.4:
+        return b.apply(b.L.GlobalMaxPooling1D(), [x], (c,), bits=x.bits, key="GlobalMaxPooling1D")
     return b.apply(b.L.Flatten(), [x], (w * c,), key="Flatten")
