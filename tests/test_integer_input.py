@@ -138,11 +138,23 @@ def test_mnist_uint8_bit_identical_to_keras(tmp_path, scale, offset, exact):
     rng = np.random.default_rng(7)
     u = rng.integers(0, 256, (64, 28, 28, 1)).astype(np.uint8)
     u[0], u[1] = 0, 255
+    last = exp.graph.ops[-1]
+    assert isinstance(last, ir.Activation) and last.fn == "softmax"
+    logits = last.inputs[0]
     with exp.build_host() as h:
-        got_bits = h.intermediates(u, [first.output])[first.output] < 0
+        got = h.intermediates(u, [first.output, logits])
         y = h.predict(u)
-    assert np.array_equal(got_bits, _first_bits(m, u, 2))           # Rescaling, conv, BN → sign
-    assert np.array_equal(reference.run(exp.graph, u), y)
+    assert np.array_equal(got[first.output] < 0, _first_bits(m, u, 2))    # Rescaling, conv, BN → sign
+    ref = reference.run(exp.graph, u, keep_all=True)
+    # everything up to the logits is integer arithmetic + the folded BN: bit for bit; the softmax is
+    # libm expf against the float64 oracle, within its error bound (tests/test_kernels_float.py)
+    assert np.array_equal(ref[logits].view(np.uint32), np.asarray(got[logits], np.float32).view(np.uint32))
+    from test_kernels_float import U, assert_close, ulps
+    expect = ref[last.output].astype(np.float64)
+    d = np.abs(ref[logits].astype(np.float64) - ref[logits].max(axis=-1, keepdims=True))
+    c = expect.shape[-1]
+    assert_close(y, expect, (d + (expect * d).sum(axis=-1, keepdims=True) + c + 6) * U * np.abs(expect)
+                 + ulps(expect))
     assert np.array_equal(y.argmax(-1), m.predict(u.astype(np.float32), verbose=0).argmax(-1))
     assert np.allclose(y, m.predict(u.astype(np.float32), verbose=0), atol=1e-6)
 
