@@ -73,5 +73,4 @@ def test_push_stays_off_when_the_concat_has_another_reader():
     cat = L.Concatenate()([a, b])
     m = keras.Model(inp, L.Add()([L.Activation("relu")(cat), cat]))
     g = frontend.to_ir(m)
-    assert push_through_concat(g) is g or _float_concats(push_through_concat(g)) == 1
-    assert not any(op.name.endswith("_part0") for op in push_through_concat(g).ops)
+    assert push_through_concat(g) is g                 # nothing moved: the graph comes back as is
