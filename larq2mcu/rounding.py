@@ -22,8 +22,10 @@ the exported C are two such). The bounds (u = 2⁻²⁴, γₙ = n·u/(1 − n·
 
 A sign of an element can legitimately differ between two such implementations only when
 |v| ≤ e (both lie within e of the exact value v). Callers use that as the "rounding flip" test.
-Bits tensors carry e = 0 (their values are the float64 sign of v, which is what both sides get
-unless a flip already happened upstream — the caller only classifies the first mismatch).
+Bits tensors carry e = 0. Their value is the float64 sign of v unless the caller passes the bits
+both sides actually computed (`fixed`): C and Keras can agree on a sign that the float64 value
+puts on the other side (an exactly-zero dot that both round to the same ±ε), and every later
+value must then follow what they computed, not the float64 sign (fuzz seed 2041006592).
 """
 from __future__ import annotations
 
@@ -34,13 +36,18 @@ from .ops import opdef
 from .ops._bounds import U  # noqa: F401  (the unit roundoff, for callers)
 
 
-def propagate(graph: ir.Graph, x: np.ndarray) -> dict:
+def propagate(graph: ir.Graph, x: np.ndarray, fixed: dict | None = None) -> dict:
     """{tensor: (v float64, e float64)} for every tensor of `graph` on batch x (see module doc);
-    each op kind's bound is its op-table entry's `bounds`."""
+    each op kind's bound is its op-table entry's `bounds`. `fixed` {tensor: values of shape
+    (batch, *shape)} replaces the computed values of those tensors (with e = 0)."""
+    fixed = fixed or {}
     x = np.asarray(x, np.float32).astype(np.float64)
     vals = {graph.inputs[0]: (x, np.zeros_like(x))}
     for op in graph.ops:
         args = [vals[i] for i in op.inputs]
         out_shape = (args[0][0].shape[0],) + tuple(graph.tensors[op.output].shape)
         vals[op.output] = opdef(op).bounds(op, args, out_shape)
+        if op.output in fixed:
+            v = np.asarray(fixed[op.output], np.float64).reshape(out_shape)
+            vals[op.output] = (v, np.zeros_like(v))
     return vals
