@@ -252,6 +252,15 @@ def test_spec_float_input_conv_matches_ref(libs, wi, eng):
                      _call(lib, f"dyn_{eng}_b", n_b, np.uint32, *gp, *targs), "run-time geometry")):
                 assert np.array_equal(got_f.view(np.uint32), want_f.view(np.uint32)), f"{cc} pad {pv} {how} floats"
                 assert np.array_equal(got_b, want_b), f"{cc} pad {pv} {how} thresholds"
+            # no bias (the engine then adds none: only a zero's sign changes, which no threshold
+            # sees) and non-finite inputs (NaN compares false in every mode, mode 1 included)
+            xn = x.copy()
+            xn.reshape(-1)[rng.integers(0, x.size, 3)] = (np.nan, np.inf, -np.inf)
+            nargs = (_p(xn), _p(wt), None, _p(tau), _p(mode))
+            want_n = _call(lib, f"l2m_conv2d_{eng}_b32_ref", n_b, np.uint32, *gp, *nargs)
+            assert np.array_equal(_call(lib, f"spec_{eng}_b_{wi}_{tag}", n_b, np.uint32, *nargs), want_n), \
+                f"{cc} pad {pv} no bias, non-finite inputs"
+            assert np.array_equal(_call(lib, f"dyn_{eng}_b", n_b, np.uint32, *gp, *nargs), want_n), cc
 
 
 @pytest.mark.parametrize("di", range(len(FDENSE)), ids=lambda i: "x".join(map(str, FDENSE[i])))

@@ -84,19 +84,23 @@ void l2m_conv2d_s8_b32_ref(const l2m_geom *g, const int8_t *cls_y, const int8_t 
 
 /* The table engine (contract of conv_8_b32, bit for bit: integer sums are exact in any order).
  * Per output pixel, the window's taps in (ky, kx, c) order are taken in groups of four; for
- * group j, tab[j][m] = sum over its taps q of (bit q of m ? -a_q : a_q) (a_q the byte, 0 outside
- * the image) for all 16 sign patterns m, built by doubling (2 adds per entry). A filter's sum is
- * then one bit-field extract, load and add per four taps, shared by every filter of the pixel.
- * Windows of more than TAB_GROUPS groups fall back to the reference loop. Stack: ~700 bytes. */
+ * group j, tab[16 j + m] = sum over its taps q of (bit q of m ? -a_q : a_q) (a_q the byte, 0
+ * outside the image) for all 16 sign patterns m, built by doubling (2 adds per entry). A filter's
+ * sum is then one load and add per four taps, shared by every filter of the pixel.
+ * Filters are taken 32 at a time (one output word), outermost: each filter's group patterns are
+ * turned once per block into byte offsets into tab (boff), so the inner loop does no bit-field
+ * work — a halfword load, a load and an add per group (3 Thumb-1 instructions); the tables are
+ * rebuilt per block, which costs less than the extracts it saves from 2 blocks on.
+ * Windows of more than TAB_GROUPS groups fall back to the reference loop. Stack: ~1.2 KB. */
 #define TAB_GROUPS 8
 
-/* One pixel-row walk of the table engine with `groups` a compile-time constant at every call
- * site below (always inlined into a switch): the group loops unroll. Taps past the window
- * (the last group's tail) read 0 and meet weight pad bits 0: they add +0. */
+/* One walk of the table engine with `groups` a compile-time constant at every call site below
+ * (always inlined into a switch): the group loops unroll. Taps past the window (the last group's
+ * tail) read 0 and meet weight pad bits 0: they add +0. */
 L2M_INLINE void conv_tab_core(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
                               const uint8_t *in, int32_t is_signed, const uint32_t *w, const int32_t *thr,
                               uint32_t *out, const int32_t groups, const int32_t *off, const int8_t *tky,
-                              const int8_t *tkx) {
+                              const int8_t *tkx, int32_t *tab, uint16_t (*boff)[TAB_GROUPS]) {
     /* the geometry in locals: with -fno-strict-aliasing every store to tab/out could change *g */
     const int32_t in_h = g->in_h, in_w = g->in_w, in_c = g->in_c, out_h = g->out_h, out_w = g->out_w;
     const int32_t out_c = g->out_c, k_h = g->k_h, k_w = g->k_w, s_h = g->stride_h, s_w = g->stride_w;
@@ -104,52 +108,82 @@ L2M_INLINE void conv_tab_core(const l2m_geom *g, const int8_t *cls_y, const int8
     const int32_t taps = k_h * k_w * in_c;
     const int32_t fw = L2M_WORDS(taps);
     const int32_t onw = L2M_WORDS(out_c);
-    int32_t tab[TAB_GROUPS][16];
-    for (int32_t oy = 0; oy < out_h; ++oy) {
-        const int32_t iy0 = oy * s_h - p_t;
-        const int yin = iy0 >= 0 && iy0 + k_h <= in_h;
-        for (int32_t ox = 0; ox < out_w; ++ox) {
-            const int32_t ix0 = ox * s_w - p_l;
-            const int interior = yin && ix0 >= 0 && ix0 + k_w <= in_w;
-            const int32_t base = (iy0 * in_w + ix0) * in_c;   /* index of the window's first byte */
-            const int32_t *t = thr + ((int32_t)cls_y[oy] * n_cls_x + (int32_t)cls_x[ox]) * out_c;
-#pragma GCC unroll 8
+    const uint8_t *const tb = (const uint8_t *)tab;
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += 32) {
+        const int32_t nb = out_c - oc0 < 32 ? out_c - oc0 : 32;
+        for (int32_t i = 0; i < nb; ++i) {
+            const uint32_t *wf = w + (oc0 + i) * fw;
             for (int32_t j = 0; j < groups; ++j) {
-                int32_t *tj = tab[j];
-                tj[0] = 0;
-#pragma GCC unroll 4
-                for (int32_t q = 0; q < 4; ++q) {
-                    const int32_t tp = 4 * j + q;
-                    int32_t a = 0;
-                    if (tp < taps && (interior || (iy0 + tky[tp] >= 0 && iy0 + tky[tp] < in_h &&
-                                                    ix0 + tkx[tp] >= 0 && ix0 + tkx[tp] < in_w))) {
-                        a = byte_value(in[base + off[tp]], is_signed);
-                    }
+                const uint32_t m = (wf[j >> 3] >> (uint32_t)((j & 7) * 4)) & 15u;
+                boff[i][j] = (uint16_t)(((uint32_t)j * 16u + m) * (uint32_t)sizeof(int32_t));
+            }
+        }
+        uint32_t *o = out + oc0 / 32;
+        for (int32_t oy = 0; oy < out_h; ++oy) {
+            const int32_t iy0 = oy * s_h - p_t;
+            const int yin = iy0 >= 0 && iy0 + k_h <= in_h;
+            for (int32_t ox = 0; ox < out_w; ++ox) {
+                const int32_t ix0 = ox * s_w - p_l;
+                const int interior = yin && ix0 >= 0 && ix0 + k_w <= in_w;
+                const int32_t base = (iy0 * in_w + ix0) * in_c;   /* index of the window's first byte */
+                const int32_t *t = thr + ((int32_t)cls_y[oy] * n_cls_x + (int32_t)cls_x[ox]) * out_c + oc0;
 #pragma GCC unroll 8
-                    for (int32_t m = (1 << q) - 1; m >= 0; --m) {
-                        tj[m | (1 << q)] = tj[m] - a;
-                        tj[m] = tj[m] + a;
+                for (int32_t j = 0; j < groups; ++j) {
+                    int32_t *tj = tab + 16 * j;
+                    tj[0] = 0;
+#pragma GCC unroll 4
+                    for (int32_t q = 0; q < 4; ++q) {
+                        const int32_t tp = 4 * j + q;
+                        int32_t a = 0;
+                        if (tp < taps && (interior || (iy0 + tky[tp] >= 0 && iy0 + tky[tp] < in_h &&
+                                                        ix0 + tkx[tp] >= 0 && ix0 + tkx[tp] < in_w))) {
+                            a = byte_value(in[base + off[tp]], is_signed);
+                        }
+#pragma GCC unroll 8
+                        for (int32_t m = (1 << q) - 1; m >= 0; --m) {
+                            tj[m | (1 << q)] = tj[m] - a;
+                            tj[m] = tj[m] + a;
+                        }
                     }
                 }
-            }
-            for (int32_t oc0 = 0; oc0 < out_c; oc0 += 32) {
-                const int32_t nb = out_c - oc0 < 32 ? out_c - oc0 : 32;
                 uint32_t cur = 0u;
                 for (int32_t i = 0; i < nb; ++i) {
-                    const uint32_t *wf = w + (oc0 + i) * fw;
+                    const uint16_t *bo = boff[i];
                     int32_t acc = 0;
 #pragma GCC unroll 8
                     for (int32_t j = 0; j < groups; ++j) {
-                        acc += tab[j][(wf[j >> 3] >> (uint32_t)((j & 7) * 4)) & 15u];
+                        /* an element of tab at its byte offset (aligned: a multiple of 4) */
+                        acc += *(const int32_t *)(const void *)(tb + bo[j]);
                     }
-                    cur |= (uint32_t)(acc < t[oc0 + i]) << (uint32_t)i;
+                    cur |= (uint32_t)(acc < t[i]) << (uint32_t)i;
                 }
-                out[oc0 / 32] = cur;
+                *o = cur;
+                o += onw;
             }
-            out += onw;
         }
     }
 }
+
+/* conv_tab_core with `groups` constant, one function each: a separate small frame per group count
+ * (inlined into one switch, the eight copies shared a frame too large for Thumb-1's sp-relative
+ * addressing, and the inner loop rebuilt the table address on every load). */
+#define L2MI_TAB_FN(n)                                                                                   \
+    static L2M_NOINLINE void conv_tab_##n(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x,  \
+                                          int32_t n_cls_x, const uint8_t *in, int32_t is_signed,        \
+                                          const uint32_t *w, const int32_t *thr, uint32_t *out,         \
+                                          const int32_t *off, const int8_t *tky, const int8_t *tkx,     \
+                                          int32_t *tab, uint16_t (*boff)[TAB_GROUPS]) {                 \
+        conv_tab_core(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out, n, off, tky, tkx, tab, boff); \
+    }
+L2MI_TAB_FN(1)
+L2MI_TAB_FN(2)
+L2MI_TAB_FN(3)
+L2MI_TAB_FN(4)
+L2MI_TAB_FN(5)
+L2MI_TAB_FN(6)
+L2MI_TAB_FN(7)
+L2MI_TAB_FN(8)
+#undef L2MI_TAB_FN
 
 static void conv_8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
                            const uint8_t *in, int32_t is_signed, const uint32_t *w, const int32_t *thr,
@@ -158,6 +192,10 @@ static void conv_8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t 
     /* zero-filled: taps past the window are never read, which the static analysers cannot see */
     int32_t off[TAB_GROUPS * 4] = {0};    /* per tap: offset from the window's first byte */
     int8_t tky[TAB_GROUPS * 4] = {0}, tkx[TAB_GROUPS * 4] = {0};
+    /* one set of tables for every case of the switch below (the frame stays small, so the inner
+     * loop reaches them through a register, not an address rebuilt from sp each time) */
+    int32_t tab[TAB_GROUPS * 16];
+    uint16_t boff[32][TAB_GROUPS];   /* filter i of the block, group j: byte offset of its entry */
     int32_t tp = 0;
     if (taps > TAB_GROUPS * 4) {
         conv_8_b32(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out);
@@ -172,19 +210,16 @@ static void conv_8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t 
             }
         }
     }
-#define L2MI_TAB_CASE(n) \
-    case n: conv_tab_core(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out, n, off, tky, tkx); break;
     switch ((taps + 3) / 4) {
-        L2MI_TAB_CASE(1)
-        L2MI_TAB_CASE(2)
-        L2MI_TAB_CASE(3)
-        L2MI_TAB_CASE(4)
-        L2MI_TAB_CASE(5)
-        L2MI_TAB_CASE(6)
-        L2MI_TAB_CASE(7)
-        default: conv_tab_core(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out, 8, off, tky, tkx); break;
+        case 1: conv_tab_1(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out, off, tky, tkx, tab, boff); break;
+        case 2: conv_tab_2(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out, off, tky, tkx, tab, boff); break;
+        case 3: conv_tab_3(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out, off, tky, tkx, tab, boff); break;
+        case 4: conv_tab_4(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out, off, tky, tkx, tab, boff); break;
+        case 5: conv_tab_5(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out, off, tky, tkx, tab, boff); break;
+        case 6: conv_tab_6(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out, off, tky, tkx, tab, boff); break;
+        case 7: conv_tab_7(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out, off, tky, tkx, tab, boff); break;
+        default: conv_tab_8(g, cls_y, cls_x, n_cls_x, in, is_signed, w, thr, out, off, tky, tkx, tab, boff); break;
     }
-#undef L2MI_TAB_CASE
 }
 
 void l2m_conv2d_u8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,

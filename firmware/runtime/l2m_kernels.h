@@ -189,7 +189,7 @@ void l2m_conv2d_u8_b32_ref(const l2m_geom *g, const int8_t *cls_y, const int8_t 
 void l2m_conv2d_s8_b32_ref(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
                            const int8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
 /* Same bits as the two kernels above, from per-pixel tables of the 16 signed sums of each group
- * of four taps (l2m_affine.c); 512 bytes of stack; windows over 32 taps run the reference loop. */
+ * of four taps (l2m_affine.c); ~1.2 KB of stack; windows over 32 taps run the reference loop. */
 void l2m_conv2d_u8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
                            const uint8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
 void l2m_conv2d_s8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
