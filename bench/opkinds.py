@@ -38,9 +38,14 @@ FLOORS = {
 FPU_BOARDS = ("qemu_m4", "qemu_m7", "qemu_m33", "qemu_m55")
 
 
+def _base(fn: str) -> str:
+    """The function a gcc clone was made from: f.constprop.0, f.isra.0 (Xtensa gcc: f$constprop$0) → f."""
+    return re.split(r"[.$]", fn)[0]
+
+
 def family(fn: str) -> str:
     """Kernel family of a counted function: the name without the variant suffix."""
-    return re.sub(r"_(ref|hs|clz|usad8|zbb|hw|builtin|opt)$", "", fn.split(".")[0])
+    return re.sub(r"_(ref|hs|clz|usad8|zbb|hw|builtin|opt)$", "", _base(fn))
 
 
 def step_info(low, name: str = "net") -> list:
@@ -67,7 +72,7 @@ def attribute(calls: list, steps: list) -> list:
     flat = [(i, fn) for i, st in enumerate(steps) for fn in st["fns"]]
     pos, res = 0, []
     for f, n in calls:
-        base = f.split(".")[0]          # gcc's clones: f.constprop.0, f.isra.0
+        base = _base(f)
         j = next((j for j in range(pos, len(flat)) if flat[j][1] == base), None)
         if j is None:
             res.append((f, n, None))

@@ -21,7 +21,7 @@ def _ratio(a, b, fmt="{:.2f}×") -> str:
 
 def _kernel(f: str) -> str:
     """Function name without the variant suffix, so calls line up across variants."""
-    return re.sub(r"_(ref|hs|usad8|zbb|hw|builtin)$", "", f.split(".")[0])
+    return re.sub(r"_(ref|hs|clz|usad8|zbb|hw|builtin)$", "", re.split(r"[.$]", f)[0])   # f.constprop.0, f$constprop$0
 
 
 def _board_table(m: dict, bname: str, vs: dict) -> list:

@@ -114,6 +114,6 @@ def export(model, out_dir, name: str = "model", force: bool = False, kernel_vari
                 "report": report.report_entry(low)}     # what `larq2mcu report` shows
     if input_dtype not in (None, "float32"):
         manifest["input_dtype"] = input_dtype
-    files = dict(files, **library.library_files(name, files, kernel_variant))   # build files: library.py
+    files = dict(files, **library.library_files(name, files, low.variant.name))   # build files: library.py
     path = outdir.write_atomic(out, files, manifest, force=force)
     return Export(name, path, g, src, plan, files, model, low)

@@ -26,6 +26,10 @@ class Variant:
     mode: str | None        # L2M_MODE_* of the specialised engines; None: plain _ref calls
     sliced: bool            # bit-sliced engine for the layers it fits
     summary: str
+    # which engine a sliced variant runs a binary layer on: "auto" (the faster one by the cost
+    # model of ops/engine_choice.py), "sliced" or "plain" wherever it applies (bench/layerchoice.py
+    # measures both: dataclasses.replace(get_variant(name), engines=...))
+    engines: str = "auto"
 
     @property
     def specialised(self) -> bool:

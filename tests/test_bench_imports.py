@@ -8,6 +8,6 @@ import pytest
 
 
 @pytest.mark.parametrize("mod", ["bench.__main__", "bench.microbench", "bench.baselines", "bench.hostbench",
-                                 "bench.report"])
+                                 "bench.report", "bench.opkinds", "bench.intinput", "bench.layerchoice"])
 def test_bench_module_imports(mod):
     importlib.import_module(mod)

@@ -32,3 +32,10 @@ def test_calls_are_charged_in_order():
 def test_an_old_run_without_steps_has_instructions_only():
     fam = families([("l2m_batchnorm_f32_ref", 5), ("l2m_batchnorm_f32_ref", 6)], None, BINARY_KERNELS)
     assert fam == {"l2m_batchnorm_f32": {"instructions": 11, "work": 0, "unit": "element", "binary": False}}
+
+
+def test_xtensa_clone_names_are_matched():
+    """Xtensa gcc spells a clone f$constprop$0: its calls were left unattributed (lx106 rows)."""
+    calls = [("l2m_batchnorm_f32_ref", 100), ("l2m_conv2d_b32_b32_hs$constprop$0", 500)]
+    assert [i for _, _, i in attribute(calls, _steps())] == [0, 1]
+    assert "l2m_conv2d_b32_b32" in families(calls, _steps(), BINARY_KERNELS)

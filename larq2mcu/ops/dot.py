@@ -13,7 +13,7 @@ import numpy as np
 from .. import ir
 from ..layout import sliced
 from ..layout import weights as wt
-from . import _bounds, scaled
+from . import _bounds, engine_choice, scaled
 from .elementwise import _bounds_bn
 from ._np import pad_nhwc, patches
 from .base import Cost, OpDef, geom_values, register
@@ -287,7 +287,9 @@ def _lower_binary_conv(ctx, op, s):
     t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
     dense, std = wt.conv_layout(op.weights)   # few input channels: window bits packed densely
     geom = geom_values(t_in.shape, t_out.shape, op.weights.shape[:2], op.strides, op.pads)
-    if _sliced_ok(ctx, op) and sliced.eligible_conv(t_out.shape[-1], std.shape[1], any(op.pads), op.pad_one):
+    if (_sliced_ok(ctx, op) and sliced.eligible_conv(t_out.shape[-1], std.shape[1], any(op.pads), op.pad_one)
+            and engine_choice.use_sliced(ctx.variant, "conv", op, std.shape[1] * 32,
+                                         int(np.prod(t_out.shape[:2])), t_out.shape[-1])):
         k = int(np.prod(op.weights.shape[:3]))
         _sliced_dot(ctx, s, op, "conv2d", std, k, geom, None, Int(int(dense)))
         return
@@ -299,7 +301,8 @@ def _lower_binary_dense(ctx, op, s):
     groups, c = ctx.tensor(op.inputs[0]).packing
     std = wt.pack_dense(op.weights, (groups, c))
     n = op.weights.shape[-1]
-    if _sliced_ok(ctx, op) and sliced.eligible_dense(n, std.size // n):
+    if (_sliced_ok(ctx, op) and sliced.eligible_dense(n, std.size // n)
+            and engine_choice.use_sliced(ctx.variant, "dense", op, std.size // n * 32, 1, n)):
         _sliced_dot(ctx, s, op, "dense", std.reshape(n, -1), groups * c, None, (groups, c, n), None)
         return
     w = ctx.array(s, "w", "uint32_t", std)
