@@ -10,7 +10,11 @@ Also the integer-input MNIST configurations (bench/intinput.py) on qemu_m4/m0/rv
 kind the share of the whole model before (bench/baseline.json, a committed earlier run) and now
 (bench/opkinds.py).
 
-Options: --models a,b  --boards x,y  --baseline-boards x,y  --no-host  --no-intinput  --out DIR.
+Also per binary layer, the engine each sliced variant chooses against the best available
+(bench/layerchoice.py: the bit-sliced engine, the plain one and `_builtin`, each forced).
+
+Options: --models a,b  --boards x,y  --baseline-boards x,y  --no-host  --no-intinput
+--no-layerchoice  --out DIR.
 Cost: one export per (model, variant), one build and one inference per (model, board, variant),
 counted by a QEMU plugin (larq2mcu/board/counter.py). Untrained weights (zoo builders + randomize_bn): the
 instruction count does not depend on the weights' values.
@@ -125,6 +129,7 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-boards", default=",".join(BASELINE_BOARDS))
     ap.add_argument("--no-host", action="store_true")
     ap.add_argument("--no-intinput", action="store_true")
+    ap.add_argument("--no-layerchoice", action="store_true")
     ap.add_argument("--out", default=str(HERE))
     args = ap.parse_args(argv)
     import larq2mcu
@@ -134,7 +139,7 @@ def main(argv=None) -> int:
     from larq2mcu._tf import tf_modules
     from larq2mcu.errors import BoardError
 
-    from . import hostbench, microbench
+    from . import hostbench, layerchoice, microbench
     tf, keras, lq = tf_modules()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
                             text=True).stdout.strip()
@@ -199,6 +204,11 @@ def main(argv=None) -> int:
             from . import intinput
             results["intinput"] = intinput.measure(ib, tmp / "intinput")
             log(f"integer input: {results['intinput']}")
+        lc_boards = {v: b for v, b in layerchoice.BOARD_OF.items() if b in bnames}
+        if lc_boards and not args.no_layerchoice:      # per-layer engine choice (bench/layerchoice.py)
+            results["layerchoice"] = layerchoice.per_layer(tmp / "layerchoice", tuple(args.models.split(",")),
+                                                           tuple(lc_boards))
+            log("per-layer engine choice measured")
     results["wall_s"] = round(time.time() - t0, 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

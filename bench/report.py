@@ -200,12 +200,24 @@ def _targets14(results: dict, before: dict | None) -> list:
         if was and u8:
             out.append(f"| mnist_bnn: {bname} ≥ {NO_FPU_GAIN:g}× fewer than before (uint8 input, Rescaling "
                        f"in front) | {was:,} | {u8:,} ({was / u8:.2f}×) | {'yes' if was / u8 >= NO_FPU_GAIN else 'no'} |")
-    out.append("| no layer slower than the best variant available for it | | not measured: each board "
-               "runs its own variant, `_builtin` and `ref` only (per-layer tables below) | no |")
+    lc = results.get("layerchoice")
+    if lc:
+        rows = [(r["ratio"], m, b, r["layer"], r["best"]) for m, pb in lc.items() for b, x in pb.items()
+                for r in x["layers"]]
+        worst = max(rows)
+        out.append(f"| no layer slower than the best variant available for it (sliced variants' boards; "
+                   f"per-layer table below) | | worst chosen / best {worst[0]:.3f} ({worst[3]} of {worst[1]} on "
+                   f"{worst[2]}: `{worst[4]}` faster); {sum(1 for r in rows if r[0] > 1.0)} of {len(rows)} "
+                   f"layers slower than the best | {'yes' if worst[0] <= 1.0 else 'no'} |")
+    else:
+        out.append("| no layer slower than the best variant available for it | | not measured (--no-layerchoice) | no |")
     if ii:
         out += ["", "Integer-input MNIST (bench/intinput.py), whole inference / first layer:", ""]
         from .intinput import markdown as ii_markdown
         out.append(ii_markdown(ii))
+    if lc:
+        from .layerchoice import markdown as lc_markdown
+        out += ["", "### Per-layer engine choice (bench/layerchoice.py)", "", *lc_markdown(lc)]
     return out + [""]
 
 
