@@ -85,7 +85,8 @@ void l2m_conv2d_s8_b32_ref(const l2m_geom *g, const int8_t *cls_y, const int8_t 
 /* The table engine (contract of conv_8_b32, bit for bit: integer sums are exact in any order).
  * Per output pixel, the window's taps in (ky, kx, c) order are taken in groups of four; for
  * group j, tab[16 j + m] = sum over its taps q of (bit q of m ? -a_q : a_q) (a_q the byte, 0
- * outside the image) for all 16 sign patterns m, built by doubling (2 adds per entry). A filter's
+ * outside the image) for all 16 sign patterns m, as (taps 0, 1) + (taps 2, 3): one add per entry
+ * (integer sums are exact in any order). A filter's
  * sum is then one load and add per four taps, shared by every filter of the pixel.
  * Filters are taken 32 at a time (one output word), outermost: each filter's group patterns are
  * turned once per block into byte offsets into tab (boff), so the inner loop does no bit-field
@@ -130,20 +131,24 @@ L2M_INLINE void conv_tab_core(const l2m_geom *g, const int8_t *cls_y, const int8
 #pragma GCC unroll 8
                 for (int32_t j = 0; j < groups; ++j) {
                     int32_t *tj = tab + 16 * j;
-                    tj[0] = 0;
+                    int32_t a[4];
 #pragma GCC unroll 4
                     for (int32_t q = 0; q < 4; ++q) {
                         const int32_t tp = 4 * j + q;
-                        int32_t a = 0;
+                        a[q] = 0;
                         if (tp < taps && (interior || (iy0 + tky[tp] >= 0 && iy0 + tky[tp] < in_h &&
                                                         ix0 + tkx[tp] >= 0 && ix0 + tkx[tp] < in_w))) {
-                            a = byte_value(in[base + off[tp]], is_signed);
+                            a[q] = byte_value(in[base + off[tp]], is_signed);
                         }
-#pragma GCC unroll 8
-                        for (int32_t m = (1 << q) - 1; m >= 0; --m) {
-                            tj[m | (1 << q)] = tj[m] - a;
-                            tj[m] = tj[m] + a;
-                        }
+                    }
+                    /* entry lo | hi << 2 = (signed taps 0, 1 by lo) + (signed taps 2, 3 by hi): the
+                     * four sums of each pair from one sum and one difference, then 16 adds */
+                    const int32_t s01 = a[0] + a[1], d01 = a[0] - a[1], s23 = a[2] + a[3], d23 = a[2] - a[3];
+                    const int32_t lo4[4] = {s01, -d01, d01, -s01}, hi4[4] = {s23, -d23, d23, -s23};
+#pragma GCC unroll 4
+                    for (int32_t hi = 0; hi < 4; ++hi) {
+#pragma GCC unroll 4
+                        for (int32_t lo = 0; lo < 4; ++lo) tj[4 * hi + lo] = lo4[lo] + hi4[hi];
                     }
                 }
                 uint32_t cur = 0u;
