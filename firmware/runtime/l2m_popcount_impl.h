@@ -109,6 +109,12 @@ L2M_INLINE int32_t l2mi_add_bytes(int32_t total, uint32_t b) {
 #endif
 }
 
+/* total + the sum of the byte counters: one USADA8 in L2M_MODE_USAD (a one-word window on a
+ * Cortex-M4 then pays 1 instruction for it instead of 6). */
+L2M_INLINE int32_t l2mi_finish_bytes(int mode, int32_t total, uint32_t bytes) {
+    return mode == L2M_MODE_USAD ? l2mi_add_bytes(total, bytes) : total + l2mi_hsum_bytes(bytes);
+}
+
 /* Word i of a ^ w, restricted to the bits set in mk[i] when mk is not NULL (always a compile-time
  * NULL or not after inlining: no test per word). */
 L2M_INLINE uint32_t l2mi_x(const uint32_t *a, const uint32_t *w, const uint32_t *mk, int32_t i) {
@@ -153,21 +159,21 @@ L2M_INLINE int32_t l2mi_xpc_rows_m(int mode, const uint32_t *a, const uint32_t *
         for (int32_t r = 0; r < rows; ++r, a += as, w += n, mk = mk != NULL ? mk + as : NULL) {
             l2mi_row(mode, a, w, mk, n, m, &total, &bytes);
         }
-        return total + l2mi_hsum_bytes(bytes);
+        return l2mi_finish_bytes(mode, total, bytes);
     }
     if (n <= 30) {
         int32_t room = 255;
 #pragma GCC unroll 8
         for (int32_t r = 0; r < rows; ++r, a += as, w += n, mk = mk != NULL ? mk + as : NULL) {
             if (room < 8 * n) {
-                total += l2mi_hsum_bytes(bytes);
+                total = l2mi_finish_bytes(mode, total, bytes);
                 bytes = 0;
                 room = 255;
             }
             room -= 8 * n;
             l2mi_row(mode, a, w, mk, n, m, &total, &bytes);
         }
-        return total + l2mi_hsum_bytes(bytes);
+        return l2mi_finish_bytes(mode, total, bytes);
     }
     /* Long rows (dense layers): Harley-Seal, 8 words per step through a tree of 7 carry-save
      * adders into running ones/twos/fours; only the eights word is counted per step. */
