@@ -29,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from larq2mcu.layout import weights as wt  # noqa: E402
 from larq2mcu.ops import engine_choice  # noqa: E402
 
 from . import opkinds  # noqa: E402
@@ -94,15 +95,15 @@ def _layer_counts(exp, board, x, work: Path) -> list:
         op = st.op
         if type(op).__name__ not in BINARY:
             continue
-        shape = g.tensors[op.output].shape
-        pixels = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+        if type(op).__name__ == "BinaryConv2D":      # words per output, as ops/dot.py lays them out
+            words = wt.conv_layout(op.weights)[1].shape[1]
+        else:
+            words = wt.pack_dense(op.weights, g.tensors[op.inputs[0]].packing).size // op.weights.shape[-1]
+        kind, wbits, pixels, filters = engine_choice.layer_dims(g, op, words)
         fn = st.calls[0].fn if st.calls else ""
-        engine = "sliced" if "_sliced_" in fn else "plain"
-        wbits = int(np.prod(op.weights.shape[:-1]))
-        wbits = -(-wbits // 32) * 32          # whole words: what the engines read
-        rows.append({"layer": op.layer, "kind": "conv" if len(shape) > 1 else "dense", "engine": engine,
-                     "bits_out": op.threshold is not None, "out": engine_choice.out_kind(op), "window_bits": wbits, "pixels": pixels,
-                     "filters": int(shape[-1]), "bmac": wbits * pixels * int(shape[-1]),
+        rows.append({"layer": op.layer, "kind": kind, "engine": "sliced" if "_sliced_" in fn else "plain",
+                     "bits_out": op.threshold is not None, "out": engine_choice.out_kind(op),
+                     "window_bits": wbits, "pixels": pixels, "filters": filters, "bmac": wbits * pixels * filters,
                      "instructions": per.get(i, 0), "fn": re.sub(r"^net_op\d+_", "", fn)})
     return rows
 

@@ -255,6 +255,11 @@ def _presign_sources(src: ir.Graph) -> dict:
     return {**presign, **ident}
 
 
+def _within_rounding(v, e) -> np.ndarray:
+    """|v| ≤ e, with a relative slack for the float64 evaluation of v and e themselves."""
+    return np.abs(v) <= e * (1 + 1e-6)
+
+
 def _overflow_possible(src: ir.Graph, bnd: dict, n: int) -> list:
     """Per bounded sample: the first float tensor whose value may leave the float32 range
     (|v| + e > FLT_MAX, or a bound that is not finite), else "". There either implementation may
@@ -284,7 +289,7 @@ def _unobserved_flip(src: ir.Graph, bnd: dict, obs: dict, before, j: int) -> str
     for op in src.ops[:stop]:
         if isinstance(op, ir.Quantize) and op.output not in obs and src.tensors[op.inputs[0]].dtype == ir.F32:
             v, e = (np.asarray(a)[j].reshape(-1) for a in bnd[op.inputs[0]])
-            if (np.abs(v) <= e * (1 + 1e-6)).any():
+            if _within_rounding(v, e).any():
                 return op.output
     return ""
 
@@ -311,7 +316,7 @@ def _classify_bits(g, bnd, pre, t, m_s, s, j) -> SampleIssue:
         return SampleIssue(s, "failure", f"bits differ at {where}; no float pre-sign value to explain it")
     v = bnd[src_t][0][j].reshape(-1)[idx]
     e = bnd[src_t][1][j].reshape(-1)[idx]
-    ok = np.abs(v) <= e * (1 + 1e-6)
+    ok = _within_rounding(v, e)
     if ok.all():
         return SampleIssue(s, "rounding_flip", f"{where}: |v| ≤ e (max |v| {np.abs(v).max():.3g}, "
                                                f"bound {e.max():.3g})", float(np.abs(v).max()))

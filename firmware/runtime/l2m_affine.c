@@ -86,8 +86,8 @@ void l2m_conv2d_s8_b32_ref(const l2m_geom *g, const int8_t *cls_y, const int8_t 
  * Per output pixel, the window's taps in (ky, kx, c) order are taken in groups of four; for
  * group j, tab[16 j + m] = sum over its taps q of (bit q of m ? -a_q : a_q) (a_q the byte, 0
  * outside the image) for all 16 sign patterns m, as (taps 0, 1) + (taps 2, 3): one add per entry
- * (integer sums are exact in any order). A filter's
- * sum is then one load and add per four taps, shared by every filter of the pixel.
+ * (integer sums are exact in any order). A filter's sum is then one load and add per four taps,
+ * shared by every filter of the pixel.
  * Filters are taken 32 at a time (one output word), outermost: each filter's group patterns are
  * turned once per block into byte offsets into tab (boff), so the inner loop does no bit-field
  * work — a halfword load, a load and an add per group (3 Thumb-1 instructions); the tables are

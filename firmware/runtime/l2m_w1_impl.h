@@ -51,13 +51,6 @@ L2M_INLINE float l2mi_flip_sign(float v, uint32_t bit) {
     return x.f;
 }
 
-/* l2m_float_threshold_bit without branches on the mode: 0: x < tau, 1: -x < tau, 2: 0, 3: 1. */
-L2M_INLINE uint32_t l2mi_f32_bit(float x, float tau, int8_t mode) {
-    const float xs = (mode & 1) ? l2mi_flip_sign(x, 1u) : x;
-    const uint32_t lt = (uint32_t)(xs < tau);
-    return mode < 2 ? lt : (uint32_t)(mode - 2);
-}
-
 /* Term t of the window at (iy0, ix0) before its sign: the input, or pad_value outside. */
 L2M_INLINE float l2mi_w1_tap(const l2m_geom *g, float pad_value, const float *in, int32_t iy0, int32_t ix0,
                              int32_t t) {

@@ -288,8 +288,7 @@ def _lower_binary_conv(ctx, op, s):
     dense, std = wt.conv_layout(op.weights)   # few input channels: window bits packed densely
     geom = geom_values(t_in.shape, t_out.shape, op.weights.shape[:2], op.strides, op.pads)
     if (_sliced_ok(ctx, op) and sliced.eligible_conv(t_out.shape[-1], std.shape[1], any(op.pads), op.pad_one)
-            and engine_choice.use_sliced(ctx.variant, "conv", op, std.shape[1] * 32,
-                                         int(np.prod(t_out.shape[:2])), t_out.shape[-1])):
+            and engine_choice.use_sliced(ctx.variant, ctx.g, op, std.shape[1])):
         k = int(np.prod(op.weights.shape[:3]))
         _sliced_dot(ctx, s, op, "conv2d", std, k, geom, None, Int(int(dense)))
         return
@@ -302,7 +301,7 @@ def _lower_binary_dense(ctx, op, s):
     std = wt.pack_dense(op.weights, (groups, c))
     n = op.weights.shape[-1]
     if (_sliced_ok(ctx, op) and sliced.eligible_dense(n, std.size // n)
-            and engine_choice.use_sliced(ctx.variant, "dense", op, std.size // n * 32, 1, n)):
+            and engine_choice.use_sliced(ctx.variant, ctx.g, op, std.size // n)):
         _sliced_dot(ctx, s, op, "dense", std.reshape(n, -1), groups * c, None, (groups, c, n), None)
         return
     w = ctx.array(s, "w", "uint32_t", std)

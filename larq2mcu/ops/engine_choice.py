@@ -10,11 +10,13 @@ bench/layerchoice.py to exact instruction counts under QEMU (COSTS below is its 
     instructions ≈ a·BMAC + b·outputs + c·pixels
 
 with BMAC = window bits × outputs (the padded window: whole words), outputs = pixels × filters.
-`use_sliced` picks the engine with the lower estimate; a variant without fitted costs keeps the
-sliced engine (what it always did). `Variant.engines` = "sliced" / "plain" forces one (the bench
-measures both that way).
+`use_sliced` keeps the sliced engine unless the plain one is estimated PLAIN_MARGIN cheaper; a
+variant without fitted costs keeps the sliced engine (what it always did). `Variant.engines` =
+"sliced" / "plain" forces one (the bench measures both that way).
 """
 from __future__ import annotations
+
+import numpy as np
 
 # The calibration layers read random bits (density ½), the sliced engine's costliest input: its count
 # depends on the data and falls by up to ~10–30 % on real activations (bench/RESULTS.md, per-word
@@ -70,6 +72,16 @@ COSTS: dict = {
 }
 
 
+def layer_dims(g, op, words: int) -> tuple:
+    """(kind, window bits, pixels, filters) of binary conv/dense `op` of graph g whose outputs each
+    read `words` weight words (the layout the kernels read: layout/weights.py) — what the cost
+    model is keyed and fitted on."""
+    shape = g.tensors[op.output].shape
+    if len(shape) == 1:
+        return "dense", 32 * words, 1, int(shape[0])
+    return "conv", 32 * words, int(np.prod(shape[:-1])), int(shape[-1])
+
+
 def out_kind(op) -> str:
     """bits (a threshold), float_bn (floats with a BatchNorm in the epilogue) or float."""
     if op.threshold is not None:
@@ -88,11 +100,12 @@ def estimate(variant: str, engine: str, kind: str, out: str, window_bits: int, p
     return a * window_bits * outputs + b * outputs + c * pixels
 
 
-def use_sliced(variant, kind: str, op, window_bits: int, pixels: int, filters: int) -> bool:
-    """Whether binary layer `op`, which the sliced engine can run, should run on it (see the
-    module docstring)."""
+def use_sliced(variant, g, op, words: int) -> bool:
+    """Whether binary layer `op` (each output reading `words` weight words), which the sliced
+    engine can run, should run on it (see the module docstring)."""
     if variant.engines != "auto":
         return variant.engines == "sliced"
+    kind, window_bits, pixels, filters = layer_dims(g, op, words)
     out = out_kind(op)
     s = estimate(variant.name, "sliced", kind, out, window_bits, pixels, filters)
     p = estimate(variant.name, "plain", kind, out, window_bits, pixels, filters)

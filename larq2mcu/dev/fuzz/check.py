@@ -186,9 +186,9 @@ def _same_floats(a, b) -> bool:
     invalid operation (inf − inf) depend on the operand order and the FPU (x86 gives the negative
     default NaN), so two evaluation orders of one formula may differ only there (fuzz seed
     2050006831: a BatchNorm fused into a conv's epilogue on a ±1e30 sample)."""
-    ua, ub = a.view(np.uint32), b.view(np.uint32)
-    nan = np.isnan(a) & np.isnan(b)
-    return a.shape == b.shape and bool(np.all((ua == ub) | nan))
+    if a.shape != b.shape:
+        return False
+    return bool(np.all((a.view(np.uint32) == b.view(np.uint32)) | (np.isnan(a) & np.isnan(b))))
 
 
 def _compare_variant(model, exp, host, builder, x, out_dir: Path, variant: str,
