@@ -68,6 +68,45 @@ def test_conv_bytes_kernel_matches_oracle(kind, cin, k, stride, padding):
     assert 0 < (want < 0).mean() < 1                                # both outcomes occur
 
 
+# The table engine packs two pixels per 32-bit word and groups taps by four (a lone last tap
+# joins the group before it): windows of 1, 4, 5, 9, 17, 18, 25, 32, 33 taps and 34 (the
+# reference fallback); blocks of 1, 16, 17, 32, 33 filters (both 16-filter halves of a word);
+# odd and even output widths (the lone last pixel); thresholds at and past the clamp edges
+# (±bt, ±bt ± 1, 0x8000 - bt, INT32 extremes), where a packed half could borrow from the other.
+@pytest.mark.parametrize("kind", ["u8", "s8"])
+@pytest.mark.parametrize("k_h,k_w,cin", [(1, 1, 1), (1, 1, 4), (1, 1, 5), (3, 3, 1), (1, 1, 17), (3, 3, 2),
+                                         (5, 5, 1), (1, 2, 16), (3, 11, 1), (1, 1, 34)])
+@pytest.mark.parametrize("cout", [1, 16, 17, 32, 33])
+def test_conv_bytes_table_engine_edges(kind, k_h, k_w, cin, cout):
+    rng = H.seeded("u8tab", kind, k_h, k_w, cin, cout)
+    dt, lo, hi = KIND[kind]
+    h, w_ = 6, 13
+    for stride, padding in ((1, "same"), (2, "valid")):
+        g, pads = H.geom(h, w_, cin, cout, k_h, k_w, stride, stride, padding)
+        if g is None:
+            continue
+        u = rng.integers(lo, hi, (h, w_, cin)).astype(dt)
+        u.reshape(-1)[: 2 * cin] = lo if kind == "s8" else hi - 1        # saturated corners
+        w = H.pm1(rng, (k_h, k_w, cin, cout))
+        cy, my = _classes(h, k_h, stride, pads[0], g.out_h)
+        cx, mx = _classes(w_, k_w, stride, pads[2], g.out_w)
+        bt = (128 if kind == "s8" else 255) * k_h * k_w * cin
+        edges = np.array([-bt - 1, -bt, -bt + 1, bt, bt + 1, 0x8000 - bt, 0x8000 - bt - 1, 0, 1,
+                          -(2**31), 2**31 - 1], np.int64)
+        tau = rng.integers(-bt // 6, bt // 6 + 1, (len(my), len(mx), cout))
+        tau.reshape(-1)[: len(edges)] = edges[: tau.size]
+        tau = tau.astype(np.int32)
+        op = ir.IntConv2D(name="c", inputs=("x",), output="y", weights=w, strides=(stride, stride), pads=pads,
+                          cls_y=cy, cls_x=cx, tau=tau)
+        want = reference.run_op(op, [u[None]], None)[0]
+        for impl in ("ref", "tab"):
+            got = conv_8(kind, g, cy, cx, len(mx), u, wt.pack_w1_conv(w), tau.reshape(-1), impl)
+            assert np.array_equal(bits.unpack(got, cout), want), (impl, stride, padding)
+            if cout % 32:
+                last = got.reshape(-1, bits.words(cout))[:, -1]
+                assert not np.any(last >> np.uint32(cout % 32)), (impl, "pad bits must be 0")
+
+
 @pytest.mark.parametrize("kind", ["u8", "s8"])
 @pytest.mark.parametrize("n_in", [1, 31, 32, 33, 100])
 def test_dense_bytes_kernel_matches_oracle(kind, n_in):
@@ -162,7 +201,7 @@ def test_mnist_uint8_bit_identical_to_keras(tmp_path, scale, offset, exact):
 @pytest.mark.parametrize("variant", ["ref", "usad8"])
 def test_int8_same_padding_per_channel_offsets(tmp_path, variant):
     """Border classes: a 'same' conv, stride 2, 3 channels with different offsets, int8 bytes;
-    `usad8` lowers to the table engine (l2m_conv2d_s8_b32_tab)."""
+    `usad8` lowers to the table engine (l2mi_conv_s8_tab, in a layer-specialised function)."""
     import larq as lq_
     from larq2mcu import export
     from larq2mcu._tf import tf_modules
@@ -176,7 +215,7 @@ def test_int8_same_padding_per_channel_offsets(tmp_path, variant):
         keras.layers.Flatten()])
     zoo.randomize_bn(m, seed=5)
     exp = export(m, tmp_path / "m", name="s8", input_dtype="int8", kernel_variant=variant)
-    assert f"l2m_conv2d_s8_b32_{'ref' if variant == 'ref' else 'tab'}(" in exp.files["s8.c"]
+    assert ("l2m_conv2d_s8_b32_ref(" if variant == "ref" else "l2mi_conv_s8_tab(") in exp.files["s8.c"]
     first = exp.graph.ops[0]
     assert isinstance(first, ir.IntConv2D) and first.exact and first.tau.shape[:2] == (3, 3)
     u = np.random.default_rng(1).integers(-128, 128, (40, 9, 7, 3)).astype(np.int8)
@@ -266,3 +305,61 @@ def test_cli_input_dtype(tmp_path):
                             "--name", "cm", "--input-dtype", dt], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         assert want in (tmp_path / dt / "cm.h").read_text()
+
+
+# ------------------------------------------------- the engine as generated code instantiates it
+# (h, w, in_c, out_c, k_h, k_w, stride, same): the layer-specialised functions of generated code
+# call l2mi_conv_{u8,s8}_tab with the geometry as a compile-time constant, where every tap offset,
+# group count and filter loop folds — a different compiled path from the run-time _tab kernel.
+INT_SPEC = [(28, 28, 1, 32, 3, 3, 1, False), (9, 7, 3, 33, 3, 3, 2, True), (8, 9, 1, 16, 5, 5, 1, True),
+            (7, 6, 2, 17, 3, 3, 1, True), (6, 5, 5, 1, 1, 1, 1, False), (7, 8, 1, 64, 3, 11, 1, True),
+            (5, 5, 34, 3, 1, 1, 1, False)]                      # 34 taps: the reference fallback
+
+
+def _int_spec_source() -> str:
+    out = ['#include "l2m_intconv_impl.h"', ""]
+    for ci, (h, w, c, oc, kh, kw, s, same) in enumerate(INT_SPEC):
+        g, _ = H.geom(h, w, c, oc, kh, kw, s, s, "same" if same else "valid")
+        gs = ", ".join(str(getattr(g, f)) for f, _ in g._fields_)
+        for kind, ct in (("u8", "uint8_t"), ("s8", "int8_t")):
+            out += [f"void spec_{kind}_{ci}(int32_t n, const {ct} *in, const uint32_t *w, const int8_t *cy, "
+                    "const int8_t *cx, const int32_t *t, uint32_t *o) {",
+                    f"    const l2m_geom g = {{ {gs} }};", f"    l2mi_conv_{kind}_tab(&g, n, in, w, cy, cx, t, o);", "}"]
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture(scope="module")
+def int_spec_libs(tmp_path_factory):
+    import engine_libs
+    return engine_libs.build(tmp_path_factory.mktemp("intspec"), "l2m_intspec_test", _int_spec_source())
+
+
+@pytest.mark.parametrize("kind", ["u8", "s8"])
+@pytest.mark.parametrize("ci", range(len(INT_SPEC)))
+def test_table_engine_specialised_matches_oracle(int_spec_libs, kind, ci):
+    h, w_, cin, cout, k_h, k_w, stride, same = INT_SPEC[ci]
+    padding = "same" if same else "valid"
+    rng = H.seeded("intspec", kind, ci)
+    dt, lo, hi = KIND[kind]
+    g, pads = H.geom(h, w_, cin, cout, k_h, k_w, stride, stride, padding)
+    u = rng.integers(lo, hi, (h, w_, cin)).astype(dt)
+    w = H.pm1(rng, (k_h, k_w, cin, cout))
+    cy, my = _classes(h, k_h, stride, pads[0], g.out_h)
+    cx, mx = _classes(w_, k_w, stride, pads[2], g.out_w)
+    bt = (128 if kind == "s8" else 255) * k_h * k_w * cin
+    tau = rng.integers(-bt // 6, bt // 6 + 1, (len(my), len(mx), cout)).astype(np.int32)
+    tau.reshape(-1)[:4] = (-(2**31), 2**31 - 1, -bt, bt)[: tau.size]
+    op = ir.IntConv2D(name="c", inputs=("x",), output="y", weights=w, strides=(stride, stride), pads=pads,
+                      cls_y=cy, cls_x=cx, tau=tau)
+    want = reference.run_op(op, [u[None]], None)[0]
+    u8, wb = H._in(u, dt), H._in(wt.pack_w1_conv(w), np.uint32)
+    cyy, cxx, t = H._in(cy, np.int8), H._in(cx, np.int8), H._in(tau.reshape(-1), np.int32)
+    n_words = g.out_h * g.out_w * bits.words(cout)
+    for cc, lib in int_spec_libs.items():
+        out = np.full(n_words + 4, 0x7FC0DEAD, np.uint32)          # garbage + guard words
+        fn = getattr(lib, f"spec_{kind}_{ci}")
+        fn.restype = None
+        fn(len(mx), *(x.ctypes.data_as(ctypes.c_void_p) for x in (u8, wb, cyy, cxx, t, out)))
+        assert (out[n_words:] == 0x7FC0DEAD).all(), f"{cc}: wrote past its output"
+        got = out[:n_words].reshape(g.out_h, g.out_w, -1)
+        assert np.array_equal(bits.unpack(got, cout), want), cc

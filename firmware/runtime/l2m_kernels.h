@@ -188,8 +188,10 @@ void l2m_conv2d_u8_b32_ref(const l2m_geom *g, const int8_t *cls_y, const int8_t 
                            const uint8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
 void l2m_conv2d_s8_b32_ref(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
                            const int8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
-/* Same bits as the two kernels above, from per-pixel tables of the 16 signed sums of each group
- * of four taps (l2m_affine.c); ~1.2 KB of stack; windows over 32 taps run the reference loop. */
+/* Same bits as the two kernels above, from the table engine of l2m_intconv_impl.h (two pixels
+ * per 32-bit word, per-pair tables of the signed sums of each group of four taps) with the
+ * geometry read at run time; generated code runs the same engine with the layer's geometry as
+ * constants. ~1.3 KB of stack; windows over 33 taps run the reference loop. */
 void l2m_conv2d_u8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,
                            const uint8_t *in, const uint32_t *w, const int32_t *thr, uint32_t *out);
 void l2m_conv2d_s8_b32_tab(const l2m_geom *g, const int8_t *cls_y, const int8_t *cls_x, int32_t n_cls_x,

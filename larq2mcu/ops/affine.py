@@ -18,7 +18,10 @@ from ..layout import weights as wt
 from . import _bounds
 from .base import Cost, OpDef, geom_values, no_cost, register
 from .dot import binary_conv_acc
-from .records import Call, Int
+from .records import Call, Geom, Int, Param, SpecFn, Sym
+
+# the table engine's largest window (L2MI_TAB_TAPS of l2m_intconv_impl.h); larger ones run _ref
+TAB_TAPS = 33
 
 # ---------------------------------------------------------------------------------- oracles
 
@@ -95,14 +98,25 @@ def _in_kind(ctx, op) -> str:
 def _lower_int_conv(ctx, op, s):
     t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
     i, o = ctx.io(op)
-    geom = ctx.geom(s, geom_values(t_in.shape, t_out.shape, op.weights.shape[:2], op.strides, op.pads))
+    gv = tuple(int(v) for v in geom_values(t_in.shape, t_out.shape, op.weights.shape[:2], op.strides, op.pads))
     w = ctx.array(s, "w", "uint32_t", wt.pack_w1_conv(op.weights))
     cy = ctx.array(s, "cls_y", "int8_t", op.cls_y.astype(np.int8))
     cx = ctx.array(s, "cls_x", "int8_t", op.cls_x.astype(np.int8))
     thr = ctx.array(s, "thr", "int32_t", op.tau.reshape(-1))
-    impl = "ref" if ctx.variant.name == "ref" else "tab"      # tab: per-pixel tables, same bits
-    s.calls.append(Call(f"l2m_conv2d_{_in_kind(ctx, op)}_b32_{impl}",
-                        (geom, cy, cx, Int(op.tau.shape[1]), i, w, thr, o)))
+    kind, n_cls_x = _in_kind(ctx, op), Int(op.tau.shape[1])
+    taps = int(np.prod(op.weights.shape[:3]))
+    if not ctx.variant.specialised or taps > TAB_TAPS:
+        s.calls.append(Call(f"l2m_conv2d_{kind}_b32_ref", (ctx.geom(s, gv), cy, cx, n_cls_x, i, w, thr, o)))
+        return
+    # the table engine (firmware/runtime/l2m_intconv_impl.h: two pixels per word, same bits) in
+    # a function of the model with this layer's geometry as constants: every tap offset folds
+    ctype = "int8_t" if kind == "s8" else "uint8_t"
+    sig = (Param(ctype, "in"), Param("uint32_t", "w"), Param("int8_t", "cls_y"), Param("int8_t", "cls_x"),
+           Param("int32_t", "thr"), Param("uint32_t", "out", const=False))
+    fname = f"{ctx.name}_op{s.index}_conv2d_{kind}_b32_{ctx.variant.name}"
+    engine_args = (Geom("g"), n_cls_x, Sym("in"), Sym("w"), Sym("cls_y"), Sym("cls_x"), Sym("thr"), Sym("out"))
+    s.spec = SpecFn(fname, sig, gv, f"l2mi_conv_{kind}_tab", engine_args)
+    s.calls.append(Call(fname, (i, w, cy, cx, thr, o)))
 
 
 def _lower_int_dense(ctx, op, s):

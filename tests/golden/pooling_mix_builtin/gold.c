@@ -7,6 +7,7 @@
 #include "l2m_kernels.h"
 #include "l2m_binary_impl.h"
 #include "l2m_float_impl.h"
+#include "l2m_intconv_impl.h"
 #include "l2m_sliced_impl.h"
 #include "l2m_w1_impl.h"
 #include "gold.h"

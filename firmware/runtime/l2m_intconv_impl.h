@@ -1,0 +1,198 @@
+/* larq2mcu runtime — the integer first layer's table engine (l2m_affine.c and the
+ * layer-specialised functions of generated code), as always-inline functions.
+ *
+ * Contract of l2mi_conv_u8_tab / l2mi_conv_s8_tab: that of l2m_conv2d_{u8,s8}_b32_ref
+ * (l2m_kernels.h), bit for bit (integer sums are exact in any order). Stack: ~1.3 KB (the group
+ * tables, one block's entry offsets and packed thresholds). No heap, no globals, reentrant.
+ * Internal header: names are l2mi_*, not part of the kernel API.
+ *
+ * Two output pixels at a time (ox, ox + 1), packed in one 32-bit word: pixel A's value in the low
+ * half, pixel B's in the high half, as P = a + 65536 b computed mod 2^32 (no SIMD instructions:
+ * plain adds, so every core runs it). Sums of such words are linear mod 2^32, so as long as the
+ * final value of each half lies in [0, 65535], the word holds both exactly, whatever the
+ * intermediate halves were.
+ *
+ * Per pixel pair, the window's taps in (ky, kx, c) order are taken in groups of four (the last
+ * group takes five when it would otherwise hold one tap); for group j,
+ * tab[16 j + m] = sum over its taps q of (bit q of m ? -P_q : P_q) (P_q = 0 outside the image) for
+ * all 16 (32) sign patterns m. A filter's packed sum V = S_A + 65536 S_B is then one load and add
+ * per group, shared by every filter of both pixels.
+ *
+ * Compare: with bt = amax * taps (amax = 255 for bytes, 128 for int8: |±a| <= amax), each
+ * S + bt + 0x8000 lies in [0x8000, 0x8000 + 2 bt], within [0x8000, 0xFFFF] (taps <= 33:
+ * 2 bt <= 16830). With t'' = clamp(t + bt, 0, 0x8000) per pixel,
+ * D = V + (bt + 0x8000) * 0x10001 - (t''_A + 65536 t''_B) has halves in [0, 0xFFFF] (no borrow
+ * between them), and bit 15 of a half is set exactly when S + bt >= t'', i.e. when acc >= t: the
+ * output bit is its complement (acc < t). Clamped thresholds lie outside the feasible range of
+ * acc, where they decide the same. The per-filter constant T2 = t''_A + 65536 t''_B - (bt + 0x8000)
+ * * 0x10001 is recomputed when the pair's border classes change (once per block for a valid conv).
+ *
+ * Bits are gathered as y = (y << 1) | ((D >> 15) & 0x10001), filters taken downwards, 16 per word
+ * (pixel A in the low half, B in the high half). Filters are taken 32 at a time (one output word),
+ * outermost: each filter's group patterns are turned once per block into byte offsets into tab
+ * (boff), so the inner loop does no bit-field work. With the geometry a compile-time constant
+ * (generated code) every tap's offset and every loop bound folds. Windows of more than
+ * L2MI_TAB_TAPS taps run the reference kernel.
+ */
+#ifndef L2M_INTCONV_IMPL_H
+#define L2M_INTCONV_IMPL_H
+
+#include <stdint.h>
+
+#include "l2m_kernels.h"
+
+#define L2MI_TAB_GROUPS 8
+#define L2MI_TAB_TAPS (L2MI_TAB_GROUPS * 4 + 1)
+#define L2MI_TAB_ENTRIES (L2MI_TAB_GROUPS * 16 + 16)
+
+/* Byte b as the integer it stands for: b itself, or (signed) b - 256 for b >= 128 (two's
+ * complement int8, written without an implementation-defined conversion). */
+L2M_INLINE int32_t l2mi_byte_value(uint8_t b, int32_t is_signed) {
+    return (int32_t)b - (is_signed ? (int32_t)(b & 0x80u) * 2 : 0);
+}
+
+/* t'' = clamp(t + bt, 0, 0x8000) without overflow (t may be any int32). */
+L2M_INLINE uint32_t l2mi_tab_thr(int32_t t, int32_t bt) {
+    return t <= -bt ? 0u : t >= 0x8000 - bt ? 0x8000u : (uint32_t)(t + bt);
+}
+
+L2M_INLINE void l2mi_conv_8_tab(const l2m_geom *g, const int32_t is_signed, const int32_t n_cls_x,
+                                const uint8_t *in, const uint32_t *w, const int8_t *cls_y, const int8_t *cls_x,
+                                const int32_t *thr, uint32_t *out) {
+    /* the geometry in locals: with -fno-strict-aliasing every store to tab/out could change *g */
+    const int32_t in_h = g->in_h, in_w = g->in_w, in_c = g->in_c, out_h = g->out_h, out_w = g->out_w;
+    const int32_t out_c = g->out_c, k_h = g->k_h, k_w = g->k_w, s_h = g->stride_h, s_w = g->stride_w;
+    const int32_t p_t = g->pad_top, p_l = g->pad_left;
+    const int32_t taps = k_h * k_w * in_c;
+    const int32_t fw = L2M_WORDS(taps);
+    const int32_t onw = L2M_WORDS(out_c);
+    /* groups of four taps; a lone last tap joins the group before it (a 32-entry table) */
+    const int32_t last5 = taps > 4 && taps % 4 == 1;
+    const int32_t groups = (taps + 3) / 4 - last5;
+    const int32_t bt = (is_signed ? 128 : 255) * taps;
+    const uint32_t bias = ((uint32_t)bt + 0x8000u) * 0x10001u;
+    const int32_t pstep = s_w * in_c;              /* bytes between the two windows of a pair */
+    uint32_t tab[L2MI_TAB_ENTRIES];
+    uint16_t boff[32][L2MI_TAB_GROUPS];   /* filter i of the block, group j: byte offset of its entry */
+    uint32_t t2[32] = {0};                /* per filter of the block: the packed threshold constant */
+    const uint8_t *const tb = (const uint8_t *)tab;
+    if (taps > L2MI_TAB_TAPS) {
+        if (is_signed) l2m_conv2d_s8_b32_ref(g, cls_y, cls_x, n_cls_x, (const int8_t *)(const void *)in, w, thr, out);
+        else l2m_conv2d_u8_b32_ref(g, cls_y, cls_x, n_cls_x, in, w, thr, out);
+        return;
+    }
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += 32) {
+        const int32_t nb = out_c - oc0 < 32 ? out_c - oc0 : 32;
+        const int32_t nlo = nb < 16 ? nb : 16;
+        const uint32_t mlo = nlo == 16 ? 0xFFFFu : (1u << (uint32_t)nlo) - 1u;
+        const uint32_t mhi = nb == 32 ? 0xFFFFu : nb > 16 ? (1u << (uint32_t)(nb - 16)) - 1u : 0u;
+        int32_t key = -1;                          /* border classes t2 was computed for */
+        for (int32_t i = 0; i < nb; ++i) {
+            const uint32_t *wf = w + (oc0 + i) * fw;
+            for (int32_t j = 0; j < groups; ++j) {
+                const int32_t n = j == groups - 1 && last5 ? 5 : 4;
+                uint32_t m = 0u;
+                for (int32_t q = 0; q < n; ++q) m |= (uint32_t)l2m_get_bit(wf, 4 * j + q) << (uint32_t)q;
+                boff[i][j] = (uint16_t)(((uint32_t)j * 16u + m) * (uint32_t)sizeof(uint32_t));
+            }
+        }
+        for (int32_t oy = 0; oy < out_h; ++oy) {
+            const int32_t iy0 = oy * s_h - p_t;
+            const int yin = iy0 >= 0 && iy0 + k_h <= in_h;
+            for (int32_t ox = 0; ox < out_w; ox += 2) {
+                const int pair = ox + 1 < out_w;
+                const int32_t oxb = pair ? ox + 1 : ox;   /* a lone last pixel: B repeats A */
+                const int32_t ixa = ox * s_w - p_l, ixb = oxb * s_w - p_l;
+                const int interior = yin && ixa >= 0 && ixb + k_w <= in_w;
+                const int32_t base = (iy0 * in_w + ixa) * in_c;   /* index of A's first window byte */
+                const int32_t bstep = pair ? pstep : 0;
+                const int32_t ca = cls_x[ox], cb = cls_x[oxb];
+                const int32_t k = ((int32_t)cls_y[oy] * n_cls_x + ca) * n_cls_x + cb;
+                if (k != key) {
+                    const int32_t *ta = thr + ((int32_t)cls_y[oy] * n_cls_x + ca) * out_c + oc0;
+                    const int32_t *tbp = thr + ((int32_t)cls_y[oy] * n_cls_x + cb) * out_c + oc0;
+                    for (int32_t i = 0; i < nb; ++i) {
+                        t2[i] = l2mi_tab_thr(ta[i], bt) + (l2mi_tab_thr(tbp[i], bt) << 16) - bias;
+                    }
+                    key = k;
+                }
+#pragma GCC unroll 8
+                for (int32_t j = 0; j < groups; ++j) {
+                    uint32_t *tj = tab + 16 * j;
+                    uint32_t a[5];
+                    const int32_t ns = j == groups - 1 && last5 ? 5 : 4;
+#pragma GCC unroll 5
+                    for (int32_t q = 0; q < 5; ++q) {
+                        const int32_t tp = 4 * j + q;
+                        /* tap tp = (ky, kx, c): constants when the geometry is */
+                        const int32_t ky = tp / (k_w * in_c), kx = tp / in_c % k_w;
+                        const int32_t off = (ky * in_w + kx) * in_c + tp % in_c;
+                        a[q] = 0u;
+                        if (q >= ns || tp >= taps) continue;
+                        if (interior) {
+                            a[q] = (uint32_t)l2mi_byte_value(in[base + off], is_signed) +
+                                   ((uint32_t)l2mi_byte_value(in[base + bstep + off], is_signed) << 16);
+                        } else {
+                            const int32_t iy = iy0 + ky, xa = ixa + kx, xb = ixb + kx;
+                            const int iny = iy >= 0 && iy < in_h;
+                            if (iny && xa >= 0 && xa < in_w) a[q] = (uint32_t)l2mi_byte_value(in[base + off], is_signed);
+                            if (iny && xb >= 0 && xb < in_w) {
+                                a[q] += (uint32_t)l2mi_byte_value(in[base + bstep + off], is_signed) << 16;
+                            }
+                        }
+                    }
+                    /* entry lo | hi << 2 = (signed taps 0, 1 by lo) + (signed taps 2, 3 by hi): the
+                     * four sums of each pair from one sum and one difference, then 16 adds */
+                    const uint32_t s01 = a[0] + a[1], d01 = a[0] - a[1], s23 = a[2] + a[3], d23 = a[2] - a[3];
+                    const uint32_t lo4[4] = {s01, 0u - d01, d01, 0u - s01}, hi4[4] = {s23, 0u - d23, d23, 0u - s23};
+#pragma GCC unroll 4
+                    for (int32_t hi = 0; hi < 4; ++hi) {
+#pragma GCC unroll 4
+                        for (int32_t lo = 0; lo < 4; ++lo) tj[4 * hi + lo] = lo4[lo] + hi4[hi];
+                    }
+                    if (ns == 5) {                        /* the fifth tap: bit 4 of m set = -P_4 */
+#pragma GCC unroll 16
+                        for (int32_t m = 0; m < 16; ++m) {
+                            const uint32_t e = tj[m];
+                            tj[m] = e + a[4];
+                            tj[16 + m] = e - a[4];
+                        }
+                    }
+                }
+                uint32_t ylo = 0u, yhi = 0u;
+#pragma GCC unroll 16
+                for (int32_t i = nb - 1; i >= 16; --i) {
+                    const uint16_t *bo = boff[i];
+                    uint32_t v = 0u;
+#pragma GCC unroll 8
+                    for (int32_t j = 0; j < groups; ++j) v += *(const uint32_t *)(const void *)(tb + bo[j]);
+                    yhi = (yhi << 1) | (((v - t2[i]) >> 15) & 0x10001u);
+                }
+#pragma GCC unroll 16
+                for (int32_t i = nlo - 1; i >= 0; --i) {
+                    const uint16_t *bo = boff[i];
+                    uint32_t v = 0u;
+#pragma GCC unroll 8
+                    for (int32_t j = 0; j < groups; ++j) v += *(const uint32_t *)(const void *)(tb + bo[j]);
+                    ylo = (ylo << 1) | (((v - t2[i]) >> 15) & 0x10001u);
+                }
+                uint32_t *o = out + (oy * out_w + ox) * onw + oc0 / 32;
+                o[0] = (~ylo & mlo) | ((~yhi & mhi) << 16);
+                if (pair) o[onw] = ((~ylo >> 16) & mlo) | (((~yhi >> 16) & mhi) << 16);
+            }
+        }
+    }
+}
+
+/* The engine on raw bytes / int8, for generated code and l2m_conv2d_{u8,s8}_b32_tab. */
+L2M_INLINE void l2mi_conv_u8_tab(const l2m_geom *g, const int32_t n_cls_x, const uint8_t *in, const uint32_t *w,
+                                 const int8_t *cls_y, const int8_t *cls_x, const int32_t *thr, uint32_t *out) {
+    l2mi_conv_8_tab(g, 0, n_cls_x, in, w, cls_y, cls_x, thr, out);
+}
+
+L2M_INLINE void l2mi_conv_s8_tab(const l2m_geom *g, const int32_t n_cls_x, const int8_t *in, const uint32_t *w,
+                                 const int8_t *cls_y, const int8_t *cls_x, const int32_t *thr, uint32_t *out) {
+    l2mi_conv_8_tab(g, 1, n_cls_x, (const uint8_t *)(const void *)in, w, cls_y, cls_x, thr, out);
+}
+
+#endif
