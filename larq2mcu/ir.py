@@ -164,6 +164,12 @@ class Dense(Op):
 
 
 @dataclass(frozen=True, eq=False)
+class BitDense(Dense):
+    """BITS (in,) → F32 / BITS: the Dense of the ±1.0 floats its input bits stand for (a float
+    Dense on sign(x); passes/fuse_dequantize_dense.py): out = Σ ±kernel + bias, summed in input order."""
+
+
+@dataclass(frozen=True, eq=False)
 class BatchNorm(Op):
     """y = (x − mean)·scale + offset per channel (last axis), scale = γ/√(σ²+ε), offset = β.
 

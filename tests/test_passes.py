@@ -142,6 +142,12 @@ def _wasteful_flat_bits(g):
             and t.packing[0] * ((t.packing[1] + 31) // 32) > (t.numel + 31) // 32]
 
 
+def _float_dense_on_signs():
+    """A float-weight Dense on sign(x) (QuantDense with only an input quantizer), then BN."""
+    return mc._seq((4, 5, 3), [mc.L.Flatten(), mc.lq.layers.QuantDense(9, input_quantizer="ste_sign"),
+                               mc.L.BatchNormalization()])
+
+
 FIRES = {
     "hoist_quantize": ("conv_pad1_s1", lambda b, a: _hoistable(b) and not _hoistable(a)
                        and len(_kinds(a, ir.BinaryMaxPool2D)) > len(_kinds(b, ir.BinaryMaxPool2D))),
@@ -160,6 +166,9 @@ FIRES = {
                             == tdb._widest_float_concat(b) and len(_kinds(a, ir.MaxPool2D)) == 4),
     "fuse_batchnorm": ("bireal_add", lambda b, a: len(_kinds(b, ir.BatchNorm)) == 3 and not _kinds(a, ir.BatchNorm)
                        and sum(op.bn is not None for op in a.ops if hasattr(op, "bn")) == 3),
+    "fuse_dequantize_dense": (_float_dense_on_signs, lambda b, a: _kinds(b, ir.Dequantize) and not _kinds(a, ir.Dequantize)
+                              and len(_kinds(b, ir.Dense)) == 1 and not _kinds(a, ir.Dense)
+                              and [op.bn is not None for op in _kinds(a, ir.BitDense)] == [True]),
     "split_concat_bn": (scb.bn_after_concat, lambda b, a: scb._float_concats(b) == 2 and scb._float_concats(a) == 0),
 }
 

@@ -58,6 +58,35 @@ void l2m_dense_f32_b32_ref(int32_t in_n, int32_t out_n, const float *in, const f
     }
 }
 
+/* Input element i (= g*c + ch of the (groups, c) packing) of a bit vector: 1 stands for -1.0f. */
+static uint32_t fw_bit(const uint32_t *in, int32_t c, int32_t i) {
+    return l2m_get_bit(in + (i / c) * L2M_WORDS(c), i % c);
+}
+
+/* acc + x*w with x = +-1.0f is acc + w or acc - w exactly (x*w is exact; a + (-w) == a - w). */
+static float dense_fw_acc(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const float *w, int32_t o) {
+    float acc = 0.0f;
+    for (int32_t i = 0; i < groups * c; ++i) {
+        const float wi = w[i * out_n + o];
+        acc = fw_bit(in, c, i) ? acc - wi : acc + wi;
+    }
+    return acc;
+}
+
+void l2m_dense_fw_b32_f32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const float *w,
+                              const float *bias, float *out) {
+    for (int32_t o = 0; o < out_n; ++o) out[o] = dense_fw_acc(groups, c, out_n, in, w, o) + (bias ? bias[o] : 0.0f);
+}
+
+void l2m_dense_fw_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const float *w,
+                              const float *bias, const float *tau, const int8_t *mode, uint32_t *out) {
+    memset(out, 0, (size_t)L2M_WORDS(out_n) * sizeof(uint32_t));
+    for (int32_t o = 0; o < out_n; ++o) {
+        const float acc = dense_fw_acc(groups, c, out_n, in, w, o) + (bias ? bias[o] : 0.0f);
+        if (l2m_float_threshold_bit(acc, tau[o], mode[o])) l2m_set_bit(out, o);
+    }
+}
+
 void l2m_batchnorm_f32_ref(int32_t pixels, int32_t c, const float *in, const float *mean, const float *scale,
                            const float *offset, float *out) {
     for (int32_t p = 0; p < pixels; ++p) {

@@ -13,6 +13,8 @@
  * receives exactly the same products in exactly the same order, so the sums are the same floats.
  * With constant sizes every inner loop is unrolled and the accumulators stay in registers.
  *
+ * l2mi_dense_fw: the float dense on a bit vector (l2m_dense_fw_b32_*_ref), the same blocks.
+ *
  * Contract of l2mi_conv_f32 / l2mi_dense_f32: those of l2m_conv2d_f32_{f32,b32}_ref /
  * l2m_dense_f32_{f32,b32}_ref (l2m_kernels.h: HWIO / in_n x out_n weights, 4-byte aligned, no
  * output overlapping an input) with one output descriptor `o` (l2m_types.h) of kind
@@ -129,6 +131,56 @@ L2M_INLINE void l2mi_dense_f32(int32_t in_n, int32_t out_n, const float *in, con
     }
     if (o0 < out_n) {
         l2mi_f32_block(in, 0, 1, in_n, w, out_n, o0, out_n - o0, acc);
+        for (int32_t j = 0; j < out_n - o0; ++j) l2mi_f32_put(acc[j], o0 + j, o);
+    }
+}
+
+/* Sums of channels oc0 .. oc0+nb-1 (nb <= L2MI_F32_BLOCK) of a dense on bits (contract of
+ * l2m_dense_fw_b32_*_ref): per input, one test of its bit and nb adds or nb subtractions — the
+ * floats l2mi_f32_block gives on the +-1.0f inputs (x*w exact; a + (-w) == a - w). */
+L2M_INLINE void l2mi_fw_block(int32_t groups, int32_t c, const uint32_t *in, const float *w, int32_t out_n,
+                              int32_t oc0, int32_t nb, float *acc) {
+    float s[L2MI_F32_BLOCK];
+    const int32_t cw = L2M_WORDS(c);
+#pragma GCC unroll 8
+    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) s[j] = 0.0f;
+    const float *wt = w + oc0;
+    for (int32_t g = 0; g < groups; ++g) {
+        for (int32_t k = 0; k < cw; ++k) {
+            uint32_t word = in[g * cw + k];
+            const int32_t n = c - 32 * k < 32 ? c - 32 * k : 32;
+            for (int32_t b = 0; b < n; ++b, word >>= 1, wt += out_n) {
+                if (word & 1u) {
+#pragma GCC unroll 8
+                    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) {
+                        if (j < nb) s[j] -= wt[j];
+                    }
+                } else {
+#pragma GCC unroll 8
+                    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) {
+                        if (j < nb) s[j] += wt[j];
+                    }
+                }
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) acc[j] = s[j];
+}
+
+/* Dense on bits with float weights (contract of l2m_dense_fw_b32_{f32,b32}_ref), written through o
+ * (L2M_OUT_FLOAT or L2M_OUT_BITS_FLOAT). */
+L2M_INLINE void l2mi_dense_fw(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const float *w,
+                              l2m_out o) {
+    float acc[L2MI_F32_BLOCK];
+    if (o.kind == L2M_OUT_BITS_FLOAT) memset(o.bits, 0, (size_t)L2M_WORDS(out_n) * sizeof(uint32_t));
+    int32_t o0 = 0;
+    for (; o0 + L2MI_F32_BLOCK <= out_n; o0 += L2MI_F32_BLOCK) {
+        l2mi_fw_block(groups, c, in, w, out_n, o0, L2MI_F32_BLOCK, acc);
+        for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) l2mi_f32_put(acc[j], o0 + j, o);
+    }
+    if (o0 < out_n) {
+        l2mi_fw_block(groups, c, in, w, out_n, o0, out_n - o0, acc);
         for (int32_t j = 0; j < out_n - o0; ++j) l2mi_f32_put(acc[j], o0 + j, o);
     }
 }

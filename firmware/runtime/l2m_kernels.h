@@ -132,6 +132,16 @@ void l2m_conv2d_f32_b32_ref(const l2m_geom *g, float pad_value, const float *in,
                             const float *bias, const float *tau, const int8_t *mode, uint32_t *out);
 void l2m_dense_f32_b32_ref(int32_t in_n, int32_t out_n, const float *in, const float *w, const float *bias,
                            const float *tau, const int8_t *mode, uint32_t *out);
+/* Bit input, float weights (a float Dense on sign(x): Larq's QuantDense with an input quantizer
+ * and no kernel quantizer): the in_n = groups * c inputs are bits in the (groups, c) packing
+ * (element g*c + ch = bit ch of word g*L2M_WORDS(c) + ch/32; bit 1 = -1.0f), w: in_n x out_n
+ * floats. Exactly l2m_dense_f32_{f32,b32}_ref on the +-1.0f inputs the bits stand for: each
+ * product x*w is exact, so acc + x*w is acc + w or acc - w, summed in input order. bias may be
+ * NULL. 4-byte aligned arrays; out overlaps no input. */
+void l2m_dense_fw_b32_f32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const float *w,
+                              const float *bias, float *out);
+void l2m_dense_fw_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const float *w,
+                              const float *bias, const float *tau, const int8_t *mode, uint32_t *out);
 /* Float input, 1-bit weights (a binary kernel on a float input): each filter's k_h*k_w*in_c
  * weights (HWI order) packed contiguously, L2M_WORDS(k_h*k_w*in_c) words per output channel;
  * dense: L2M_WORDS(in_n) words per output. The dense kernels are bit-identical to the f32 ones

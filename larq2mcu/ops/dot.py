@@ -173,6 +173,7 @@ ENGINES = {
     "conv2d_w1_f32": ("l2mi_conv_w1", False),
     "conv2d_f32": ("l2mi_conv_f32", False),
     "dense_f32": ("l2mi_dense_f32", False),
+    "dense_fw_b32": ("l2mi_dense_fw", False),
 }
 
 
@@ -325,6 +326,12 @@ def _lower_dense(ctx, op, s):
     _dot(ctx, s, op, "dense_w1_f32" if w1 else "dense_f32", w, None, (n_in, n_out))
 
 
+def _lower_bit_dense(ctx, op, s):
+    groups, c = ctx.tensor(op.inputs[0]).packing
+    w = ctx.array(s, "w", "float", op.kernel)
+    _dot(ctx, s, op, "dense_fw_b32", w, None, (groups, c, op.kernel.shape[1]))
+
+
 register(OpDef(ir.BinaryConv2D, _ref_binary_conv, scaled.lowering(_lower_binary_conv), _cost_conv, _bounds_conv,
                ("weights", "strides", "pads", "pad_one", "bias", "threshold", "scale", "bn"),
                hash_optional=("scale", "bn")))
@@ -334,3 +341,6 @@ register(OpDef(ir.Conv2D, _ref_conv, _lower_conv, _cost_conv, _bounds_conv,
                ("kernel", "strides", "pads", "pad_value", "bias", "threshold", "bn"), hash_optional=("bn",)))
 register(OpDef(ir.Dense, _ref_dense, _lower_dense, _cost_dense, _bounds_dense, ("kernel", "bias", "threshold", "bn"),
                hash_optional=("bn",)))
+# the reference and bounds of a Dense apply as they are: the input bits are ±1.0 in the oracle
+register(OpDef(ir.BitDense, _ref_dense, _lower_bit_dense, _cost_dense, _bounds_dense,
+               ("kernel", "bias", "threshold", "bn"), hash_optional=("bn",)))
