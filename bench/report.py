@@ -184,13 +184,19 @@ def _targets14(results: dict, before: dict | None) -> list:
         now, was = _whole(results, mn, "qemu_m4"), _whole(before or {}, mn, "qemu_m4")
         if now:
             out.append(f"| {mn}: M4 whole inference ≤ {budget:,} | {_n(was)} | {now:,} | {'yes' if now <= budget else 'no'} |")
+    ii = results.get("intinput", {})
+    for mn, cfg in (("mnist_bnn", "rescaled, uint8 input"), ("cifar_bnn", "cifar_bnn: rescaled, uint8 input")):
+        now = ii.get(cfg, {}).get("qemu_m4", {}).get("instructions")
+        if now:
+            budget = M4_BUDGET[mn]
+            out.append(f"| {mn}, uint8 input (Rescaling in front; raw bytes, integer first layer): M4 whole "
+                       f"inference ≤ {budget:,} | | {now:,} | {'yes' if now <= budget else 'no'} |")
     for mn in VS_BUILTIN:
         now, b = _whole(results, mn, "qemu_m4"), _whole(results, mn, "qemu_m4", "builtin")
         pb, pbb = _whole(before or {}, mn, "qemu_m4"), _whole(before or {}, mn, "qemu_m4", "builtin")
         if now and b:
             out.append(f"| {mn}: M4 ≥ 2× fewer than `_builtin` | {_ratio(pbb, pb)} | {_ratio(b, now)} | "
                        f"{'yes' if b / now >= 2 else 'no'} |")
-    ii = results.get("intinput", {})
     for bname in ("qemu_m0", "qemu_rv32"):
         was, now = _whole(before or {}, "mnist_bnn", bname), _whole(results, "mnist_bnn", bname)
         if was and now:
@@ -212,7 +218,7 @@ def _targets14(results: dict, before: dict | None) -> list:
     else:
         out.append("| no layer slower than the best variant available for it | | not measured (--no-layerchoice) | no |")
     if ii:
-        out += ["", "Integer-input MNIST (bench/intinput.py), whole inference / first layer:", ""]
+        out += ["", "Integer-input MNIST and CIFAR-sized BNNs (bench/intinput.py), whole inference / first layer:", ""]
         from .intinput import markdown as ii_markdown
         out.append(ii_markdown(ii))
     if lc:
