@@ -94,9 +94,21 @@ def key(cmd: list[str]) -> str | None:
     i_src, i_obj = cmd.index("-c") + 1, cmd.index("-o") + 1
     if i_src >= len(cmd) or i_obj >= len(cmd):
         return None
-    dirs = [Path(a[2:]) for a in cmd if a.startswith("-I") and len(a) > 2]
-    dirs += [Path(a[len("-isystem"):]) for a in cmd if a.startswith("-isystem") and len(a) > 8]
-    flags = [a for i, a in enumerate(cmd) if i not in (i_src, i_obj) and not a.startswith(("-I", "-isystem"))]
+    # include folders, joined (-Idir) or separate (-I dir: the host build's form): their headers'
+    # contents enter the key, their paths do not
+    dirs, skip = [], {i_src, i_obj}
+    for i, a in enumerate(cmd):
+        for opt in ("-isystem", "-I"):
+            if a == opt and i + 1 < len(cmd):
+                dirs.append(Path(cmd[i + 1]))
+                skip.update((i, i + 1))
+            elif a.startswith(opt) and len(a) > len(opt) and i not in skip:
+                dirs.append(Path(a[len(opt):]))
+                skip.add(i)
+            else:
+                continue
+            break
+    flags = [a for i, a in enumerate(cmd) if i not in skip]
     h = hashlib.sha256(_compiler_id(cmd[0]) + b"\0" + "\0".join(flags).encode())
     h.update(_deps_digest(Path(cmd[i_src]), dirs).encode())
     return h.hexdigest()

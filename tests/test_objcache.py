@@ -29,6 +29,21 @@ def test_object_cache_key_follows_contents_not_paths(tmp_path):
     assert key(["gcc", "x.o", "-o", "a.elf"]) is None             # links are not cached
 
 
+def test_separate_include_flag_follows_the_headers(tmp_path):
+    """`-I dir` (two arguments, as the host build passes it) is read like `-Idir`: a changed header
+    in that folder changes the key (a stale object once survived a header-only edit)."""
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "inc" / "k.h").write_text("#define N 1\n")
+    (tmp_path / "x.c").write_text('#include "k.h"\nint x = N;\n')
+    for form in (["-I", str(tmp_path / "inc")], [f"-I{tmp_path / 'inc'}"], ["-isystem", str(tmp_path / "inc")]):
+        c = ["gcc", "-O2", *form, "-c", str(tmp_path / "x.c"), "-o", "x.o"]
+        before = key(c)
+        (tmp_path / "inc" / "k.h").write_text("#define N 2\n")
+        assert key(c) != before, form
+        (tmp_path / "inc" / "k.h").write_text("#define N 1\n")
+        assert key(c) == before, form
+
+
 def _tree(root, value):
     root.mkdir()
     (root / "k.h").write_text(f"#define N {value}\n")
