@@ -88,6 +88,32 @@ L2M_INLINE float l2mi_f32_acc_border(const l2m_geom *g, float pad_value, const f
     return acc;
 }
 
+/* l2mi_f32_block for a border window with zero padding: the taps inside the image only, kernel
+ * row by kernel row (rows [ky0, ky1), columns [kx0, kx1) of the window), in the reference order
+ * (ky, kx, c) — the reference skips a tap outside when pad_value is 0, so this is its sum. */
+L2M_INLINE void l2mi_f32_block_inside(const l2m_geom *g, const float *in, const float *w, int32_t iy0, int32_t ix0,
+                                      int32_t oc0, int32_t nb, float *acc) {
+    float s[L2MI_F32_BLOCK];
+    const int32_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + g->k_h > g->in_h ? g->in_h - iy0 : g->k_h;
+    const int32_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + g->k_w > g->in_w ? g->in_w - ix0 : g->k_w;
+    const int32_t run = (kx1 - kx0) * g->in_c;           /* inputs of one kernel row inside */
+#pragma GCC unroll 8
+    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) s[j] = 0.0f;
+    for (int32_t ky = ky0; ky < ky1; ++ky) {
+        const float *a = in + ((iy0 + ky) * g->in_w + ix0 + kx0) * g->in_c;
+        const float *wt = w + (ky * g->k_w + kx0) * g->in_c * g->out_c + oc0;
+        for (int32_t i = 0; i < run; ++i, wt += g->out_c) {
+            const float x = a[i];
+#pragma GCC unroll 8
+            for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) {
+                if (j < nb) s[j] += x * wt[j];
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) acc[j] = s[j];
+}
+
 /* The whole convolution (contract of l2m_conv2d_f32_{f32,b32}_ref), written through o. */
 L2M_INLINE void l2mi_conv_f32(const l2m_geom *g, float pad_value, const float *in, const float *w, l2m_out o) {
     const int32_t onw = L2M_WORDS(g->out_c);
@@ -109,6 +135,12 @@ L2M_INLINE void l2mi_conv_f32(const l2m_geom *g, float pad_value, const float *i
                     l2mi_f32_block(a, g->in_w * g->in_c, g->k_h, g->k_w * g->in_c, w, g->out_c, oc0,
                                    g->out_c - oc0, acc);
                     for (int32_t j = 0; j < g->out_c - oc0; ++j) l2mi_f32_put(acc[j], oc0 + j, o);
+                }
+            } else if (pad_value == 0.0f) {   /* zero padding: the taps inside, 8 channels at a time */
+                for (int32_t oc0 = 0; oc0 < g->out_c; oc0 += L2MI_F32_BLOCK) {
+                    const int32_t nb = g->out_c - oc0 < L2MI_F32_BLOCK ? g->out_c - oc0 : L2MI_F32_BLOCK;
+                    l2mi_f32_block_inside(g, in, w, p.iy0, p.ix0, oc0, nb, acc);
+                    for (int32_t j = 0; j < nb; ++j) l2mi_f32_put(acc[j], oc0 + j, o);
                 }
             } else {
                 for (int32_t oc = 0; oc < g->out_c; ++oc) {
