@@ -89,10 +89,12 @@ void l2m_avgpool_f32_f32_opt(const l2m_geom *g, const float *in, float *out) { p
 #define L2MI_QBIT(v) (~(((v) - 0x80800000u) | ((v) - 0x80800000u + 0x00FFFFFFu)) & 0x80000000u)
 
 /* The floats are read as uint32_t (the runtime is built with -fno-strict-aliasing, a stated
- * requirement): through a union the compiler loads each into an FPU register and moves it over. */
-static uint32_t sign_word(const uint32_t *p, int32_t n) {
+ * requirement): through a union the compiler loads each into an FPU register and moves it over.
+ * Always inlined, so that a constant n (a whole word, or 16 channels) unrolls completely. */
+L2M_INLINE uint32_t sign_word(const uint32_t *p, int32_t n) {
     uint32_t word = 0;
     int32_t b = 0;
+#pragma GCC unroll 8
     for (; b + 4 <= n; b += 4) {
         word = (word >> 1) | L2MI_QBIT(p[b]);
         word = (word >> 1) | L2MI_QBIT(p[b + 1]);
@@ -103,19 +105,31 @@ static uint32_t sign_word(const uint32_t *p, int32_t n) {
     return n < 32 ? word >> (uint32_t)(32 - n) : word;    /* element 0 to bit 0; pad bits 0 */
 }
 
-void l2m_quantize_f32_b32_opt(int32_t groups, int32_t c, const float *in, uint32_t *out) {
-    const uint32_t *u = (const uint32_t *)(const void *)in;
+/* All groups of c channels, c a constant in the calls below (whole words or 16 channels: every
+ * loop unrolls), or any c. */
+L2M_INLINE void quantize_groups(int32_t groups, const int32_t c, const uint32_t *u, uint32_t *out) {
     const int32_t nw = L2M_WORDS(c);
-    if (c == 1) {              /* one word per group (a 1-channel map): no word assembly at all */
-        for (int32_t g = 0; g < groups; ++g) out[g] = L2MI_QBIT(u[g]) >> 31;
-        return;
-    }
     for (int32_t g = 0; g < groups; ++g) {
         for (int32_t wi = 0; wi < nw; ++wi) {
             out[wi] = sign_word(u + wi * 32, (c - wi * 32) < 32 ? (c - wi * 32) : 32);
         }
         u += c;
         out += nw;
+    }
+}
+
+void l2m_quantize_f32_b32_opt(int32_t groups, int32_t c, const float *in, uint32_t *out) {
+    const uint32_t *u = (const uint32_t *)(const void *)in;
+    if (c == 1) {              /* one word per group (a 1-channel map): no word assembly at all */
+        for (int32_t g = 0; g < groups; ++g) out[g] = L2MI_QBIT(u[g]) >> 31;
+        return;
+    }
+    if (c == 16) {             /* Bi-Real-style widths: the word's 16 bits unrolled */
+        quantize_groups(groups, 16, u, out);
+    } else if (c % 32 == 0) {  /* whole words: as one group of groups * c channels */
+        quantize_groups(groups * (c / 32), 32, u, out);
+    } else {
+        quantize_groups(groups, c, u, out);
     }
 }
 
