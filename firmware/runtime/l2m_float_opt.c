@@ -25,13 +25,20 @@ static void window(const l2m_geom *g, int32_t oy, int32_t ox, int32_t *y0, int32
     *x1 = ix + g->k_w > g->in_w ? g->in_w : ix + g->k_w;
 }
 
-/* One output pixel of a pool: every channel's taps in the _ref order (rows, then columns). A sum
- * starts from +0.0f and adds each tap (0.0f + -0.0f = +0.0f, as in _ref); a max starts from the
- * first tap and takes a later one only when it is greater (NaN never replaces, as in _ref). */
-static void pool_pixel(const l2m_geom *g, const float *in, float *out, int32_t oy, int32_t ox, int is_max) {
+/* One tap of a pool, in place on the accumulator: a max takes the tap only when it is greater
+ * (NaN never replaces, as in _ref), a sum adds it. */
+#define L2MI_POOL_TAP(a, v) ((a) = is_max ? ((v) > (a) ? (v) : (a)) : (a) + (v))
+
+/* One output pixel of a pool: every channel's taps in the _ref order (rows, then columns), four
+ * channels per pass; is_max is a constant at both call sites (always inlined), and a two-tap row
+ * (the common 2 x 2 pool) is unrolled. A sum starts from +0.0f and adds each tap (0.0f + -0.0f =
+ * +0.0f, as in _ref) and is divided by the number of taps inside (one IEEE division, as in _ref);
+ * a max starts from the first tap. */
+L2M_INLINE void pool_pixel(const l2m_geom *g, const float *in, float *out, int32_t oy, int32_t ox, const int is_max) {
     int32_t y0, y1, x0, x1;
     window(g, oy, ox, &y0, &y1, &x0, &x1);
-    const int32_t c = g->in_c, row = g->in_w * c;
+    const int32_t c = g->in_c, row = g->in_w * c, ny = y1 - y0, nx = x1 - x0;
+    const float n = (float)(ny * nx);
     const float *first = in + (y0 * g->in_w + x0) * c;
     int32_t i = 0;
     for (; i + 4 <= c; i += 4) {
@@ -41,34 +48,36 @@ static void pool_pixel(const l2m_geom *g, const float *in, float *out, int32_t o
         } else {
             a0 = 0.0f; a1 = 0.0f; a2 = 0.0f; a3 = 0.0f;
         }
-        for (int32_t y = y0; y < y1; ++y) {
-            const float *p = in + y * row + x0 * c + i;
-            for (int32_t x = x0; x < x1; ++x, p += c) {
-                if (is_max) {
-                    a0 = p[0] > a0 ? p[0] : a0; a1 = p[1] > a1 ? p[1] : a1;
-                    a2 = p[2] > a2 ? p[2] : a2; a3 = p[3] > a3 ? p[3] : a3;
-                } else {
-                    a0 += p[0]; a1 += p[1]; a2 += p[2]; a3 += p[3];
+        const float *p = first + i;
+        for (int32_t y = 0; y < ny; ++y, p += row) {
+            if (nx == 2) {
+                L2MI_POOL_TAP(a0, p[0]); L2MI_POOL_TAP(a1, p[1]); L2MI_POOL_TAP(a2, p[2]); L2MI_POOL_TAP(a3, p[3]);
+                L2MI_POOL_TAP(a0, p[c]); L2MI_POOL_TAP(a1, p[c + 1]); L2MI_POOL_TAP(a2, p[c + 2]);
+                L2MI_POOL_TAP(a3, p[c + 3]);
+            } else {
+                const float *q = p;
+                for (int32_t x = 0; x < nx; ++x, q += c) {
+                    L2MI_POOL_TAP(a0, q[0]); L2MI_POOL_TAP(a1, q[1]); L2MI_POOL_TAP(a2, q[2]); L2MI_POOL_TAP(a3, q[3]);
                 }
             }
         }
-        out[i] = a0; out[i + 1] = a1; out[i + 2] = a2; out[i + 3] = a3;
+        if (is_max) {
+            out[i] = a0; out[i + 1] = a1; out[i + 2] = a2; out[i + 3] = a3;
+        } else {
+            out[i] = a0 / n; out[i + 1] = a1 / n; out[i + 2] = a2 / n; out[i + 3] = a3 / n;
+        }
     }
     for (; i < c; ++i) {
         float a = is_max ? first[i] : 0.0f;
-        for (int32_t y = y0; y < y1; ++y) {
-            const float *p = in + y * row + x0 * c + i;
-            for (int32_t x = x0; x < x1; ++x, p += c) a = is_max ? (*p > a ? *p : a) : a + *p;
+        const float *p = first + i;
+        for (int32_t y = 0; y < ny; ++y, p += row) {
+            for (int32_t x = 0; x < nx; ++x) L2MI_POOL_TAP(a, p[x * c]);
         }
-        out[i] = a;
-    }
-    if (!is_max) {
-        const float n = (float)((y1 - y0) * (x1 - x0));
-        for (i = 0; i < c; ++i) out[i] = out[i] / n;
+        out[i] = is_max ? a : a / n;
     }
 }
 
-static void pool_f32(const l2m_geom *g, const float *in, float *out, int is_max) {
+L2M_INLINE void pool_f32(const l2m_geom *g, const float *in, float *out, const int is_max) {
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
         for (int32_t ox = 0; ox < g->out_w; ++ox) {
             pool_pixel(g, in, out, oy, ox, is_max);
