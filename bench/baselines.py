@@ -278,7 +278,7 @@ class _Emitter:
             s, o = self.thr(op, osh[2])
             self.conv(op, ish, osh, np.transpose(w, (3, 0, 1, 2)), w.shape[:2], op.strides, op.pads,
                       padv, op.bias, s, o)
-        elif k in ("BinaryDense", "Dense"):
+        elif k in ("BinaryDense", "Dense", "BitDense"):     # BitDense: a Dense of the ±1 values
             w = op.weights if k == "BinaryDense" else op.kernel
             s, o = self.thr(op, w.shape[1])
             self.conv(op, (1, 1, w.shape[0]), (1, 1, w.shape[1]), np.asarray(w).T.reshape(w.shape[1], 1, 1, -1),
