@@ -83,9 +83,13 @@ L2M_INLINE void l2mi_conv_8_tab(const l2m_geom *g, const int32_t is_signed, cons
     }
     for (int32_t oc0 = 0; oc0 < out_c; oc0 += 32) {
         const int32_t nb = out_c - oc0 < 32 ? out_c - oc0 : 32;
-        const int32_t nlo = nb < 16 ? nb : 16;
-        const uint32_t mlo = nlo == 16 ? 0xFFFFu : (1u << (uint32_t)nlo) - 1u;
-        const uint32_t mhi = nb == 32 ? 0xFFFFu : nb > 16 ? (1u << (uint32_t)(nb - 16)) - 1u : 0u;
+        /* the block's filters as lanes: filters 0..15 in the low half word, 16..31 in the high */
+        const uint32_t lanes = 0xFFFFFFFFu >> (uint32_t)(32 - nb);
+        const uint32_t mlo = lanes & 0xFFFFu, mhi = lanes >> 16;
+        /* filters in the low half, min(nb, 16) in arithmetic (no branch for the analysers to call
+         * constant in a layer of fixed width): d & ~neg = nb - 16 when nb >= 16, else 0 */
+        const uint32_t d = (uint32_t)nb - 16u, neg = 0u - (d >> 31);
+        const int32_t nlo = nb - (int32_t)(d & ~neg);
         int32_t key = -1;                          /* border classes t2 was computed for */
         for (int32_t i = 0; i < nb; ++i) {
             const uint32_t *wf = w + (oc0 + i) * fw;
