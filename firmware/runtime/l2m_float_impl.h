@@ -46,6 +46,18 @@ L2M_INLINE void l2mi_f32_put(float acc, int32_t oc, l2m_out o) {
     }
 }
 
+/* s[j] += x * wt[j] (j < nb) for the n inputs x of a (one contiguous run of taps), the weights of
+ * input i at wt + i*out_c: the reference's order, channel by channel. */
+L2M_INLINE void l2mi_f32_run(const float *a, int32_t n, const float *wt, int32_t out_c, int32_t nb, float *s) {
+    for (int32_t i = 0; i < n; ++i, wt += out_c) {
+        const float x = a[i];
+#pragma GCC unroll 8
+        for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) {
+            if (j < nb) s[j] += x * wt[j];
+        }
+    }
+}
+
 /* Sums of channels oc0 .. oc0+nb-1 (nb <= L2MI_F32_BLOCK) over `taps` (row, input) pairs: rows of
  * `row_len` inputs, `stride` floats apart, starting at a; weights of input t at w + t*out_c. */
 L2M_INLINE void l2mi_f32_block(const float *a, int32_t stride, int32_t rows, int32_t row_len, const float *w,
@@ -54,15 +66,7 @@ L2M_INLINE void l2mi_f32_block(const float *a, int32_t stride, int32_t rows, int
 #pragma GCC unroll 8
     for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) s[j] = 0.0f;
     const float *wt = w + oc0;
-    for (int32_t r = 0; r < rows; ++r, a += stride) {
-        for (int32_t i = 0; i < row_len; ++i, wt += out_c) {
-            const float x = a[i];
-#pragma GCC unroll 8
-            for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) {
-                if (j < nb) s[j] += x * wt[j];
-            }
-        }
-    }
+    for (int32_t r = 0; r < rows; ++r, a += stride, wt += row_len * out_c) l2mi_f32_run(a, row_len, wt, out_c, nb, s);
 #pragma GCC unroll 8
     for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) acc[j] = s[j];
 }
@@ -100,15 +104,8 @@ L2M_INLINE void l2mi_f32_block_inside(const l2m_geom *g, const float *in, const 
 #pragma GCC unroll 8
     for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) s[j] = 0.0f;
     for (int32_t ky = ky0; ky < ky1; ++ky) {
-        const float *a = in + ((iy0 + ky) * g->in_w + ix0 + kx0) * g->in_c;
-        const float *wt = w + (ky * g->k_w + kx0) * g->in_c * g->out_c + oc0;
-        for (int32_t i = 0; i < run; ++i, wt += g->out_c) {
-            const float x = a[i];
-#pragma GCC unroll 8
-            for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) {
-                if (j < nb) s[j] += x * wt[j];
-            }
-        }
+        l2mi_f32_run(in + ((iy0 + ky) * g->in_w + ix0 + kx0) * g->in_c, run,
+                     w + (ky * g->k_w + kx0) * g->in_c * g->out_c + oc0, g->out_c, nb, s);
     }
 #pragma GCC unroll 8
     for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) acc[j] = s[j];

@@ -56,6 +56,22 @@ L2M_INLINE uint32_t l2mi_tab_thr(int32_t t, int32_t bt) {
     return t <= -bt ? 0u : t >= 0x8000 - bt ? 0x8000u : (uint32_t)(t + bt);
 }
 
+/* Filters i0 .. i1-1 (at most 16) of a block for one pixel pair, taken downwards: per filter the
+ * packed sum V (one table load per group), D = V - t2[i], and bit 15 of each half shifted in. */
+L2M_INLINE uint32_t l2mi_tab_half(const uint8_t *tb, uint16_t (*boff)[L2MI_TAB_GROUPS], const uint32_t *t2,
+                                  const int32_t groups, int32_t i0, int32_t i1) {
+    uint32_t y = 0u;
+#pragma GCC unroll 16
+    for (int32_t i = i1 - 1; i >= i0; --i) {
+        const uint16_t *bo = boff[i];
+        uint32_t v = 0u;
+#pragma GCC unroll 8
+        for (int32_t j = 0; j < groups; ++j) v += *(const uint32_t *)(const void *)(tb + bo[j]);
+        y = (y << 1) | (((v - t2[i]) >> 15) & 0x10001u);
+    }
+    return y;
+}
+
 L2M_INLINE void l2mi_conv_8_tab(const l2m_geom *g, const int32_t is_signed, const int32_t n_cls_x,
                                 const uint8_t *in, const uint32_t *w, const int8_t *cls_y, const int8_t *cls_x,
                                 const int32_t *thr, uint32_t *out) {
@@ -163,23 +179,8 @@ L2M_INLINE void l2mi_conv_8_tab(const l2m_geom *g, const int32_t is_signed, cons
                         }
                     }
                 }
-                uint32_t ylo = 0u, yhi = 0u;
-#pragma GCC unroll 16
-                for (int32_t i = nb - 1; i >= 16; --i) {
-                    const uint16_t *bo = boff[i];
-                    uint32_t v = 0u;
-#pragma GCC unroll 8
-                    for (int32_t j = 0; j < groups; ++j) v += *(const uint32_t *)(const void *)(tb + bo[j]);
-                    yhi = (yhi << 1) | (((v - t2[i]) >> 15) & 0x10001u);
-                }
-#pragma GCC unroll 16
-                for (int32_t i = nlo - 1; i >= 0; --i) {
-                    const uint16_t *bo = boff[i];
-                    uint32_t v = 0u;
-#pragma GCC unroll 8
-                    for (int32_t j = 0; j < groups; ++j) v += *(const uint32_t *)(const void *)(tb + bo[j]);
-                    ylo = (ylo << 1) | (((v - t2[i]) >> 15) & 0x10001u);
-                }
+                const uint32_t yhi = l2mi_tab_half(tb, boff, t2, groups, 16, nb);
+                const uint32_t ylo = l2mi_tab_half(tb, boff, t2, groups, 0, nlo);
                 uint32_t *o = out + (oy * out_w + ox) * onw + oc0 / 32;
                 o[0] = (~ylo & mlo) | ((~yhi & mhi) << 16);
                 if (pair) o[onw] = ((~ylo >> 16) & mlo) | (((~yhi >> 16) & mhi) << 16);
