@@ -15,8 +15,9 @@
  * Per pixel pair, the window's taps in (ky, kx, c) order are taken in groups of four (the last
  * group takes five when it would otherwise hold one tap); for group j,
  * tab[16 j + m] = sum over its taps q of (bit q of m ? -P_q : P_q) (P_q = 0 outside the image) for
- * all 16 (32) sign patterns m. A filter's packed sum V = S_A + 65536 S_B is then one load and add
- * per group, shared by every filter of both pixels.
+ * all 16 (32) sign patterns m, built in Gray-code order (each entry is the one before with one
+ * tap's sign flipped: one add or subtract of 2 P_q). A filter's packed sum V = S_A + 65536 S_B is
+ * then one load and add per group, shared by every filter of both pixels.
  *
  * Compare: with bt = amax * taps (amax = 255 for bytes, 128 for int8: |±a| <= amax), each
  * S + bt + 0x8000 lies in [0x8000, 0x8000 + 2 bt], within [0x8000, 0xFFFF] (taps <= 33:
@@ -27,8 +28,8 @@
  * acc, where they decide the same. The per-filter constant T2 = t''_A + 65536 t''_B - (bt + 0x8000)
  * * 0x10001 is recomputed when the pair's border classes change (once per block for a valid conv).
  *
- * Bits are gathered as y = (y << 1) | ((D >> 15) & 0x10001), filters taken downwards, 16 per word
- * (pixel A in the low half, B in the high half). Filters are taken 32 at a time (one output word),
+ * Bits are gathered as y = (y >> 1) | (D & 0x80008000), filters taken upwards, 16 per word (pixel
+ * A in the low half, B in the high half; see l2mi_tab_half). Filters are taken 32 at a time (one output word),
  * outermost: each filter's group patterns are turned once per block into byte offsets into tab
  * (boff), so the inner loop does no bit-field work. With the geometry a compile-time constant
  * (generated code) every tap's offset and every loop bound folds. Windows of more than
@@ -56,20 +57,24 @@ L2M_INLINE uint32_t l2mi_tab_thr(int32_t t, int32_t bt) {
     return t <= -bt ? 0u : t >= 0x8000 - bt ? 0x8000u : (uint32_t)(t + bt);
 }
 
-/* Filters i0 .. i1-1 (at most 16) of a block for one pixel pair, taken downwards: per filter the
- * packed sum V (one table load per group), D = V - t2[i], and bit 15 of each half shifted in. */
+/* Filters i0 .. i1-1 (at most 16) of a block for one pixel pair, taken upwards: per filter the
+ * packed sum V (one table load per group), D = V - t2[i], and bit 15 of each half taken in from
+ * the top as y = (y >> 1) | (D & 0x80008000) (one mask, one shifted or). After n = i1 - i0
+ * filters, filter i sits at bit 16 - n + (i - i0) of each half (the high half's bits never reach
+ * bit 15: they move down at most 15 places from bit 31), so y >> (16 - n) puts it at bit i - i0.
+ * n may be <= 0 (no filters in the high half): y is 0 and the shift below 32. */
 L2M_INLINE uint32_t l2mi_tab_half(const uint8_t *tb, uint16_t (*boff)[L2MI_TAB_GROUPS], const uint32_t *t2,
                                   const int32_t groups, int32_t i0, int32_t i1) {
     uint32_t y = 0u;
 #pragma GCC unroll 16
-    for (int32_t i = i1 - 1; i >= i0; --i) {
+    for (int32_t i = i0; i < i1; ++i) {
         const uint16_t *bo = boff[i];
         uint32_t v = 0u;
 #pragma GCC unroll 8
         for (int32_t j = 0; j < groups; ++j) v += *(const uint32_t *)(const void *)(tb + bo[j]);
-        y = (y << 1) | (((v - t2[i]) >> 15) & 0x10001u);
+        y = (y >> 1) | ((v - t2[i]) & 0x80008000u);
     }
-    return y;
+    return y >> (uint32_t)(16 - (i1 - i0));
 }
 
 L2M_INLINE void l2mi_conv_8_tab(const l2m_geom *g, const int32_t is_signed, const int32_t n_cls_x,
@@ -161,22 +166,18 @@ L2M_INLINE void l2mi_conv_8_tab(const l2m_geom *g, const int32_t is_signed, cons
                             }
                         }
                     }
-                    /* entry lo | hi << 2 = (signed taps 0, 1 by lo) + (signed taps 2, 3 by hi): the
-                     * four sums of each pair from one sum and one difference, then 16 adds */
-                    const uint32_t s01 = a[0] + a[1], d01 = a[0] - a[1], s23 = a[2] + a[3], d23 = a[2] - a[3];
-                    const uint32_t lo4[4] = {s01, 0u - d01, d01, 0u - s01}, hi4[4] = {s23, 0u - d23, d23, 0u - s23};
-#pragma GCC unroll 4
-                    for (int32_t hi = 0; hi < 4; ++hi) {
-#pragma GCC unroll 4
-                        for (int32_t lo = 0; lo < 4; ++lo) tj[4 * hi + lo] = lo4[lo] + hi4[hi];
-                    }
-                    if (ns == 5) {                        /* the fifth tap: bit 4 of m set = -P_4 */
-#pragma GCC unroll 16
-                        for (int32_t m = 0; m < 16; ++m) {
-                            const uint32_t e = tj[m];
-                            tj[m] = e + a[4];
-                            tj[16 + m] = e - a[4];
-                        }
+                    /* the entries in Gray-code order: entry g(k) = g(k-1) with one tap's sign
+                     * flipped, so each is one add or subtract of twice that tap and one store
+                     * (few live values, whatever surrounds the loop) */
+                    uint32_t e = a[0] + a[1] + a[2] + a[3] + a[4];
+                    tj[0] = e;
+#pragma GCC unroll 32
+                    for (int32_t r = 1; r < (1 << ns); ++r) {
+                        const int32_t gk = r ^ (r >> 1), flip = gk ^ ((r - 1) ^ ((r - 1) >> 1));
+                        const int32_t q = (flip >= 2) + (flip >= 4) + (flip >= 8) + (flip >= 16);
+                        if (gk & flip) e -= a[q] << 1;   /* tap q's sign bit set: now -P_q */
+                        else e += a[q] << 1;
+                        tj[gk] = e;
                     }
                 }
                 const uint32_t yhi = l2mi_tab_half(tb, boff, t2, groups, 16, nb);
