@@ -26,7 +26,9 @@
  * between them), and bit 15 of a half is set exactly when S + bt >= t'', i.e. when acc >= t: the
  * output bit is its complement (acc < t). Clamped thresholds lie outside the feasible range of
  * acc, where they decide the same. The per-filter constant T2 = t''_A + 65536 t''_B - (bt + 0x8000)
- * * 0x10001 is recomputed when the pair's border classes change (once per block for a valid conv).
+ * * 0x10001 is recomputed when the pair's border classes change: pairs are taken in runs of one
+ * column-class pair, each run down all rows, so that is once per run and row class (once per block
+ * for a valid conv, 9 times for a 3x3 'same' one).
  *
  * Bits are gathered as y = (y >> 1) | (D & 0x80008000), filters taken upwards, 16 per word (pixel
  * A in the low half, B in the high half; see l2mi_tab_half). Filters are taken 32 at a time (one output word),
@@ -77,6 +79,59 @@ L2M_INLINE uint32_t l2mi_tab_half(const uint8_t *tb, uint16_t (*boff)[L2MI_TAB_G
     return y >> (uint32_t)(16 - (i1 - i0));
 }
 
+/* The group tables of one pixel pair, tab[16 j + m] for every group j (see the top of the file).
+ * Pixel A's window starts at in[base], B's bstep bytes further; interior: both windows lie inside
+ * the image (no checks), else taps outside it count 0 (bounds checked per tap with iy0, ixa, ixb,
+ * the windows' top-left corners). Called with a constant `interior`, once for each value. */
+L2M_INLINE void l2mi_tab_build(uint32_t *tab, const uint8_t *in, const int32_t base, const int32_t bstep,
+                               const int32_t in_h, const int32_t in_w, const int32_t in_c, const int32_t k_w,
+                               const int32_t taps, const int32_t groups, const int32_t last5,
+                               const int32_t is_signed, const int interior, const int32_t iy0, const int32_t ixa,
+                               const int32_t ixb) {
+#pragma GCC unroll 8
+    for (int32_t j = 0; j < groups; ++j) {
+        uint32_t *tj = tab + 16 * j;
+        uint32_t a[5];
+        const int32_t ns = j == groups - 1 && last5 ? 5 : 4;
+#pragma GCC unroll 5
+        for (int32_t q = 0; q < 5; ++q) {
+            const int32_t tp = 4 * j + q;
+            /* tap tp = (ky, kx, c): constants when the geometry is */
+            const int32_t ky = tp / (k_w * in_c), kx = tp / in_c % k_w;
+            const int32_t off = (ky * in_w + kx) * in_c + tp % in_c;
+            a[q] = 0u;
+            if (q >= ns || tp >= taps) continue;
+            if (interior) {
+                a[q] = (uint32_t)l2mi_byte_value(in[base + off], is_signed) +
+                       ((uint32_t)l2mi_byte_value(in[base + bstep + off], is_signed) << 16);
+            } else {
+                const int32_t iy = iy0 + ky, xa = ixa + kx, xb = ixb + kx;
+                const int iny = iy >= 0 && iy < in_h;
+                if (iny && xa >= 0 && xa < in_w) a[q] = (uint32_t)l2mi_byte_value(in[base + off], is_signed);
+                if (iny && xb >= 0 && xb < in_w) {
+                    a[q] += (uint32_t)l2mi_byte_value(in[base + bstep + off], is_signed) << 16;
+                }
+            }
+        }
+        /* the entries in Gray-code order: entry g(k) = g(k-1) with one tap's sign
+         * flipped, so each is one add or subtract of twice that tap and one store
+         * (few live values, whatever surrounds the loop) */
+        uint32_t e = a[0] + a[1] + a[2] + a[3] + a[4];
+        tj[0] = e;
+        /* 16 or 32 entries, not 1 << ns: UBSan's shift check in the loop condition
+         * would make gcc drop the unroll annotation (a -Werror warning) */
+        const int32_t nent = ns == 5 ? 32 : 16;
+#pragma GCC unroll 32
+        for (int32_t r = 1; r < nent; ++r) {
+            const int32_t gk = r ^ (r >> 1), flip = gk ^ ((r - 1) ^ ((r - 1) >> 1));
+            const int32_t q = (flip >= 2) + (flip >= 4) + (flip >= 8) + (flip >= 16);
+            if (gk & flip) e -= a[q] << 1;   /* tap q's sign bit set: now -P_q */
+            else e += a[q] << 1;
+            tj[gk] = e;
+        }
+    }
+}
+
 L2M_INLINE void l2mi_conv_8_tab(const l2m_geom *g, const int32_t is_signed, const int32_t n_cls_x,
                                 const uint8_t *in, const uint32_t *w, const int8_t *cls_y, const int8_t *cls_x,
                                 const int32_t *thr, uint32_t *out) {
@@ -121,17 +176,17 @@ L2M_INLINE void l2mi_conv_8_tab(const l2m_geom *g, const int32_t is_signed, cons
                 boff[i][j] = (uint16_t)(((uint32_t)j * 16u + m) * (uint32_t)sizeof(uint32_t));
             }
         }
-        for (int32_t oy = 0; oy < out_h; ++oy) {
-            const int32_t iy0 = oy * s_h - p_t;
-            const int yin = iy0 >= 0 && iy0 + k_h <= in_h;
-            for (int32_t ox = 0; ox < out_w; ox += 2) {
-                const int pair = ox + 1 < out_w;
-                const int32_t oxb = pair ? ox + 1 : ox;   /* a lone last pixel: B repeats A */
-                const int32_t ixa = ox * s_w - p_l, ixb = oxb * s_w - p_l;
-                const int interior = yin && ixa >= 0 && ixb + k_w <= in_w;
-                const int32_t base = (iy0 * in_w + ixa) * in_c;   /* index of A's first window byte */
-                const int32_t bstep = pair ? pstep : 0;
-                const int32_t ca = cls_x[ox], cb = cls_x[oxb];
+        /* Pixel pairs run by run: a run is a stretch of pairs of one column-class pair (ca, cb),
+         * taken down every row before the next run, so t2 changes only where the run or the row
+         * class does (9 times for a 3x3 'same' conv, not three times a row). */
+        for (int32_t r0 = 0; r0 < out_w;) {
+            const int32_t ca = cls_x[r0], cb = cls_x[r0 + 1 < out_w ? r0 + 1 : r0];
+            int32_t r1 = r0 + 2;   /* the run: pairs r0, r0 + 2, .. < r1 (a lone last pixel alone) */
+            while (r1 + 1 < out_w && cls_x[r1] == ca && cls_x[r1 + 1] == cb) r1 += 2;
+            if (r1 > out_w) r1 = out_w;
+            for (int32_t oy = 0; oy < out_h; ++oy) {
+                const int32_t iy0 = oy * s_h - p_t;
+                const int yin = iy0 >= 0 && iy0 + k_h <= in_h;
                 const int32_t k = ((int32_t)cls_y[oy] * n_cls_x + ca) * n_cls_x + cb;
                 if (k != key) {
                     const int32_t *ta = thr + ((int32_t)cls_y[oy] * n_cls_x + ca) * out_c + oc0;
@@ -141,51 +196,29 @@ L2M_INLINE void l2mi_conv_8_tab(const l2m_geom *g, const int32_t is_signed, cons
                     }
                     key = k;
                 }
-#pragma GCC unroll 8
-                for (int32_t j = 0; j < groups; ++j) {
-                    uint32_t *tj = tab + 16 * j;
-                    uint32_t a[5];
-                    const int32_t ns = j == groups - 1 && last5 ? 5 : 4;
-#pragma GCC unroll 5
-                    for (int32_t q = 0; q < 5; ++q) {
-                        const int32_t tp = 4 * j + q;
-                        /* tap tp = (ky, kx, c): constants when the geometry is */
-                        const int32_t ky = tp / (k_w * in_c), kx = tp / in_c % k_w;
-                        const int32_t off = (ky * in_w + kx) * in_c + tp % in_c;
-                        a[q] = 0u;
-                        if (q >= ns || tp >= taps) continue;
-                        if (interior) {
-                            a[q] = (uint32_t)l2mi_byte_value(in[base + off], is_signed) +
-                                   ((uint32_t)l2mi_byte_value(in[base + bstep + off], is_signed) << 16);
-                        } else {
-                            const int32_t iy = iy0 + ky, xa = ixa + kx, xb = ixb + kx;
-                            const int iny = iy >= 0 && iy < in_h;
-                            if (iny && xa >= 0 && xa < in_w) a[q] = (uint32_t)l2mi_byte_value(in[base + off], is_signed);
-                            if (iny && xb >= 0 && xb < in_w) {
-                                a[q] += (uint32_t)l2mi_byte_value(in[base + bstep + off], is_signed) << 16;
-                            }
-                        }
+                for (int32_t ox = r0; ox < r1; ox += 2) {
+                    const int pair = ox + 1 < out_w;
+                    const int32_t oxb = pair ? ox + 1 : ox;   /* a lone last pixel: B repeats A */
+                    const int32_t ixa = ox * s_w - p_l, ixb = oxb * s_w - p_l;
+                    const int interior = yin && ixa >= 0 && ixb + k_w <= in_w;
+                    const int32_t base = (iy0 * in_w + ixa) * in_c;   /* index of A's first window byte */
+                    const int32_t bstep = pair ? pstep : 0;
+                    /* two instantiations, each with its own constant offsets and registers */
+                    if (interior) {
+                        l2mi_tab_build(tab, in, base, bstep, in_h, in_w, in_c, k_w, taps, groups, last5, is_signed, 1,
+                                       iy0, ixa, ixb);
+                    } else {
+                        l2mi_tab_build(tab, in, base, bstep, in_h, in_w, in_c, k_w, taps, groups, last5, is_signed, 0,
+                                       iy0, ixa, ixb);
                     }
-                    /* the entries in Gray-code order: entry g(k) = g(k-1) with one tap's sign
-                     * flipped, so each is one add or subtract of twice that tap and one store
-                     * (few live values, whatever surrounds the loop) */
-                    uint32_t e = a[0] + a[1] + a[2] + a[3] + a[4];
-                    tj[0] = e;
-#pragma GCC unroll 32
-                    for (int32_t r = 1; r < (1 << ns); ++r) {
-                        const int32_t gk = r ^ (r >> 1), flip = gk ^ ((r - 1) ^ ((r - 1) >> 1));
-                        const int32_t q = (flip >= 2) + (flip >= 4) + (flip >= 8) + (flip >= 16);
-                        if (gk & flip) e -= a[q] << 1;   /* tap q's sign bit set: now -P_q */
-                        else e += a[q] << 1;
-                        tj[gk] = e;
-                    }
+                    const uint32_t yhi = l2mi_tab_half(tb, boff, t2, groups, 16, nb);
+                    const uint32_t ylo = l2mi_tab_half(tb, boff, t2, groups, 0, nlo);
+                    uint32_t *o = out + (oy * out_w + ox) * onw + oc0 / 32;
+                    o[0] = (~ylo & mlo) | ((~yhi & mhi) << 16);
+                    if (pair) o[onw] = ((~ylo >> 16) & mlo) | (((~yhi >> 16) & mhi) << 16);
                 }
-                const uint32_t yhi = l2mi_tab_half(tb, boff, t2, groups, 16, nb);
-                const uint32_t ylo = l2mi_tab_half(tb, boff, t2, groups, 0, nlo);
-                uint32_t *o = out + (oy * out_w + ox) * onw + oc0 / 32;
-                o[0] = (~ylo & mlo) | ((~yhi & mhi) << 16);
-                if (pair) o[onw] = ((~ylo >> 16) & mlo) | (((~yhi >> 16) & mhi) << 16);
             }
+            r0 = r1;
         }
     }
 }
