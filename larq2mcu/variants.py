@@ -9,7 +9,8 @@ A variant selects how binary conv/dense layers are computed (every variant is bi
     engines of firmware/runtime/l2m_*_impl.h with the layer's sizes as constants, the popcount
     flavour given by `mode` (the L2M_MODE_* constant of l2m_popcount_impl.h); `sliced` variants
     also run thresholded / float-output binary layers on the bit-sliced engine where it applies
-    (it needs a count-leading-zeros instruction).
+    (it needs a count-leading-zeros instruction); all but `builtin` run binary convs of at most 9
+    window bits (a one-channel 3×3 conv) on the small-window table engine.
 """
 from __future__ import annotations
 
@@ -27,9 +28,13 @@ class Variant:
     sliced: bool            # bit-sliced engine for the layers it fits
     summary: str
     # which engine a sliced variant runs a binary layer on: "auto" (the faster one by the cost
-    # model of ops/engine_choice.py), "sliced" or "plain" wherever it applies (bench/layerchoice.py
-    # measures both: dataclasses.replace(get_variant(name), engines=...))
+    # model of ops/engine_choice.py; the small-window engine first for float outputs), "sliced",
+    # "plain" or "small" wherever it applies (bench/layerchoice.py measures each:
+    # dataclasses.replace(get_variant(name), engines=...))
     engines: str = "auto"
+    # whether binary convs of at most 9 window bits run the small-window table engine
+    # (firmware/runtime/l2m_small_impl.h); off only for `builtin`, the plain-XOR/popcount baseline
+    small: bool = True
 
     @property
     def specialised(self) -> bool:
@@ -44,7 +49,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("usad8", "L2M_MODE_USAD8", True, "USADA8 byte sums + bit-sliced engine (Cortex-M4/M7/M33/M55 with DSP)"),
     Variant("zbb", "L2M_MODE_ZBB", True, "RISC-V Zbb cpop + bit-sliced engine"),
     Variant("hw", "L2M_MODE_HW", False, "__builtin_popcount where the target has a popcount instruction"),
-    Variant("builtin", "L2M_MODE_BUILTIN", False, "__builtin_popcount everywhere (baseline for benchmarks)"),
+    Variant("builtin", "L2M_MODE_BUILTIN", False, "__builtin_popcount everywhere (baseline for benchmarks)",
+            small=False),
 )}
 
 

@@ -64,3 +64,37 @@ def test_chosen_engines_compute_what_ref_computes(tmp_path, variant):
     ref = larq2mcu.export(m, tmp_path / "r", name="m").build_host().predict(x)
     got = larq2mcu.export(m, tmp_path / "v", name="m", kernel_variant=variant).build_host().predict(x)
     assert np.array_equal(ref.view(np.uint32), got.view(np.uint32))
+
+
+def _small_models():
+    """[(name, model, small layers)]: a seed-CNN-style first layer (1 channel, 3×3 valid, bias, float
+    out) and a thresholded one (1 channel, 3×3 same with zero padding, 40 filters: not whole blocks
+    of 32, so no sliced engine) before a binary conv it feeds."""
+    kw = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign", kernel_constraint="weight_clip")
+    q = mc.lq.layers.QuantConv2D
+    f = mc._seq((11, 9, 1), [q(16, 3, padding="valid", use_bias=True, **kw)])
+    b = mc._seq((9, 7, 1), [q(40, 3, padding="same", use_bias=False, **kw), mc.L.BatchNormalization(),
+                            q(8, 3, padding="same", pad_values=1.0, use_bias=False, **kw)])
+    from larq2mcu.dev import zoo
+    return [("float", zoo.randomize_bn(f, seed=4)), ("bits", zoo.randomize_bn(b, seed=5))]
+
+
+@pytest.mark.parametrize("variant", ["hs", "usad8", "zbb", "clz", "builtin"])
+def test_small_window_engine_is_chosen_and_exact(tmp_path, variant):
+    """1-channel 3×3 binary convs run the small-window table engine (l2m_small_impl.h) on every
+    specialised variant but `builtin` (the XOR+popcount baseline) and give the ref export's outputs
+    bit for bit; engines="plain" leaves it out."""
+    import larq2mcu
+    for name, m in _small_models():
+        x = np.random.default_rng(6).normal(size=(8, *m.input_shape[1:])).astype(np.float32)
+        ref = larq2mcu.export(m, tmp_path / f"r_{name}", name="m").build_host().predict(x)
+        exp = larq2mcu.export(m, tmp_path / f"v_{name}", name="m", kernel_variant=variant)
+        c = (exp.out_dir / "m.c").read_text()
+        out = "f32" if name == "float" else "b32"
+        assert (f"m_op1_conv2d_small_b32_{out}_{variant}(" in c) == (variant != "builtin"), (name, variant)
+        got = exp.build_host().predict(x)
+        assert np.array_equal(ref.view(np.uint32), got.view(np.uint32)), (name, variant)
+        if variant != "builtin":
+            v = dataclasses.replace(get_variant(variant), engines="plain")
+            c = (larq2mcu.export(m, tmp_path / f"p_{name}", name="m", kernel_variant=v).out_dir / "m.c").read_text()
+            assert "_conv2d_small_" not in c and "m_op1_conv2d_packed_b32_" in c, (name, variant)

@@ -41,6 +41,14 @@ PACKED = [(7, 6, 1, 33, 3, 3, 1, True), (8, 7, 1, 32, 5, 5, 2, True), (6, 9, 3, 
           (9, 5, 2, 64, 3, 5, 2, False), (5, 5, 16, 8, 2, 2, 1, True), (6, 6, 10, 5, 1, 3, 1, True),
           (7, 7, 1, 3, 7, 7, 1, True), (7, 9, 16, 16, 3, 3, 1, True), (6, 7, 16, 40, 3, 3, 2, True),
           (5, 6, 31, 9, 3, 3, 1, True), (9, 8, 20, 7, 7, 7, 1, True), (5, 7, 24, 33, 3, 2, 2, False)]
+# small-window engine (l2m_small_impl.h, windows of at most 9 bits): (h, w, in_c, out_c, k_h, k_w,
+# stride, same) — 32 float filters (the table's 320 words exactly), 33 (floats over the table:
+# the packed engine), stride 2, one filter, 1x3 over 3 channels, 1x1 over 9, 8 bits with 63 and 128
+# filters (bits: 2 and 4 table rows), a 1-bit window, a 3x3 image of border windows only
+SMALL = [(7, 6, 1, 32, 3, 3, 1, True), (7, 6, 1, 33, 3, 3, 1, True), (9, 7, 1, 16, 3, 3, 2, True),
+         (8, 5, 1, 1, 3, 3, 1, False), (5, 9, 3, 3, 1, 3, 1, True), (6, 7, 9, 31, 1, 1, 1, False),
+         (5, 5, 2, 63, 2, 2, 2, True), (4, 6, 2, 128, 2, 2, 1, True), (7, 7, 1, 64, 1, 1, 1, False),
+         (3, 3, 1, 5, 3, 3, 1, True)]
 # float-input conv engines: name → (engine, weight type); the ref kernels are l2m_conv2d_<name>_*_ref
 FCONV = {"w1_f32": ("l2mi_conv_w1", "uint32_t"), "f32": ("l2mi_conv_f32", "float")}
 FDENSE = [(1, 1), (3, 8), (31, 9), (64, 17), (200, 10)]     # float dense (in_n, out_n)
@@ -64,7 +72,7 @@ def _geometry_hw(h, w, c, oc, kh, kw, s, same):
 
 
 def _source() -> str:
-    out = ['#include <stddef.h>', '#include "l2m_binary_impl.h"', '#include "l2m_float_impl.h"',
+    out = ['#include <stddef.h>', '#include "l2m_binary_impl.h"', '#include "l2m_small_impl.h"', '#include "l2m_float_impl.h"',
            '#include "l2m_w1_impl.h"', ""]
     for ci, case in enumerate(CONV):
         g = ", ".join(map(str, _geometry(*case)))
@@ -86,6 +94,22 @@ def _source() -> str:
                     f"void spec_packed_f_{ri}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const float *p, float *o) {{",
                     f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d_packed({mode}, &g, {pad}, in, w, l2m_out_float(o, p));",
                     "}"]
+    for si, case in enumerate(SMALL):
+        g = ", ".join(map(str, _geometry_hw(*case)))
+        for mn, mode in MODES.items():
+            for pad in (0, 1):
+                out += [
+                    f"void spec_small_b_{si}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const int32_t *p, uint32_t *o) {{",
+                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d_small({mode}, &g, {pad}, in, w, l2m_out_bits(o, p));",
+                    "}",
+                    f"void spec_small_f_{si}_{mn}_{pad}(const uint32_t *in, const uint32_t *w, const float *p, float *o) {{",
+                    f"    const l2m_geom g = {{ {g} }};", f"    l2mi_conv2d_small({mode}, &g, {pad}, in, w, l2m_out_float(o, p));",
+                    "}"]
+    for mn, mode in MODES.items():          # the small-window engine with the geometry read at run time
+        out += [f"void dyn_small_f_{mn}(const l2m_geom *g, int32_t pad, const uint32_t *in, const uint32_t *w, "
+                "const float *p, float *o) {", f"    l2mi_conv2d_small({mode}, g, pad, in, w, l2m_out_float(o, p));", "}"]
+    out += ["void dyn_small_fits(const l2m_geom *g, int32_t kind, int32_t *r) {",
+            "    *r = l2mi_small_fits(g, l2m_out_none((l2m_out_kind)kind));", "}"]
     for mn, mode in MODES.items():          # the packed engine with the geometry read at run time
         out += [f"void dyn_packed_b_{mn}(const l2m_geom *g, int32_t pad, const uint32_t *in, const uint32_t *w, "
                 "const int32_t *p, uint32_t *o) {", f"    l2mi_conv2d_packed({mode}, g, pad, in, w, l2m_out_bits(o, p));", "}"]
@@ -193,6 +217,62 @@ def test_spec_packed_conv_matches_ref(libs, ri):
                 got = _call(lib, f"dyn_packed_b_{mn}", n_b, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
                             _p(x), _p(wt), _p(thr))
                 assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} run-time geometry"
+
+
+@pytest.mark.parametrize("si", range(len(SMALL)), ids=lambda i: "x".join(map(str, SMALL[i])))
+def test_spec_small_window_conv_matches_ref(libs, si):
+    """The small-window table engine: bits and floats identical to the packed _ref kernels, both
+    pad values (the zero-padded border windows take the masked path), compile-time and run-time
+    geometry; floats compared as bit patterns."""
+    h, w, c, oc, kh, kw, s, same = SMALL[si]
+    geom = _geometry_hw(*SMALL[si])
+    g = (ctypes.c_int32 * 12)(*geom)
+    rng = np.random.default_rng(900 + si)
+    x, wt = _packed(rng, h * w, c), _packed(rng, oc, kh * kw * c)
+    k = kh * kw * c
+    thr = rng.integers(-k - 1, k + 2, oc).astype(np.int32)    # past both ends: all 0 / all 1 bits too
+    bias = rng.normal(0, 3, oc).astype(np.float32)
+    n_b, n_f = geom[3] * geom[4] * bits.words(oc), geom[3] * geom[4] * oc
+    for cc, lib in libs.items():
+        for pad in (0, 1):
+            want_b = _call(lib, "l2m_conv2d_packed_b32_b32_ref", n_b, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
+                           _p(x), _p(wt), _p(thr))
+            want_f = _call(lib, "l2m_conv2d_packed_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
+                           _p(x), _p(wt), _p(bias))
+            for mn in MODES:
+                got = _call(lib, f"spec_small_b_{si}_{mn}_{pad}", n_b, np.uint32, _p(x), _p(wt), _p(thr))
+                assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} thresholds"
+                got = _call(lib, f"spec_small_f_{si}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), _p(bias))
+                assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} floats"
+                got = _call(lib, f"dyn_small_f_{mn}", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
+                            _p(x), _p(wt), _p(bias))
+                assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} run-time geometry"
+
+
+def test_small_window_limits_agree(libs):
+    """ops/dot.py's SMALL_K / SMALL_TAB are the C header's, and the lowering's choice is the
+    engine's own l2mi_small_fits (so no layer it picks silently falls back)."""
+    import re
+    from pathlib import Path
+
+    from larq2mcu import ir
+    from larq2mcu.ops import dot
+    from larq2mcu.variants import get_variant
+    hdr = (Path(dot.__file__).resolve().parents[2] / "firmware/runtime/l2m_small_impl.h").read_text()
+    assert int(re.search(r"#define L2MI_SMALL_K (\d+)", hdr)[1]) == dot.SMALL_K
+    assert int(re.search(r"#define L2MI_SMALL_TAB (\d+)", hdr)[1]) == dot.SMALL_TAB
+    lib = next(iter(libs.values()))
+    for kh, kw, c, oc in [(3, 3, 1, 32), (3, 3, 1, 33), (1, 1, 9, 31), (1, 1, 10, 2), (2, 2, 2, 63), (1, 1, 1, 160),
+                          (1, 1, 1, 161), (3, 3, 1, 1024), (3, 3, 1, 1025)]:
+        wts = np.ones((kh, kw, c, oc), np.int8)
+        for kind, thr in ((2, None), (0, ir.Threshold(tau=np.zeros(oc, np.int32)))):   # L2M_OUT_FLOAT, _BITS
+            op = ir.BinaryConv2D(name="c", inputs=("x",), output="y", layer="c", weights=wts, strides=(1, 1),
+                                 pads=(0, 0, 0, 0), pad_one=False, threshold=thr)
+            g = (ctypes.c_int32 * 12)(8, 8, c, 8 - kh + 1, 8 - kw + 1, oc, kh, kw, 1, 1, 0, 0)
+            r = ctypes.c_int32()
+            lib.dyn_small_fits(ctypes.byref(g), ctypes.c_int32(kind), ctypes.byref(r))
+            assert dot.small_ok(get_variant("usad8"), op, True) == bool(r.value), (kh, kw, c, oc, kind)
+            assert not dot.small_ok(get_variant("builtin"), op, True) and not dot.small_ok(get_variant("ref"), op, True)
 
 
 @pytest.mark.parametrize("di", range(len(DENSE)), ids=lambda i: "x".join(map(str, DENSE[i])))

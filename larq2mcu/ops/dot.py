@@ -169,6 +169,7 @@ def _with_threshold(op, res):
 ENGINES = {
     "conv2d_b32": ("l2mi_conv2d", True),
     "conv2d_packed_b32": ("l2mi_conv2d_packed", True),
+    "conv2d_small_b32": ("l2mi_conv2d_small", True),
     "dense_b32": ("l2mi_dense", True),
     "conv2d_w1_f32": ("l2mi_conv_w1", False),
     "conv2d_f32": ("l2mi_conv_f32", False),
@@ -284,17 +285,50 @@ def _sliced_dot(ctx, s, op, kind: str, std: np.ndarray, k: int, geom, sizes, ext
     s.calls.append(Call(fname, args))
 
 
+# the small-window engine's limits: L2MI_SMALL_K (window bits) and L2MI_SMALL_TAB (output table
+# words) of firmware/runtime/l2m_small_impl.h (tests/test_spec_kernels.py checks they agree)
+SMALL_K, SMALL_TAB = 9, 320
+
+
+def small_ok(variant, op, dense: bool) -> bool:
+    """Whether binary conv `op` runs the small-window table engine (l2m_small_impl.h): a variant
+    that has it, the window packed densely in at most SMALL_K bits, integer thresholds (one table
+    row of k + 1 words per 32 filters) or sums + bias (one row of k + 1 floats per filter) within
+    SMALL_TAB words. `Variant.engines` = "sliced" / "plain" (the bench forcing one) leaves it out."""
+    k = int(np.prod(op.weights.shape[:3]))
+    if not (variant.specialised and variant.small and variant.engines in ("auto", "small") and dense
+            and k <= SMALL_K):
+        return False
+    n = op.weights.shape[-1]
+    if op.threshold is None:
+        rows = n
+    elif isinstance(op.threshold, ir.Threshold):
+        rows = -(-n // 32)
+    else:
+        return False
+    return rows * (k + 1) <= SMALL_TAB
+
+
 def _lower_binary_conv(ctx, op, s):
     t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
     dense, std = wt.conv_layout(op.weights)   # few input channels: window bits packed densely
     geom = geom_values(t_in.shape, t_out.shape, op.weights.shape[:2], op.strides, op.pads)
+    small = small_ok(ctx.variant, op, dense)
+    # float outputs: the table engine copies each output from a table (the sliced engine reads its
+    # counts back at ~40 instructions an output); thresholded ones keep the sliced engine where it
+    # applies (32 filters a pass, a few instructions a window bit)
+    if small and op.threshold is None:
+        _dot(ctx, s, op, "conv2d_small_b32", ctx.array(s, "w", "uint32_t", std.reshape(-1)), geom, (),
+             Int(1 if op.pad_one else 0))
+        return
     if (_sliced_ok(ctx, op) and sliced.eligible_conv(t_out.shape[-1], std.shape[1], any(op.pads), op.pad_one)
             and engine_choice.use_sliced(ctx.variant, ctx.g, op, std.shape[1])):
         k = int(np.prod(op.weights.shape[:3]))
         _sliced_dot(ctx, s, op, "conv2d", std, k, geom, None, Int(int(dense)))
         return
     w = ctx.array(s, "w", "uint32_t", std.reshape(-1))
-    _dot(ctx, s, op, "conv2d_packed_b32" if dense else "conv2d_b32", w, geom, (), Int(1 if op.pad_one else 0))
+    kind = "conv2d_small_b32" if small else "conv2d_packed_b32" if dense else "conv2d_b32"
+    _dot(ctx, s, op, kind, w, geom, (), Int(1 if op.pad_one else 0))
 
 
 def _lower_binary_dense(ctx, op, s):

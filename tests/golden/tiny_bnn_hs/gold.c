@@ -9,6 +9,7 @@
 #include "l2m_float_impl.h"
 #include "l2m_intconv_impl.h"
 #include "l2m_sliced_impl.h"
+#include "l2m_small_impl.h"
 #include "l2m_w1_impl.h"
 #include "gold.h"
 #include "gold_weights.h"
