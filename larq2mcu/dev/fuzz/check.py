@@ -131,7 +131,8 @@ def release(host) -> None:
 
 def ir_coverage(g: ir.Graph) -> Counter:
     """Count of ops per kind as "ir:<Kind>", with +threshold / +or_mask / +pad_one / +groups /
-    +depthwise (groups = input channels) / +dilation and [fn] for Activation appended where they apply."""
+    +depthwise (groups = input channels) / +dilation / +small (a binary conv of at most 9 window
+    bits) and [fn] for Activation appended where they apply."""
     c = Counter()
     for op in g.ops:
         name = type(op).__name__
@@ -146,6 +147,8 @@ def ir_coverage(g: ir.Graph) -> Counter:
             name += "+depthwise" if op.groups == cin else "+groups"
         if max(getattr(op, "dilation", (1, 1))) > 1:
             name += "+dilation"
+        if isinstance(op, ir.BinaryConv2D) and int(np.prod(op.weights.shape[:3])) <= 9:
+            name += "+small"      # a window of at most 9 bits: the small-window engine's (l2m_small_impl.h)
         if isinstance(op, ir.Activation):
             name += f"[{op.fn}]"
         c["ir:" + name] += 1
