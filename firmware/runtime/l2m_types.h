@@ -30,6 +30,15 @@ typedef enum {
 #define L2M_NOINLINE
 #endif
 
+/* A condition the caller guarantees, told to the compiler: a layer-specialized function states
+ * whether its optional pointers (bias) are NULL — its one caller, the generated step, passes
+ * exactly that — so the engines' per-output NULL tests fold away. Nothing without the builtin. */
+#if defined(__GNUC__)
+#define L2M_ASSUME(c) do { if (!(c)) __builtin_unreachable(); } while (0)
+#else
+#define L2M_ASSUME(c) ((void)0)
+#endif
+
 /* Convolution / pooling geometry. Output (oy, ox) reads input rows oy*stride_h - pad_top + ky and
  * columns ox*stride_w - pad_left + kx, ky < k_h, kx < k_w; taps outside [0, in_h) x [0, in_w) are
  * padding (what they read is each kernel's contract). All fields are >= 0, strides and kernel

@@ -218,7 +218,7 @@ def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None)
     sig = (Param("uint32_t" if kind.endswith("_b32") else "float", "in"), Param(wtype, "w"),
            *(Param(t, n) for n, t, _ in params), Param("uint32_t" if bits else "float", "out", const=False))
     fname = f"{ctx.name}_op{s.index}_{kind}_{out}_{ctx.variant.name}"
-    s.spec = SpecFn(fname, sig, geom, fn, call)
+    s.spec = SpecFn(fname, sig, geom, fn, call, (("bias", op.bias is None),) if "bias" in have else ())
     s.calls.append(Call(fname, args))
 
 
@@ -281,7 +281,8 @@ def _sliced_dot(ctx, s, op, kind: str, std: np.ndarray, k: int, geom, sizes, ext
         params = (Param("uint32_t", "in"), Param("uint32_t", "w"), Param("int32_t", "kc"), Param("float", "bias"),
                   *(Param(t, n) for n, t, _ in bn), Param("float", "out", const=False))
         call, args = (*lead, Sym("kc"), _float_desc(op)), (i, w, kc, b, *(r for _, _, r in bn), o)
-    s.spec = SpecFn(fname, params, geom, f"l2mi_{kind}_sliced", call)
+    bias = (("bias", op.bias is None),) if op.threshold is None else ()
+    s.spec = SpecFn(fname, params, geom, f"l2mi_{kind}_sliced", call, bias)
     s.calls.append(Call(fname, args))
 
 

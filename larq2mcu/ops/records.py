@@ -85,12 +85,14 @@ class Param:
 class SpecFn:
     """A layer-specialised function `static L2M_NOINLINE void <name>(<params>)` whose body
     defines `const l2m_geom g = {geom}` (convs) and calls `engine(args)`; the step calls it with
-    `call_args` (the same pointers, in the order of `params`)."""
+    `call_args` (the same pointers, in the order of `params`). `assume`: (param, is NULL) for
+    optional pointers, stated in the body (L2M_ASSUME) so the engine's NULL tests fold."""
     name: str
     params: tuple
     geom: tuple | None
     engine: str
     args: tuple
+    assume: tuple = ()
 
 
 @dataclass

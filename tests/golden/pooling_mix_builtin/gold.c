@@ -26,18 +26,21 @@ static L2M_NOINLINE void gold_op1_conv2d_packed_b32_b32_builtin(const uint32_t *
 
 /* op 3: BinaryConv2D (quant_conv2d_1) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op3_conv2d_packed_b32_f32_builtin(const uint32_t *in, const uint32_t *w, const float *bias, const float *bn, float *out) {
+    L2M_ASSUME(bias != NULL);
     const l2m_geom g = { 5, 5, 8, 4, 4, 12, 2, 2, 1, 1, 0, 0 };
     l2mi_conv2d_packed(L2M_MODE_BUILTIN, &g, 0, in, w, l2m_out_float_bn(out, bias, bn));
 }
 
 /* op 6: BinaryConv2D (quant_conv2d_2) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op6_conv2d_packed_b32_f32_builtin(const uint32_t *in, const uint32_t *w, const float *bias, float *out) {
+    L2M_ASSUME(bias != NULL);
     const l2m_geom g = { 2, 2, 12, 2, 2, 6, 3, 3, 1, 1, 1, 1 };
     l2mi_conv2d_packed(L2M_MODE_BUILTIN, &g, 1, in, w, l2m_out_float(out, bias));
 }
 
 /* op 9: Dense (dense) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op9_dense_f32_f32_builtin(const float *in, const float *w, const float *bias, float *out) {
+    L2M_ASSUME(bias != NULL);
     l2mi_dense_f32(6, 4, in, w, l2m_out_float(out, bias));
 }
 

@@ -19,6 +19,7 @@ static const l2m_geom gold_g2 = { 6, 6, 32, 3, 3, 32, 2, 2, 2, 2, 0, 0 };
 
 /* op 0: Conv2D (quant_conv2d) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op0_conv2d_w1_f32_b32_hs(const float *in, const uint32_t *w, const float *bias, const float *tau, const int8_t *mode, uint32_t *out) {
+    L2M_ASSUME(bias == NULL);
     const l2m_geom g = { 6, 6, 1, 6, 6, 32, 3, 3, 1, 1, 1, 1 };
     l2mi_conv_w1(&g, 0x0.0p+0f, in, w, l2m_out_bits_float(out, bias, tau, mode));
 }
@@ -36,6 +37,7 @@ static L2M_NOINLINE void gold_op4_dense_b32_b32_hs(const uint32_t *in, const uin
 
 /* op 5: BinaryDense (quant_dense_1) — the kernel engine with this layer's sizes as constants */
 static L2M_NOINLINE void gold_op5_dense_b32_f32_hs(const uint32_t *in, const uint32_t *w, const float *bias, const float *bn, float *out) {
+    L2M_ASSUME(bias == NULL);
     l2mi_dense(L2M_MODE_HS, 1, 32, 4, in, w, l2m_out_float_bn(out, bias, bn));
 }
 
