@@ -190,6 +190,11 @@ def test_spec_conv_matches_ref(libs, ci):
                 assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} thresholds"
                 got = _call(lib, f"spec_conv_f_{ci}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), _p(bias))
                 assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} floats"
+                # no bias (NULL): the engines skip the + 0.0f, which must not change a bit
+                want_n = _call(lib, "l2m_conv2d_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad), _p(x),
+                               _p(wt), None)
+                got = _call(lib, f"spec_conv_f_{ci}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), None)
+                assert np.array_equal(got, want_n), f"{cc} {mn} pad_one={pad} floats without bias"
 
 
 @pytest.mark.parametrize("ri", range(len(PACKED)), ids=lambda i: "x".join(map(str, PACKED[i])))
@@ -214,6 +219,11 @@ def test_spec_packed_conv_matches_ref(libs, ri):
                 assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} thresholds"
                 got = _call(lib, f"spec_packed_f_{ri}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), _p(bias))
                 assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} floats"
+                # no bias (NULL): the engines skip the + 0.0f, which must not change a bit
+                want_n = _call(lib, "l2m_conv2d_packed_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad), _p(x),
+                               _p(wt), None)
+                got = _call(lib, f"spec_packed_f_{ri}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), None)
+                assert np.array_equal(got, want_n), f"{cc} {mn} pad_one={pad} floats without bias"
                 got = _call(lib, f"dyn_packed_b_{mn}", n_b, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
                             _p(x), _p(wt), _p(thr))
                 assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} run-time geometry"
@@ -244,6 +254,11 @@ def test_spec_small_window_conv_matches_ref(libs, si):
                 assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} thresholds"
                 got = _call(lib, f"spec_small_f_{si}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), _p(bias))
                 assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} floats"
+                # no bias (NULL): the engines skip the + 0.0f, which must not change a bit
+                want_n = _call(lib, "l2m_conv2d_packed_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad), _p(x),
+                               _p(wt), None)
+                got = _call(lib, f"spec_small_f_{si}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), None)
+                assert np.array_equal(got, want_n), f"{cc} {mn} pad_one={pad} floats without bias"
                 got = _call(lib, f"dyn_small_f_{mn}", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
                             _p(x), _p(wt), _p(bias))
                 assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} run-time geometry"

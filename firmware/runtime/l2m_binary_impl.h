@@ -71,7 +71,7 @@ L2M_INLINE void l2mi_put(int32_t acc, int32_t oc0, int32_t j, l2m_out o, uint32_
         *cur |= (uint32_t)(acc < o.thr[oc0 + j]) << (uint32_t)j;
     } else if (o.kind == L2M_OUT_FLOAT) {
         float *const f = o.f;   /* the caller's array (a by-value copy of the pointer, not of the data) */
-        f[oc0 + j] = l2m_out_value(o, oc0 + j, (float)acc);
+        f[oc0 + j] = l2m_out_value_int(o, oc0 + j, acc);
     }
 }
 

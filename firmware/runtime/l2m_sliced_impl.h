@@ -237,7 +237,7 @@ L2M_INLINE void l2mi_sl_window(int mode, uint32_t *win, int32_t nwin, int32_t k,
                 const int32_t oc = 32 * b + j;
                 const int32_t cnt = (int32_t)((pairs[j & 15] >> (j < 16 ? 0u : 16u)) & 0xFFFFu);
                 const int32_t acc = compl_ ? base + 2 * kc[oc] - 4 * cnt : base - 2 * kc[oc] + 4 * cnt;
-                o.f[oc] = l2m_out_value(o, oc, (float)acc);
+                o.f[oc] = l2m_out_value_int(o, oc, acc);
             }
         }
     }

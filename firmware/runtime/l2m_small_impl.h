@@ -14,7 +14,7 @@
  * the weights). Where every bit counts (an interior window, or pad_one: a padded tap is +1, bit 0),
  * acc = k - 2p with p = popcount(x ^ w_j) in 0..k, so each output is a table entry, the tables
  * built once per call from the expressions the generic engine evaluates per output:
- *   floats: ftab[j*(k+1) + p] = l2m_out_value(o, j, (float)(k - 2p)); output j = ftab[j*(k+1) + p_j]
+ *   floats: ftab[j*(k+1) + p] = l2m_out_value_int(o, j, k - 2p); output j = ftab[j*(k+1) + p_j]
  *           (a copy: no float arithmetic per output, so FPU-less cores do none either);
  *   bits:   btab[b*(k+1) + p] = OR over i of (k - 2p < thr[32b + i]) << i; output word b =
  *           OR over i of btab[b*(k+1) + p_(32b+i)] & (1 << i).
@@ -97,7 +97,7 @@ L2M_INLINE void l2mi_conv2d_small(int mode, const l2m_geom *g, int32_t pad_one, 
     }
     if (o.kind == L2M_OUT_FLOAT) {
         for (int32_t j = 0; j < g->out_c; ++j)
-            for (int32_t p = 0; p < n; ++p) t.f[j * n + p] = l2m_out_value(o, j, (float)(k - 2 * p));
+            for (int32_t p = 0; p < n; ++p) t.f[j * n + p] = l2m_out_value_int(o, j, k - 2 * p);
     } else {
         for (int32_t oc0 = 0; oc0 < g->out_c; oc0 += 32)
             for (int32_t p = 0; p < n; ++p) {

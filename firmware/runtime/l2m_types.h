@@ -162,6 +162,19 @@ L2M_INLINE float l2m_out_value(l2m_out o, int32_t oc, float acc) {
     return v;
 }
 
+/* l2m_out_value of an integer accumulator (the binary engines). (float)acc is never -0.0 (nor
+ * NaN), so (float)acc + 0.0f == (float)acc bit for bit: without a bias the addition is skipped
+ * (one float operation fewer per output; a library call on cores without an FPU). */
+L2M_INLINE float l2m_out_value_int(l2m_out o, int32_t oc, int32_t acc) {
+    float v = (float)acc;
+    if (o.bias) v = v + o.bias[oc];
+    if (o.has_bn) {
+        const float *const p = o.bn + 3 * oc;
+        v = (v - p[0]) * p[1] + p[2];
+    }
+    return v;
+}
+
 /* The descriptor of the next output pixel of out_c channels (conv engines walk pixels in order). */
 L2M_INLINE l2m_out l2m_out_next(l2m_out o, int32_t out_c) {
     if (o.kind == L2M_OUT_FLOAT) {
