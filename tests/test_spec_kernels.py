@@ -185,48 +185,51 @@ def test_spec_conv_matches_ref(libs, ci):
                            _p(x), _p(wt), _p(thr))
             want_f = _call(lib, "l2m_conv2d_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
                            _p(x), _p(wt), _p(bias))
+            want_n = _call(lib, "l2m_conv2d_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
+                           _p(x), _p(wt), None)
             for mn in MODES:
                 got = _call(lib, f"spec_conv_b_{ci}_{mn}_{pad}", n_b, np.uint32, _p(x), _p(wt), _p(thr))
                 assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} thresholds"
                 got = _call(lib, f"spec_conv_f_{ci}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), _p(bias))
                 assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} floats"
                 # no bias (NULL): the engines skip the + 0.0f, which must not change a bit
-                want_n = _call(lib, "l2m_conv2d_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad), _p(x),
-                               _p(wt), None)
                 got = _call(lib, f"spec_conv_f_{ci}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), None)
                 assert np.array_equal(got, want_n), f"{cc} {mn} pad_one={pad} floats without bias"
+
+
+def _check_packed_engine(libs, name: str, idx: int, geom: list, x, wt, thr, bias, dyn: str) -> None:
+    """spec_<name>_{b,f}_<idx>_<mode>_<pad> (geometry as constants) and dyn_<name>_<dyn>_<mode>
+    (run-time geometry; dyn = b or f) against the packed _ref kernels, as bit patterns: thresholds,
+    floats with a bias and without one (NULL: the engines skip the + 0.0f, which must not change a
+    bit)."""
+    g = (ctypes.c_int32 * 12)(*geom)
+    n_b, n_f = geom[3] * geom[4] * bits.words(geom[5]), geom[3] * geom[4] * geom[5]
+    for cc, lib in libs.items():
+        for pad in (0, 1):
+            lead = (ctypes.byref(g), ctypes.c_int32(pad), _p(x), _p(wt))
+            cases = {"thresholds": ("b", n_b, _p(thr), "l2m_conv2d_packed_b32_b32_ref"),
+                     "floats": ("f", n_f, _p(bias), "l2m_conv2d_packed_b32_f32_ref"),
+                     "floats without bias": ("f", n_f, None, "l2m_conv2d_packed_b32_f32_ref")}
+            want = {what: _call(lib, ref, n, np.uint32, *lead, arg) for what, (_, n, arg, ref) in cases.items()}
+            for mn in MODES:
+                for what, (out, n, arg, _) in cases.items():
+                    got = _call(lib, f"spec_{name}_{out}_{idx}_{mn}_{pad}", n, np.uint32, _p(x), _p(wt), arg)
+                    assert np.array_equal(got, want[what]), f"{cc} {mn} pad_one={pad} {what}"
+                what = "thresholds" if dyn == "b" else "floats"
+                _, n, arg, _ = cases[what]
+                got = _call(lib, f"dyn_{name}_{dyn}_{mn}", n, np.uint32, *lead, arg)
+                assert np.array_equal(got, want[what]), f"{cc} {mn} pad_one={pad} run-time geometry"
 
 
 @pytest.mark.parametrize("ri", range(len(PACKED)), ids=lambda i: "x".join(map(str, PACKED[i])))
 def test_spec_packed_conv_matches_ref(libs, ri):
     h, w, c, oc, kh, kw, s, same = PACKED[ri]
-    geom = _geometry_hw(*PACKED[ri])
-    g = (ctypes.c_int32 * 12)(*geom)
     rng = np.random.default_rng(600 + ri)
     x = _packed(rng, h * w, c)
     wt = _packed(rng, oc, kh * kw * c)                    # window bits (ky*k_w + kx)*in_c + c
     thr = rng.integers(-kh * kw * c, kh * kw * c + 2, oc).astype(np.int32)
     bias = rng.normal(0, 3, oc).astype(np.float32)
-    n_b, n_f = geom[3] * geom[4] * bits.words(oc), geom[3] * geom[4] * oc
-    for cc, lib in libs.items():
-        for pad in (0, 1):
-            want_b = _call(lib, "l2m_conv2d_packed_b32_b32_ref", n_b, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
-                           _p(x), _p(wt), _p(thr))
-            want_f = _call(lib, "l2m_conv2d_packed_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
-                           _p(x), _p(wt), _p(bias))
-            for mn in MODES:
-                got = _call(lib, f"spec_packed_b_{ri}_{mn}_{pad}", n_b, np.uint32, _p(x), _p(wt), _p(thr))
-                assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} thresholds"
-                got = _call(lib, f"spec_packed_f_{ri}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), _p(bias))
-                assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} floats"
-                # no bias (NULL): the engines skip the + 0.0f, which must not change a bit
-                want_n = _call(lib, "l2m_conv2d_packed_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad), _p(x),
-                               _p(wt), None)
-                got = _call(lib, f"spec_packed_f_{ri}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), None)
-                assert np.array_equal(got, want_n), f"{cc} {mn} pad_one={pad} floats without bias"
-                got = _call(lib, f"dyn_packed_b_{mn}", n_b, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
-                            _p(x), _p(wt), _p(thr))
-                assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} run-time geometry"
+    _check_packed_engine(libs, "packed", ri, _geometry_hw(*PACKED[ri]), x, wt, thr, bias, "b")
 
 
 @pytest.mark.parametrize("si", range(len(SMALL)), ids=lambda i: "x".join(map(str, SMALL[i])))
@@ -235,33 +238,12 @@ def test_spec_small_window_conv_matches_ref(libs, si):
     pad values (the zero-padded border windows take the masked path), compile-time and run-time
     geometry; floats compared as bit patterns."""
     h, w, c, oc, kh, kw, s, same = SMALL[si]
-    geom = _geometry_hw(*SMALL[si])
-    g = (ctypes.c_int32 * 12)(*geom)
     rng = np.random.default_rng(900 + si)
     x, wt = _packed(rng, h * w, c), _packed(rng, oc, kh * kw * c)
     k = kh * kw * c
     thr = rng.integers(-k - 1, k + 2, oc).astype(np.int32)    # past both ends: all 0 / all 1 bits too
     bias = rng.normal(0, 3, oc).astype(np.float32)
-    n_b, n_f = geom[3] * geom[4] * bits.words(oc), geom[3] * geom[4] * oc
-    for cc, lib in libs.items():
-        for pad in (0, 1):
-            want_b = _call(lib, "l2m_conv2d_packed_b32_b32_ref", n_b, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
-                           _p(x), _p(wt), _p(thr))
-            want_f = _call(lib, "l2m_conv2d_packed_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
-                           _p(x), _p(wt), _p(bias))
-            for mn in MODES:
-                got = _call(lib, f"spec_small_b_{si}_{mn}_{pad}", n_b, np.uint32, _p(x), _p(wt), _p(thr))
-                assert np.array_equal(got, want_b), f"{cc} {mn} pad_one={pad} thresholds"
-                got = _call(lib, f"spec_small_f_{si}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), _p(bias))
-                assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} floats"
-                # no bias (NULL): the engines skip the + 0.0f, which must not change a bit
-                want_n = _call(lib, "l2m_conv2d_packed_b32_f32_ref", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad), _p(x),
-                               _p(wt), None)
-                got = _call(lib, f"spec_small_f_{si}_{mn}_{pad}", n_f, np.uint32, _p(x), _p(wt), None)
-                assert np.array_equal(got, want_n), f"{cc} {mn} pad_one={pad} floats without bias"
-                got = _call(lib, f"dyn_small_f_{mn}", n_f, np.uint32, ctypes.byref(g), ctypes.c_int32(pad),
-                            _p(x), _p(wt), _p(bias))
-                assert np.array_equal(got, want_f), f"{cc} {mn} pad_one={pad} run-time geometry"
+    _check_packed_engine(libs, "small", si, _geometry_hw(*SMALL[si]), x, wt, thr, bias, "f")
 
 
 def test_small_window_limits_agree(libs):

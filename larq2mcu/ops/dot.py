@@ -318,11 +318,8 @@ def _lower_binary_conv(ctx, op, s):
     # float outputs: the table engine copies each output from a table (the sliced engine reads its
     # counts back at ~40 instructions an output); thresholded ones keep the sliced engine where it
     # applies (32 filters a pass, a few instructions a window bit)
-    if small and op.threshold is None:
-        _dot(ctx, s, op, "conv2d_small_b32", ctx.array(s, "w", "uint32_t", std.reshape(-1)), geom, (),
-             Int(1 if op.pad_one else 0))
-        return
-    if (_sliced_ok(ctx, op) and sliced.eligible_conv(t_out.shape[-1], std.shape[1], any(op.pads), op.pad_one)
+    if (not (small and op.threshold is None) and _sliced_ok(ctx, op)
+            and sliced.eligible_conv(t_out.shape[-1], std.shape[1], any(op.pads), op.pad_one)
             and engine_choice.use_sliced(ctx.variant, ctx.g, op, std.shape[1])):
         k = int(np.prod(op.weights.shape[:3]))
         _sliced_dot(ctx, s, op, "conv2d", std, k, geom, None, Int(int(dense)))
