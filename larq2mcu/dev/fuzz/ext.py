@@ -64,8 +64,12 @@ def _out(n: int, k: int, s: int, d: int, padding: str) -> tuple:
     return ir.conv_out_size(n, ke, s, *pads), pads
 
 
-def _geometry(b, h: int, w: int, allow_dilation: bool = True):
-    """(kh, kw, sh, sw, dh, dw, padding, oh, ow): random kernel / stride / dilation that fit."""
+def _geometry(b, h: int, w: int, allow_dilation: bool = True, equal_strides: bool = False):
+    """(kh, kw, sh, sw, dh, dw, padding, oh, ow): random kernel / stride / dilation that fit.
+
+    equal_strides: TF's CPU DepthwiseConv2dNative (also under Separable) refuses unequal row and
+    column strides, so the depthwise generators ask for sh == sw (Keras would crash, not larq2mcu).
+    """
     r = b.rx
     kh = r.randint(1, 4)
     kw = kh if r.random() < 0.7 else r.randint(1, 4)
@@ -75,7 +79,7 @@ def _geometry(b, h: int, w: int, allow_dilation: bool = True):
         sh = sw = 1                 # Keras: strides > 1 with dilation > 1 is not allowed
     else:
         sh = r.choice([1, 1, 2])
-        sw = sh if r.random() < 0.8 else r.choice([1, 2])
+        sw = sh if equal_strides or r.random() < 0.8 else r.choice([1, 2])
     padding = r.choice(["valid", "same"])
     if (kh - 1) * dh + 1 > h or (kw - 1) * dw + 1 > w:
         padding = "same"
@@ -143,7 +147,7 @@ def depthwise(b, x):
     """DepthwiseConv2D (float) or QuantDepthwiseConv2D (binary / float input, ±1 kernel), depth_multiplier."""
     r = b.rx
     h, w, c = x.shape
-    kh, kw, sh, sw, dh, dw, padding, oh, ow = _geometry(b, h, w)
+    kh, kw, sh, sw, dh, dw, padding, oh, ow = _geometry(b, h, w, equal_strides=True)
     dm = r.choice([1, 1, 2, 3])
     dm = max(1, min(dm, MAX_FLOAT_WEIGHTS // max(1, kh * kw * c)))
     use_bias = r.random() < 0.4
@@ -174,7 +178,7 @@ def separable(b, x):
     """SeparableConv2D (float) or QuantSeparableConv2D (binary depthwise + ±1 pointwise)."""
     r = b.rx
     h, w, c = x.shape
-    kh, kw, sh, sw, dh, dw, padding, oh, ow = _geometry(b, h, w)
+    kh, kw, sh, sw, dh, dw, padding, oh, ow = _geometry(b, h, w, equal_strides=True)
     dm = r.choice([1, 1, 2])
     cout = b.channels(64)
     use_bias = r.random() < 0.4
