@@ -34,6 +34,7 @@ FLOORS = {
     "l2m_global_avgpool_f32_f32": (2.0, "load, add per input element"),
     "l2m_dense_f32_f32": (2.0, "weight load, multiply-add (2 ops without contraction: 3)"),
     "l2m_dense_fw_b32_f32": (2.0, "weight load, add or subtract (the input bit picks which)"),
+    "l2m_dense_qw_b32_f32": (1.0, "integer weight load and add where the input bit is set (half of them)"),
     "binary": (6 / 32, "6 instructions per 32 binary MACs (sliced engine target)"),
 }
 FPU_BOARDS = ("qemu_m4", "qemu_m7", "qemu_m33", "qemu_m55")

@@ -115,6 +115,8 @@ _SIGNATURES = {
     "l2m_dense_f32_b32_ref": "iipppppp",
     "l2m_dense_fw_b32_f32_ref": "iiipppp",
     "l2m_dense_fw_b32_b32_ref": "iiipppppp",
+    "l2m_dense_qw_b32_f32_ref": "iiipppppp",
+    "l2m_dense_qw_b32_b32_ref": "iiipppppppp",
     "l2m_conv2d_w1_f32_f32_ref": "gfpppp",
     "l2m_conv2d_w1_f32_b32_ref": "gfpppppp",
     "l2m_dense_w1_f32_f32_ref": "iipppp",

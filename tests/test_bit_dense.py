@@ -99,13 +99,17 @@ def test_engine_with_constant_sizes_equals_ref(libs, i):
         assert np.array_equal(got, want_b), cc
 
 
-def test_seed_cnn_float_dense_reads_bits(tmp_path):
-    """The seed paper's net: its Dense 120 on sign(x) is a BitDense after the passes; in the export
-    (ref and usad8) it gives, sample by sample, the float Dense kernel's floats on the ±1.0 inputs."""
+def test_float_sums_where_fixed_point_declines(tmp_path):
+    """A Dense on sign(x) of 6 inputs (too few for fixed-point weights, layout/fixed.py; the seed
+    CNN's Dense runs on them: tests/test_fixed_dense.py) keeps the float sums: in the export (ref
+    and usad8) it gives, sample by sample, the float Dense kernel's floats on the ±1.0 inputs."""
     import larq2mcu
-    from larq2mcu.dev import zoo
-    m = zoo.randomize_bn(zoo.seed_mixed_cnn(), seed=4)
-    x = np.random.default_rng(3).uniform(-1, 1, (16, 28, 28, 1)).astype(np.float32)
+    from larq2mcu._tf import tf_modules
+    tf, keras, lq = tf_modules()
+    keras.utils.set_random_seed(5)
+    m = keras.Sequential([keras.Input((6,)), lq.layers.QuantDense(5, input_quantizer="ste_sign", kernel_quantizer=None),
+                          keras.layers.Activation("sigmoid")])
+    x = np.random.default_rng(3).uniform(-1, 1, (16, 6)).astype(np.float32)
     outs = {}
     for v in ("ref", "usad8"):
         e = larq2mcu.export(m, tmp_path / v, name="sd", kernel_variant=v)

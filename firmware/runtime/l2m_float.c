@@ -87,6 +87,34 @@ void l2m_dense_fw_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, const ui
     }
 }
 
+/* (float)acc * wscale[o] with acc = wsum[o] - 2 * (the sum of w[i*out_n + o] over the inputs whose
+ * bit is 1) = the exact integer sum of the +-w; no partial sum leaves int32 (the contract). */
+static float dense_qw_value(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const int32_t *w,
+                            const int32_t *wsum, const float *wscale, int32_t o) {
+    int32_t neg = 0;
+    for (int32_t i = 0; i < groups * c; ++i) {
+        if (fw_bit(in, c, i)) neg += w[i * out_n + o];
+    }
+    return (float)(wsum[o] - neg - neg) * wscale[o];
+}
+
+void l2m_dense_qw_b32_f32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const int32_t *w,
+                              const int32_t *wsum, const float *wscale, const float *bias, float *out) {
+    for (int32_t o = 0; o < out_n; ++o) {
+        out[o] = dense_qw_value(groups, c, out_n, in, w, wsum, wscale, o) + (bias ? bias[o] : 0.0f);
+    }
+}
+
+void l2m_dense_qw_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const int32_t *w,
+                              const int32_t *wsum, const float *wscale, const float *bias, const float *tau,
+                              const int8_t *mode, uint32_t *out) {
+    memset(out, 0, (size_t)L2M_WORDS(out_n) * sizeof(uint32_t));
+    for (int32_t o = 0; o < out_n; ++o) {
+        const float acc = dense_qw_value(groups, c, out_n, in, w, wsum, wscale, o) + (bias ? bias[o] : 0.0f);
+        if (l2m_float_threshold_bit(acc, tau[o], mode[o])) l2m_set_bit(out, o);
+    }
+}
+
 void l2m_batchnorm_f32_ref(int32_t pixels, int32_t c, const float *in, const float *mean, const float *scale,
                            const float *offset, float *out) {
     for (int32_t p = 0; p < pixels; ++p) {

@@ -214,4 +214,48 @@ L2M_INLINE void l2mi_dense_fw(int32_t groups, int32_t c, int32_t out_n, const ui
     }
 }
 
+/* Sums N_j = sum of w over the set input bits of outputs oc0 .. oc0+nb-1 (nb <= L2MI_F32_BLOCK)
+ * of a fixed-point dense on bits (contract of l2m_dense_qw_b32_*_ref): per input, one test of its
+ * bit and, when set, nb integer adds (the contract bounds every partial sum). */
+L2M_INLINE void l2mi_qw_block(int32_t groups, int32_t c, const uint32_t *in, const int32_t *w, int32_t out_n,
+                              int32_t oc0, int32_t nb, int32_t *neg) {
+    int32_t s[L2MI_F32_BLOCK];
+    const int32_t cw = L2M_WORDS(c);
+#pragma GCC unroll 8
+    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) s[j] = 0;
+    const int32_t *wt = w + oc0;
+    for (int32_t g = 0; g < groups; ++g) {
+        for (int32_t k = 0; k < cw; ++k) {
+            uint32_t word = in[g * cw + k];
+            const int32_t n = c - 32 * k < 32 ? c - 32 * k : 32;
+            for (int32_t b = 0; b < n; ++b, word >>= 1, wt += out_n) {
+                if (word & 1u) {
+#pragma GCC unroll 8
+                    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) {
+                        if (j < nb) s[j] += wt[j];
+                    }
+                }
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) neg[j] = s[j];
+}
+
+/* Dense on bits with fixed-point weights (contract of l2m_dense_qw_b32_{f32,b32}_ref), written
+ * through o (L2M_OUT_FLOAT or L2M_OUT_BITS_FLOAT): the same integers and the same two float
+ * operations per output as the reference, so the same floats. */
+L2M_INLINE void l2mi_dense_qw(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const int32_t *w,
+                              const int32_t *wsum, const float *wscale, l2m_out o) {
+    int32_t neg[L2MI_F32_BLOCK];
+    if (o.kind == L2M_OUT_BITS_FLOAT) memset(o.bits, 0, (size_t)L2M_WORDS(out_n) * sizeof(uint32_t));
+    for (int32_t o0 = 0; o0 < out_n; o0 += L2MI_F32_BLOCK) {
+        const int32_t nb = out_n - o0 < L2MI_F32_BLOCK ? out_n - o0 : L2MI_F32_BLOCK;
+        l2mi_qw_block(groups, c, in, w, out_n, o0, nb, neg);
+        for (int32_t j = 0; j < nb; ++j) {
+            l2mi_f32_put((float)(wsum[o0 + j] - neg[j] - neg[j]) * wscale[o0 + j], o0 + j, o);
+        }
+    }
+}
+
 #endif /* L2M_FLOAT_IMPL_H */

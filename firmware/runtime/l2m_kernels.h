@@ -142,6 +142,17 @@ void l2m_dense_fw_b32_f32_ref(int32_t groups, int32_t c, int32_t out_n, const ui
                               const float *bias, float *out);
 void l2m_dense_fw_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const float *w,
                               const float *bias, const float *tau, const int8_t *mode, uint32_t *out);
+/* Dense on bits with fixed-point weights (larq2mcu/layout/fixed.py, docs/MATH.md §11): the float
+ * dense above with each output's weights as integers w (in_n x out_n, same order) times wscale[o]
+ * (a power of two): out[o] = (float)(wsum[o] - 2 * sum of w[i*out_n+o] over the inputs whose bit
+ * is 1) * wscale[o] + bias[o] (bias may be NULL), then the float threshold as above for _b32.
+ * wsum[o] = sum_i w[i*out_n+o]; requires sum_i |w[i*out_n+o]| <= 2^30 - 1 (no int32 overflow).
+ * Integer sums: no float operation but two per output. Alignment, aliasing as above.        */
+void l2m_dense_qw_b32_f32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const int32_t *w,
+                              const int32_t *wsum, const float *wscale, const float *bias, float *out);
+void l2m_dense_qw_b32_b32_ref(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const int32_t *w,
+                              const int32_t *wsum, const float *wscale, const float *bias, const float *tau,
+                              const int8_t *mode, uint32_t *out);
 /* Float input, 1-bit weights (a binary kernel on a float input): each filter's k_h*k_w*in_c
  * weights (HWI order) packed contiguously, L2M_WORDS(k_h*k_w*in_c) words per output channel;
  * dense: L2M_WORDS(in_n) words per output. The dense kernels are bit-identical to the f32 ones

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ir
-from ..layout import sliced
+from ..layout import fixed, sliced
 from ..layout import weights as wt
 from . import _bounds, engine_choice, scaled
 from .elementwise import _bounds_bn
@@ -175,14 +175,16 @@ ENGINES = {
     "conv2d_f32": ("l2mi_conv_f32", False),
     "dense_f32": ("l2mi_dense_f32", False),
     "dense_fw_b32": ("l2mi_dense_fw", False),
+    "dense_qw_b32": ("l2mi_dense_qw", False),
 }
 
 
-def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None) -> None:
+def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None, wextra: tuple = ()) -> None:
     """One call of l2m_<kind>_f32_ref (sums + bias → floats) or, with a threshold,
     l2m_<kind>_b32_ref: integer thresholds (bias folded in) or float thresholds (after bias).
     Convs pass `geom` (the 12 l2m_geom fields), dense layers `sizes`; `extra` is the argument
-    after them (pad_one / pad value), if any.
+    after them (pad_one / pad value), if any; `wextra` ((name, C type, Ref) ...) are arrays that
+    follow the weights in both calls (the fixed-point dense's sums and scales).
 
     With a specialised variant the call goes instead to a static function of the model,
     `<name>_op<i>_<kind>_<out>_<variant>`, that takes the same pointers and runs the engine with
@@ -199,7 +201,7 @@ def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None)
                   ("mode", "int8_t", ctx.array(s, "mode", "int8_t", op.threshold.mode))]
     bits = op.threshold is not None
     out = "b32" if bits else "f32"
-    args = (i, w, *(v for _, _, v in params), o)
+    args = (i, w, *(r for _, _, r in wextra), *(v for _, _, v in params), o)
     tail = () if extra is None else (extra,)
     size_args = tuple(Int(v) for v in sizes)
     if not engine:     # no engine (w1 dense): the _ref kernel, then the BN kernel (if any) in place
@@ -213,10 +215,10 @@ def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None)
                 else Call("l2m_out_bits_float", (Sym("out"), Sym("bias"), Sym("tau"), Sym("mode"))) if "tau" in have
                 else _float_desc(op))     # output descriptor (l2m_types.h)
     call = (*((Sym(ctx.variant.mode),) if moded else ()), *((Geom("g"),) if geom is not None else size_args),
-            *tail, Sym("in"), Sym("w"), out_desc)
+            *tail, Sym("in"), Sym("w"), *(Sym(n) for n, _, _ in wextra), out_desc)
     wtype = next(a.ctype for a in s.arrays if a.name == f"op{s.index}_w")
     sig = (Param("uint32_t" if kind.endswith("_b32") else "float", "in"), Param(wtype, "w"),
-           *(Param(t, n) for n, t, _ in params), Param("uint32_t" if bits else "float", "out", const=False))
+           *(Param(t, n) for n, t, _ in wextra), *(Param(t, n) for n, t, _ in params), Param("uint32_t" if bits else "float", "out", const=False))
     fname = f"{ctx.name}_op{s.index}_{kind}_{out}_{ctx.variant.name}"
     s.spec = SpecFn(fname, sig, geom, fn, call, (("bias", op.bias is None),) if "bias" in have else ())
     s.calls.append(Call(fname, args))
@@ -359,9 +361,19 @@ def _lower_dense(ctx, op, s):
 
 
 def _lower_bit_dense(ctx, op, s):
+    """Integer sums of fixed-point weights (layout/fixed.py: within the float sum's own rounding
+    bound; a handful of instructions per MAC where a float add is a library call) wherever they
+    apply, else float sums."""
     groups, c = ctx.tensor(op.inputs[0]).packing
-    w = ctx.array(s, "w", "float", op.kernel)
-    _dot(ctx, s, op, "dense_fw_b32", w, None, (groups, c, op.kernel.shape[1]))
+    sizes = (groups, c, op.kernel.shape[1])
+    fx = fixed.quantize(op.kernel)
+    if fx is None:
+        _dot(ctx, s, op, "dense_fw_b32", ctx.array(s, "w", "float", op.kernel), None, sizes)
+        return
+    w = ctx.array(s, "w", "int32_t", fx.w.reshape(-1))
+    wextra = (("wsum", "int32_t", ctx.array(s, "wsum", "int32_t", fx.wsum)),
+              ("wscale", "float", ctx.array(s, "wscale", "float", fx.scale)))
+    _dot(ctx, s, op, "dense_qw_b32", w, None, sizes, wextra=wextra)
 
 
 register(OpDef(ir.BinaryConv2D, _ref_binary_conv, scaled.lowering(_lower_binary_conv), _cost_conv, _bounds_conv,

@@ -45,6 +45,7 @@ import numpy as np
 
 from ... import host as _host
 from ... import ir
+from ...layout import fixed
 from ...verify import SampleIssue, classify, run_comparison
 
 
@@ -132,7 +133,8 @@ def release(host) -> None:
 def ir_coverage(g: ir.Graph) -> Counter:
     """Count of ops per kind as "ir:<Kind>", with +threshold / +or_mask / +pad_one / +groups /
     +depthwise (groups = input channels) / +dilation / +small (a binary conv of at most 9 window
-    bits) and [fn] for Activation appended where they apply."""
+    bits) / +fixed (a BitDense on fixed-point weights, layout/fixed.py) and [fn] for Activation
+    appended where they apply."""
     c = Counter()
     for op in g.ops:
         name = type(op).__name__
@@ -149,6 +151,8 @@ def ir_coverage(g: ir.Graph) -> Counter:
             name += "+dilation"
         if isinstance(op, ir.BinaryConv2D) and int(np.prod(op.weights.shape[:3])) <= 9:
             name += "+small"      # a window of at most 9 bits: the small-window engine's (l2m_small_impl.h)
+        if isinstance(op, ir.BitDense) and fixed.quantize(op.kernel) is not None:
+            name += "+fixed"      # integer sums (l2mi_dense_qw), else the float sums
         if isinstance(op, ir.Activation):
             name += f"[{op.fn}]"
         c["ir:" + name] += 1
