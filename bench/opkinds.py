@@ -30,6 +30,7 @@ FLOORS = {
     "l2m_dequantize_b32_f32": (3.0, "bit test, select ±1.0, store"),
     "l2m_add_f32_f32": (4.0, "2 loads, add, store"),
     "l2m_avgpool_f32_f32": (2.0, "load, add per input element"),
+    "l2m_sumpool_f32_b32": (2.0, "load, add per input element (the compare and bit per output amortised)"),
     "l2m_maxpool_f32_f32": (2.0, "load, max per input element"),
     "l2m_global_avgpool_f32_f32": (2.0, "load, add per input element"),
     "l2m_dense_f32_f32": (2.0, "weight load, multiply-add (2 ops without contraction: 3)"),

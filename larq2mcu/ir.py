@@ -228,6 +228,14 @@ class BinaryAvgPool2D(Pool2D):
 
 
 @dataclass(frozen=True, eq=False)
+class SumPoolSign(Pool2D):
+    """F32 → BITS: the sign of an average pool of x + bias, for x exact integers (a binary conv's
+    accumulators, its bias left out; passes/fuse_conv_avgpool_sign.py, docs/MATH.md §12):
+    bit = (S < tau[n − 1, c]) with S = Σ x over the n taps inside the image, tau = ⌈−n·bias_c⌉."""
+    tau: np.ndarray = None        # int32 [k_h·k_w, C]
+
+
+@dataclass(frozen=True, eq=False)
 class GlobalAvgPool(Op):
     """F32 (H, W, C) → (C,) or (1, 1, C) mean over H·W."""
 

@@ -122,6 +122,7 @@ _SIGNATURES = {
     "l2m_dense_w1_f32_f32_ref": "iipppp",
     "l2m_dense_w1_f32_b32_ref": "iipppppp",
     "l2m_batchnorm_f32_ref": "iippppp",
+    "l2m_sumpool_f32_b32_ref": "gppp",
     "l2m_maxpool_f32_f32_ref": "gpp",
     "l2m_avgpool_f32_f32_ref": "gpp",
     "l2m_global_avgpool_f32_f32_ref": "iipp",
@@ -164,7 +165,7 @@ def declared_kernels(header: str = "l2m_kernels.h") -> set:
 
 
 # Float glue kernels with an `_opt` twin (l2m_float_opt.c, declared in l2m_kernels_opt.h).
-GLUE_OPT = ("maxpool_f32_f32", "avgpool_f32_f32", "quantize_f32_b32", "dequantize_b32_f32")
+GLUE_OPT = ("maxpool_f32_f32", "avgpool_f32_f32", "quantize_f32_b32", "dequantize_b32_f32", "sumpool_f32_b32")
 
 # The four binary dot kernels that optimized variants (l2m_kernels_opt.h) re-implement.
 DOT_KERNELS = ("conv2d_b32_f32", "conv2d_b32_b32", "dense_b32_f32", "dense_b32_b32")
@@ -390,6 +391,13 @@ def avgpool_f32(g: Geom, x, impl: str = "ref") -> np.ndarray:
     x = _in(x, np.float32)
     out = _Out((g.out_h, g.out_w, g.in_c), np.float32)
     return _call(f"l2m_avgpool_f32_f32_{impl}", out, [ctypes.byref(g), _p(x), out.ptr], [x])
+
+
+def sumpool_sign(g: Geom, tau, x, impl: str = "ref") -> np.ndarray:
+    """x: (h, w, c) floats holding integers; tau int32 (k_h·k_w, c) → packed bits (oh, ow, words(c))."""
+    x, t = _in(x, np.float32), _in(tau, np.int32)
+    out = _Out((g.out_h, g.out_w, bits.words(g.in_c)), np.uint32)
+    return _call(f"l2m_sumpool_f32_b32_{impl}", out, [ctypes.byref(g), _p(t), _p(x), out.ptr], [t, x])
 
 
 def global_avgpool(x) -> np.ndarray:

@@ -169,6 +169,10 @@ FIRES = {
     "fuse_dequantize_dense": (_float_dense_on_signs, lambda b, a: _kinds(b, ir.Dequantize) and not _kinds(a, ir.Dequantize)
                               and len(_kinds(b, ir.Dense)) == 1 and not _kinds(a, ir.Dense)
                               and [op.bn is not None for op in _kinds(a, ir.BitDense)] == [True]),
+    "fuse_conv_avgpool_sign": ("seed_mixed", lambda b, a: len(_kinds(b, ir.AvgPool2D)) == 2
+                               and not _kinds(a, ir.AvgPool2D) and len(_kinds(a, ir.SumPoolSign)) == 2
+                               and [op.bias is None for op in _kinds(a, ir.BinaryConv2D)] == [True, True]
+                               and [op.bias is None for op in _kinds(b, ir.BinaryConv2D)] == [False, False]),
     "split_concat_bn": (scb.bn_after_concat, lambda b, a: scb._float_concats(b) == 2 and scb._float_concats(a) == 0),
 }
 

@@ -43,6 +43,19 @@ typedef enum {
  * columns ox*stride_w - pad_left + kx, ky < k_h, kx < k_w; taps outside [0, in_h) x [0, in_w) are
  * padding (what they read is each kernel's contract). All fields are >= 0, strides and kernel
  * sizes >= 1, and every index product fits int32. */
+/* Whether the target computes float32 in hardware: a kernel with an integer and a float form of
+ * the same exact computation (l2m_sumpool_f32_b32_opt) takes the cheaper one. 0 on cores without
+ * an FPU (Cortex-M0/M3, rv32imc, Xtensa LX106: a float operation is a library call there).
+ * Overridable with -DL2M_HW_FLOAT=0/1 (the tests build both forms on the host). */
+#ifndef L2M_HW_FLOAT
+#if (defined(__arm__) && !(defined(__ARM_FP) && (__ARM_FP & 4))) || (defined(__riscv) && !defined(__riscv_flen)) \
+    || defined(__XTENSA_SOFT_FLOAT__)
+#define L2M_HW_FLOAT 0
+#else
+#define L2M_HW_FLOAT 1
+#endif
+#endif
+
 typedef struct {
     int32_t in_h, in_w, in_c;
     int32_t out_h, out_w, out_c;

@@ -1,5 +1,6 @@
 """Pooling: MaxPool2D / AvgPool2D on floats, BinaryMaxPool2D (AND, or OR where or_mask) and
-BinaryAvgPool2D (majority, bit = 2m > n) on bits, GlobalAvgPool. Padded taps are ignored
+BinaryAvgPool2D (majority, bit = 2m > n) on bits, SumPoolSign (integer window sums against
+thresholds: an average pool + sign of a binary conv's output), GlobalAvgPool. Padded taps are ignored
 (Keras semantics): an average divides by the taps inside the image."""
 from __future__ import annotations
 
@@ -46,6 +47,16 @@ def binary_avgpool(x_pm1, op):
     return np.where(s < 0, -1, 1).astype(np.int8)
 
 
+def sumpool_sign(x, op):
+    """F32 exact integers → int8 ±1: −1 where S < tau[n − 1, c] (S the window sum over the n
+    inside taps; ir.SumPoolSign)."""
+    x = np.asarray(x, np.float64)
+    s = pool_windows(x, op, 0.0).sum(axis=(3, 4))
+    n = pool_windows(np.ones((1,) + x.shape[1:3] + (1,)), op, 0.0).sum(axis=(3, 4)).astype(np.int64)
+    tau = np.asarray(op.tau, np.float64)[n[..., 0] - 1]           # (1, oh, ow, C)
+    return np.where(s < tau, -1, 1).astype(np.int8)
+
+
 def _ref_global_avg(op, args, out_t):
     x = args[0]
     return np.asarray(x, np.float32).mean(axis=(1, 2), dtype=np.float32).reshape((x.shape[0],) + out_t.shape)
@@ -73,6 +84,8 @@ def _bounds_avg(op, args, out_shape):
         ee = se / cnt + _bounds.gamma(op.pool[0] * op.pool[1] + 1) * (sa + se) / cnt
     if isinstance(op, ir.BinaryAvgPool2D):
         return np.where(m < 0, -1.0, 1.0), np.zeros_like(m)
+    if isinstance(op, ir.SumPoolSign):       # exact integers in, bits out: no rounding
+        return sumpool_sign(v, op).astype(np.float64), np.zeros_like(m)
     return m, ee
 
 
@@ -101,6 +114,14 @@ def _pool(kernel, opt: bool = False):
     return lower
 
 
+def _lower_sumpool_sign(ctx, op, s):
+    t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
+    geom = ctx.geom(s, geom_values(t_in.shape, t_out.shape, op.pool, op.strides, op.pads))
+    tau = ctx.array(s, "tau", "int32_t", np.asarray(op.tau, np.int32).reshape(-1))
+    s.calls.append(Call(f"l2m_sumpool_f32_b32_{'opt' if ctx.variant.specialised else 'ref'}",
+                        (geom, tau, *ctx.io(op))))
+
+
 def _lower_global_avg(ctx, op, s):
     h, w, c = ctx.tensor(op.inputs[0]).shape
     s.calls.append(Call("l2m_global_avgpool_f32_f32_ref", (Int(h * w), Int(c), *ctx.io(op))))
@@ -115,4 +136,6 @@ register(OpDef(ir.BinaryMaxPool2D, lambda op, a, t: binary_maxpool(a[0], op), _p
                no_cost, _bounds_max, _POOL + ("or_mask",)))
 register(OpDef(ir.BinaryAvgPool2D, lambda op, a, t: binary_avgpool(a[0], op), _pool("l2m_avgpool_b32_b32_ref"),
                no_cost, _bounds_avg, _POOL))
+register(OpDef(ir.SumPoolSign, lambda op, a, t: sumpool_sign(a[0], op), _lower_sumpool_sign, no_cost, _bounds_avg,
+               _POOL + ("tau",)))
 register(OpDef(ir.GlobalAvgPool, _ref_global_avg, _lower_global_avg, no_cost, _bounds_global_avg, ()))

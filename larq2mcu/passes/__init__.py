@@ -11,6 +11,7 @@ from .flatten_packing import flatten_packing
 from .fold_pad import fold_pad
 from .fold_threshold import fold_threshold
 from .fuse_batchnorm import fuse_batchnorm
+from .fuse_conv_avgpool_sign import fuse_conv_avgpool_sign
 from .fuse_dequantize_dense import fuse_dequantize_dense
 from .hoist_quantize import hoist_quantize
 from .push_through_concat import push_through_concat
@@ -25,6 +26,7 @@ PIPELINE = (
     push_through_concat,   # BN / MaxPool / ReLU (Concat(xᵢ)) → Concat(opᵢ(xᵢ)): no full-size float concat
     fold_threshold,        # dot → [maxpool] → [BN] → sign  ⇒  integer thresholds
     fuse_batchnorm,        # float dot → BN  ⇒  the BN in the dot's float epilogue (same float32 ops)
+    fuse_conv_avgpool_sign,  # binary conv + bias → avgpool → sign  ⇒  integer window sums vs ⌈−n·b⌉
     fold_binary_avgpool,   # dequantize → avgpool → sign  ⇒  popcount majority
     fuse_dequantize_dense,  # dequantize → float dense  ⇒  the dense reads the bits (± each weight)
     concat_packing,        # bit maps entering a Concat get the (pixels, channels) packing
