@@ -293,12 +293,15 @@ class _Emitter:
             else:
                 m, sc, of = self.arr(op.mean), self.arr(op.scale), self.arr(op.offset)
             self.call(f"bl_bn({n // c}, {c}, {m}, {sc}, {of}, {sign}, {self.ptr(op.inputs[0])}, {self.ptr(op.output)});")
-        elif k in ("MaxPool2D", "BinaryMaxPool2D", "AvgPool2D", "BinaryAvgPool2D"):
+        elif k in ("MaxPool2D", "BinaryMaxPool2D", "AvgPool2D", "BinaryAvgPool2D", "SumPoolSign"):
             g = self.geom(ish, osh, op.pool, op.strides, op.pads)
             if "Max" in k:
                 self.call(f"bl_maxpool(&{g}, {self.ptr(op.inputs[0])}, {self.ptr(op.output)});")
             else:
-                self.call(f"bl_avgpool(&{g}, {int(k.startswith('Binary'))}, {self.ptr(op.inputs[0])}, {self.ptr(op.output)});")
+                # SumPoolSign (a conv's bias-free outputs → pool → sign): the pool with its sign; the
+                # bias its thresholds hold is left out (one add per conv output)
+                sign = int(k.startswith("Binary") or k == "SumPoolSign")
+                self.call(f"bl_avgpool(&{g}, {sign}, {self.ptr(op.inputs[0])}, {self.ptr(op.output)});")
         elif k == "GlobalAvgPool":
             self.call(f"bl_gap({int(np.prod(ish[:-1]))}, {ish[-1]}, {self.ptr(op.inputs[0])}, {self.ptr(op.output)});")
         elif k == "Quantize":
