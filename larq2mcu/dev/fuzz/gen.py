@@ -278,6 +278,10 @@ def _body(b: _Builder, x: T, depth: int) -> T:
                     if r.random() < 0.3:
                         x = b.pool(x, "max")     # max pool between the dot and BN
                     x = b.bn(x)
+                elif b.rx.random() < 0.6:
+                    # the seed CNN's block: binary conv (+ bias) → average pool, then whatever sign
+                    # comes next (passes/fuse_conv_avgpool_sign.py)
+                    x = b.pool(x, "avg")
             elif op in ("float_in_conv", "float_conv", "bin_in_float_w_conv"):
                 mode = {"float_in_conv": "float_in", "float_conv": "float",
                         "bin_in_float_w_conv": "bin_in_float_w"}[op]
