@@ -218,7 +218,8 @@ def _dot(ctx, s, op, kind: str, w, geom: tuple | None, sizes: tuple, extra=None,
             *tail, Sym("in"), Sym("w"), *(Sym(n) for n, _, _ in wextra), out_desc)
     wtype = next(a.ctype for a in s.arrays if a.name == f"op{s.index}_w")
     sig = (Param("uint32_t" if kind.endswith("_b32") else "float", "in"), Param(wtype, "w"),
-           *(Param(t, n) for n, t, _ in wextra), *(Param(t, n) for n, t, _ in params), Param("uint32_t" if bits else "float", "out", const=False))
+           *(Param(t, n) for n, t, _ in wextra), *(Param(t, n) for n, t, _ in params),
+           Param("uint32_t" if bits else "float", "out", const=False))
     fname = f"{ctx.name}_op{s.index}_{kind}_{out}_{ctx.variant.name}"
     s.spec = SpecFn(fname, sig, geom, fn, call, (("bias", op.bias is None),) if "bias" in have else ())
     s.calls.append(Call(fname, args))
