@@ -124,27 +124,37 @@ void l2m_batchnorm_f32_ref(int32_t pixels, int32_t c, const float *in, const flo
     }
 }
 
+/* Max (is_max) or sum of channel c over the taps of output pixel (oy, ox)'s window inside the
+ * image, into *acc; returns their number n (every window has one). */
+static int32_t pool_window(const l2m_geom *g, const float *in, int32_t oy, int32_t ox, int32_t c, int is_max,
+                           float *acc) {
+    float a = 0.0f;
+    int32_t n = 0;
+    for (int32_t ky = 0; ky < g->k_h; ++ky) {
+        const int32_t iy = oy * g->stride_h - g->pad_top + ky;
+        if (iy < 0 || iy >= g->in_h) continue;
+        for (int32_t kx = 0; kx < g->k_w; ++kx) {
+            const int32_t ix = ox * g->stride_w - g->pad_left + kx;
+            if (ix < 0 || ix >= g->in_w) continue;
+            const float v = in[(iy * g->in_w + ix) * g->in_c + c];
+            if (is_max) {
+                if (n == 0 || v > a) a = v;
+            } else {
+                a += v;
+            }
+            n += 1;
+        }
+    }
+    *acc = a;
+    return n;
+}
+
 static void pool_f32(const l2m_geom *g, const float *in, float *out, int is_max) {
     for (int32_t oy = 0; oy < g->out_h; ++oy) {
         for (int32_t ox = 0; ox < g->out_w; ++ox) {
             for (int32_t c = 0; c < g->in_c; ++c) {
-                float acc = 0.0f;
-                int32_t n = 0;
-                for (int32_t ky = 0; ky < g->k_h; ++ky) {
-                    const int32_t iy = oy * g->stride_h - g->pad_top + ky;
-                    if (iy < 0 || iy >= g->in_h) continue;
-                    for (int32_t kx = 0; kx < g->k_w; ++kx) {
-                        const int32_t ix = ox * g->stride_w - g->pad_left + kx;
-                        if (ix < 0 || ix >= g->in_w) continue;
-                        const float v = in[(iy * g->in_w + ix) * g->in_c + c];
-                        if (is_max) {
-                            if (n == 0 || v > acc) acc = v;   /* every window has a tap inside */
-                        } else {
-                            acc += v;
-                        }
-                        n += 1;
-                    }
-                }
+                float acc;
+                const int32_t n = pool_window(g, in, oy, ox, c, is_max, &acc);
                 *out++ = is_max ? acc : acc / (float)n;
             }
         }
@@ -155,6 +165,7 @@ void l2m_maxpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out) { p
 
 void l2m_avgpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out) { pool_f32(g, in, out, 0); }
 
+/* The window sum of integers is exact in float (the contract bounds it below 2^24). */
 void l2m_sumpool_f32_b32_ref(const l2m_geom *g, const int32_t *tau, const float *in, uint32_t *out) {
     const int32_t words = L2M_WORDS(g->out_c);
     memset(out, 0, (size_t)(g->out_h * g->out_w * words) * sizeof(uint32_t));
@@ -162,18 +173,9 @@ void l2m_sumpool_f32_b32_ref(const l2m_geom *g, const int32_t *tau, const float 
         for (int32_t ox = 0; ox < g->out_w; ++ox) {
             uint32_t *const o = out + (oy * g->out_w + ox) * words;
             for (int32_t c = 0; c < g->out_c; ++c) {
-                int32_t acc = 0, n = 0;
-                for (int32_t ky = 0; ky < g->k_h; ++ky) {
-                    const int32_t iy = oy * g->stride_h - g->pad_top + ky;
-                    if (iy < 0 || iy >= g->in_h) continue;
-                    for (int32_t kx = 0; kx < g->k_w; ++kx) {
-                        const int32_t ix = ox * g->stride_w - g->pad_left + kx;
-                        if (ix < 0 || ix >= g->in_w) continue;
-                        acc += (int32_t)in[(iy * g->in_w + ix) * g->in_c + c];   /* exact: an integer */
-                        n += 1;
-                    }
-                }
-                if (acc < tau[(n - 1) * g->out_c + c]) l2m_set_bit(o, c);
+                float sum;
+                const int32_t n = pool_window(g, in, oy, ox, c, 0, &sum);
+                if ((int32_t)sum < tau[(n - 1) * g->out_c + c]) l2m_set_bit(o, c);
             }
         }
     }

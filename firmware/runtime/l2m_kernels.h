@@ -179,8 +179,8 @@ void l2m_avgpool_f32_f32_ref(const l2m_geom *g, const float *in, float *out);
  * window < 2^24, so float sums of them are exact in any order), and bit c
  * of an output pixel is (S < tau[(n - 1) * out_c + c]) with S the sum over the n taps inside the
  * image (Keras 'same': taps outside are ignored; every window has one inside). out: L2M_WORDS(
- * out_c) words per pixel, pad bits 0. out_c == in_c; |tau| <= 2^24. _ref converts each tap to
- * int32 and adds integers; _opt adds the floats with an FPU, integers from the bit patterns
+ * out_c) words per pixel, pad bits 0. out_c == in_c; |tau| <= 2^24. _ref adds the floats (the
+ * average pool's window walk); _opt adds the floats with an FPU, integers from the bit patterns
  * without (L2M_HW_FLOAT). */
 void l2m_sumpool_f32_b32_ref(const l2m_geom *g, const int32_t *tau, const float *in, uint32_t *out);
 /* Per channel, the mean over `pixels` (>= 1) runs of c values: out holds c floats. */

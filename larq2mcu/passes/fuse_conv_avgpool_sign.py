@@ -18,7 +18,6 @@ with no Keras origin (its values are no longer the layer's).
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
@@ -31,17 +30,13 @@ _TINY = 2.0 ** -60
 def _tau(bias, taps: int, k: int) -> np.ndarray | None:
     """int32 [taps, C]: ⌈−n·b_c⌉ for n = 1..taps, clamped to [−n·k − 1, n·k + 1] (|S| ≤ n·k, so the
     clamp decides the same); None where a bias is not finite or is a nonzero below _TINY."""
-    c = len(bias)
     b = np.asarray(bias, np.float32).astype(np.float64)
     if not np.all(np.isfinite(b)) or np.any((b != 0) & (np.abs(b) < _TINY)):
         return None
-    out = np.zeros((taps, c), np.int64)
-    for n in range(1, taps + 1):
-        for j in range(c):
-            t = -n * float(b[j])              # exact: n·b needs at most 24 + 10 bits
-            lim = n * k + 1
-            out[n - 1, j] = lim if t > lim else -lim if t < -lim else math.ceil(t)
-    return out.astype(np.int32)
+    n = np.arange(1, taps + 1, dtype=np.float64)[:, None]
+    lim = n * k + 1
+    # −n·b is exact in float64 (n·b needs at most 24 + 10 bits), so is its ceiling
+    return np.clip(np.ceil(-n * b[None, :]), -lim, lim).astype(np.int32)
 
 
 def _match(g: ir.Graph, conv):
