@@ -7,6 +7,7 @@ import ctypes
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from larq2mcu import paths
@@ -29,3 +30,18 @@ def build(tmp: Path, name: str, source: str) -> dict:
     if not out:
         pytest.skip("no host C compiler (gcc or clang)")
     return out
+
+
+GUARD = 0x7FC0DEAD      # garbage the output starts as (a quiet NaN as float32) and the guard words
+
+
+def call(lib, name: str, n: int, dtype, *args):
+    """Call void `name` of `lib` with `args` (arrays as pointers, None as NULL, ctypes objects as
+    they are) and an output of n 32-bit words filled with GUARD, 4 guard words after it; the
+    output as float32 or uint32, failing if the function wrote past it."""
+    out = np.full(n + 4, GUARD, np.uint32)
+    fn = getattr(lib, name)
+    fn.restype = None
+    fn(*(a.ctypes.data_as(ctypes.c_void_p) if isinstance(a, np.ndarray) else a for a in (*args, out)))
+    assert (out[n:] == GUARD).all(), f"{name} wrote past its output"
+    return out[:n].view(dtype) if dtype == np.float32 else out[:n]

@@ -6,8 +6,6 @@ and block boundaries: channels 1, 31, 32, 33, 63 per group, several groups (the 
 of a flattened map), 1, 7, 8, 9 and 120 outputs; weights span magnitudes (cancellation, ±0)."""
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pytest
 
@@ -69,15 +67,6 @@ def libs(tmp_path_factory):
     return engine_libs.build(tmp_path_factory.mktemp("fw"), "l2m_fw_test", _source())
 
 
-def _run(lib, name, n, dtype, *arrays):
-    out = np.full(n + 4, 0x7FC0DEAD, np.uint32)            # garbage + guard words
-    fn = getattr(lib, name)
-    fn.restype = None
-    fn(*(None if a is None else a.ctypes.data_as(ctypes.c_void_p) for a in (*arrays, out)))
-    assert (out[n:] == 0x7FC0DEAD).all(), f"{name} wrote past its output"
-    return out[:n].view(dtype) if dtype == np.float32 else out[:n]
-
-
 @pytest.mark.parametrize("i", range(len(CASES)))
 def test_engine_with_constant_sizes_equals_ref(libs, i):
     groups, c, out_n = CASES[i]
@@ -91,11 +80,11 @@ def test_engine_with_constant_sizes_equals_ref(libs, i):
     mode = np.arange(out_n, dtype=np.int8) % 4
     want_b = H.dense_f32_b32(x, w, bias, tau, mode)
     for cc, lib in libs.items():
-        got = _run(lib, f"spec_fw_f_{i}", out_n, np.float32, packed, w, bias)
+        got = engine_libs.call(lib, f"spec_fw_f_{i}", out_n, np.float32, packed, w, bias)
         assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), cc
-        got = _run(lib, f"spec_fw_bn_{i}", out_n, np.float32, packed, w, bias, H._in(bn.reshape(-1), np.float32))
+        got = engine_libs.call(lib, f"spec_fw_bn_{i}", out_n, np.float32, packed, w, bias, H._in(bn.reshape(-1), np.float32))
         assert np.array_equal(got.view(np.uint32), want_bn.view(np.uint32)), cc
-        got = _run(lib, f"spec_fw_b_{i}", bits.words(out_n), np.uint32, packed, w, bias, tau, mode)
+        got = engine_libs.call(lib, f"spec_fw_b_{i}", bits.words(out_n), np.uint32, packed, w, bias, tau, mode)
         assert np.array_equal(got, want_b), cc
 
 

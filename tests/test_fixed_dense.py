@@ -11,8 +11,6 @@ per float add; larq2mcu/layout/fixed.py, docs/MATH.md §11). Four levels:
 """
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pytest
 
@@ -145,15 +143,6 @@ def libs(tmp_path_factory):
     return engine_libs.build(tmp_path_factory.mktemp("qw"), "l2m_qw_test", _source())
 
 
-def _run(lib, name, n, dtype, *arrays):
-    out = np.full(n + 4, 0x7FC0DEAD, np.uint32)            # garbage + guard words
-    fn = getattr(lib, name)
-    fn.restype = None
-    fn(*(None if a is None else a.ctypes.data_as(ctypes.c_void_p) for a in (*arrays, out)))
-    assert (out[n:] == 0x7FC0DEAD).all(), f"{name} wrote past its output"
-    return out[:n].view(dtype) if dtype == np.float32 else out[:n]
-
-
 @pytest.mark.parametrize("i", range(len(CASES)))
 def test_engine_with_constant_sizes_equals_ref(libs, i):
     groups, c, out_n = CASES[i]
@@ -166,11 +155,11 @@ def test_engine_with_constant_sizes_equals_ref(libs, i):
         tau, mode = _tau_mode(want, out_n)
         want_b = _want_bits(want, tau, mode)
         for cc, lib in libs.items():
-            got = _run(lib, f"spec_qw_f_{i}", out_n, np.float32, *arrs, b)
+            got = engine_libs.call(lib, f"spec_qw_f_{i}", out_n, np.float32, *arrs, b)
             assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), cc
-            got = _run(lib, f"spec_qw_bn_{i}", out_n, np.float32, *arrs, b, H._in(bn.reshape(-1), np.float32))
+            got = engine_libs.call(lib, f"spec_qw_bn_{i}", out_n, np.float32, *arrs, b, H._in(bn.reshape(-1), np.float32))
             assert np.array_equal(got.view(np.uint32), want_bn.view(np.uint32)), cc
-            got = _run(lib, f"spec_qw_b_{i}", bits.words(out_n), np.uint32, *arrs, b, tau, mode)
+            got = engine_libs.call(lib, f"spec_qw_b_{i}", bits.words(out_n), np.uint32, *arrs, b, tau, mode)
             assert np.array_equal(got, want_b), cc
 
 
