@@ -23,7 +23,8 @@ from larq2mcu.ops.dot import float_threshold_bits
 
 U = 2.0 ** -24
 # (groups, c, out_n)
-CASES = [(1, 8, 1), (1, 31, 7), (1, 32, 8), (1, 33, 9), (3, 63, 17), (36, 16, 120), (1, 576, 10), (9, 1, 3)]
+CASES = [(1, 8, 1), (1, 31, 7), (1, 32, 8), (1, 33, 9), (3, 63, 17), (36, 16, 120), (1, 576, 10), (9, 1, 3),
+         (1, 64, 128), (2, 33, 131)]   # 128 / 131: one whole tile of l2mi_dense_qw / a second one of 3
 
 
 def _kernel(rng, n, m, spread=6):

@@ -14,6 +14,8 @@
  * With constant sizes every inner loop is unrolled and the accumulators stay in registers.
  *
  * l2mi_dense_fw: the float dense on a bit vector (l2m_dense_fw_b32_*_ref), the same blocks.
+ * l2mi_dense_qw: its fixed-point form (l2m_dense_qw_b32_*_ref), integer sums over the rows of
+ * the set bits, listed once per input word (stack: L2MI_QW_TILE sums and 32 row pointers).
  *
  * Contract of l2mi_conv_f32 / l2mi_dense_f32: those of l2m_conv2d_f32_{f32,b32}_ref /
  * l2m_dense_f32_{f32,b32}_ref (l2m_kernels.h: HWIO / in_n x out_n weights, 4-byte aligned, no
@@ -214,46 +216,60 @@ L2M_INLINE void l2mi_dense_fw(int32_t groups, int32_t c, int32_t out_n, const ui
     }
 }
 
-/* Sums N_j = sum of w over the set input bits of outputs oc0 .. oc0+nb-1 (nb <= L2MI_F32_BLOCK)
- * of a fixed-point dense on bits (contract of l2m_dense_qw_b32_*_ref): per input, one test of its
- * bit and, when set, nb integer adds (the contract bounds every partial sum). */
-L2M_INLINE void l2mi_qw_block(int32_t groups, int32_t c, const uint32_t *in, const int32_t *w, int32_t out_n,
-                              int32_t oc0, int32_t nb, int32_t *neg) {
-    int32_t s[L2MI_F32_BLOCK];
-    const int32_t cw = L2M_WORDS(c);
-#pragma GCC unroll 8
-    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) s[j] = 0;
-    const int32_t *wt = w + oc0;
-    for (int32_t g = 0; g < groups; ++g) {
-        for (int32_t k = 0; k < cw; ++k) {
-            uint32_t word = in[g * cw + k];
-            const int32_t n = c - 32 * k < 32 ? c - 32 * k : 32;
-            for (int32_t b = 0; b < n; ++b, word >>= 1, wt += out_n) {
-                if (word & 1u) {
-#pragma GCC unroll 8
-                    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) {
-                        if (j < nb) s[j] += wt[j];
-                    }
-                }
-            }
-        }
+/* Outputs whose integer sums one pass of the fixed-point dense engine keeps (on the stack). */
+#define L2MI_QW_TILE 128
+
+/* acc[0..7] += sum over the m rows r of r[j .. j+7]: eight register sums per row — one add per
+ * set input bit and output, and no test of a bit (the rows were selected beforehand). */
+L2M_INLINE void l2mi_qw_rows8(const int32_t *const *rows, int32_t m, int32_t j, int32_t *acc) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
+    for (int32_t i = 0; i < m; ++i) {
+        const int32_t *q = rows[i] + j;
+        a0 += q[0]; a1 += q[1]; a2 += q[2]; a3 += q[3];
+        a4 += q[4]; a5 += q[5]; a6 += q[6]; a7 += q[7];
     }
-#pragma GCC unroll 8
-    for (int32_t j = 0; j < L2MI_F32_BLOCK; ++j) neg[j] = s[j];
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+    acc[4] = a4; acc[5] = a5; acc[6] = a6; acc[7] = a7;
 }
 
 /* Dense on bits with fixed-point weights (contract of l2m_dense_qw_b32_{f32,b32}_ref), written
- * through o (L2M_OUT_FLOAT or L2M_OUT_BITS_FLOAT): the same integers and the same two float
- * operations per output as the reference, so the same floats. */
+ * through o (L2M_OUT_FLOAT or L2M_OUT_BITS_FLOAT). Per tile of L2MI_QW_TILE outputs and per input
+ * word: the rows (w + i*out_n, offset to the tile) of its set bits are listed without a branch,
+ * then each run of eight outputs adds those rows in registers. N = sum of w over the set bits is
+ * then the reference's integer (integer adds in any order: the contract bounds every partial
+ * sum), and the same two float operations per output give the same floats. Stack: the tile's
+ * sums and 32 row pointers. */
 L2M_INLINE void l2mi_dense_qw(int32_t groups, int32_t c, int32_t out_n, const uint32_t *in, const int32_t *w,
                               const int32_t *wsum, const float *wscale, l2m_out o) {
-    int32_t neg[L2MI_F32_BLOCK];
+    int32_t acc[L2MI_QW_TILE];
+    const int32_t *rows[32];
+    const int32_t cw = L2M_WORDS(c);
     if (o.kind == L2M_OUT_BITS_FLOAT) memset(o.bits, 0, (size_t)L2M_WORDS(out_n) * sizeof(uint32_t));
-    for (int32_t o0 = 0; o0 < out_n; o0 += L2MI_F32_BLOCK) {
-        const int32_t nb = out_n - o0 < L2MI_F32_BLOCK ? out_n - o0 : L2MI_F32_BLOCK;
-        l2mi_qw_block(groups, c, in, w, out_n, o0, nb, neg);
-        for (int32_t j = 0; j < nb; ++j) {
-            l2mi_f32_put((float)(wsum[o0 + j] - neg[j] - neg[j]) * wscale[o0 + j], o0 + j, o);
+    for (int32_t t0 = 0; t0 < out_n; t0 += L2MI_QW_TILE) {
+        const int32_t nt = out_n - t0 < L2MI_QW_TILE ? out_n - t0 : L2MI_QW_TILE;
+        memset(acc, 0, sizeof acc);
+        const int32_t *row = w + t0;
+        for (int32_t g = 0; g < groups; ++g) {
+            for (int32_t k = 0; k < cw; ++k) {
+                uint32_t word = in[g * cw + k];
+                const int32_t n = c - 32 * k < 32 ? c - 32 * k : 32;
+                int32_t m = 0;
+                for (int32_t b = 0; b < n; ++b, word >>= 1, row += out_n) {
+                    rows[m] = row;     /* kept only when the bit is set: m then moves past it */
+                    m += (int32_t)(word & 1u);
+                }
+                int32_t j = 0;
+                for (; j + 8 <= nt; j += 8) l2mi_qw_rows8(rows, m, j, acc + j);
+                for (; j < nt; ++j) {
+                    int32_t s = acc[j];
+                    for (int32_t i = 0; i < m; ++i) s += rows[i][j];
+                    acc[j] = s;
+                }
+            }
+        }
+        for (int32_t j = 0; j < nt; ++j) {
+            l2mi_f32_put((float)(wsum[t0 + j] - acc[j] - acc[j]) * wscale[t0 + j], t0 + j, o);
         }
     }
 }
