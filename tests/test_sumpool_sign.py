@@ -3,8 +3,8 @@
   * the thresholds: for every tap count n and window sum S, (S < τ[n − 1]) is exactly
     (S + n·b < 0) in rational arithmetic, for biases on and next to the multiples of 1/n, huge and
     zero ones; refused biases (inf, NaN, nonzero below 2⁻⁶⁰) stop the rewrite;
-  * the kernels: l2m_sumpool_f32_b32_ref against the numpy oracle and _opt against _ref, bit for
-    bit, over channels 1, 3, 16, 31, 32, 33, 64, odd sizes, strides 1/2, 'valid'/'same' (border
+  * the kernels: l2m_sumpool_f32_b32_ref against the numpy oracle, and _opt and the engine with
+    each geometry as constants (l2mi_sumpool, as generated code runs it) against _ref, bit for bit, over channels 1, 3, 16, 31, 32, 33, 64, odd sizes, strides 1/2, 'valid'/'same' (border
     windows with fewer taps), ±0.0 and integers up to ±(2²⁴ − 1);
   * the seed CNN: both pools become SumPoolSign, its convs lose the bias, and each variant's
     bits at the pools' signs are the exact signs and Keras's bits.
@@ -100,6 +100,40 @@ def test_kernels_match_the_oracle(gi, both_forms):
             assert np.array_equal(got, ref.reshape(-1)), (hw, shape, g)
 
 
+SPEC = GEOMS[::5]     # every channel count and window kind, as constants in a function each
+
+
+def _spec_source(hw: int) -> str:
+    out = [f"#define L2M_HW_FLOAT {hw}", '#include "l2m_pool_impl.h"', ""]
+    for i, (g, _, _) in enumerate(SPEC):
+        fields = ", ".join(str(getattr(g, f)) for f, _ in H.Geom._fields_)
+        out.append(f"void spec_sp_{i}(const int32_t *tau, const float *in, uint32_t *out) {{ "
+                   f"const l2m_geom g = {{ {fields} }}; l2mi_sumpool(&g, tau, in, out); }}")
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture(scope="module")
+def spec_libs(tmp_path_factory):
+    """{(L2M_HW_FLOAT, compiler): CDLL} of the engine specialised per geometry, float and integer form."""
+    return {(hw, cc): lib for hw in (0, 1)
+            for cc, lib in engine_libs.build(tmp_path_factory.mktemp(f"sps{hw}"), f"l2m_sp{hw}", _spec_source(hw)).items()}
+
+
+@pytest.mark.parametrize("i", range(len(SPEC)))
+def test_engine_with_constant_geometry_equals_ref(spec_libs, i):
+    g, pads, shape = SPEC[i]
+    rng = H.seeded("sumpool-spec", i, shape)
+    taps = g.k_h * g.k_w
+    lim = int(rng.choice([10, (2 ** 24 - 1) // taps]))
+    x = rng.integers(-lim, lim + 1, shape).astype(np.float32)
+    x.reshape(-1)[rng.random(x.size) < 0.1] = -0.0
+    tau = rng.integers(-lim * taps, lim * taps + 1, (taps, shape[2])).astype(np.int32)
+    ref = H.sumpool_sign(g, tau, x, "ref")
+    for key, lib in spec_libs.items():
+        got = engine_libs.call(lib, f"spec_sp_{i}", ref.size, np.uint32, H._in(tau, np.int32), H._in(x, np.float32))
+        assert np.array_equal(got, ref.reshape(-1)), (key, shape, g)
+
+
 def test_seed_cnn_pools_run_on_integers(tmp_path):
     """Both conv → pool → sign chains fused; the C's bits at the pools' signs are the exact sign of
     Σ(acc + b) and Keras's bits, for ref, usad8 and hs."""
@@ -119,7 +153,7 @@ def test_seed_cnn_pools_run_on_integers(tmp_path):
         kinds = [type(op) for op in e.graph.ops]
         assert kinds.count(ir.SumPoolSign) == 2 and ir.AvgPool2D not in kinds
         assert all(op.bias is None for op in e.graph.ops if isinstance(op, ir.BinaryConv2D))
-        assert ("l2m_sumpool_f32_b32_ref(" if v == "ref" else "l2m_sumpool_f32_b32_opt(") in e.files["sp.c"]
+        assert ("l2m_sumpool_f32_b32_ref(" if v == "ref" else "l2mi_sumpool(") in e.files["sp.c"]
         pools = [op for op in e.graph.ops if isinstance(op, ir.SumPoolSign)]
         with e.build_host() as h:
             got = h.intermediates(x, [t for p in pools for t in (p.inputs[0], p.output)])

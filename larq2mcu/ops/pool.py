@@ -11,7 +11,7 @@ from ..layout import weights as wt
 from . import _bounds
 from ._np import pool_windows, valid_counts
 from .base import OpDef, geom_values, no_cost, register
-from .records import NULL, Call, Int
+from .records import NULL, Call, Geom, Int, Param, SpecFn, Sym
 
 # ---------------------------------------------------------------------------------- oracles
 
@@ -115,11 +115,18 @@ def _pool(kernel, opt: bool = False):
 
 
 def _lower_sumpool_sign(ctx, op, s):
+    """l2m_sumpool_f32_b32_ref; with a specialised variant, a static function of the model that
+    runs the engine l2mi_sumpool (l2m_pool_impl.h) with the layer's geometry as constants."""
     t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
-    geom = ctx.geom(s, geom_values(t_in.shape, t_out.shape, op.pool, op.strides, op.pads))
+    gv = geom_values(t_in.shape, t_out.shape, op.pool, op.strides, op.pads)
     tau = ctx.array(s, "tau", "int32_t", np.asarray(op.tau, np.int32).reshape(-1))
-    s.calls.append(Call(f"l2m_sumpool_f32_b32_{'opt' if ctx.variant.specialised else 'ref'}",
-                        (geom, tau, *ctx.io(op))))
+    if not ctx.variant.specialised:
+        s.calls.append(Call("l2m_sumpool_f32_b32_ref", (ctx.geom(s, gv), tau, *ctx.io(op))))
+        return
+    fname = f"{ctx.name}_op{s.index}_sumpool_f32_b32_{ctx.variant.name}"
+    params = (Param("int32_t", "tau"), Param("float", "in"), Param("uint32_t", "out", const=False))
+    s.spec = SpecFn(fname, params, gv, "l2mi_sumpool", (Geom("g"), Sym("tau"), Sym("in"), Sym("out")))
+    s.calls.append(Call(fname, (tau, *ctx.io(op))))
 
 
 def _lower_global_avg(ctx, op, s):

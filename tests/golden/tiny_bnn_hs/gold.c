@@ -8,6 +8,7 @@
 #include "l2m_binary_impl.h"
 #include "l2m_float_impl.h"
 #include "l2m_intconv_impl.h"
+#include "l2m_pool_impl.h"
 #include "l2m_sliced_impl.h"
 #include "l2m_small_impl.h"
 #include "l2m_w1_impl.h"
