@@ -104,11 +104,28 @@ void l2m_sumpool_f32_b32_opt(const l2m_geom *g, const int32_t *tau, const float 
  * compare, no branch, and the word is built by shifting each bit in from the top. */
 #define L2MI_QBIT(v) (~(((v) - 0x80800000u) | ((v) - 0x80800000u + 0x00FFFFFFu)) & 0x80000000u)
 
+#if defined(__GNUC__) && defined(__thumb2__) && !defined(L2M_NO_ASM)
+/* Thumb-2: word = 2 * word + bit in two instructions — cmp sets the carry to (0x7F000000 >= t),
+ * unsigned, which is the bit, and adc adds it to word + word — instead of five; the elements go
+ * in from the last, so element 0 ends at bit 0 (tests/test_quantize_qemu.py runs it on the
+ * cores against the host's bits). */
+#define L2MI_QASM 1
+#define L2MI_QPUSH(word, v) \
+    __asm__("cmp %[k], %[t]\n\tadc %[w], %[w], %[w]" : [w] "+r"(word) : [k] "r"(0x7F000000u), [t] "r"((v) + 0x7F800000u) : "cc")
+#else
+#define L2MI_QASM 0
+#endif
+
 /* The floats are read as uint32_t (the runtime is built with -fno-strict-aliasing, a stated
  * requirement): through a union the compiler loads each into an FPU register and moves it over.
  * Always inlined, so that a constant n (a whole word, or 16 channels) unrolls completely. */
 L2M_INLINE uint32_t sign_word(const uint32_t *p, int32_t n) {
     uint32_t word = 0;
+#if L2MI_QASM
+#pragma GCC unroll 32
+    for (int32_t b = n - 1; b >= 0; --b) L2MI_QPUSH(word, p[b]);
+    return word;                                           /* element 0 at bit 0; pad bits 0 */
+#else
     int32_t b = 0;
 #pragma GCC unroll 8
     for (; b + 4 <= n; b += 4) {
@@ -119,6 +136,7 @@ L2M_INLINE uint32_t sign_word(const uint32_t *p, int32_t n) {
     }
     for (; b < n; ++b) word = (word >> 1) | L2MI_QBIT(p[b]);
     return n < 32 ? word >> (uint32_t)(32 - n) : word;    /* element 0 to bit 0; pad bits 0 */
+#endif
 }
 
 /* All groups of c channels, c a constant in the calls below (whole words or 16 channels: every
@@ -137,7 +155,15 @@ L2M_INLINE void quantize_groups(int32_t groups, const int32_t c, const uint32_t 
 void l2m_quantize_f32_b32_opt(int32_t groups, int32_t c, const float *in, uint32_t *out) {
     const uint32_t *u = (const uint32_t *)(const void *)in;
     if (c == 1) {              /* one word per group (a 1-channel map): no word assembly at all */
-        for (int32_t g = 0; g < groups; ++g) out[g] = L2MI_QBIT(u[g]) >> 31;
+        for (int32_t g = 0; g < groups; ++g) {
+#if L2MI_QASM
+            uint32_t word = 0;
+            L2MI_QPUSH(word, u[g]);
+            out[g] = word;
+#else
+            out[g] = L2MI_QBIT(u[g]) >> 31;
+#endif
+        }
         return;
     }
     if (c == 16) {             /* Bi-Real-style widths: the word's 16 bits unrolled */
