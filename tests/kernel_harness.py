@@ -165,7 +165,8 @@ def declared_kernels(header: str = "l2m_kernels.h") -> set:
 
 
 # Float glue kernels with an `_opt` twin (l2m_float_opt.c, declared in l2m_kernels_opt.h).
-GLUE_OPT = ("maxpool_f32_f32", "avgpool_f32_f32", "quantize_f32_b32", "dequantize_b32_f32", "sumpool_f32_b32")
+GLUE_OPT = ("maxpool_f32_f32", "avgpool_f32_f32", "quantize_f32_b32", "dequantize_b32_f32", "sumpool_f32_b32",
+            "add_f32_f32")
 
 # The four binary dot kernels that optimized variants (l2m_kernels_opt.h) re-implement.
 DOT_KERNELS = ("conv2d_b32_f32", "conv2d_b32_b32", "dense_b32_f32", "dense_b32_b32")
@@ -408,17 +409,17 @@ def global_avgpool(x) -> np.ndarray:
     return _call("l2m_global_avgpool_f32_f32_ref", out, [pixels, c, _p(x), out.ptr], [x])
 
 
-def add(a, b, alias: str | None = None) -> np.ndarray:
+def add(a, b, alias: str | None = None, impl: str = "ref") -> np.ndarray:
     """a + b element-wise; with alias "a" or "b" the output buffer *is* that operand's buffer
-    (allowed by contract: generated code sums more than two inputs in place)."""
+    (allowed by contract: generated code sums more than two inputs in place); `impl` "ref" or "opt"."""
     a, b = _in(a, np.float32).reshape(-1), _in(b, np.float32).reshape(-1)
-    n = a.size
+    n, name = a.size, f"l2m_add_f32_f32_{impl}"
     if alias is None:
         out = _Out((n,), np.float32)
-        return _call("l2m_add_f32_f32_ref", out, [n, _p(a), _p(b), out.ptr], [a, b])
+        return _call(name, out, [n, _p(a), _p(b), out.ptr], [a, b])
     out = _Out((n,), np.float32, init=a if alias == "a" else b)
     pa, pb, other = (out.ptr, _p(b), b) if alias == "a" else (_p(a), out.ptr, a)
-    return _call("l2m_add_f32_f32_ref", out, [n, pa, pb, out.ptr], [other])
+    return _call(name, out, [n, pa, pb, out.ptr], [other])
 
 
 def chancopy(pixels: int, in_c: int, out_c: int, offset: int, x, out) -> np.ndarray:

@@ -41,6 +41,14 @@ def test_quantize_dequantize_opt(c):
     _same_bits(H.quantize(x, "opt"), H.quantize(x, "ref"))
 
 
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 16, 31, 100])
+def test_add_opt(n):
+    rng = seeded("addopt", n)
+    a, b = _data(rng, (n,)), _data(rng, (n,))
+    for alias in (None, "a", "b"):
+        _same_bits(H.add(a, b, alias, "opt"), H.add(a, b, alias, "ref"))
+
+
 @pytest.mark.parametrize("pool,stride,padding", [((2, 2), 2, "valid"), ((3, 3), 2, "same"), ((2, 2), 1, "same"),
                                                  ((1, 3), 1, "same"), ((3, 3), 1, "valid"), ((5, 5), 2, "same")])
 @pytest.mark.parametrize("c", [1, 3, 4, 5, 31, 33, 64])

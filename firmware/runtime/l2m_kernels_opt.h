@@ -100,6 +100,8 @@ void l2m_avgpool_f32_f32_opt(const l2m_geom *g, const float *in, float *out);
 void l2m_quantize_f32_b32_opt(int32_t groups, int32_t c, const float *in, uint32_t *out);
 void l2m_dequantize_b32_f32_opt(int32_t groups, int32_t c, const uint32_t *in, float *out);
 void l2m_sumpool_f32_b32_opt(const l2m_geom *g, const int32_t *tau, const float *in, uint32_t *out);
+/* out == a and/or out == b allowed, as for l2m_add_f32_f32_ref. */
+void l2m_add_f32_f32_opt(int32_t n, const float *a, const float *b, float *out);
 
 /* Micro-benchmark hook (bench/, defined in l2m_bench_hooks.c): popcount(a ^ w) over n contiguous words with the variant's
  * inner loop (mode: 0 hs, 1 usad8, 2 zbb, 3 hw, 4 builtin). Not used by generated code. */
