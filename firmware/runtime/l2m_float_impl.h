@@ -35,6 +35,15 @@
 /* Output channels accumulated together (fits the FPU registers of a Cortex-M4F with room). */
 #define L2MI_F32_BLOCK 8
 
+/* Thumb-2 with a single-precision FPU: a full block's tap is one vldm of its 8 weights, 8 vmul
+ * and 8 vadd (the reference's product, rounded, then its add: the same floats), instead of 8
+ * loads and ~8 moves more (tests/test_float_qemu.py compares the two on the cores). */
+#if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FP) && (__ARM_FP & 4) && !defined(L2M_NO_ASM)
+#define L2MI_F32_ASM 1
+#else
+#define L2MI_F32_ASM 0
+#endif
+
 /* Store channel oc: threshold bit into o.bits (zeroed by the caller) for L2M_OUT_BITS_FLOAT, else
  * the float into o.f (l2m_out_value: + bias, then a folded BatchNorm if any). The bias is added
  * first in both. */
@@ -51,6 +60,29 @@ L2M_INLINE void l2mi_f32_put(float acc, int32_t oc, l2m_out o) {
 /* s[j] += x * wt[j] (j < nb) for the n inputs x of a (one contiguous run of taps), the weights of
  * input i at wt + i*out_c: the reference's order, channel by channel. */
 L2M_INLINE void l2mi_f32_run(const float *a, int32_t n, const float *wt, int32_t out_c, int32_t nb, float *s) {
+#if L2MI_F32_ASM
+    if (nb == L2MI_F32_BLOCK) {   /* a constant in the full blocks' calls: this path only */
+        float s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], s4 = s[4], s5 = s[5], s6 = s[6], s7 = s[7];
+        for (int32_t i = 0; i < n; ++i, wt += out_c) {
+            const float x = a[i];
+            __asm__("vldmia %[w], {s16-s23}\n\t"
+                    "vmul.f32 s16, s16, %[x]\n\tvmul.f32 s17, s17, %[x]\n\t"
+                    "vmul.f32 s18, s18, %[x]\n\tvmul.f32 s19, s19, %[x]\n\t"
+                    "vmul.f32 s20, s20, %[x]\n\tvmul.f32 s21, s21, %[x]\n\t"
+                    "vmul.f32 s22, s22, %[x]\n\tvmul.f32 s23, s23, %[x]\n\t"
+                    "vadd.f32 %[a0], %[a0], s16\n\tvadd.f32 %[a1], %[a1], s17\n\t"
+                    "vadd.f32 %[a2], %[a2], s18\n\tvadd.f32 %[a3], %[a3], s19\n\t"
+                    "vadd.f32 %[a4], %[a4], s20\n\tvadd.f32 %[a5], %[a5], s21\n\t"
+                    "vadd.f32 %[a6], %[a6], s22\n\tvadd.f32 %[a7], %[a7], s23"
+                    : [a0] "+t"(s0), [a1] "+t"(s1), [a2] "+t"(s2), [a3] "+t"(s3), [a4] "+t"(s4), [a5] "+t"(s5),
+                      [a6] "+t"(s6), [a7] "+t"(s7)
+                    : [w] "r"(wt), [x] "t"(x), "m"(*(const float(*)[L2MI_F32_BLOCK])wt)
+                    : "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23");
+        }
+        s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3; s[4] = s4; s[5] = s5; s[6] = s6; s[7] = s7;
+        return;
+    }
+#endif
     for (int32_t i = 0; i < n; ++i, wt += out_c) {
         const float x = a[i];
 #pragma GCC unroll 8
