@@ -1,5 +1,6 @@
 """The float conv / dense engines (l2m_float_impl.h) on the cores that run their Thumb-2 + FPU
-form (a full block's tap as vldm + 8 vmul + 8 vadd: Cortex-M4, M7, M33, M55 under QEMU) with
+form (a full block's tap as vldm + 8 vmul + 8 vadd: Cortex-M4, M7, M33 under QEMU) and on the
+Cortex-M55, whose MVE build runs the C form vectorised by the compiler, with
 each layer's sizes as constants, as generated code runs them: convs of 1, 3 and 8 input channels
 and 8, 13, 16 and 3 filters (full blocks, a tail, no full block), 3x3 / 1x1, stride 1 / 2, 'same'
 (pad 0 and pad 1.0) / 'valid', and dense layers, on values with infinities, NaNs and subnormals
