@@ -268,6 +268,41 @@ L2M_INLINE void l2mi_qw_rows8(const int32_t *const *rows, int32_t m, int32_t j, 
     acc[4] = a4; acc[5] = a5; acc[6] = a6; acc[7] = a7;
 }
 
+#if defined(__GNUC__) && defined(__thumb2__) && !defined(L2M_NO_ASM) && !defined(__ARM_FEATURE_MVE)
+/* Thumb-2 (not Armv8.1-M with MVE, whose loops keep lr and leave too few registers for this
+ * loop's 13): acc[0..5] += sum over the m rows r of r[j .. j+5], the loop in assembly — per row one
+ * load of its pointer, two ldm of three words and six adds (12 instructions for 6 outputs where
+ * the compiled form of l2mi_qw_rows8 spends 20 for 8), every value in registers. Integer adds:
+ * any order gives the same sums (tests/test_dense_qw_qemu.py compares it with _ref on the cores). */
+#define L2MI_QW_ASM 1
+L2M_INLINE void l2mi_qw_rows6(const int32_t *const *rows, int32_t m, int32_t j, int32_t *acc) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5];
+    const int32_t *const *lp = rows;
+    const int32_t *const *const end = rows + m;
+    const int32_t jb = 4 * j;
+    register int32_t t0 __asm__("r4"), t1 __asm__("r5"), t2 __asm__("r6");
+    const int32_t *q;
+    if (m > 0) {
+        __asm__ volatile("1:\n\t"
+                         "ldr %[q], [%[lp]], #4\n\t"
+                         "add %[q], %[q], %[jb]\n\t"
+                         "ldmia %[q]!, {%[t0], %[t1], %[t2]}\n\t"
+                         "add %[a0], %[a0], %[t0]\n\tadd %[a1], %[a1], %[t1]\n\tadd %[a2], %[a2], %[t2]\n\t"
+                         "ldmia %[q], {%[t0], %[t1], %[t2]}\n\t"
+                         "add %[a3], %[a3], %[t0]\n\tadd %[a4], %[a4], %[t1]\n\tadd %[a5], %[a5], %[t2]\n\t"
+                         "cmp %[lp], %[end]\n\t"
+                         "bne 1b"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5),
+                           [lp] "+r"(lp), [q] "=&r"(q), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
+                         : [end] "r"(end), [jb] "r"(jb)
+                         : "cc", "memory");
+    }
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3; acc[4] = a4; acc[5] = a5;
+}
+#else
+#define L2MI_QW_ASM 0
+#endif
+
 /* Dense on bits with fixed-point weights (contract of l2m_dense_qw_b32_{f32,b32}_ref), written
  * through o (L2M_OUT_FLOAT or L2M_OUT_BITS_FLOAT). Per tile of L2MI_QW_TILE outputs and per input
  * word: the rows (w + i*out_n, offset to the tile) of its set bits are listed without a branch,
@@ -295,7 +330,11 @@ L2M_INLINE void l2mi_dense_qw(int32_t groups, int32_t c, int32_t out_n, const ui
                     m += (int32_t)(word & 1u);
                 }
                 int32_t j = 0;
+#if L2MI_QW_ASM
+                for (; j + 6 <= nt; j += 6) l2mi_qw_rows6(rows, m, j, acc + j);
+#else
                 for (; j + 8 <= nt; j += 8) l2mi_qw_rows8(rows, m, j, acc + j);
+#endif
                 for (; j < nt; ++j) {
                     int32_t s = acc[j];
                     for (int32_t i = 0; i < m; ++i) s += rows[i][j];
