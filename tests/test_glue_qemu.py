@@ -12,17 +12,15 @@ length around the passes of 8 (0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 19, 64), in plac
 patterns, gives the bits of l2m_add_f32_f32_ref on the same core (same flush-to-zero and NaN
 rules as the core's own adds), NaNs compared as NaNs.
 
-A tiny program embeds the inputs, runs each case and returns every output word as two exact
-16-bit floats."""
+A tiny program (tests/qemu_program.py) embeds the inputs, runs each case and returns every
+output word."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+import qemu_program as Q
 from larq2mcu import bits
-from larq2mcu import board as targets
-from larq2mcu.board.profiles import get_board
-from larq2mcu.paths import runtime_dir
 
 # (groups, channels): the c == 1, c == 16, whole-word and general paths of the kernel
 CASES = [(37, 1), (5, 16), (3, 32), (2, 64), (1, 128), (4, 3), (3, 31), (3, 33), (2, 63), (1, 97)]
@@ -43,26 +41,21 @@ def _inputs(rng, n):
     return u
 
 
-def _program(out, rng, add_cases):
-    """(net folder, expected quantize words, add cases as (offset, length))."""
-    out.mkdir(parents=True, exist_ok=True)
-    for f in runtime_dir().iterdir():
-        if f.suffix in (".c", ".h"):
-            (out / f.name).write_bytes(f.read_bytes())
+def _program(rng, add_cases):
+    """(decls, calls, output words, expected quantize words, add cases as (offset, length))."""
     decls, calls, expected, at = ['static float fa[128], fb[128], fr[128];'] if add_cases else [], [], [], 0
     for i, (groups, c) in enumerate(CASES):
         u = _inputs(rng, groups * c)
         x = u.view(np.float32).reshape(groups, c)
         with np.errstate(invalid="ignore"):
             want = bits.pack(x <= -np.finfo(np.float32).tiny).reshape(-1)
-        decls.append(f"static const uint32_t x{i}[{u.size}] = {{{','.join(f'0x{int(v):08x}u' for v in u)}}};")
+        decls.append(Q.array(f"x{i}", u))
         calls.append(f"    l2m_quantize_f32_b32_opt({groups}, {c}, (const float *)(const void *)x{i}, o + {at});")
         expected.append(want)
         at += want.size
     adds = []
     for i, (n, alias) in enumerate(add_cases):
-        u = _inputs(rng, 2 * n).reshape(2, n)
-        decls.append(f"static const uint32_t a{i}[{2 * n + 1}] = {{{','.join(f'0x{int(v):08x}u' for v in (*u.reshape(-1), 0))}}};")
+        decls.append(Q.array(f"a{i}", _inputs(rng, 2 * n)))
         # ref into fr, opt per `alias` (into a copy of a, of b, or of both); both go out as words
         dst = {"none": "fr + 64", "a": "fa", "b": "fb", "ab": "fa"}[alias]
         bsrc = "fa" if alias == "ab" else "fb"
@@ -72,38 +65,15 @@ def _program(out, rng, add_cases):
                   f"    memcpy(o + {at}, fr, {4 * n}); memcpy(o + {at + n}, {dst}, {4 * n});"]
         adds.append((at, n))
         at += 2 * n
-    (out / "net.h").write_text(
-        "#ifndef NET_H\n#define NET_H\n#include <stdint.h>\n#define NET_ARENA_SIZE 8\n#define NET_INPUT_LEN 1\n"
-        f"#define NET_OUTPUT_LEN {2 * at}\n#define NET_NUM_OPS 1\n"
-        "int net_invoke(const float *input, float *output, void *arena);\n"
-        "int net_invoke_partial(const float *input, void *arena, int32_t n_ops);\n#endif\n")
-    (out / "net_weights.h").write_text("/* test program: no weights */\n")
-    (out / "net.c").write_text("\n".join([
-        '#include <string.h>', '#include "l2m_kernels.h"', '#include "l2m_kernels_opt.h"', '#include "net.h"', *decls,
-        "int net_invoke(const float *input, float *output, void *arena) {",
-        f"    static uint32_t o[{at}];", "    (void)input; (void)arena;", *calls,
-        f"    for (int i = 0; i < {at}; ++i) {{",
-        "        output[2 * i] = (float)(o[i] & 0xFFFFu);", "        output[2 * i + 1] = (float)(o[i] >> 16);", "    }",
-        "    return 0;", "}",
-        "/* the harness times layers with it; this program has one \"layer\": nothing to stop at */",
-        "int net_invoke_partial(const float *input, void *arena, int32_t n_ops) {",
-        "    (void)input; (void)arena; (void)n_ops;", "    return 0;", "}", ""]))
-    return np.concatenate(expected).astype(np.uint32), adds
+    return decls, calls, at, np.concatenate(expected).astype(np.uint32), adds
 
 
 @pytest.mark.toolchain
 @pytest.mark.parametrize("board", ["qemu_m3", "qemu_m4", "qemu_m55", "qemu_m0"])
 def test_glue_on_qemu(tmp_path, board):
-    b = get_board(board)
-    missing = targets.toolchain_available(b, emulator=True)
-    if missing is not None:
-        pytest.skip(str(missing))
     add_cases = [] if board == "qemu_m0" else ADDS   # the C form; and the M0 board's RAM is too small
-    want, adds = _program(tmp_path / "src", np.random.default_rng(11), add_cases)
-    elf = targets.build(tmp_path / "src", b, np.zeros((1, 1), np.float32), None, tmp_path / "build")
-    r = targets.run(elf, b, timeout=120).check()
-    got = np.asarray(r.outputs[0], np.float64)
-    words = (got[0::2] + 65536 * got[1::2]).astype(np.uint32)
+    decls, calls, n, want, adds = _program(np.random.default_rng(11), add_cases)
+    words = Q.run(tmp_path, board, ('<string.h>', '"l2m_kernels.h"', '"l2m_kernels_opt.h"'), decls, calls, n)
     q = words[:want.size]
     bad = np.nonzero(q != want)[0]
     assert bad.size == 0, f"quantize: {bad.size} output words differ, first at word {bad[0]}"
