@@ -10,7 +10,7 @@ lowered step made (bench/opkinds.attribute):
     instructions ≈ a·BMAC + b·outputs + c·pixels per (engine, kind, out) is written into
     larq2mcu/ops/engine_choice.py (COSTS), the cost model the exporter chooses by;
   * default: the bench models on those boards with the engine forced each way and chosen per layer
-    ("auto"), and the per-layer table — chosen vs the best of sliced, plain, small and `_builtin` — as
+    ("auto"), and the per-layer table — chosen vs the best of sliced, plain, small, nib and `_builtin` — as
     JSON (bench/layerchoice.json) and markdown (bench/LAYERCHOICE.md), which `make bench` puts
     into RESULTS.md.
 """
@@ -101,7 +101,8 @@ def _layer_counts(exp, board, x, work: Path) -> list:
             words = wt.pack_dense(op.weights, g.tensors[op.inputs[0]].packing).size // op.weights.shape[-1]
         kind, wbits, pixels, filters = engine_choice.layer_dims(g, op, words)
         fn = st.calls[0].fn if st.calls else ""
-        engine = "sliced" if "_sliced_" in fn else "small" if "_small_" in fn else "plain"
+        engine = ("sliced" if "_sliced_" in fn else "small" if "_small_" in fn else "nib" if "_nib_" in fn
+                  else "plain")
         rows.append({"layer": op.layer, "kind": kind, "engine": engine,
                      "bits_out": op.threshold is not None, "out": engine_choice.out_kind(op),
                      "window_bits": wbits, "pixels": pixels, "filters": filters, "bmac": wbits * pixels * filters,
@@ -191,15 +192,15 @@ def per_layer(tmp: Path, mnames=tuple(MODELS), variants=tuple(BOARD_OF)) -> dict
         for v in variants:
             board = boards.get_board(BOARD_OF[v])
             got = {}
-            for eng in ("auto", "sliced", "plain", "small"):
+            for eng in ("auto", "sliced", "plain", "small", "nib"):
                 got[eng] = _layer_counts(_export(model, tmp / mname / v / eng, v, eng), board, x,
                                          tmp / "w" / mname / v / eng)
             got["builtin"] = _layer_counts(_export(model, tmp / mname / v / "builtin", "builtin", "auto"), board, x,
                                            tmp / "w" / mname / v / "builtin")
             rows = []
             for k, r in enumerate(got["auto"]):
-                cand = {e: got[e][k]["instructions"] for e in ("sliced", "plain", "small", "builtin")}
-                for e in ("sliced", "small"):
+                cand = {e: got[e][k]["instructions"] for e in ("sliced", "plain", "small", "nib", "builtin")}
+                for e in ("sliced", "small", "nib"):
                     if got[e][k]["engine"] != e:     # that engine does not take this layer
                         cand[e] = None
                 avail = {e: n for e, n in cand.items() if n is not None}
@@ -219,8 +220,9 @@ def markdown(res: dict) -> list:
           "engine forced, the plain XOR+popcount engine forced (the variant's popcount), `_builtin`, and as "
           "exported (*chosen*: larq2mcu/ops/engine_choice.py's cost model, fitted by "
           "`python -m bench.layerchoice --fit`, and the small-window table engine (l2m_small_impl.h) first for "
-          "float outputs of at most 9 window bits), and with that engine forced (*small*); – where the sliced "
-          "or small engine does not take the layer. *ratio* = "
+          "float outputs of at most 9 window bits), and with that engine forced (*small*), and with the nibble-table "
+          "engine forced (*nib*, l2m_nib_impl.h; on Xtensa it runs the XOR+popcount engine); – where the sliced, "
+          "small or nib engine does not take the layer. *ratio* = "
           "chosen / best (a tie counts for the chosen engine). `_builtin` is another popcount, not an engine the "
           "variant chooses from: it is shown so that no faster kernel goes unseen.", ""]
     worst = max((r["ratio"] for m in res.values() for b in m.values() for r in b["layers"]), default=1.0)
@@ -228,12 +230,12 @@ def markdown(res: dict) -> list:
     for mname, per_board in res.items():
         for bname, b in per_board.items():
             md += [f"#### {mname} on {bname} (`{b['variant']}`)", "",
-                   "| layer | kind | out | BMAC | sliced | plain | small | `_builtin` | chosen | best | ratio |",
-                   "|---|---|---|---:|---:|---:|---:|---:|---|---|---:|"]
+                   "| layer | kind | out | BMAC | sliced | plain | small | nib | `_builtin` | chosen | best | ratio |",
+                   "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|"]
             for r in b["layers"]:
                 opt = lambda e: '–' if r.get(e) is None else format(r[e], ',')  # noqa: E731
                 md.append(f"| {r['layer']} | {r['kind']} | {r['out']} | {r['bmac']:,} | "
-                          f"{opt('sliced')} | {r['plain']:,} | {opt('small')} | "
+                          f"{opt('sliced')} | {r['plain']:,} | {opt('small')} | {opt('nib')} | "
                           f"{r['builtin']:,} | {r['chosen_engine']} | "
                           f"{r['best']} | {r['ratio']:.3f} |")
             md.append("")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ir
+from .. import bits, ir
 from ..layout import fixed, sliced
 from ..layout import weights as wt
 from . import _bounds, engine_choice, scaled
@@ -170,6 +170,7 @@ ENGINES = {
     "conv2d_b32": ("l2mi_conv2d", True),
     "conv2d_packed_b32": ("l2mi_conv2d_packed", True),
     "conv2d_small_b32": ("l2mi_conv2d_small", True),
+    "conv2d_nib_b32": ("l2mi_conv2d_nib", True),
     "dense_b32": ("l2mi_dense", True),
     "conv2d_w1_f32": ("l2mi_conv_w1", False),
     "conv2d_f32": ("l2mi_conv_f32", False),
@@ -313,6 +314,42 @@ def small_ok(variant, op, dense: bool) -> bool:
     return rows * (k + 1) <= SMALL_TAB
 
 
+# the nibble-table engine's limits: L2MI_NIB_TAB (table words), L2MI_NIB_Q (words a table row:
+# 32 filters) and L2MI_NIB_K (window bits) of firmware/runtime/l2m_nib_impl.h
+# (tests/test_nib_engine.py checks they agree)
+NIB_TAB, NIB_Q, NIB_K = 1152, 4, 255
+# the variants of Thumb-2 cores (Cortex-M3 and up) and hosts, where l2mi_conv2d_nib runs the
+# table (on Xtensa, which `clz` also serves, it runs l2mi_conv2d_packed). Not `hs`: its Cortex-M0
+# boards have too little RAM for the 4.5 KB table on the stack; not `zbb`: RV32 runs the packed
+# engine anyway.
+NIB_VARIANTS = ("usad8", "clz")
+
+
+def nib_fits(k: int, filters: int) -> bool:
+    """Whether a packed-window conv of k window bits and `filters` filters fits the nibble-table
+    engine (l2mi_nib_fits): ceil(k/4) nibble positions x 16 values x ceil(filters/8) words."""
+    q = -(-filters // 8)
+    return 1 <= k <= NIB_K and 1 <= q <= NIB_Q and -(-k // 4) * 16 * q <= NIB_TAB
+
+
+def nib_ok(variant, op, dense: bool, pixels: int = 64) -> bool:
+    """Whether binary conv `op` runs the nibble-table engine (l2m_nib_impl.h): a specialised
+    variant of NIB_VARIANTS (not `builtin`, the plain-XOR/popcount baseline), the window
+    packed densely (one input word a pixel), integer thresholds or sums (+ bias, BatchNorm), a
+    layer that fits, and fewer estimated instructions than the XOR+popcount engine
+    (engine_choice.nib_cheaper). `Variant.engines` = "plain" / "sliced" / "small" leaves it out,
+    "nib" forces it wherever it fits."""
+    kh, kw, cin, filters = op.weights.shape
+    k = kh * kw * cin
+    if not (variant.name in NIB_VARIANTS and variant.specialised and variant.engines in ("auto", "nib") and dense
+            and bits.words(cin) == 1 and nib_fits(k, filters)):
+        return False
+    if op.threshold is not None and not isinstance(op.threshold, ir.Threshold):
+        return False
+    return variant.engines == "nib" or engine_choice.nib_cheaper(variant.name, k, filters,
+                                                                 engine_choice.out_kind(op), pixels)
+
+
 def _lower_binary_conv(ctx, op, s):
     t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.output)
     dense, std = wt.conv_layout(op.weights)   # few input channels: window bits packed densely
@@ -328,7 +365,9 @@ def _lower_binary_conv(ctx, op, s):
         _sliced_dot(ctx, s, op, "conv2d", std, k, geom, None, Int(int(dense)))
         return
     w = ctx.array(s, "w", "uint32_t", std.reshape(-1))
-    kind = "conv2d_small_b32" if small else "conv2d_packed_b32" if dense else "conv2d_b32"
+    nib = not small and nib_ok(ctx.variant, op, dense, int(np.prod(t_out.shape[:-1])))
+    kind = ("conv2d_small_b32" if small else "conv2d_nib_b32" if nib else "conv2d_packed_b32" if dense
+            else "conv2d_b32")
     _dot(ctx, s, op, kind, w, geom, (), Int(1 if op.pad_one else 0))
 
 

@@ -110,3 +110,30 @@ def use_sliced(variant, g, op, words: int) -> bool:
     s = estimate(variant.name, "sliced", kind, out, window_bits, pixels, filters)
     p = estimate(variant.name, "plain", kind, out, window_bits, pixels, filters)
     return s is None or p is None or p >= PLAIN_MARGIN * s
+
+
+# The nibble-table engine (firmware/runtime/l2m_nib_impl.h) against the plain XOR+popcount engine
+# of a packed-window conv, per output pixel. Its counting, read off the generated Thumb-2 code:
+# per nibble position one extract, one address, Q loads and Q adds (Q = ceil(filters/8) table
+# words), every third position 4 instructions a word to widen the fields, per filter ~3 to take
+# its byte out; the table build, ~180 instructions per (position, word) once a call, is spread
+# over the pixels. The plain engine's counting is the fitted a·BMAC of COSTS (no fit: 0.4, the
+# carry-save popcount), which also holds part of the epilogue both engines share — so the
+# comparison leans towards the plain engine. NIB_MARGIN as PLAIN_MARGIN: chosen only when at
+# least 10 % cheaper.
+NIB_MARGIN = 0.9
+
+
+def nib_estimate(k: int, filters: int, pixels: int = 1) -> float:
+    """Estimated counting instructions of one output pixel on the nibble-table engine."""
+    p, q = -(-k // 4), -(-filters // 8)
+    return p * (2 + 2 * q) + -(-p // 3) * 4 * q + 3 * filters + 180 * p * q / max(pixels, 1)
+
+
+def nib_cheaper(variant: str, k: int, filters: int, out: str, pixels: int = 64) -> bool:
+    """Whether the nibble-table engine is estimated cheaper than the plain engine for a
+    packed-window conv of k window bits and `filters` filters (see nib_estimate)."""
+    fit = COSTS.get(variant, {}).get(("plain", "conv", out))
+    a = fit[0] if fit is not None else 0.4
+    plain = a * 32 * -(-k // 32) * filters
+    return nib_estimate(k, filters, pixels) <= NIB_MARGIN * plain

@@ -46,6 +46,8 @@ import numpy as np
 from ... import host as _host
 from ... import ir
 from ...layout import fixed
+from ...layout import weights as wt
+from ...ops import dot
 from ...verify import SampleIssue, classify, run_comparison
 
 
@@ -151,6 +153,9 @@ def ir_coverage(g: ir.Graph) -> Counter:
             name += "+dilation"
         if isinstance(op, ir.BinaryConv2D) and int(np.prod(op.weights.shape[:3])) <= 9:
             name += "+small"      # a window of at most 9 bits: the small-window engine's (l2m_small_impl.h)
+        elif (isinstance(op, ir.BinaryConv2D) and wt.packed_layout(op.weights)
+              and dot.nib_fits(int(np.prod(op.weights.shape[:3])), op.weights.shape[-1])):
+            name += "+nib"        # fits the nibble-table engine (l2m_nib_impl.h; where its cost estimate wins)
         if isinstance(op, ir.BitDense) and fixed.quantize(op.kernel) is not None:
             name += "+fixed"      # integer sums (l2mi_dense_qw), else the float sums
         if isinstance(op, ir.Activation):

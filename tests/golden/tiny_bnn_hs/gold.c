@@ -11,6 +11,7 @@
 #include "l2m_pool_impl.h"
 #include "l2m_sliced_impl.h"
 #include "l2m_small_impl.h"
+#include "l2m_nib_impl.h"
 #include "l2m_w1_impl.h"
 #include "gold.h"
 #include "gold_weights.h"
