@@ -22,7 +22,7 @@
  * The table is built without popcounts: T[p][0] field i = popcount(nibble), and
  * T[p][v] = T[p][v without its lowest set bit b] + d_b, with d_b field i = +1 where bit b of the
  * filter's nibble is 0 and -1 where it is 1 — exact as integer arithmetic on the whole word,
- * since every T[p][v] is itself a valid packed word (fields 0..4, no carries).
+ * since every T[p][v] is itself a valid packed word (fields 0..4, no carries); l2mi_nib_build.
  * Interior windows with in_c % 4 == 0 read the nibbles from the input words directly (a nibble
  * never straddles taps); other windows are packed first (l2mi_pack_window: taps outside are
  * bits 0 = +1, counted with pad_one); zero-padded border windows (only the taps inside count)
@@ -51,29 +51,49 @@ L2M_INLINE int l2mi_nib_fits(const l2m_geom *g, l2m_out o) {
            q <= L2MI_NIB_Q && (k + 3) / 4 * 16 * q <= L2MI_NIB_TAB;
 }
 
-/* Index of the lowest set bit of a nibble v in 1..15. */
-L2M_INLINE uint32_t l2mi_nib_low(int32_t v) {
-    return (v & 1) ? 0u : (v & 2) ? 1u : (v & 4) ? 2u : 3u;
-}
-
-/* The table T of the file header, from the filters' packed windows w (L2M_WORDS(k) words each). */
+/* The table T of the file header, from the filters' packed windows w (L2M_WORDS(k) words each).
+ * Per (word q, position p): the 8 filters' nibbles p side by side, n (field i = filter 8q + i);
+ * bit b of every field, B_b = (n >> b) & ones, so row 0 = B_0 + B_1 + B_2 + B_3 (the nibbles'
+ * popcounts) and d_b = ones - 2 B_b (+1 where the filter's bit is 0, -1 where 1; modulo 2^32, and
+ * exact, as every row is itself a valid packed word); the 15 other rows by the recurrence, in
+ * registers: ~70 instructions per (q, p). Rolled over p (code size; the build runs once a call). */
 L2M_INLINE void l2mi_nib_build(int32_t k, int32_t out_c, const uint32_t *w, uint32_t *t) {
     const int32_t np = (k + 3) / 4, nwin = L2M_WORDS(k), nq = (out_c + 7) / 8;
-    for (int32_t p = 0; p < np; ++p) {
-        for (int32_t q = 0; q < nq; ++q) {
-            uint32_t t0 = 0u, d[4] = {0u, 0u, 0u, 0u};
-            for (int32_t i = 0; i < 8 && 8 * q + i < out_c; ++i) {
-                const uint32_t wn = (w[(8 * q + i) * nwin + p / 8] >> (4u * (uint32_t)(p % 8))) & 15u;
-                const uint32_t one = 1u << (4u * (uint32_t)i);
-                for (uint32_t b = 0u; b < 4u; ++b) {
-                    const uint32_t set = (wn >> b) & 1u;
-                    t0 += set * one;
-                    d[b] += set ? 0u - one : one;   /* modulo 2^32: the field's -1 borrows, exactly */
-                }
-            }
+    for (int32_t q = 0; q < nq; ++q) {
+        const int32_t nf = out_c - 8 * q < 8 ? out_c - 8 * q : 8;
+        const uint32_t ones = 0x11111111u >> (4u * (uint32_t)(8 - nf));
+        const uint32_t *const wq = w + 8 * q * nwin;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 1
+#endif
+        for (int32_t p = 0; p < np; ++p) {
+            const uint32_t sh = 4u * (uint32_t)(p % 8);
+            uint32_t n = 0u;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 8
+#endif
+            for (int32_t i = 0; i < nf; ++i) n |= ((wq[i * nwin + p / 8] >> sh) & 15u) << (4u * (uint32_t)i);
+            const uint32_t b0 = n & ones, b1 = (n >> 1) & ones, b2 = (n >> 2) & ones, b3 = (n >> 3) & ones;
+            const uint32_t d0 = ones - 2u * b0, d1 = ones - 2u * b1, d2 = ones - 2u * b2, d3 = ones - 2u * b3;
             uint32_t *const e = t + p * 16 * nq + q;
-            e[0] = t0;
-            for (int32_t v = 1; v < 16; ++v) e[v * nq] = e[(v & (v - 1)) * nq] + d[l2mi_nib_low(v)];
+            const uint32_t r0 = b0 + b1 + b2 + b3, r2 = r0 + d1, r4 = r0 + d2, r6 = r4 + d1, r8 = r0 + d3;
+            const uint32_t r10 = r8 + d1, r12 = r8 + d2, r14 = r12 + d1;
+            e[0] = r0;
+            e[nq] = r0 + d0;
+            e[2 * nq] = r2;
+            e[3 * nq] = r2 + d0;
+            e[4 * nq] = r4;
+            e[5 * nq] = r4 + d0;
+            e[6 * nq] = r6;
+            e[7 * nq] = r6 + d0;
+            e[8 * nq] = r8;
+            e[9 * nq] = r8 + d0;
+            e[10 * nq] = r10;
+            e[11 * nq] = r10 + d0;
+            e[12 * nq] = r12;
+            e[13 * nq] = r12 + d0;
+            e[14 * nq] = r14;
+            e[15 * nq] = r14 + d0;
         }
     }
 }
