@@ -316,8 +316,8 @@ L2M_INLINE void l2mi_conv2d_nib_table(int mode, const l2m_geom *g, int32_t pad_o
 /* Entry point (contract in the file header): the table engine, except on RISC-V and Xtensa,
  * where the XOR+popcount engine (l2mi_conv2d_packed) was measured faster (no bit-field extract;
  * the table loads cost more there than the popcounts). On Thumb-2 the table engine was measured
- * ~1.9x faster on the Bi-Real-style 16-filter convs (bench/RESULTS.md); hosts run it too, so
- * that the host tests and the fuzz campaign check it. */
+ * 2.1x faster on the Bi-Real-style and seed-CNN 16-filter convs (bench/LAYERCHOICE.md); hosts
+ * run it too, so that the host tests and the fuzz campaign check it. */
 L2M_INLINE void l2mi_conv2d_nib(int mode, const l2m_geom *g, int32_t pad_one, const uint32_t *in, const uint32_t *w,
                                 l2m_out o) {
 #if L2MI_NIB_IS_TABLE
