@@ -61,6 +61,15 @@ def test_sample_coverage(sample):
     assert len(dorefa) >= 3           # several bit widths k
 
 
+def test_fixed_first_layer_sample(tfm):
+    """Issue #14: the FPU-less cores' integer first layer (l2m_w1fix_impl.h, -DL2M_W1_FIXED=1)
+    built on the host, on a smaller sample with float-input 1-bit-weight convs: zero failures
+    against Keras and against the _ref export (the long campaign is in docs/FUZZ.md)."""
+    s = fuzz.run_campaign(12, seed=SAMPLE_SEED + 1, cflags=["-DL2M_W1_FIXED=1"])
+    assert s.ok and s.failure_samples == 0, s.text()
+    assert s.coverage.get("QuantConv2D[float-in,bin-w]", 0) >= 2, dict(s.coverage)
+
+
 def test_generator_is_deterministic(tfm):
     a, b = gen.generate(123), gen.generate(123)
     assert a.description == b.description

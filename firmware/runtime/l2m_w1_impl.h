@@ -121,6 +121,20 @@ L2M_INLINE uint32_t l2mi_w1_block_bits(int32_t groups, int32_t nb, const float *
     return cur;
 }
 
+/* Integer thresholded outputs where there is no FPU (l2m_w1fix_impl.h); -DL2M_W1_FIXED=0/1
+ * overrides (the host tests build both). */
+#ifndef L2M_W1_FIXED
+#if ((defined(__arm__) || defined(__thumb__)) && !defined(__ARM_FP)) || (defined(__riscv) && !defined(__riscv_flen)) || \
+    defined(__XTENSA_SOFT_FLOAT__)
+#define L2M_W1_FIXED 1
+#else
+#define L2M_W1_FIXED 0
+#endif
+#endif
+#if L2M_W1_FIXED
+#include "l2m_w1fix_impl.h"
+#endif
+
 /* The whole convolution (contract of l2m_conv2d_w1_f32_{f32,b32}_ref), written through o.
  * Filters are taken 32 at a time (one output word of bits), outermost; per block each filter's
  * group patterns become pointers into the tables once, and the tables are rebuilt per pixel
@@ -145,6 +159,9 @@ L2M_INLINE void l2mi_conv_w1(const l2m_geom *g, float pad_value, const float *in
         }
         return;
     }
+#if L2M_W1_FIXED
+    if (o.kind == L2M_OUT_BITS_FLOAT && l2mi_w1x_conv(g, pad_value, in, w, o)) return;
+#endif
     float tab[L2MI_W1_MAX_GROUPS * 16];
     const float *ent[32 * L2MI_W1_MAX_GROUPS];   /* filter i, group j: [L2MI_W1_MAX_GROUPS i + j] */
     float bz[32], tz[32];

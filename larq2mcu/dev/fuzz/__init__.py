@@ -67,10 +67,11 @@ def reproduce(seed: int):
 
 
 def run_campaign(models: int, seed: int = 0, n_inputs: int = 100, time_limit: float | None = None,
-                 progress=None) -> Summary:
-    """Run `models` models (or until `time_limit` seconds pass) and summarise."""
+                 progress=None, cflags=()) -> Summary:
+    """Run `models` models (or until `time_limit` seconds pass) and summarise; `cflags`: extra C
+    flags of every host build (FastBuilder)."""
     summary = Summary(seed=seed, n_inputs=n_inputs)
-    builder = FastBuilder()
+    builder = FastBuilder(cflags)
     workdir = Path(tempfile.mkdtemp(prefix="l2m-fuzz-w-"))
     t0 = time.perf_counter()
     try:

@@ -44,6 +44,8 @@ def main(argv=None) -> int:
     p.add_argument("--time-limit", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--out", default="fuzz-summary.json", help="JSON summary path")
     p.add_argument("--markdown", default=None, help="Markdown summary path (default: --out with .md)")
+    p.add_argument("--cflags", default="", help="extra C flags of every host build, e.g. -DL2M_W1_FIXED=1 (the "
+                   "integer first layer of cores without an FPU)")
     p.add_argument("--quiet", action="store_true", help="no per-model progress lines")
     p.add_argument("--merge", nargs="+", metavar="JSON", help="merge the JSON summaries of parallel shards "
                    "into --out/--markdown instead of running")
@@ -63,7 +65,7 @@ def main(argv=None) -> int:
                   f"{el:.0f}s)" + (f"\n    {_why(res)}" if bad else ""),
                   flush=True)
 
-    s = run_campaign(a.models, a.seed, a.inputs, a.time_limit, progress)
+    s = run_campaign(a.models, a.seed, a.inputs, a.time_limit, progress, shlex.split(a.cflags))
     s.command = "python -m larq2mcu.dev.fuzz " + " ".join(shlex.quote(x) for x in (argv if argv is not None
                                                                                  else sys.argv[1:]))
     print(s.text())

@@ -76,13 +76,16 @@ class ModelResult:
 class FastBuilder:
     """Host builds that compile the shared runtime once (see the module docstring)."""
 
-    def __init__(self):
+    def __init__(self, cflags=()):
+        """`cflags`: extra C flags for every compile (runtime and model), e.g. -DL2M_W1_FIXED=1 to
+        run the FPU-less cores' integer first layer (firmware/runtime/l2m_w1fix_impl.h) on the host."""
+        self.cflags = list(cflags)
         self.root = Path(tempfile.mkdtemp(prefix="l2m-fuzz-"))
         self._objs: dict = {}
         self._n = 0
 
     def _runtime_objects(self, out_dir: Path, runtime: list) -> list:
-        h = hashlib.sha256()
+        h = hashlib.sha256(" ".join(self.cflags).encode())
         for p in sorted(runtime):
             h.update(p.name.encode() + p.read_bytes())
         key = h.hexdigest()[:16]
@@ -95,7 +98,7 @@ class FastBuilder:
             objs = []
             for c in sorted(d.glob("*.c")):
                 o = c.with_suffix(".o")
-                self._run([_host.compiler(), *flags, "-c", "-I", str(d), str(c), "-o", str(o)])
+                self._run([_host.compiler(), *flags, *self.cflags, "-c", "-I", str(d), str(c), "-o", str(o)])
                 objs.append(str(o))
             self._objs[key] = objs
         return self._objs[key]
@@ -119,7 +122,8 @@ class FastBuilder:
         work = self.root / f"m{self._n}"
         work.mkdir()
         so = work / f"lib{exp.name}.so"
-        self._run([_host.compiler(), *_host.CFLAGS, "-I", str(out), *map(str, own), *objs, "-o", str(so), "-lm"])
+        self._run([_host.compiler(), *_host.CFLAGS, *self.cflags, "-I", str(out), *map(str, own), *objs, "-o", str(so),
+                   "-lm"])
         return _host.HostModel(so, exp.name, exp.graph, exp.plan, work)
 
     def close(self):
