@@ -32,6 +32,16 @@ def build(tmp: Path, name: str, source: str) -> dict:
     return out
 
 
+def geometry(h, w, c, oc, k, s, same) -> list:
+    """The 12 l2m_geom fields of a k x k, stride-s conv of an h x w x c input to oc channels;
+    `same`: TensorFlow's 'same' padding (the extra row/column at the bottom/right), else 'valid'."""
+    if same:
+        oh, ow = -(-h // s), -(-w // s)
+        ph, pw = max((oh - 1) * s + k - h, 0), max((ow - 1) * s + k - w, 0)
+        return [h, w, c, oh, ow, oc, k, k, s, s, ph // 2, pw // 2]
+    return [h, w, c, (h - k) // s + 1, (w - k) // s + 1, oc, k, k, s, s, 0, 0]
+
+
 GUARD = 0x7FC0DEAD      # garbage the output starts as (a quiet NaN as float32) and the guard words
 
 

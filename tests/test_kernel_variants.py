@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import engine_libs
+
 from larq2mcu import bits, paths
 
 from larq2mcu.board import runs as boardrun
@@ -96,14 +98,6 @@ def _packed(rng, groups: int, c: int) -> np.ndarray:
     return bits.pack(rng.integers(0, 2, (groups, c)).astype(np.int8) * -2 + 1).reshape(-1).astype(np.uint32)
 
 
-def _geometry(h, w, c, oc, k, s, same):
-    if same:
-        oh, ow = -(-h // s), -(-w // s)
-        ph, pw = max((oh - 1) * s + k - h, 0), max((ow - 1) * s + k - w, 0)
-        return [h, w, c, oh, ow, oc, k, k, s, s, ph // 2, pw // 2]
-    return [h, w, c, (h - k) // s + 1, (w - k) // s + 1, oc, k, k, s, s, 0, 0]
-
-
 CONV_CASES = [  # (h, w, in_c, out_c, k, stride, same)
     (5, 7, 1, 3, 3, 1, True), (6, 5, 3, 33, 3, 2, True), (7, 7, 31, 32, 3, 1, False),
     (5, 6, 32, 31, 3, 1, True), (4, 5, 33, 64, 2, 2, False), (5, 5, 63, 1, 3, 1, True),
@@ -116,7 +110,7 @@ CONV_CASES = [  # (h, w, in_c, out_c, k, stride, same)
 def test_conv_variants_match_ref(libs, case):
     h, w, c, oc, k, s, same = case
     rng = np.random.default_rng(hash(case) & 0xFFFF)
-    geom = _geometry(h, w, c, oc, k, s, same)
+    geom = engine_libs.geometry(h, w, c, oc, k, s, same)
     nw = bits.words(c)
     x = _packed(rng, h * w, c)
     wt = _packed(rng, oc * k * k, c)

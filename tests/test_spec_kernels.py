@@ -54,16 +54,8 @@ FCONV = {"w1_f32": ("l2mi_conv_w1", "uint32_t"), "f32": ("l2mi_conv_f32", "float
 FDENSE = [(1, 1), (3, 8), (31, 9), (64, 17), (200, 10)]     # float dense (in_n, out_n)
 
 
-def _geometry(h, w, c, oc, k, s, same):
-    if same:
-        oh, ow = -(-h // s), -(-w // s)
-        ph, pw = max((oh - 1) * s + k - h, 0), max((ow - 1) * s + k - w, 0)
-        return [h, w, c, oh, ow, oc, k, k, s, s, ph // 2, pw // 2]
-    return [h, w, c, (h - k) // s + 1, (w - k) // s + 1, oc, k, k, s, s, 0, 0]
-
-
 def _geometry_hw(h, w, c, oc, kh, kw, s, same):
-    """Like _geometry, for a kh x kw window (TensorFlow's 'same' padding split)."""
+    """Like engine_libs.geometry, for a kh x kw window (TensorFlow's 'same' padding split)."""
     if same:
         oh, ow = -(-h // s), -(-w // s)
         ph, pw = max((oh - 1) * s + kh - h, 0), max((ow - 1) * s + kw - w, 0)
@@ -75,7 +67,7 @@ def _source() -> str:
     out = ['#include <stddef.h>', '#include "l2m_binary_impl.h"', '#include "l2m_small_impl.h"', '#include "l2m_float_impl.h"',
            '#include "l2m_w1_impl.h"', ""]
     for ci, case in enumerate(CONV):
-        g = ", ".join(map(str, _geometry(*case)))
+        g = ", ".join(map(str, engine_libs.geometry(*case)))
         for mn, mode in MODES.items():
             for pad in (0, 1):
                 out += [
@@ -122,7 +114,7 @@ def _source() -> str:
                 f"    l2mi_dense({mode}, {groups}, {c}, {n}, in, w, l2m_out_float(o, p));", "}"]
     for eng, (fn, wtype) in FCONV.items():   # float-input convs: 1-bit or float weights
         for wi, case in enumerate(W1):
-            g = ", ".join(map(str, _geometry(*case)))
+            g = ", ".join(map(str, engine_libs.geometry(*case)))
             for pv in ("0.0f", "1.0f"):
                 tag = pv[0]
                 out += [
@@ -172,7 +164,7 @@ def _packed(rng, groups: int, c: int) -> np.ndarray:
 @pytest.mark.parametrize("ci", range(len(CONV)), ids=lambda i: "x".join(map(str, CONV[i])))
 def test_spec_conv_matches_ref(libs, ci):
     h, w, c, oc, k, s, same = CONV[ci]
-    geom = _geometry(*CONV[ci])
+    geom = engine_libs.geometry(*CONV[ci])
     g = (ctypes.c_int32 * 12)(*geom)
     rng = np.random.default_rng(100 + ci)
     x, wt = _packed(rng, h * w, c), _packed(rng, oc * k * k, c)
@@ -300,7 +292,7 @@ def test_spec_float_input_conv_matches_ref(libs, wi, eng):
     inputs, and the same threshold bits with τ set to actual sums (both sides occur); with the
     geometry as constants and at run time."""
     h, w, c, oc, k, s, same = W1[wi]
-    geom = _geometry(*W1[wi])
+    geom = engine_libs.geometry(*W1[wi])
     g = (ctypes.c_int32 * 12)(*geom)
     rng = np.random.default_rng(300 + wi)
     x = rng.normal(size=(h, w, c)).astype(np.float32)

@@ -29,18 +29,10 @@ CASES = [(28, 28, 1, 32, 3, 1, False), (7, 5, 1, 33, 3, 1, True), (7, 5, 3, 32, 
 PADS = (0.0, 1.0, 0.37)
 
 
-def _geometry(h, w, c, oc, k, s, same):
-    if same:
-        oh, ow = -(-h // s), -(-w // s)
-        ph, pw = max((oh - 1) * s + k - h, 0), max((ow - 1) * s + k - w, 0)
-        return [h, w, c, oh, ow, oc, k, k, s, s, ph // 2, pw // 2]
-    return [h, w, c, (h - k) // s + 1, (w - k) // s + 1, oc, k, k, s, s, 0, 0]
-
-
 def _source(fallback: int) -> str:
     out = ["#define L2M_W1_FIXED 1", f"#define L2M_W1X_FALLBACK {fallback}", '#include "l2m_w1_impl.h"', ""]
     for ci, case in enumerate(CASES):
-        g = ", ".join(map(str, _geometry(*case)))
+        g = ", ".join(map(str, engine_libs.geometry(*case)))
         for pi, pv in enumerate(PADS):
             out += [f"void spec_{ci}_{pi}(const float *in, const uint32_t *w, const float *b, const float *t, "
                     "const int8_t *m, uint32_t *o) {",
@@ -58,17 +50,9 @@ def libs(tmp_path_factory):
     return {fb: engine_libs.build(tmp, f"l2m_w1fix_{fb}", _source(fb)) for fb in (1, 0, 2)}
 
 
-def _p(a):
-    return None if a is None else a.ctypes.data_as(ctypes.c_void_p)
-
-
-def _call(lib, name, n, *args):
-    out = np.full(n + 4, engine_libs.GUARD, np.uint32)
-    fn = getattr(lib, name)
-    fn.restype = None
-    fn(*args, _p(out))
-    assert (out[n:] == engine_libs.GUARD).all(), f"{name} wrote past its output"
-    return out[:n].copy()
+def _bits(lib, name, n, *args):
+    """The n output words of `name` (engine_libs.call: guard words checked)."""
+    return engine_libs.call(lib, name, n, np.uint32, *args)
 
 
 def _inputs(rng, shape):
@@ -87,7 +71,7 @@ def _inputs(rng, shape):
 @pytest.mark.parametrize("ci", range(len(CASES)), ids=lambda i: "x".join(map(str, CASES[i])))
 def test_w1_fixed_matches_ref(libs, ci):
     h, w, c, oc, k, s, same = CASES[ci]
-    geom = _geometry(*CASES[ci])
+    geom = engine_libs.geometry(*CASES[ci])
     g = (ctypes.c_int32 * 12)(*geom)
     npix, taps = geom[3] * geom[4], k * k * c
     n_b, n_f = npix * bits.words(oc), npix * oc
@@ -101,7 +85,7 @@ def test_w1_fixed_matches_ref(libs, ci):
         for name, x in _inputs(rng, (h, w, c)).items():
             for pi, pv in enumerate(PADS):
                 gp = (ctypes.byref(g), ctypes.c_float(pv))
-                sums = _call(lib, "l2m_conv2d_w1_f32_f32_ref", n_f, *gp, _p(x), _p(wt), None).view(np.float32)
+                sums = engine_libs.call(lib, "l2m_conv2d_w1_f32_f32_ref", n_f, np.float32, *gp, x, wt, None)
                 scale = float(np.abs(sums[np.isfinite(sums)]).max(initial=1.0))
                 bias = (rng.normal(size=oc) * scale * 0.3).astype(np.float32)
                 # ordinary thresholds: BN-like, within the sums' range
@@ -123,12 +107,12 @@ def test_w1_fixed_matches_ref(libs, ci):
                 boff[1::4] = np.float32(1e30)
                 for tname, t, b in (("tau", tau, bias), ("tau, no bias", tau, None), ("sum ties", adv, bias),
                                     ("off-scale", off, boff)):
-                    args = (_p(x), _p(wt), _p(b), _p(t), _p(mode))
-                    want = _call(lib, "l2m_conv2d_w1_f32_b32_ref", n_b, *gp, *args)
+                    args = (x, wt, b, t, mode)
+                    want = _bits(lib, "l2m_conv2d_w1_f32_b32_ref", n_b, *gp, *args)
                     how = f"{cc} {name} pad {pv} {tname}"
-                    assert np.array_equal(_call(lib, f"spec_{ci}_{pi}", n_b, *args), want), how
-                    assert np.array_equal(_call(lib, "dyn", n_b, *gp, *args), want), how + " run-time geometry"
-                    und = _call(read0, f"spec_{ci}_{pi}", n_b, *args) ^ _call(read1, f"spec_{ci}_{pi}", n_b, *args)
+                    assert np.array_equal(_bits(lib, f"spec_{ci}_{pi}", n_b, *args), want), how
+                    assert np.array_equal(_bits(lib, "dyn", n_b, *gp, *args), want), how + " run-time geometry"
+                    und = _bits(read0, f"spec_{ci}_{pi}", n_b, *args) ^ _bits(read1, f"spec_{ci}_{pi}", n_b, *args)
                     und = np.unpackbits(und.view(np.uint8), bitorder="little").reshape(npix, -1)[:, :oc]
                     if tname in ("tau", "tau, no bias") and name != "huge":
                         und_bits, und_all = und_bits + int(und.sum()), und_all + und.size
@@ -141,9 +125,9 @@ def test_w1_fixed_matches_ref(libs, ci):
         xn = _inputs(rng, (h, w, c))["normal"]
         xn.reshape(-1)[rng.integers(0, xn.size, 3)] = (np.nan, np.inf, -np.inf)
         gp = (ctypes.byref(g), ctypes.c_float(0.0))
-        args = (_p(xn), _p(wt), _p(bias), _p(tau), _p(mode))
-        assert np.array_equal(_call(lib, "spec_0_0" if ci == 0 else f"spec_{ci}_0", n_b, *args),
-                              _call(lib, "l2m_conv2d_w1_f32_b32_ref", n_b, *gp, *args)), f"{cc} non-finite"
+        args = (xn, wt, bias, tau, mode)
+        assert np.array_equal(_bits(lib, f"spec_{ci}_0", n_b, *args),
+                              _bits(lib, "l2m_conv2d_w1_f32_b32_ref", n_b, *gp, *args)), f"{cc} non-finite"
     assert ties > 0, "no tie tested"
     # ordinary thresholds: the fallback is rare (measured: see docs/MATH.md §14)
     assert und_bits <= 0.02 * und_all, f"{und_bits} of {und_all} bits left to the float fallback"
