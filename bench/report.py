@@ -24,6 +24,25 @@ def _kernel(f: str) -> str:
     return re.sub(r"_(ref|hs|clz|usad8|zbb|hw|builtin)$", "", re.split(r"[.$]", f)[0])   # f.constprop.0, f$constprop$0
 
 
+def _by_step(r: dict) -> dict:
+    """{row key: [(function, instructions)]}: a variant's counted calls grouped by the lowered step
+    that made them (opkinds.attribute), so rows line up across variants even where one makes more
+    calls per step (`_ref` runs BatchNorm as its own kernel after the conv); calls no step claims
+    (the output copy) keep their own row, keyed by their position among such calls."""
+    calls = r.get("calls", [])
+    if not r.get("steps"):   # results written before steps were recorded: by position
+        return {("call", i): [tuple(c)] for i, c in enumerate(calls)}
+    out: dict = {}
+    extra = 0
+    for f, n, k in opkinds.attribute(calls, r["steps"]):
+        if k is None:
+            key, extra = ("extra", extra), extra + 1
+        else:
+            key = ("step", k)
+        out.setdefault(key, []).append((f, n))
+    return out
+
+
 def _board_table(m: dict, bname: str, vs: dict) -> list:
     if "skipped" in vs:
         return [f"### {bname}", "", f"**Skipped** — {vs['skipped']['skipped']}", ""]
@@ -35,9 +54,11 @@ def _board_table(m: dict, bname: str, vs: dict) -> list:
            "| # | kernel | BMACs | " + " | ".join(f"`{v}` instr" for v in names) + f" | `{names[0]}` instr/BMAC |",
            "|---:|---|---:|" + "---:|" * len(names) + "---:|"]
     layers = iter(m["binary_layers"])
-    for i, (f, n) in enumerate(best["calls"]):
+    per = {v: _by_step(vs[v]) for v in names}
+    for i, (key, calls) in enumerate(per[names[0]].items()):
+        f, n = calls[0][0], sum(c[1] for c in calls)
         macs = next(layers)[1] if f.startswith(BINARY_KERNELS) else None
-        cells = [_n(vs[v]["calls"][i][1]) if i < len(vs[v].get("calls", [])) else "" for v in names]
+        cells = [_n(sum(c[1] for c in per[v][key])) if key in per[v] else "" for v in names]
         bpm = f"{n / macs:.3f}" if macs else ""
         out.append(f"| {i} | `{_kernel(f)}` | {_n(macs)} | " + " | ".join(cells) + f" | {bpm} |")
     tot = [f"**{_n(vs[v].get('instructions'))}**" for v in names]
@@ -234,7 +255,7 @@ def markdown(results: dict, before: dict | None = None) -> str:
            "Method: exact instruction counts of one inference (untrained weights, randomize_bn) under "
            "QEMU, counted per executed translation block by a TCG plugin (firmware/qemu/qcount.c; same figures as "
            "the `-d in_asm,exec,nochain` trace). `instr` = from entry of `net_invoke` to its return, callees "
-           "(libgcc, softfloat) included; per-layer rows are kernel calls — with an optimized variant (every column but `ref`) these are the model's layer-specialized functions (`net_op<i>_<kernel>_<variant>`: the runtime's engine with the layer's sizes as compile-time constants), listed under the kernel's name; `_builtin` is the same generated code with `__builtin_popcount` as its popcount, `ref` the plain-C reference kernels. BMAC = binary multiply-accumulate. "
+           "(libgcc, softfloat) included; per-layer rows are lowered steps, each variant's calls for the step summed (`ref` runs a folded BatchNorm as its own call: it is added to the conv/dense row it follows) — with an optimized variant (every column but `ref`) these are the model's layer-specialized functions (`net_op<i>_<kernel>_<variant>`: the runtime's engine with the layer's sizes as compile-time constants), listed under the kernel's name; `_builtin` is the same generated code with `__builtin_popcount` as its popcount, `ref` the plain-C reference kernels. BMAC = binary multiply-accumulate. "
            "Stack HWM is *measured*: the plugin records the lowest address stored to in the stack region "
            "(__bss_end..__stack_top) over the whole run (harness frames included) — what painting the stack "
            "and reading it back finds. Image flash = whole linked image incl. harness and one embedded "

@@ -39,3 +39,25 @@ def test_xtensa_clone_names_are_matched():
     calls = [("l2m_batchnorm_f32_ref", 100), ("l2m_conv2d_b32_b32_hs$constprop$0", 500)]
     assert [i for _, _, i in attribute(calls, _steps())] == [0, 1]
     assert "l2m_conv2d_b32_b32" in families(calls, _steps(), BINARY_KERNELS)
+
+
+def test_board_table_rows_line_up_by_step():
+    """`_ref` makes one call more per conv (its BatchNorm kernel): rows are steps, not call
+    positions, so every later row still compares the same layer across variants."""
+    from bench.report import _board_table
+    fast = {"calls": [["l2m_conv2d_b32_f32_hs.constprop.0", 500], ["l2m_softmax_f32_f32_ref", 40],
+                      ["memcpy", 9]],
+            "steps": [{"fns": ["l2m_conv2d_b32_f32_hs"]}, {"fns": ["l2m_softmax_f32_f32_ref"]}],
+            "instructions": 549, "binary_kernel_instructions": 500, "image_flash": 1, "image_ram": 1,
+            "stack_hwm": 1}
+    ref = {"calls": [["l2m_conv2d_b32_f32_ref", 900], ["l2m_batchnorm_f32_ref", 60],
+                     ["l2m_softmax_f32_f32_ref", 40], ["memcpy", 9]],
+           "steps": [{"fns": ["l2m_conv2d_b32_f32_ref", "l2m_batchnorm_f32_ref"]},
+                     {"fns": ["l2m_softmax_f32_f32_ref"]}],
+           "instructions": 1009, "binary_kernel_instructions": 900, "image_flash": 1, "image_ram": 1,
+           "stack_hwm": 1}
+    m = {"binary_layers": [["conv", 1000]], "binary_macs": 1000, "arena": 0}
+    rows = [r for r in _board_table(m, "qemu_m0", {"hs": fast, "ref": ref}) if r.startswith("| ")]
+    body = rows[1:-1]   # header, then steps, then the total
+    assert [r.split(" | ")[1] for r in body] == ["`l2m_conv2d_b32_f32`", "`l2m_softmax_f32_f32`", "`memcpy`"]
+    assert [r.split(" | ")[3:5] for r in body] == [["500", "960"], ["40", "40"], ["9", "9"]]
