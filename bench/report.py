@@ -28,13 +28,12 @@ def _by_step(r: dict) -> dict:
     """{row key: [(function, instructions)]}: a variant's counted calls grouped by the lowered step
     that made them (opkinds.attribute), so rows line up across variants even where one makes more
     calls per step (`_ref` runs BatchNorm as its own kernel after the conv); calls no step claims
-    (the output copy) keep their own row, keyed by their position among such calls."""
+    (the output copy) keep their own row, keyed by their position among such calls. Every counted
+    board run records its steps (bench/__main__.py); a skipped variant has neither calls nor steps."""
     calls = r.get("calls", [])
-    if not r.get("steps"):   # results written before steps were recorded: by position
-        return {("call", i): [tuple(c)] for i, c in enumerate(calls)}
     out: dict = {}
     extra = 0
-    for f, n, k in opkinds.attribute(calls, r["steps"]):
+    for f, n, k in opkinds.attribute(calls, r.get("steps", [])):
         if k is None:
             key, extra = ("extra", extra), extra + 1
         else:

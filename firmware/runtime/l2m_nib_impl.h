@@ -125,8 +125,8 @@ typedef struct {
     } while (0)
 
 /* Hides a value from the optimiser (an empty asm; Arm gcc/clang only): see l2mi_nib_add. */
-#if defined(__arm__) && defined(__GNUC__)
-#define L2MI_NIB_OPAQUE(x) __asm__("" : "+r"(x))
+#if defined(__arm__)
+#define L2MI_NIB_OPAQUE(x) L2M_OPAQUE(x)
 #else
 #define L2MI_NIB_OPAQUE(x) ((void)0)
 #endif

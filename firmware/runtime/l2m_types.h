@@ -39,6 +39,15 @@ typedef enum {
 #define L2M_ASSUME(c) ((void)0)
 #endif
 
+/* Hides a value from the optimiser: an empty asm that claims to read and rewrite x, so gcc/clang
+ * can neither hoist, rematerialize nor re-derive it (induction-variable rewrites included). Where an
+ * engine wants it only on some targets it wraps this (l2m_nib_impl.h: Arm only). No-op elsewhere. */
+#if defined(__GNUC__)
+#define L2M_OPAQUE(x) __asm__("" : "+r"(x))
+#else
+#define L2M_OPAQUE(x) ((void)0)
+#endif
+
 /* Convolution / pooling geometry. Output (oy, ox) reads input rows oy*stride_h - pad_top + ky and
  * columns ox*stride_w - pad_left + kx, ky < k_h, kx < k_w; taps outside [0, in_h) x [0, in_w) are
  * padding (what they read is each kernel's contract). All fields are >= 0, strides and kernel
