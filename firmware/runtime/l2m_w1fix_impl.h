@@ -17,7 +17,8 @@
  *
  * Contract of l2mi_w1x_conv: that of l2mi_conv_w1 for L2M_OUT_BITS_FLOAT with at most
  * L2MI_W1_MAX_GROUPS groups of taps; returns 0 (and writes nothing) when an input or the pad
- * value is inf or NaN, 1 when it wrote the outputs. Stack ~1.5 KB. Internal: names l2mi_w1x_*.
+ * value is inf or NaN, 1 when it wrote the outputs. Stack ~1.5 KB, + 1 KB where the ring of
+ * fixed-point taps (below) fits. Internal: names l2mi_w1x_*.
  */
 #ifndef L2M_W1FIX_IMPL_H
 #define L2M_W1FIX_IMPL_H
@@ -49,7 +50,9 @@ L2M_INLINE uint32_t l2mi_w1x_bits(float v) {
 }
 
 /* trunc(x * 2^F) for the float of bits u, where sh0 = F - 150 (so that the 24-bit significand
- * is shifted by exponent + sh0): exact but for the truncation (< 1 unit, toward zero). Sets *sat
+ * is shifted by exponent + sh0): exact but for the truncation (< 1 unit, toward zero), except
+ * that a nonzero x below one unit gives +-1 instead of 0 (still < 1 unit off): the result is 0
+ * exactly when x is +-0.0, so a window's sum of |A| is 0 exactly when all its taps are. Sets *sat
  * when |result| could reach 2^(24 + lim) (or x is inf/NaN); the result is then 0. */
 L2M_INLINE int32_t l2mi_w1x_fix(uint32_t u, int32_t sh0, int32_t lim, int32_t *sat) {
     int32_t ex = (int32_t)((u >> 23) & 255u);
@@ -65,8 +68,9 @@ L2M_INLINE int32_t l2mi_w1x_fix(uint32_t u, int32_t sh0, int32_t lim, int32_t *s
         *sat = 1;
     } else if (s >= 0) {
         a = m << (uint32_t)s;
-    } else if (s > -32) {
-        a = m >> (uint32_t)(-s);
+    } else {
+        a = s > -32 ? m >> (uint32_t)(-s) : 0u;
+        a |= (uint32_t)(a == 0u && m != 0u);
     }
     return (u >> 31) ? -(int32_t)a : (int32_t)a;
 }
@@ -75,13 +79,40 @@ L2M_INLINE int32_t l2mi_w1x_abs(int32_t v) {
     return v < 0 ? -v : v;
 }
 
+/* The ring of fixed-point taps (l2mi_w1x_conv): 2 k_h padded input rows of rw entries each,
+ * entry (pc * in_c + c) of a row the tap at padded column pc (input column pc - pad_left), pad
+ * taps pfix. Row pr (input row pr - pad_top) is stored twice, at slots pr % k_h and
+ * pr % k_h + k_h, so that a window's k_h rows are always consecutive slots: each input is
+ * converted once a block instead of once per window tap. Entries: L2MI_W1X_RING (int32). */
+#ifndef L2MI_W1X_RING
+#define L2MI_W1X_RING 256
+#endif
+
+/* Padded row pr into slots pr % k_h and pr % k_h + k_h of ring (rw = cols * in_c entries). */
+L2M_INLINE void l2mi_w1x_ring_row(const l2m_geom *g, int32_t pfix, const float *in, int32_t pr, int32_t cols,
+                                  int32_t sh0, int32_t *ring) {
+    const int32_t iy = pr - g->pad_top, rw = cols * g->in_c;
+    int32_t *d0 = ring + (pr % g->k_h) * rw, *d1 = d0 + g->k_h * rw;
+    int32_t sat = 0;   /* never set: the scale bounds every input (mx) */
+    for (int32_t pc = 0; pc < cols; ++pc) {
+        const int32_t ix = pc - g->pad_left;
+        const int ok = l2mi_inside(g, iy, ix);
+        const float *src = in + (ok ? (iy * g->in_w + ix) * g->in_c : 0);
+        for (int32_t c = 0; c < g->in_c; ++c) {
+            const int32_t a = ok ? l2mi_w1x_fix(l2mi_w1x_bits(src[c]), sh0, 5, &sat) : pfix;
+            d0[pc * g->in_c + c] = a;
+            d1[pc * g->in_c + c] = a;
+        }
+    }
+}
+
 /* Integer group tables, as l2mi_w1_tables builds the float ones: tab[16 j + m] = sum over the
- * group's taps q of (bit q of m ? -A_q : A_q). *ors collects the magnitude bits of every tap,
- * *sabs sum |A_q|. */
-L2M_INLINE void l2mi_w1x_tables(const l2m_geom *g, float pad_value, int32_t pfix, const float *in, int32_t iy0,
-                                int32_t ix0, int inside, int32_t taps, int32_t groups, int32_t sh0, int32_t *tab,
-                                uint32_t *ors, int32_t *sabs) {
-    uint32_t orr = 0u;
+ * group's taps q of (bit q of m ? -A_q : A_q); *sabs = sum |A_q| (0 exactly when every tap is
+ * +-0.0: l2mi_w1x_fix). With ring != 0 tap (ky, kx, c) is rp[ky * rw + kx * in_c + c] (rp: the
+ * window's first entry in the ring); else it is converted here from in at (iy0, ix0). */
+L2M_INLINE void l2mi_w1x_tables(const l2m_geom *g, int32_t pfix, const float *in, int32_t iy0, int32_t ix0,
+                                int inside, int ring, const int32_t *rp, int32_t rw, int32_t taps, int32_t groups,
+                                int32_t sh0, int32_t *tab, int32_t *sabs) {
     int32_t sa = 0, sat = 0;
 #pragma GCC unroll 8
     for (int32_t j = 0; j < groups; ++j) {
@@ -93,14 +124,14 @@ L2M_INLINE void l2mi_w1x_tables(const l2m_geom *g, float pad_value, int32_t pfix
         for (int32_t q = 0; q < n; ++q) {
             const int32_t t = L2MI_W1_GROUP * j + q;
             const int32_t c = t % g->in_c, kx = (t / g->in_c) % g->k_w, ky = t / (g->in_c * g->k_w);
-            const int32_t iy = iy0 + ky, ix = ix0 + kx;
             int32_t a = pfix;
-            if (inside || l2mi_inside(g, iy, ix)) {
-                const uint32_t u = l2mi_w1x_bits(in[(iy * g->in_w + ix) * g->in_c + c]);
-                orr |= u & 0x7FFFFFFFu;
-                a = l2mi_w1x_fix(u, sh0, 5, &sat);
+            if (ring) {
+                a = rp[ky * rw + kx * g->in_c + c];
             } else {
-                orr |= l2mi_w1x_bits(pad_value) & 0x7FFFFFFFu;
+                const int32_t iy = iy0 + ky, ix = ix0 + kx;
+                if (inside || l2mi_inside(g, iy, ix)) {
+                    a = l2mi_w1x_fix(l2mi_w1x_bits(in[(iy * g->in_w + ix) * g->in_c + c]), sh0, 5, &sat);
+                }
             }
             sa += l2mi_w1x_abs(a);
 #pragma GCC unroll 8
@@ -110,7 +141,6 @@ L2M_INLINE void l2mi_w1x_tables(const l2m_geom *g, float pad_value, int32_t pfix
             }
         }
     }
-    *ors = orr;
     *sabs = sa;
 }
 
@@ -151,6 +181,11 @@ L2M_INLINE int l2mi_w1x_conv(const l2m_geom *g, float pad_value, const float *in
     const int32_t pfix = l2mi_w1x_fix(l2mi_w1x_bits(pad_value), sh0, 5, &psat);
     int32_t tab[L2MI_W1_MAX_GROUPS * 16];
     l2mi_w1x_filt f[32];
+    /* the ring where it fits (with a layer's constant sizes the test folds, and the unused path
+     * and its stack go) */
+    const int32_t cols = (g->out_w - 1) * g->stride_w + g->k_w, rw = cols * g->in_c;
+    const int ring = 2 * g->k_h * rw <= L2MI_W1X_RING;
+    int32_t rbuf[L2MI_W1X_RING];
     for (int32_t oc0 = 0; oc0 < g->out_c; oc0 += 32) {
         const int32_t nb = g->out_c - oc0 < 32 ? g->out_c - oc0 : 32;
         uint32_t zero = 0u;   /* the bits of an all-zero window */
@@ -196,14 +231,25 @@ L2M_INLINE int l2mi_w1x_conv(const l2m_geom *g, float pad_value, const float *in
             }
         }
         l2m_out ob = o;
+        int32_t next_pr = 0;   /* the first padded row not yet in the ring (this block) */
         for (int32_t oy = 0; oy < g->out_h; ++oy) {
             const l2mi_wrow r = l2mi_row_at(g, oy);
+            const int32_t base = oy * g->stride_h;   /* the window's first padded row */
+            const int32_t *rrow = rbuf;
+            if (ring) {
+                for (int32_t pr = base > next_pr ? base : next_pr; pr < base + g->k_h; ++pr) {
+                    l2mi_w1x_ring_row(g, pfix, in, pr, cols, sh0, rbuf);
+                }
+                next_pr = base + g->k_h;
+                rrow = rbuf + (base % g->k_h) * rw;
+            }
             for (int32_t ox = 0; ox < g->out_w; ++ox) {
                 const l2mi_pos p = l2mi_pos_at(g, r, ox);
-                uint32_t ors, cur = 0u, und = 0u;
+                uint32_t cur = 0u, und = 0u;
                 int32_t sa;
-                l2mi_w1x_tables(g, pad_value, pfix, in, p.iy0, p.ix0, p.interior, taps, groups, sh0, tab, &ors, &sa);
-                if (ors == 0u) {
+                l2mi_w1x_tables(g, pfix, in, p.iy0, p.ix0, p.interior, ring, rrow + ox * g->stride_w * g->in_c, rw,
+                                taps, groups, sh0, tab, &sa);
+                if (sa == 0) {
                     cur = zero;   /* every tap +-0.0: acc is +0.0 in the reference */
                 } else {
                     /* margin in units: truncation (< taps), the sum's gamma_{n-1} S (< S / 2^19) and
