@@ -9,7 +9,8 @@ A variant selects how binary conv/dense layers are computed (every variant is bi
     engines of firmware/runtime/l2m_*_impl.h with the layer's sizes as constants, the popcount
     flavour given by `mode` (the L2M_MODE_* constant of l2m_popcount_impl.h); `sliced` variants
     also run thresholded / float-output binary layers on the bit-sliced engine where it applies
-    (it needs a count-leading-zeros instruction); all but `builtin` run binary convs of at most 9
+    (with a count-leading-zeros instruction where the core has one, a de Bruijn multiply where it
+    has not: L2M_HW_CLZ, firmware/runtime/l2m_types.h); all but `builtin` run binary convs of at most 9
     window bits (a one-channel 3×3 conv) on the small-window table engine.
 """
 from __future__ import annotations
@@ -44,7 +45,8 @@ class Variant:
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("ref", None, False, "plain-C reference kernels, one call per op (slowest; any C99 target)"),
-    Variant("hs", "L2M_MODE_HS", False, "carry-save (Harley-Seal) popcount, portable; cores without clz (M0, rv32imc)"),
+    Variant("hs", "L2M_MODE_HS", True, "carry-save (Harley-Seal) popcount + the bit-sliced engine (de Bruijn "
+            "row selection); cores without clz (M0, rv32imc)"),
     Variant("clz", "L2M_MODE_HS", True, "hs + the bit-sliced engine (needs clz: Cortex-M3 and up, Xtensa)"),
     Variant("usad8", "L2M_MODE_USAD8", True, "USADA8 byte sums + bit-sliced engine (Cortex-M4/M7/M33/M55 with DSP)"),
     Variant("zbb", "L2M_MODE_ZBB", True, "RISC-V Zbb cpop + bit-sliced engine"),

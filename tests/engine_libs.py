@@ -14,8 +14,10 @@ from larq2mcu import paths
 from larq2mcu.host import build_shared
 
 
-def build(tmp: Path, name: str, source: str) -> dict:
-    """{compiler: CDLL} of the runtime + `source`; skips the test when no compiler exists."""
+def build(tmp: Path, name: str, source: str, flags: tuple = ()) -> dict:
+    """{compiler: CDLL} of the runtime + `source`, both compiled with `flags` too (e.g. -D...:
+    the runtime's own out-of-line loops then see the same configuration); skips the test when no
+    compiler exists."""
     rt = paths.runtime_dir()
     src = tmp / f"{name}.c"
     src.write_text(source)
@@ -25,7 +27,7 @@ def build(tmp: Path, name: str, source: str) -> dict:
             continue
         so = tmp / f"lib{name}_{cc}.so"
         # -Werror (host CFLAGS) + -Wpedantic: a warning fails the build
-        build_shared([*sorted(rt.glob("*.c")), src], so, [rt], ("-Wpedantic",), cc=cc)
+        build_shared([*sorted(rt.glob("*.c")), src], so, [rt], ("-Wpedantic", *flags), cc=cc)
         out[cc] = ctypes.CDLL(str(so))
     if not out:
         pytest.skip("no host C compiler (gcc or clang)")

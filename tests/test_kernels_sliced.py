@@ -70,7 +70,12 @@ def _source() -> str:
 
 @pytest.fixture(scope="module")
 def libs(tmp_path_factory):
-    return engine_libs.build(tmp_path_factory.mktemp("sliced"), "l2m_sliced_test", _source())
+    """Each host compiler twice: with its clz, and with L2M_HW_CLZ 0 — the de Bruijn row selection
+    that Cortex-M0 and rv32imc run (rows taken lowest bit first: other order, same sums)."""
+    tmp = tmp_path_factory.mktemp("sliced")
+    out = engine_libs.build(tmp, "l2m_sliced_test", _source())
+    soft = engine_libs.build(tmp, "l2m_sliced_test_noclz", _source(), ("-DL2M_HW_CLZ=0",))
+    return {**out, **{f"{cc} L2M_HW_CLZ=0": lib for cc, lib in soft.items()}}
 
 
 def _call(fn, n_out, *args):

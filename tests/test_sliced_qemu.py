@@ -1,5 +1,6 @@
 """The bit-sliced engine on the cores that run its hand-written Thumb-2 counting loop
-(l2m_sliced_count_t2: Cortex-M3, M4, M55 under QEMU) and on one that runs the C loop (rv32+Zbb):
+(l2m_sliced_count_t2: Cortex-M3, M4, M55 under QEMU), on one that runs the C loop with clz
+(rv32+Zbb) and on two that run it with the de Bruijn row selection (Cortex-M0, rv32imc):
 dense layers of every awkward size — 1 to 72 words, 1 to 3 blocks of filters — and inputs of
 every density (none set, nearly none, half, nearly all, all: both selections, both parities, the
 sentinel's padding rows, counts of 8, 16, 24, ... rows) give exactly the host's bits, and with
@@ -75,7 +76,7 @@ def _program(out, rng):
 
 
 @pytest.mark.toolchain
-@pytest.mark.parametrize("board", ["qemu_m3", "qemu_m4", "qemu_m55", "qemu_rv32_zbb"])
+@pytest.mark.parametrize("board", ["qemu_m3", "qemu_m4", "qemu_m55", "qemu_rv32_zbb", "qemu_m0", "qemu_rv32"])
 def test_sliced_engine_on_qemu(tmp_path, board):
     b = get_board(board)
     missing = targets.toolchain_available(b, emulator=True)
@@ -85,7 +86,10 @@ def test_sliced_engine_on_qemu(tmp_path, board):
     elf = targets.build(tmp_path / "src", b, np.zeros((1, 1), np.float32), None, tmp_path / "build")
     with open(elf, "rb") as f:
         names = {s.name for s in ELFFile(f).get_section_by_name(".symtab").iter_symbols()}
-    assert ("l2m_sliced_count_t2" in names) == (board != "qemu_rv32_zbb"), "Thumb-2 loop linked where it should be"
+    thumb2, noclz = board in ("qemu_m3", "qemu_m4", "qemu_m55"), board in ("qemu_m0", "qemu_rv32")
+    assert ("l2m_sliced_count_t2" in names) == thumb2, "Thumb-2 loop linked where it should be"
+    # cores without clz select rows through the de Bruijn table (L2M_HW_CLZ 0); the others never link it
+    assert any(n.startswith(("row_of", "l2mi_sl_next.row_of")) for n in names) == noclz, "row selection"
     r = targets.run(elf, b, timeout=120).check()
     got = np.asarray(r.outputs[0], np.float64)
     got, got_f = got[:2 * want.size], got[2 * want.size:].astype(np.float32)

@@ -361,6 +361,9 @@ def test_generated_code_uses_the_specialized_functions(tmp_path, tfm):
     m = zoo.randomize_bn(zoo.mnist_bnn(input_shape=(12, 12, 1), num_classes=10), seed=2)
     c = larq2mcu.export(m, tmp_path / "hs", name="tiny", kernel_variant="hs").files["tiny.c"]
     assert "static L2M_NOINLINE void tiny_op0_conv2d_w1_f32_b32_hs(" in c
-    assert "l2mi_conv2d(L2M_MODE_HS, &g, " in c and "l2mi_dense(L2M_MODE_HS, " in c
+    # hs runs the bit-sliced engine (de Bruijn row selection on its cores), builtin the plain one
+    assert "l2mi_conv2d_sliced(L2M_MODE_HS, &g, " in c and "l2mi_dense_sliced(L2M_MODE_HS, " in c
+    b = larq2mcu.export(m, tmp_path / "builtin", name="tiny", kernel_variant="builtin").files["tiny.c"]
+    assert "l2mi_conv2d(L2M_MODE_BUILTIN, &g, " in b and "l2mi_dense(L2M_MODE_BUILTIN, " in b
     r = larq2mcu.export(m, tmp_path / "ref", name="tiny").files["tiny.c"]
     assert "l2mi_" not in r and "l2m_conv2d_w1_f32_b32_ref(" in r

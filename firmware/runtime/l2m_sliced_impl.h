@@ -9,7 +9,8 @@
  * carry-save adders (5 operations per row, 16 rows per step). Selecting the set bits, or the
  * clear ones when fewer, halves the work on average and bounds it by half the window; finding
  * the next selected bit is one count-leading-zeros (clz on Armv7-M/v8-M, nsau on Xtensa, Zbb's
- * clz), so use this engine where that instruction exists (kernel variants clz, usad8, zbb).
+ * clz) or, on cores without one (L2M_HW_CLZ 0: Cortex-M0/M0+, rv32imc), a de Bruijn multiply and
+ * a 32-byte table: every sliced kernel variant (hs, clz, usad8, zbb) runs this engine.
  *
  * Per pixel: the window is copied once, P = popcount, the selection (set or clear bits) applied
  * to the copy; per block of 32 filters the counters start at the block's constant planes
@@ -52,8 +53,8 @@ L2M_INLINE int32_t l2mi_sl_planes(int32_t k) {
 }
 
 /* The generator of selected rows, over a window copied to the stack with the selection applied
- * (word ^ flip: set bits select) and a sentinel word of 32 set bits after it, whose rows are the
- * 8 zero rows that end each block of w (so counts can be padded to a multiple of 8). State: r =
+ * (word ^ flip: set bits select) and a sentinel word after it with bits 31..24 set, whose rows
+ * are the 8 zero rows that end each block of w (so counts can be padded to a multiple of 8). State: r =
  * selected bits of the current word not yet taken, rp = that word's 32 rows (row t for bit
  * 31 - t), ap = the next word. l2mi_sl_refill makes r non-zero (the sentinel stops it). */
 typedef struct {
@@ -68,6 +69,7 @@ L2M_INLINE void l2mi_sl_refill(l2mi_sl_gen *s) {
     }
 }
 
+#if L2M_HW_CLZ
 /* The next selected row. clz(r) = t picks bit 31 - t, whose row is rp[t]; that bit is cleared. */
 L2M_INLINE uint32_t l2mi_sl_next(l2mi_sl_gen *s) {
     const uint32_t t = (uint32_t)__builtin_clz(s->r);
@@ -76,6 +78,22 @@ L2M_INLINE uint32_t l2mi_sl_next(l2mi_sl_gen *s) {
     if (__builtin_expect(s->r == 0u, 0)) l2mi_sl_refill(s);
     return x;
 }
+#else
+/* The next selected row without a clz instruction (Cortex-M0/M0+, rv32imc: __builtin_clz is a
+ * libgcc call there): r & -r isolates the lowest selected bit b, the de Bruijn multiply maps it
+ * to a distinct 5-bit index, and the table gives that bit's row as a byte offset, (31 - b) * 4.
+ * Rows come lowest bit first instead of highest first: the counters add them in another order,
+ * to the same exact sums. The table is read-only (.rodata, 32 bytes): no state. */
+L2M_INLINE uint32_t l2mi_sl_next(l2mi_sl_gen *s) {
+    static const uint8_t row_of[32] = {124, 120, 12, 116, 8, 68, 28, 112, 4, 36, 44, 64, 24, 56, 108, 92,
+                                       0, 16, 72, 32, 40, 48, 60, 96, 20, 76, 52, 100, 80, 104, 84, 88};
+    const uint32_t low = s->r & (0u - s->r);
+    const uint32_t x = *(const uint32_t *)(const void *)((const uint8_t *)s->rp + row_of[(low * 0x077CB531u) >> 27]);
+    s->r ^= low;
+    if (__builtin_expect(s->r == 0u, 0)) l2mi_sl_refill(s);
+    return x;
+}
+#endif
 
 /* v (m planes) += a word of weight 2^p0, carry rippling up to plane m-1 (modulo 2^m). */
 L2M_INLINE void l2mi_sl_ripple(uint32_t *v, int32_t p0, int32_t m, uint32_t c) {
@@ -201,7 +219,9 @@ L2M_INLINE void l2mi_sl_window(int mode, uint32_t *win, int32_t nwin, int32_t k,
     if (compl_) {
         for (int32_t q = 0; q < nwin; ++q) win[q] = ~win[q];
     }
-    win[nwin] = 0xFFFFFFFFu;
+    /* the sentinel: bits 31..24, whose rows are the block's 8 zero rows (padding takes at most
+     * 7), so that both selection orders (clz: highest bit first; de Bruijn: lowest) stay in them */
+    win[nwin] = 0xFF000000u;
     for (int32_t b = 0; b < L2M_WORDS(out_c); ++b) {
         uint32_t v[L2MI_SL_MAX_M];
         v[0] = v[1] = v[2] = v[3] = v[4] = v[5] = 0u;   /* overwritten below (m >= 5): for static analyzers */

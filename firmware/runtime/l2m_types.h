@@ -65,6 +65,18 @@ typedef enum {
 #endif
 #endif
 
+/* Whether the target has a count-leading-zeros instruction (the bit-sliced engine finds each
+ * selected weight row with one): 0 on Armv6-M (Cortex-M0/M0+) and RISC-V without Zbb, where
+ * __builtin_clz is a libgcc call, and the engine uses a de Bruijn multiply instead
+ * (l2m_sliced_impl.h). Overridable with -DL2M_HW_CLZ=0/1 (the host tests build both). */
+#ifndef L2M_HW_CLZ
+#if (defined(__arm__) && !defined(__ARM_FEATURE_CLZ)) || (defined(__riscv) && !defined(__riscv_zbb))
+#define L2M_HW_CLZ 0
+#else
+#define L2M_HW_CLZ 1
+#endif
+#endif
+
 typedef struct {
     int32_t in_h, in_w, in_c;
     int32_t out_h, out_w, out_c;
