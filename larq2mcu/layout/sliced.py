@@ -36,8 +36,6 @@ import numpy as np
 MAX_CONV_WORDS = 64      # L2M_SLICED_MAX_WORDS: the conv window's stack copy
 MAX_DENSE_WORDS = 128    # L2M_SLICED_DENSE_MAX_WORDS: the dense input's stack copy
 ZERO_ROWS = 8            # after each block's rows: what the engine pads its counts with
-# variants whose target has a count-leading-zeros instruction (the engine's bit finder)
-VARIANTS = frozenset({"clz", "usad8", "zbb"})
 
 
 def planes_count(k: int) -> int:
