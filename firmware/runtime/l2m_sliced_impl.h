@@ -54,9 +54,9 @@ L2M_INLINE int32_t l2mi_sl_planes(int32_t k) {
 
 /* The generator of selected rows, over a window copied to the stack with the selection applied
  * (word ^ flip: set bits select) and a sentinel word after it with bits 31..24 set, whose rows
- * are the 8 zero rows that end each block of w (so counts can be padded to a multiple of 8). State: r =
- * selected bits of the current word not yet taken, rp = that word's 32 rows (row t for bit
- * 31 - t), ap = the next word. l2mi_sl_refill makes r non-zero (the sentinel stops it). */
+ * are the 8 zero rows that end each block of w (so counts can be padded to a multiple of 8).
+ * State: r = selected bits of the current word not yet taken, rp = that word's 32 rows (row t
+ * for bit 31 - t), ap = the next word. l2mi_sl_refill makes r non-zero (the sentinel stops it). */
 typedef struct {
     uint32_t r;
     const uint32_t *rp, *ap;   /* field offsets 0, 4, 8: the Thumb-2 loop reads them */
