@@ -27,11 +27,6 @@
 
 #include "l2m_types.h"
 
-/* The filter loop's bit goes through L2M_OPAQUE (every gcc/clang target: rv32 and lx106 gain too).
- * Without it gcc rewrites the exit test `bit != stop` as a compare of fk with its end pointer,
- * which on Thumb-1 (eight cheap registers, all busy here) it rebuilds from sp every iteration:
- * 5 instructions more per filter than ending on the shift's own flags (stop is 0 for 32 filters). */
-
 /* 1 as shipped. 0 and 2 only in tests: undecided bits read 0 (2: read 1) instead of being
  * computed in float; the two builds differ exactly on the undecided bits, which shows where the
  * integer decision leaves a bit to the fallback (every window at a threshold must be one). */
@@ -269,6 +264,11 @@ L2M_INLINE int l2mi_w1x_conv(const l2m_geom *g, float pad_value, const float *in
                         }
                         ++fk;
                         bit <<= 1;
+                        /* hidden from gcc's induction-variable pass (every gcc/clang target: rv32
+                         * and lx106 gain too): else it rewrites `bit != stop` as a compare of fk
+                         * with an end pointer, which on Thumb-1 (eight cheap registers, all busy)
+                         * it rebuilds from sp each iteration: 5 instructions more per filter than
+                         * ending on the shift's own flags (stop is 0 for 32 filters) */
                         L2M_OPAQUE(bit);
                     } while (bit != stop);
                 }
